@@ -1,0 +1,34 @@
+"""The one interface behind which decisions are made: OPA over HTTP or the embedded engine."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol, runtime_checkable
+
+from adapter.decision.model import ReplicationDecision
+from adapter.errors import EngineError, EngineUnavailable, UndefinedDecision
+from adapter.metadata.model import ImageMetadata
+
+__all__ = ["DECISION_PATH", "DecisionEngine", "EngineError", "EngineUnavailable", "UndefinedDecision"]
+
+#: The contract's decision document, as a data path.
+DECISION_PATH = "freightliner/replication/decision"
+
+
+@runtime_checkable
+class DecisionEngine(Protocol):
+    """Evaluates ``data.freightliner.replication.decision`` for ``{"image": ...}``.
+
+    Implementations raise :class:`UndefinedDecision` when the document is
+    undefined and :class:`EngineUnavailable` when the engine cannot answer;
+    they never return a decision they did not get.
+    """
+
+    def decide(self, image: ImageMetadata) -> ReplicationDecision: ...
+
+    def decide_many(self, images: Sequence[ImageMetadata]) -> list[ReplicationDecision]: ...
+
+    @property
+    def revision(self) -> str: ...
+
+    def close(self) -> None: ...

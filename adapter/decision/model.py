@@ -1,0 +1,106 @@
+"""ReplicationDecision: the value of ``data.freightliner.replication.decision``.
+
+The Rego library produces it; the adapter parses it with these models. The
+shape is documented in ``docs/contract.md``; the tests of both halves check
+their side against it.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+__all__ = [
+    "ActionType",
+    "ConditionExplanation",
+    "DecisionAction",
+    "PolicyExplanation",
+    "ReplicationDecision",
+    "RetrySettings",
+]
+
+ActionType = Literal["replicate", "block", "notify"]
+
+
+class RetrySettings(BaseModel):
+    """A policy action's retry policy, normalised to seconds."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    max_attempts: int = Field(default=3, ge=1)
+    initial_backoff_seconds: float = Field(default=1.0, ge=0)
+    max_backoff_seconds: float = Field(default=30.0, ge=0)
+    multiplier: float = Field(default=2.0, ge=1)
+
+
+class DecisionAction(BaseModel):
+    """One action, ready to execute: templates are already rendered.
+
+    ``policy_ids`` lists every matched policy that asked for this same action
+    (duplicate targets are merged, the highest-priority policy first).
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    type: ActionType
+    target_registry: str = ""
+    target_repo: str = ""
+    target_tag: str = ""
+    parameters: dict[str, str] = Field(default_factory=dict)
+    retry_policy: RetrySettings | None = None
+    policy_ids: list[str] = Field(default_factory=list)
+    priority: int = 0
+
+
+class ConditionExplanation(BaseModel):
+    """How one leaf condition of one policy evaluated."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    path: str
+    type: str
+    key: str = ""
+    operator: str
+    value: Any = None
+    actual: Any = None
+    matched: bool
+
+
+class PolicyExplanation(BaseModel):
+    """How one candidate policy evaluated."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    policy_id: str
+    priority: int
+    matched: bool
+    conditions: list[ConditionExplanation] = Field(default_factory=list)
+
+
+class ReplicationDecision(BaseModel):
+    """The decision document. Field names and meanings follow the seed design."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    should_replicate: bool
+    actions: list[DecisionAction] = Field(default_factory=list)
+    matched_policies: list[str] = Field(default_factory=list)
+    reason: str
+    metadata: dict[str, Any] = Field(default_factory=dict)
+    explanation: list[PolicyExplanation] = Field(default_factory=list)
+
+    @property
+    def outcome(self) -> str:
+        """``replicate``, ``block``, ``no_match`` or ``no_action``."""
+        return str(self.metadata.get("outcome", "replicate" if self.should_replicate else "no_match"))
+
+    @property
+    def blocked(self) -> bool:
+        return any(a.type == "block" for a in self.actions)
+
+    def replications(self) -> list[DecisionAction]:
+        return [a for a in self.actions if a.type == "replicate"] if self.should_replicate else []
+
+    def notifications(self) -> list[DecisionAction]:
+        return [a for a in self.actions if a.type == "notify"]
