@@ -1,0 +1,23 @@
+"""Where image metadata comes from: the :class:`MetadataSource` protocol and its errors."""
+
+from __future__ import annotations
+
+from typing import Protocol, runtime_checkable
+
+from adapter.errors import ConfigError, RegistryError
+from adapter.metadata.model import ImageMetadata
+
+__all__ = ["ConfigError", "MetadataSource", "RegistryError"]
+
+
+@runtime_checkable
+class MetadataSource(Protocol):
+    """Gives the :class:`ImageMetadata` of ``registry/repository:tag``.
+
+    One entry for a single-platform image, one per platform for an index /
+    manifest list (each with ``index_digest`` set). Implementations raise
+    :class:`RegistryError` (or a subclass) when the image cannot be read and
+    :class:`ConfigError` for an unknown registry name.
+    """
+
+    def get_metadata(self, registry: str, repository: str, tag: str) -> list[ImageMetadata]: ...

@@ -1,0 +1,1 @@
+"""Container registries: configuration, authentication and the distribution-API client."""

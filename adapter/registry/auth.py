@@ -1,0 +1,195 @@
+"""Registry authentication: ``WWW-Authenticate`` challenges, Basic, and Bearer tokens.
+
+The flow follows the distribution spec's token authentication: a request
+answered ``401`` carries a challenge; for ``Basic`` the credentials are sent;
+for ``Bearer realm=...,service=...`` a token is fetched from the realm with
+``GET realm?service=S&scope=repository:NAME:pull[,push]`` (with the
+credentials as Basic auth, or anonymously) and cached until it expires. Once a
+registry's challenge is known, later requests authenticate up front.
+
+Not supported: the OAuth2 refresh-token POST flow and Docker credential helpers.
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+from adapter.errors import AuthenticationError
+from adapter.registry.config import Credentials
+
+__all__ = ["Authenticator", "Challenge", "parse_challenge", "scopes_for"]
+
+_PARAM = re.compile(r'([A-Za-z][A-Za-z0-9_-]*)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^\s,]+))')
+_REPO_PATH = re.compile(r"^/v2/(.+)/(?:manifests/[^/]+|blobs/uploads/.*|blobs/[^/]+|tags/list)$")
+_EXPIRY_MARGIN = 5.0
+_DEFAULT_TOKEN_LIFETIME = 60.0
+
+
+@dataclass(frozen=True)
+class Challenge:
+    """One ``WWW-Authenticate`` challenge: scheme (lower-case) and its parameters."""
+
+    scheme: str
+    params: dict[str, str] = field(default_factory=dict)
+
+
+def parse_challenge(header: str) -> Challenge | None:
+    """Parse ``Bearer realm="...",service="...",scope="..."`` or ``Basic realm="..."``."""
+    header = header.strip()
+    if not header:
+        return None
+    scheme, _, rest = header.partition(" ")
+    params = {m.group(1).lower(): (m.group(2) if m.group(2) is not None else m.group(3))
+              for m in _PARAM.finditer(rest)}
+    return Challenge(scheme.lower(), {k: v.replace('\\"', '"') for k, v in params.items()})
+
+
+def scopes_for(method: str, path: str, params: dict[str, str] | None = None) -> tuple[str, ...]:
+    """The token scopes a request needs, derived from its path.
+
+    ``GET/HEAD /v2/NAME/...`` → ``repository:NAME:pull``; any other method
+    → ``repository:NAME:pull,push``; a cross-repository mount also needs
+    ``repository:FROM:pull``; ``/v2/_catalog`` → ``registry:catalog:*``.
+    """
+    if path.rstrip("/") == "/v2/_catalog":
+        return ("registry:catalog:*",)
+    match = _REPO_PATH.match(path)
+    if match is None:
+        return ()
+    action = "pull" if method in ("GET", "HEAD") else "pull,push"
+    scopes = [f"repository:{match.group(1)}:{action}"]
+    if params and params.get("from") and params.get("mount"):
+        scopes.append(f"repository:{params['from']}:pull")
+    return tuple(scopes)
+
+
+class Authenticator:
+    """Per-registry authentication state (thread-safe).
+
+    ``send`` performs the token request; the client passes its own httpx
+    client's ``send`` so tests can inject a transport.
+    """
+
+    def __init__(
+        self,
+        registry: str,
+        credentials: Credentials | None,
+        send: Callable[[httpx.Request], httpx.Response],
+    ) -> None:
+        self.registry = registry
+        self._credentials = credentials
+        self._send = send
+        self._lock = threading.Lock()
+        self._challenge: Challenge | None = None
+        self._tokens: dict[tuple[str, ...], tuple[str, float]] = {}
+        self.token_requests = 0
+
+    # -- header for an outgoing request ---------------------------------
+    def header_for(self, scopes: Sequence[str]) -> str | None:
+        """The ``Authorization`` value to send up front, or ``None`` (anonymous / not yet challenged)."""
+        creds = self._credentials
+        if creds is not None and creds.token:
+            return f"Bearer {creds.token}"
+        with self._lock:
+            challenge = self._challenge
+        if challenge is None:
+            return None
+        if challenge.scheme == "basic":
+            return self._basic_header()
+        if challenge.scheme == "bearer":
+            return f"Bearer {self._token(challenge, tuple(scopes))}"
+        return None
+
+    def on_challenge(self, response: httpx.Response, scopes: Sequence[str], sent: str | None) -> None:
+        """Learn from a ``401``; raise :class:`AuthenticationError` when retrying cannot help."""
+        challenge = parse_challenge(response.headers.get("WWW-Authenticate", ""))
+        where = f"{response.request.method} {response.request.url.path}"
+        creds = self._credentials
+        if creds is not None and creds.token:
+            raise AuthenticationError(f"registry {self.registry!r}: the configured token was "
+                                      f"rejected (HTTP 401 on {where})")
+        if challenge is None or challenge.scheme not in ("basic", "bearer"):
+            raise AuthenticationError(f"registry {self.registry!r}: HTTP 401 on {where} without a "
+                                      "usable WWW-Authenticate challenge")
+        if challenge.scheme == "basic":
+            if creds is None:
+                raise AuthenticationError(f"registry {self.registry!r}: credentials required "
+                                          f"(HTTP 401 on {where}); none configured")
+            if sent is not None:
+                raise AuthenticationError(f"registry {self.registry!r}: credentials for user "
+                                          f"{creds.username!r} were rejected (HTTP 401 on {where})")
+        elif sent is not None:
+            with self._lock:
+                self._tokens.pop(tuple(scopes), None)
+            if sent.startswith("Bearer "):
+                who = f"user {creds.username!r}" if creds else "anonymous access"
+                raise AuthenticationError(f"registry {self.registry!r}: {who} not authorised for "
+                                          f"{' '.join(scopes) or where} (HTTP 401 on {where})")
+        with self._lock:
+            self._challenge = challenge
+
+    # -- internals -----------------------------------------------------
+    def _basic_header(self) -> str | None:
+        creds = self._credentials
+        if creds is None:
+            return None
+        userpass = f"{creds.username}:{creds.password}".encode()
+        return "Basic " + base64.b64encode(userpass).decode("ascii")
+
+    def _token(self, challenge: Challenge, scopes: tuple[str, ...]) -> str:
+        now = time.monotonic()
+        with self._lock:
+            for key in (scopes, tuple(s.replace(":pull", ":pull,push") for s in scopes)):
+                cached = self._tokens.get(key)
+                if cached is not None and cached[1] > now:
+                    return cached[0]
+        token, lifetime = self._fetch_token(challenge, scopes)
+        with self._lock:
+            self._tokens[scopes] = (token, now + max(lifetime - _EXPIRY_MARGIN, 1.0))
+        return token
+
+    def _fetch_token(self, challenge: Challenge, scopes: tuple[str, ...]) -> tuple[str, float]:
+        realm = challenge.params.get("realm")
+        if not realm:
+            raise AuthenticationError(f"registry {self.registry!r}: Bearer challenge without realm")
+        params: list[tuple[str, str | int | float | bool | None]] = []
+        if challenge.params.get("service"):
+            params.append(("service", challenge.params["service"]))
+        params.extend(("scope", s) for s in scopes)
+        headers = {}
+        basic = self._basic_header()
+        if basic is not None:
+            headers["Authorization"] = basic
+        request = httpx.Request("GET", realm, params=params, headers=headers)
+        self.token_requests += 1
+        try:
+            response = self._send(request)
+        except httpx.HTTPError as exc:
+            raise AuthenticationError(f"registry {self.registry!r}: token service {realm} "
+                                      f"unreachable: {exc}") from exc
+        if response.status_code in (401, 403):
+            creds = self._credentials
+            who = "anonymous access was" if creds is None else (
+                f"credentials for user {creds.username!r} were")
+            raise AuthenticationError(f"registry {self.registry!r}: {who} rejected by the token "
+                                      f"service {realm} (HTTP {response.status_code})")
+        if response.status_code != 200:
+            raise AuthenticationError(f"registry {self.registry!r}: token service {realm} answered "
+                                      f"HTTP {response.status_code}")
+        body: Any = response.json()
+        token = body.get("token") or body.get("access_token") if isinstance(body, dict) else None
+        if not isinstance(token, str) or not token:
+            raise AuthenticationError(f"registry {self.registry!r}: token service {realm} returned "
+                                      "no token")
+        lifetime = body.get("expires_in", _DEFAULT_TOKEN_LIFETIME)
+        if not isinstance(lifetime, int | float) or lifetime <= 0:
+            lifetime = _DEFAULT_TOKEN_LIFETIME
+        return token, float(lifetime)

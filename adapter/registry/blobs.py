@@ -1,0 +1,123 @@
+"""Streaming blob transfer: a verifying download stream and the upload protocol."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from typing import TYPE_CHECKING
+
+import httpx
+
+from adapter.errors import DigestMismatch, RegistryError
+from adapter.registry.digest import DigestVerifier, parse_digest
+
+if TYPE_CHECKING:
+    from adapter.registry.client import RegistryClient
+
+__all__ = ["BlobStream", "rechunk", "upload_blob"]
+
+
+class BlobStream:
+    """An open blob download. Iterate once for chunks; the digest is checked after the last one.
+
+    ``size`` is the ``Content-Length`` when the registry sent one. Always
+    close it (it is a context manager) to return the connection to the pool.
+    """
+
+    def __init__(self, response: httpx.Response, digest: str, what: str, chunk_size: int) -> None:
+        self._response = response
+        self._verifier = DigestVerifier(digest)
+        self._what = what
+        self._chunk_size = chunk_size
+        length = response.headers.get("Content-Length")
+        self.size: int | None = int(length) if length and length.isdigit() else None
+
+    def __enter__(self) -> BlobStream:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._response.close()
+
+    def __iter__(self) -> Iterator[bytes]:
+        try:
+            for chunk in self._response.iter_bytes(self._chunk_size):
+                self._verifier.update(chunk)
+                yield chunk
+        except httpx.HTTPError as exc:
+            raise RegistryError(f"{self._what}: download failed after {self._verifier.size} "
+                                f"bytes: {type(exc).__name__}: {exc}") from exc
+        finally:
+            self._response.close()
+        if self.size is not None and self._verifier.size != self.size:
+            raise RegistryError(f"{self._what}: got {self._verifier.size} of {self.size} bytes")
+        self._verifier.verify(self._what)
+
+
+def rechunk(chunks: Iterable[bytes], size: int) -> Iterator[bytes]:
+    """Regroup a byte stream into pieces of exactly ``size`` bytes (the last may be shorter)."""
+    buffer = bytearray()
+    for chunk in chunks:
+        buffer += chunk
+        while len(buffer) >= size:
+            yield bytes(buffer[:size])
+            del buffer[:size]
+    if buffer:
+        yield bytes(buffer)
+
+
+def _verified(chunks: Iterable[bytes], verifier: DigestVerifier) -> Iterator[bytes]:
+    for chunk in chunks:
+        verifier.update(chunk)
+        yield chunk
+
+
+def upload_blob(
+    client: RegistryClient,
+    repository: str,
+    digest: str,
+    chunks: Iterable[bytes],
+    *,
+    size: int | None = None,
+    chunk_size: int | None = None,
+) -> int:
+    """See :meth:`RegistryClient.upload_blob`."""
+    parse_digest(digest)
+    what = f"registry {client.name!r}: upload of {repository}@{digest}"
+    response = client.request("POST", f"/v2/{repository}/blobs/uploads/")
+    client.check(response, {202}, f"start upload to {repository}")
+    location = response.headers.get("Location")
+    if not location:
+        raise RegistryError(f"{what}: the registry gave no upload Location")
+    verifier = DigestVerifier(digest)
+    try:
+        if chunk_size is None:
+            headers = {"Content-Type": "application/octet-stream"}
+            if size is not None:
+                headers["Content-Length"] = str(size)
+            response = client.request("PUT", location, params={"digest": digest}, headers=headers,
+                                      content=_verified(chunks, verifier), retry=False)
+        else:
+            offset = 0
+            for piece in rechunk(_verified(chunks, verifier), chunk_size):
+                headers = {"Content-Type": "application/octet-stream",
+                           "Content-Range": f"{offset}-{offset + len(piece) - 1}"}
+                response = client.request("PATCH", location, headers=headers, content=piece)
+                client.check(response, {202}, f"upload chunk at {offset} to {repository}")
+                location = response.headers.get("Location", location)
+                offset += len(piece)
+            response = client.request("PUT", location, params={"digest": digest})
+        verifier.verify(what)
+        client.check(response, {201}, f"finish upload of {digest} to {repository}")
+    except BaseException:
+        _cancel(client, location)
+        raise
+    return verifier.size
+
+
+def _cancel(client: RegistryClient, location: str) -> None:
+    try:
+        client.request("DELETE", location, retry=False)
+    except (RegistryError, DigestMismatch):
+        pass
