@@ -1,0 +1,39 @@
+"""The ``freightliner-policy`` command: the root of every subcommand."""
+
+from __future__ import annotations
+
+import click
+
+from adapter.cli.policy import policy
+
+__all__ = ["cli", "main"]
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="freightliner-policy")
+def cli() -> None:
+    """Policy-driven container image replication.
+
+    Exit codes: 0 ok, 1 unexpected error, 2 usage, 3 invalid input,
+    4 test failure or migration mismatch, 5 blocked, 6 engine or registry
+    unavailable, 7 some replications failed.
+    """
+
+
+cli.add_command(policy)
+
+
+def _mount_optional() -> None:
+    """Subcommands whose modules are optional at import time."""
+    try:
+        from migrate.cli import cli as migrate_cli
+    except ImportError:
+        return
+    cli.add_command(migrate_cli, name="migrate")
+
+
+_mount_optional()
+
+
+def main() -> None:
+    cli(prog_name="freightliner-policy")

@@ -1,0 +1,108 @@
+"""EmbeddedEngine: evaluates a bundle in-process with regorus (no sidecar).
+
+regorus (PyPI ``gordon-to-regorus``, pinned) is a Rego interpreter; the
+tests check that its decisions equal OPA's on the same bundles.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import regorus
+from pydantic import ValidationError
+
+from adapter.decision.interface import DECISION_PATH
+from adapter.decision.model import ReplicationDecision
+from adapter.errors import EngineError, UndefinedDecision
+from adapter.metadata.model import ImageMetadata
+
+__all__ = ["EmbeddedEngine", "now_rfc3339"]
+
+_DECISION_RULE = "data." + DECISION_PATH.replace("/", ".")
+_BATCH_RULE = "data.freightliner.replication.decisions"
+_UNDEFINED = "<undefined>"
+
+
+def now_rfc3339() -> str:
+    """The current time as the contract's ``input.now``."""
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+class EmbeddedEngine:
+    """A DecisionEngine over one bundle's modules and data, evaluated by regorus.
+
+    The engine is not shared between threads: each thread gets its own clone.
+    """
+
+    def __init__(self, modules: dict[str, str], data: dict[str, Any], revision: str = "") -> None:
+        engine = regorus.Engine()
+        try:
+            for path, text in sorted(modules.items()):
+                if path.endswith("_test.rego"):
+                    continue
+                engine.add_policy(path, text)
+            engine.add_data_json(json.dumps(data))
+        except (RuntimeError, ValueError) as exc:
+            raise EngineError(f"the embedded engine rejected the bundle: {exc}") from None
+        self._template = engine
+        self._local = threading.local()
+        self._revision = revision
+
+    @classmethod
+    def from_bundle(cls, path: Path) -> EmbeddedEngine:
+        """Load a built bundle (directory or ``.tar.gz``)."""
+        from migrate.bundle.builder import read_bundle
+
+        bundle = read_bundle(path)
+        return cls(bundle.modules(), bundle.data(), bundle.revision)
+
+    @property
+    def revision(self) -> str:
+        return self._revision
+
+    def _engine(self) -> Any:
+        engine = getattr(self._local, "engine", None)
+        if engine is None:
+            engine = self._local.engine = self._template.clone()
+        return engine
+
+    def evaluate(self, rule: str, input_value: dict[str, Any]) -> Any:
+        """Evaluate a rule; raises UndefinedDecision when it is undefined."""
+        engine = self._engine()
+        try:
+            engine.set_input_json(json.dumps(input_value))
+            value = json.loads(engine.eval_rule_as_json(rule))
+        except RuntimeError as exc:
+            raise EngineError(f"evaluation of {rule} failed: {exc}") from None
+        # regorus reports an undefined rule as this marker string; the contract's
+        # rules are an object and an array, so the marker cannot be a real value.
+        if value == _UNDEFINED:
+            raise UndefinedDecision(f"{rule} is undefined")
+        return value
+
+    def decide(self, image: ImageMetadata, now: str | None = None) -> ReplicationDecision:
+        value = self.evaluate(_DECISION_RULE, {"image": image.as_input(), "now": now or now_rfc3339()})
+        return _parse(value)
+
+    def decide_many(self, images: Sequence[ImageMetadata], now: str | None = None) -> list[ReplicationDecision]:
+        if not images:
+            return []
+        value = self.evaluate(
+            _BATCH_RULE, {"images": [i.as_input() for i in images], "now": now or now_rfc3339()}
+        )
+        return [_parse(v) for v in value]
+
+    def close(self) -> None:
+        self._local = threading.local()
+
+
+def _parse(value: Any) -> ReplicationDecision:
+    try:
+        return ReplicationDecision.model_validate(value)
+    except ValidationError as exc:
+        raise EngineError(f"the decision document does not match the contract: {exc}") from None

@@ -1,0 +1,1 @@
+"""Build time: YAML policies and legacy replication rules to OPA bundles."""

@@ -1,0 +1,1 @@
+"""Bundles: compiled policies, the Rego library and generated tests, laid out for OPA."""

@@ -1,0 +1,102 @@
+"""Running a bundle's tests: with ``opa test`` when an ``opa`` binary is on
+PATH, else with the embedded engine (regorus). Both report per test."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import regorus
+
+from adapter.errors import BundleError
+from migrate.bundle.builder import Bundle
+
+__all__ = ["TestOutcome", "TestReport", "run_bundle_tests"]
+
+_PACKAGE = re.compile(r"^package\s+([A-Za-z_][\w.]*)", re.MULTILINE)
+_TEST_RULE = re.compile(r"^(test_\w+)\s+(?:if\b|:=|=|\{)", re.MULTILINE)
+
+
+@dataclass(frozen=True)
+class TestOutcome:
+    name: str
+    package: str
+    passed: bool
+    error: str = ""
+
+
+@dataclass
+class TestReport:
+    runner: str
+    outcomes: list[TestOutcome] = field(default_factory=list)
+    output: str = ""
+
+    @property
+    def passed(self) -> int:
+        return sum(o.passed for o in self.outcomes)
+
+    @property
+    def failed(self) -> int:
+        return len(self.outcomes) - self.passed
+
+    @property
+    def ok(self) -> bool:
+        return self.failed == 0 and bool(self.outcomes)
+
+
+def _embedded(bundle: Bundle) -> TestReport:
+    engine = regorus.Engine()
+    tests: list[tuple[str, str]] = []
+    for path, text in sorted(bundle.modules().items()):
+        engine.add_policy(path, text)
+        package = _PACKAGE.search(text)
+        if package and path.endswith("_test.rego"):
+            names = dict.fromkeys(_TEST_RULE.findall(text))
+            tests.extend((package.group(1), name) for name in names)
+    engine.add_data_json(json.dumps(bundle.data()))
+    report = TestReport(runner="embedded (regorus)")
+    for package, name in tests:
+        try:
+            value = json.loads(engine.eval_rule_as_json(f"data.{package}.{name}"))
+            report.outcomes.append(TestOutcome(name, package, value is True))
+        except RuntimeError as exc:
+            report.outcomes.append(TestOutcome(name, package, False, str(exc)))
+    return report
+
+
+def _opa(bundle: Bundle, opa: str) -> TestReport:
+    with tempfile.TemporaryDirectory(prefix="freightliner-test-") as tmp:
+        root = Path(tmp) / "bundle"
+        bundle.write_directory(root)
+        proc = subprocess.run(
+            [opa, "test", "--format", "json", "-b", str(root)],
+            capture_output=True, text=True, timeout=600, check=False,
+        )
+    report = TestReport(runner=f"opa test ({opa})", output=proc.stderr)
+    try:
+        results = json.loads(proc.stdout or "[]")
+    except json.JSONDecodeError:
+        raise BundleError(f"opa test failed: {proc.stdout.strip() or proc.stderr.strip()}") from None
+    if proc.returncode == 1 or not isinstance(results, list):
+        raise BundleError(f"opa test could not load the bundle: {proc.stdout.strip() or proc.stderr.strip()}")
+    for item in results:
+        error = item.get("error")
+        passed = not item.get("fail") and not error and not item.get("skip")
+        message = json.dumps(error) if error else ("failed" if item.get("fail") else "")
+        report.outcomes.append(TestOutcome(item["name"], item.get("package", "").removeprefix("data."), passed, message))
+    return report
+
+
+def run_bundle_tests(bundle: Bundle, runner: str = "auto") -> TestReport:
+    """Run every ``test_*`` rule; ``runner`` is ``auto`` (opa if on PATH), ``opa`` or ``embedded``."""
+    opa = shutil.which("opa")
+    if runner == "opa" and opa is None:
+        raise BundleError("runner 'opa' requested but no opa binary is on PATH")
+    if runner in {"auto", "opa"} and opa is not None:
+        return _opa(bundle, opa)
+    return _embedded(bundle)

@@ -1,0 +1,226 @@
+"""Generated per-policy tests: one ``_test.rego`` module per policy.
+
+Tests come from two places:
+
+* the policy's ``examples`` (an image, whether the policy matches it, its
+  replicate targets, optionally the whole bundle's decision);
+* derived cases: for every leaf condition with an obvious witness (equals,
+  in, exists, contains, size comparisons and their negations), an image that
+  satisfies it and one that does not, checked against the Rego library; and
+  when the policy is a plain AND of such leaves on distinct subjects, one image
+  meeting all of them (matches) and, for each leaf, the same image with that
+  leaf broken (does not match).
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import re
+from typing import Any
+
+from adapter.metadata.model import ImageMetadata
+from migrate.bundle.rego_text import rego_literal, rego_set, render_template
+from migrate.policy.model import LoadedPolicy
+
+__all__ = ["package_key", "policy_test_module"]
+
+_BASE_IMAGE: dict[str, Any] = {
+    "registry": "registry-x",
+    "repository": "repository-x",
+    "tag": "tag-x",
+    "digest": "sha256:" + "0" * 64,
+    "labels": {},
+    "annotations": {},
+    "size": 1,
+    "created_at": "",
+    "architecture": "amd64",
+    "os": "linux",
+    "variant": "",
+    "media_type": "",
+    "index_digest": "",
+}
+_NOW = "2026-01-01T00:00:00Z"
+
+
+def package_key(policy_id: str) -> str:
+    """A Rego identifier for a policy id: a readable slug plus a hash of the id."""
+    slug = re.sub(r"[^a-z0-9]+", "_", policy_id.lower()).strip("_")[:40] or "policy"
+    digest = hashlib.sha256(policy_id.encode("utf-8")).hexdigest()[:8]
+    return f"p_{slug}_{digest}"
+
+
+Setter = tuple[tuple[str, ...], Any]  # (subject path, value or _ABSENT)
+_ABSENT = object()
+
+
+def _subject_path(leaf: dict[str, Any]) -> tuple[str, ...] | None:
+    if leaf["type"] in {"tag", "repository", "registry"}:
+        return (leaf["type"],)
+    if leaf["type"] == "label":
+        return ("labels", leaf["key"])
+    if leaf["type"] == "annotation":
+        return ("annotations", leaf["key"])
+    if leaf["type"] == "metadata":
+        return (leaf["key"],)
+    return None
+
+
+def _other_string(avoid: list[str]) -> str:
+    candidate = "other"
+    while candidate in avoid:
+        candidate += "-x"
+    return candidate
+
+
+def _witness(leaf: dict[str, Any], satisfy: bool) -> Setter | None:
+    """A value for the leaf's subject that makes its *base* operator hold (or not)."""
+    path = _subject_path(leaf)
+    if path is None:
+        return None
+    base, arg = leaf["base"], leaf["arg"]
+    numeric = leaf["type"] == "metadata" and leaf["key"] == "size"
+    keyed = leaf["type"] in {"label", "annotation"}
+    if base == "exists":
+        if satisfy:
+            return path, (5 if numeric else "present")
+        return path, (_ABSENT if keyed else (0 if numeric else ""))
+    if base == "equals":
+        if numeric:
+            return path, arg if satisfy else arg + 1
+        return path, arg if satisfy else _other_string([arg])
+    if base == "in":
+        if numeric:
+            return path, arg[0] if satisfy else max(arg) + 1
+        return path, arg[0] if satisfy else _other_string(arg)
+    if base == "contains" and not numeric:
+        if satisfy:
+            return path, f"a{arg}b"
+        return (path, "") if arg else None
+    if numeric and base in {"gt", "gte", "lt", "lte"}:
+        values = {"gt": (arg + 1, arg), "gte": (arg, arg - 1), "lt": (arg - 1, arg), "lte": (arg, arg + 1)}
+        value = values[base][0 if satisfy else 1]
+        return (path, value) if value >= 0 else None
+    return None
+
+
+def _leaf_witness(leaf: dict[str, Any], truth: bool) -> Setter | None:
+    """A setter making the leaf's final truth (negation applied) equal ``truth``."""
+    if "base" not in leaf:
+        return None
+    return _witness(leaf, truth != leaf["negate"])
+
+
+def _apply(image: dict[str, Any], setter: Setter) -> dict[str, Any]:
+    result = copy.deepcopy(image)
+    path, value = setter
+    target = result
+    for step in path[:-1]:
+        target = target[step]
+    if value is _ABSENT:
+        target.pop(path[-1], None)
+    else:
+        target[path[-1]] = value
+    return result
+
+
+def _derived_tests(compiled: dict[str, Any]) -> list[str]:
+    tests: list[str] = []
+    now = f"time.parse_rfc3339_ns({rego_literal(_NOW)})"
+    for i, leaf in enumerate(compiled["leaves"]):
+        for kind, truth in (("positive", True), ("negative", False)):
+            setter = _leaf_witness(leaf, truth)
+            if setter is None:
+                continue
+            tests.append(
+                render_template(
+                    "leaf_test.rego.tmpl",
+                    path=leaf["path"],
+                    expected=rego_literal(truth),
+                    kind=kind,
+                    number=str(i),
+                    leaf_index=str(i),
+                    image=rego_literal(_apply(_BASE_IMAGE, setter)),
+                    now=now,
+                )
+            )
+    levels = compiled["levels"]
+    leaves = compiled["leaves"]
+    plain_and = (
+        len(levels) == 1
+        and levels[0][0]["op"] == "all"
+        and levels[0][0]["children"] == list(range(len(leaves)))
+        and compiled["enabled"]
+    )
+    if not plain_and:
+        return tests
+    setters = [_leaf_witness(leaf, True) for leaf in leaves]
+    breakers = [_leaf_witness(leaf, False) for leaf in leaves]
+    paths = [s[0] for s in setters if s is not None]
+    if None in setters or len(set(paths)) != len(paths):
+        return tests
+    image = _BASE_IMAGE
+    for setter in setters:
+        image = _apply(image, setter)  # type: ignore[arg-type]
+    tests.append(
+        render_template("joint_test.rego.tmpl", name="all_conditions_met", flipped_note="", expected="true",
+                        image=rego_literal(image), now=now)
+    )
+    for i, breaker in enumerate(breakers):
+        if breaker is None:
+            continue
+        tests.append(
+            render_template(
+                "joint_test.rego.tmpl",
+                name=f"condition_{i}_broken",
+                flipped_note=f" but {leaves[i]['path']}",
+                expected="false",
+                image=rego_literal(_apply(image, breaker)),
+                now=now,
+            )
+        )
+    return tests
+
+
+def _example_tests(loaded: LoadedPolicy) -> list[str]:
+    tests: list[str] = []
+    for number, example in enumerate(loaded.policy.examples, start=1):
+        image = ImageMetadata.model_validate(example.image).as_input()
+        now_text = example.now or _NOW
+        now = f"time.parse_rfc3339_ns({rego_literal(now_text)})"
+        source = rego_literal(f"{loaded.file}, policy examples[{number - 1}]")
+        common = {"number": str(number), "source": source, "image": rego_literal(image), "now": now}
+        tests.append(render_template("example_test.rego.tmpl", matched=rego_literal(example.matched), **common))
+        if example.targets is not None:
+            tests.append(render_template("example_targets_test.rego.tmpl", targets=rego_set(example.targets), **common))
+        if example.decision is not None:
+            tests.append(
+                render_template(
+                    "example_decision_test.rego.tmpl",
+                    number=str(number),
+                    source=source,
+                    image=rego_literal(image),
+                    now_text=rego_literal(now_text),
+                    expected=rego_literal(example.decision),
+                )
+            )
+    return tests
+
+
+def policy_test_module(loaded: LoadedPolicy, compiled: dict[str, Any]) -> tuple[str, str] | None:
+    """(path inside the bundle, module text) of a policy's tests; None when it has none."""
+    tests = _example_tests(loaded) + _derived_tests(compiled)
+    if not tests:
+        return None
+    key = package_key(loaded.policy.id)
+    origin = f"{loaded.file}:{loaded.line}" if loaded.line is not None else loaded.file
+    text = render_template(
+        "policy_test.rego.tmpl",
+        title=rego_literal(f"Generated tests for policy {loaded.policy.id}"),
+        description=rego_literal(f"Generated by freightliner-policy from {origin}. Do not edit: rebuild the bundle."),
+        policy_id=rego_literal(loaded.policy.id),
+        source=rego_literal(origin),
+        package_key=key,
+        tests="".join(tests),
+    )
+    return f"freightliner/generated/{key}/policy_test.rego", text

@@ -1,0 +1,1 @@
+"""Policies: the YAML model, its loader, and the condition catalogue."""

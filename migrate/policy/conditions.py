@@ -1,0 +1,146 @@
+"""The condition catalogue: which types take which operators and values,
+and how each leaf compiles to the form the Rego library evaluates.
+
+A compiled leaf is a JSON object::
+
+    {"path": "conditions[0]", "type": "label", "key": "environment",
+     "operator": "equals", "value": "environment=production",
+     "base": "equals", "negate": false, "arg": "production"}
+
+``base`` is one of the Rego library's base operators (exists, equals, in,
+matches, contains, gt, gte, lt, lte, semver); ``negate`` turns it into its
+``not_*`` form; ``arg`` is the normalised argument (a regex for ``glob``, a
+byte count for sizes, nanoseconds for ages, comparator lists for semver).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import re2
+
+from migrate.patterns.glob import glob_to_re2
+from migrate.policy.model import ConditionNode
+from migrate.policy.values import parse_duration_ns, parse_semver_range, parse_size
+
+__all__ = ["CONDITION_TYPES", "METADATA_KEYS", "OPERATORS", "compile_leaf"]
+
+CONDITION_TYPES = ("tag", "repository", "registry", "label", "annotation", "metadata", "age")
+METADATA_KEYS = (
+    "architecture", "os", "variant", "digest", "created_at", "size", "media_type", "index_digest",
+)
+_STRING_OPERATORS = {
+    "equals", "not_equals", "in", "not_in", "matches", "not_matches", "glob", "not_glob",
+    "contains", "not_contains", "exists", "not_exists", "semver",
+}
+_SIZE_OPERATORS = {"equals", "not_equals", "in", "not_in", "gt", "gte", "lt", "lte", "exists", "not_exists"}
+_AGE_OPERATORS = {"older_than", "newer_than"}
+OPERATORS = tuple(sorted(_STRING_OPERATORS | _SIZE_OPERATORS | _AGE_OPERATORS))
+_KEYED = {"label", "annotation", "metadata"}
+
+
+def _string(value: Any, what: str = "value") -> str:
+    if not isinstance(value, str):
+        raise ValueError(f"{what} must be a string (quote it in YAML), got {value!r}")
+    return value
+
+
+def _check_regex(pattern: str) -> str:
+    try:
+        re2.compile(pattern)
+    except re2.error as exc:
+        raise ValueError(f"invalid RE2 pattern {pattern!r}: {exc}") from None
+    return pattern
+
+
+def _split_key(node: ConditionNode, op: str) -> tuple[str, Any]:
+    """For label/annotation/metadata: the key and the compared value."""
+    if node.key is not None:
+        return _string(node.key, "key"), node.value
+    if op in {"exists", "not_exists"}:
+        return _string(node.value, "value (the key)"), None
+    if op in {"in", "not_in"}:
+        if not isinstance(node.value, list) or not node.value:
+            raise ValueError("'in' takes a non-empty list of 'key=value' strings (or set 'key')")
+        pairs = [_string(v, "each item").partition("=") for v in node.value]
+        keys = {k for k, sep, _ in pairs if sep}
+        if len(keys) != 1 or any(not sep for _, sep, _ in pairs):
+            raise ValueError("'in' without 'key' needs items 'key=value' with one common key")
+        return keys.pop(), [v for _, _, v in pairs]
+    text = _string(node.value)
+    key, sep, rest = text.partition("=")
+    if not sep or not key:
+        raise ValueError(f"value {text!r} must be 'key=value' (or set 'key')")
+    return key, rest
+
+
+def _argument(ctype: str, key: str, op: str, value: Any) -> Any:
+    """Validate and normalise the value of one leaf; returns the Rego ``arg``."""
+    base = op.removeprefix("not_")
+    numeric = ctype == "metadata" and key == "size"
+    if base == "exists":
+        return None
+    if ctype == "age" or (ctype == "metadata" and key == "created_at" and op in _AGE_OPERATORS):
+        return parse_duration_ns(value)
+    if numeric:
+        if base == "in":
+            if not isinstance(value, list) or not value:
+                raise ValueError("'in' takes a non-empty list of sizes")
+            return [parse_size(v) for v in value]
+        return parse_size(value)
+    if base == "in":
+        if not isinstance(value, list) or not value:
+            raise ValueError("'in' takes a non-empty list of strings")
+        return [_string(v, "each item") for v in value]
+    if base == "matches":
+        return _check_regex(_string(value))
+    if base == "glob":
+        regex = glob_to_re2(_string(value))
+        if regex is None:
+            raise ValueError(f"invalid glob pattern {value!r}")
+        return regex
+    if base == "semver":
+        return parse_semver_range(_string(value))
+    return _string(value)
+
+
+_BASE = {"glob": "matches", "older_than": "gt", "newer_than": "lt"}
+
+
+def compile_leaf(node: ConditionNode, path: str) -> dict[str, Any]:
+    """Check one leaf condition and compile it; raises ValueError on a bad one."""
+    ctype, op = str(node.type), str(node.operator)
+    if ctype not in CONDITION_TYPES:
+        raise ValueError(f"unknown condition type {ctype!r} (known: {', '.join(CONDITION_TYPES)})")
+    if op not in OPERATORS:
+        raise ValueError(f"unknown operator {op!r} (known: {', '.join(OPERATORS)})")
+    key = ""
+    value = node.value
+    if ctype in _KEYED:
+        key, value = _split_key(node, op)
+        if ctype == "metadata" and key not in METADATA_KEYS:
+            raise ValueError(f"unknown metadata key {key!r} (known: {', '.join(METADATA_KEYS)})")
+    elif node.key is not None:
+        raise ValueError(f"'key' is only for label, annotation and metadata conditions, not {ctype!r}")
+    if ctype == "age" or (ctype == "metadata" and key == "created_at" and op in _AGE_OPERATORS):
+        allowed = _AGE_OPERATORS
+        ctype, key = "age", ""
+    elif ctype == "metadata" and key == "size":
+        allowed = _SIZE_OPERATORS
+    else:
+        allowed = _STRING_OPERATORS
+    if op not in allowed:
+        raise ValueError(f"operator {op!r} does not apply to {ctype}{'.' + key if key else ''}")
+    arg = _argument(ctype, key, op, value)
+    negate = op.startswith("not_")
+    base = _BASE.get(op.removeprefix("not_"), op.removeprefix("not_"))
+    return {
+        "path": path,
+        "type": ctype,
+        "key": key,
+        "operator": op,
+        "value": node.value,
+        "base": base,
+        "negate": negate,
+        "arg": arg,
+    }

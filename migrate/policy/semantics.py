@@ -1,0 +1,174 @@
+"""Semantic checks and compilation of one policy.
+
+A policy compiles to the JSON form the Rego library interprets
+(``data.freightliner.policy_set.policies[id]``, docs/policies.md):
+
+* ``leaves``: the leaf conditions, in document order (see
+  :func:`migrate.policy.conditions.compile_leaf`);
+* ``levels``: the groups, by height (``levels[0]`` holds groups of leaves
+  only), each ``{"id", "op": all|any|not, "children": [ids]}``; leaf ids are
+  their index, group ids follow;
+* ``root``: the id of the root group.
+
+``logical_op`` on an entry of a condition list joins it to the entries before
+it; AND binds tighter than OR, so ``A, OR B, AND C`` is ``A or (B and C)``.
+The first entry's ``logical_op`` joins it to nothing and is ignored.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from pydantic import ValidationError
+
+from adapter.metadata.model import ImageMetadata
+from migrate.policy.conditions import compile_leaf
+from migrate.policy.model import ConditionNode, Policy, PolicyAction
+from migrate.policy.values import parse_cron, parse_duration_ns, parse_template
+
+__all__ = ["MAX_DEPTH", "check_policy", "compile_policy"]
+
+#: Group nesting the Rego library evaluates (it has no recursion).
+MAX_DEPTH = 8
+_RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})$")
+
+
+class _TreeCompiler:
+    def __init__(self) -> None:
+        self.leaves: list[dict[str, Any]] = []
+        self.groups: list[tuple[int, dict[str, Any]]] = []  # (height, group)
+        self.problems: list[tuple[str, str]] = []
+
+    def _group(self, op: str, children: list[tuple[int, int]]) -> tuple[int, int]:
+        height = 1 + max((h for _, h in children), default=0)
+        group = {"op": op, "children": [c for c, _ in children]}
+        self.groups.append((height, group))
+        return -len(self.groups), height  # negative: a group, resolved later
+
+    def node(self, node: ConditionNode, path: str) -> tuple[int, int]:
+        if node.all is not None:
+            return self.sequence(node.all, f"{path}.all", "all")
+        if node.any is not None:
+            if not node.any:
+                self.problems.append((f"{path}.any", "an 'any' group needs at least one condition"))
+            return self.sequence(node.any, f"{path}.any", "any")
+        if node.not_ is not None:
+            return self._group("not", [self.node(node.not_, f"{path}.not")])
+        try:
+            leaf = compile_leaf(node, path)
+        except ValueError as exc:
+            field = f"{path}.value" if "value" in str(exc) or "pattern" in str(exc) else path
+            self.problems.append((field, str(exc)))
+            leaf = {"path": path}
+        self.leaves.append(leaf)
+        return len(self.leaves) - 1, 0
+
+    def sequence(self, nodes: list[ConditionNode], path: str, op: str) -> tuple[int, int]:
+        """A condition list: AND-runs separated by ``logical_op: OR`` entries."""
+        runs: list[list[tuple[int, int]]] = [[]]
+        for i, child in enumerate(nodes):
+            if i > 0 and (child.logical_op or "AND").upper() == "OR":
+                runs.append([])
+            runs[-1].append(self.node(child, f"{path}[{i}]"))
+        if len(runs) == 1:
+            return self._group(op, runs[0])
+        joined = [r[0] if len(r) == 1 else self._group("all", r) for r in runs]
+        return self._group("any" if op == "all" else op, joined)
+
+    def finish(self, root: tuple[int, int]) -> dict[str, Any]:
+        n = len(self.leaves)
+
+        def resolve(ref: int) -> int:
+            return n + (-ref - 1) if ref < 0 else ref
+
+        levels: list[list[dict[str, Any]]] = []
+        for index, (height, group) in enumerate(self.groups):
+            while len(levels) < height:
+                levels.append([])
+            levels[height - 1].append(
+                {"id": n + index, "op": group["op"], "children": [resolve(c) for c in group["children"]]}
+            )
+        if len(levels) > MAX_DEPTH:
+            self.problems.append(("conditions", f"conditions nest {len(levels)} levels deep; at most {MAX_DEPTH}"))
+        return {"leaves": self.leaves, "levels": levels, "root": resolve(root[0])}
+
+
+def _compile_action(action: PolicyAction, path: str, problems: list[tuple[str, str]]) -> dict[str, Any]:
+    explicit = action.model_fields_set
+    templates: dict[str, list[dict[str, str]]] = {}
+    for name in ("target_repo", "target_tag"):
+        text = getattr(action, name)
+        if action.type != "replicate" and name not in explicit:
+            templates[name] = []
+            continue
+        try:
+            templates[name] = parse_template(text)
+        except ValueError as exc:
+            problems.append((f"{path}.{name}", str(exc)))
+            templates[name] = []
+    if action.type == "replicate" and not templates["target_repo"]:
+        problems.append((f"{path}.target_repo", "a replicate action needs a non-empty target_repo"))
+    retry: dict[str, Any] | None = None
+    if action.retry_policy is not None:
+        spec = action.retry_policy
+        try:
+            retry = {
+                "max_attempts": spec.max_attempts,
+                "initial_backoff_seconds": parse_duration_ns(spec.backoff) / 1e9,
+                "max_backoff_seconds": parse_duration_ns(spec.max_backoff) / 1e9,
+                "multiplier": spec.multiplier,
+            }
+        except ValueError as exc:
+            problems.append((f"{path}.retry_policy", str(exc)))
+    return {
+        "type": action.type,
+        "target_registry": action.target_registry,
+        "target_repo": templates["target_repo"],
+        "target_tag": templates["target_tag"],
+        "match_prefix": action.match_prefix,
+        "match_suffix": action.match_suffix,
+        "parameters": dict(sorted(action.parameters.items())),
+        "retry_policy": retry,
+    }
+
+
+def _check_examples(policy: Policy, problems: list[tuple[str, str]]) -> None:
+    for i, example in enumerate(policy.examples):
+        try:
+            ImageMetadata.model_validate(example.image)
+        except ValidationError as exc:
+            for error in exc.errors():
+                loc = ".".join(str(s) for s in error["loc"])
+                problems.append((f"examples[{i}].image.{loc}", error["msg"]))
+        if example.now is not None and not _RFC3339.match(example.now):
+            problems.append((f"examples[{i}].now", f"{example.now!r} is not RFC 3339"))
+
+
+def compile_policy(policy: Policy) -> tuple[dict[str, Any], list[tuple[str, str]]]:
+    """The compiled form of a policy and the problems found (``(field, message)`` pairs)."""
+    tree = _TreeCompiler()
+    root = tree.sequence(policy.conditions, "conditions", "all")
+    compiled = tree.finish(root)
+    problems = tree.problems
+    if policy.schedule is not None:
+        try:
+            parse_cron(policy.schedule)
+        except ValueError as exc:
+            problems.append(("schedule", str(exc)))
+    actions = [_compile_action(a, f"actions[{i}]", problems) for i, a in enumerate(policy.actions)]
+    _check_examples(policy, problems)
+    return {
+        "id": policy.id,
+        "name": policy.name,
+        "priority": policy.priority,
+        "enabled": policy.enabled,
+        "schedule": policy.schedule or "",
+        **compiled,
+        "actions": actions,
+    }, problems
+
+
+def check_policy(policy: Policy) -> list[tuple[str, str]]:
+    """Every semantic problem of a policy (empty when it compiles)."""
+    return compile_policy(policy)[1]

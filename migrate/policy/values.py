@@ -1,0 +1,270 @@
+"""Parsers for the typed strings policies contain: durations, sizes, cron
+schedules, semver ranges and action templates. Each raises ValueError with a
+message fit for a one-line diagnostic."""
+
+from __future__ import annotations
+
+import re
+
+__all__ = [
+    "TEMPLATE_VARIABLES",
+    "parse_cron",
+    "parse_duration_ns",
+    "parse_semver_range",
+    "parse_size",
+    "parse_template",
+]
+
+_DURATION_UNITS_NS = {
+    "ns": 1,
+    "us": 1_000,
+    "µs": 1_000,
+    "ms": 1_000_000,
+    "s": 1_000_000_000,
+    "m": 60 * 1_000_000_000,
+    "h": 3600 * 1_000_000_000,
+    "d": 86400 * 1_000_000_000,
+    "w": 7 * 86400 * 1_000_000_000,
+}
+_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h|d|w)")
+
+
+def parse_duration_ns(text: str) -> int:
+    """``"30d"``, ``"12h"``, ``"1h30m"``, ``"500ms"`` to nanoseconds (must be positive)."""
+    if not isinstance(text, str) or not text:
+        raise ValueError(f"expected a duration such as '30d' or '12h', got {text!r}")
+    pos, total = 0, 0.0
+    for match in _DURATION_PART.finditer(text):
+        if match.start() != pos:
+            break
+        total += float(match.group(1)) * _DURATION_UNITS_NS[match.group(2)]
+        pos = match.end()
+    if pos != len(text) or pos == 0:
+        raise ValueError(f"invalid duration {text!r} (units: ns us ms s m h d w, e.g. '30d', '1h30m')")
+    if total <= 0:
+        raise ValueError(f"duration {text!r} must be positive")
+    return int(total)
+
+
+_SIZE_UNITS = {
+    "": 1,
+    "B": 1,
+    "KB": 1000,
+    "MB": 1000**2,
+    "GB": 1000**3,
+    "TB": 1000**4,
+    "KiB": 1024,
+    "MiB": 1024**2,
+    "GiB": 1024**3,
+    "TiB": 1024**4,
+}
+_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([A-Za-z]*)\s*$")
+
+
+def parse_size(value: object) -> int:
+    """A byte count from an integer or text like ``500MiB``, ``1.5GB``, ``1024``."""
+    if isinstance(value, bool):
+        raise ValueError(f"expected a size such as '500MiB', got {value!r}")
+    if isinstance(value, int):
+        if value < 0:
+            raise ValueError(f"size must not be negative, got {value}")
+        return value
+    if isinstance(value, str):
+        match = _SIZE.match(value)
+        if match and match.group(2) in _SIZE_UNITS:
+            number = float(match.group(1)) * _SIZE_UNITS[match.group(2)]
+            if number != int(number):
+                raise ValueError(f"size {value!r} is not a whole number of bytes")
+            return int(number)
+    raise ValueError(
+        f"invalid size {value!r} (a byte count, or a number with B, KB, MB, GB, TB, KiB, MiB, GiB, TiB)"
+    )
+
+
+# --- cron -------------------------------------------------------------------
+
+_MONTHS = {m: i + 1 for i, m in enumerate("JAN FEB MAR APR MAY JUN JUL AUG SEP OCT NOV DEC".split())}
+_DAYS = {d: i for i, d in enumerate("SUN MON TUE WED THU FRI SAT".split())}
+_DESCRIPTORS = {"@yearly", "@annually", "@monthly", "@weekly", "@daily", "@midnight", "@hourly"}
+# (name, low, high, names)
+_FIELDS_5 = [
+    ("minute", 0, 59, {}),
+    ("hour", 0, 23, {}),
+    ("day of month", 1, 31, {}),
+    ("month", 1, 12, _MONTHS),
+    ("day of week", 0, 7, _DAYS),
+]
+_FIELDS_6 = [("second", 0, 59, {}), *_FIELDS_5]
+
+
+def _cron_number(text: str, field: tuple[str, int, int, dict[str, int]]) -> int:
+    name, low, high, names = field
+    if text.upper() in names:
+        return names[text.upper()]
+    if not text.isdigit():
+        raise ValueError(f"{name} field: {text!r} is not a number")
+    number = int(text)
+    if not low <= number <= high:
+        raise ValueError(f"{name} field: {number} is outside {low}-{high}")
+    return number
+
+
+def _check_cron_field(text: str, field: tuple[str, int, int, dict[str, int]]) -> None:
+    name = field[0]
+    for item in text.split(","):
+        base, _, step = item.partition("/")
+        if step and (not step.isdigit() or int(step) == 0):
+            raise ValueError(f"{name} field: invalid step {step!r}")
+        if base in {"*", "?"}:
+            if base == "?" and name not in {"day of month", "day of week"}:
+                raise ValueError(f"{name} field: '?' is only allowed for days")
+            continue
+        low_text, dash, high_text = base.partition("-")
+        low = _cron_number(low_text, field)
+        if dash:
+            high = _cron_number(high_text, field)
+            if high < low:
+                raise ValueError(f"{name} field: range {base!r} runs backwards")
+
+
+def parse_cron(text: str) -> int:
+    """Validate a cron schedule; return its field count (5, 6, or 0 for a descriptor).
+
+    Five fields are standard cron (minute first); six fields have a leading
+    seconds field, as Freightliner's legacy scheduler (robfig/cron with
+    seconds) parses them. ``@hourly`` etc. and ``@every <duration>`` are
+    accepted too.
+    """
+    if not isinstance(text, str) or not text.strip():
+        raise ValueError("schedule must be a cron expression")
+    stripped = text.strip()
+    if stripped.startswith("@"):
+        if stripped in _DESCRIPTORS:
+            return 0
+        if stripped.startswith("@every "):
+            parse_duration_ns(stripped.removeprefix("@every ").strip())
+            return 0
+        raise ValueError(f"unknown cron descriptor {stripped!r}")
+    parts = stripped.split()
+    if len(parts) not in (5, 6):
+        raise ValueError(f"cron expression {text!r} has {len(parts)} fields; expected 5 or 6")
+    fields = _FIELDS_5 if len(parts) == 5 else _FIELDS_6
+    for part, field in zip(parts, fields, strict=True):
+        _check_cron_field(part, field)
+    return len(parts)
+
+
+# --- semver ranges -------------------------------------------------------------
+
+_SEMVER = re.compile(
+    r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)"
+    r"(?:-((?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*)(?:\.(?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*))*))?"
+    r"(?:\+([0-9a-zA-Z-]+(?:\.[0-9a-zA-Z-]+)*))?$"
+)
+_PARTIAL = re.compile(r"^v?(\d+)(?:\.(\d+|[xX*]))?(?:\.(\d+|[xX*]))?(-[0-9A-Za-z.-]+)?$")
+_COMPARATOR = re.compile(r"^(>=|<=|>|<|==|=|!=|\^|~)?\s*(.+)$")
+
+
+def _full(version: str) -> str:
+    v = version.removeprefix("v")
+    if not _SEMVER.match(v):
+        raise ValueError(f"invalid version {version!r}")
+    return v
+
+
+def _expand(op: str, version: str) -> list[list[str]]:
+    """One comparator in range syntax to a list of [op, full-version] pairs."""
+    partial = _PARTIAL.match(version)
+    if not partial:
+        raise ValueError(f"invalid version {version!r} in semver range")
+    major, minor, patch, pre = partial.groups()
+    wild = lambda p: p is None or p in {"x", "X", "*"}  # noqa: E731
+    if wild(minor) or wild(patch):
+        lo_minor = "0" if wild(minor) else minor
+        lower = f"{major}.{lo_minor}.0"
+        upper = f"{int(major) + 1}.0.0" if wild(minor) else f"{major}.{int(lo_minor) + 1}.0"
+        if op in {"", "=", "==", "^", "~"}:
+            if op == "^" and not wild(minor) and major == "0":
+                upper = f"0.{int(lo_minor) + 1}.0"
+            return [[">=", lower], ["<", f"{upper}-0"]]
+        table = {">": [[">=", f"{upper}"]], ">=": [[">=", lower]], "<": [["<", f"{lower}-0"]], "<=": [["<", f"{upper}-0"]]}
+        if op in table:
+            return table[op]
+        raise ValueError(f"operator {op!r} cannot take a partial version {version!r}")
+    full = _full(f"{major}.{minor}.{patch}{pre or ''}")
+    if op == "^":
+        if major != "0":
+            upper = f"{int(major) + 1}.0.0-0"
+        elif minor != "0":
+            upper = f"0.{int(minor) + 1}.0-0"
+        else:
+            upper = f"0.0.{int(patch) + 1}-0"
+        return [[">=", full], ["<", upper]]
+    if op == "~":
+        return [[">=", full], ["<", f"{major}.{int(minor) + 1}.0-0"]]
+    return [[{"": "=", "==": "="}.get(op, op), full]]
+
+
+def parse_semver_range(text: str) -> list[list[list[str]]]:
+    """``">=1.2.0 <2.0.0 || ^3.1"`` to alternatives of [op, version] comparators.
+
+    Alternatives are separated by ``||``; comparators within one are ANDed.
+    Operators: = == != > >= < <= ^ ~; partial versions (``1.2``, ``1.x``)
+    widen to ranges as in npm.
+    """
+    if not isinstance(text, str) or not text.strip():
+        raise ValueError("semver range must be a non-empty string such as '>=1.2.0 <2.0.0'")
+    alternatives: list[list[list[str]]] = []
+    for alternative in text.split("||"):
+        tokens = re.sub(r"(>=|<=|>|<|==|=|!=|\^|~)\s+", r"\1", alternative.strip()).split()
+        if not tokens:
+            raise ValueError(f"empty alternative in semver range {text!r}")
+        comparators: list[list[str]] = []
+        for token in tokens:
+            match = _COMPARATOR.match(token)
+            if not match:
+                raise ValueError(f"invalid comparator {token!r}")
+            comparators.extend(_expand(match.group(1) or "", match.group(2)))
+        alternatives.append(comparators)
+    return alternatives
+
+
+# --- templates -----------------------------------------------------------------
+
+TEMPLATE_VARIABLES = frozenset({"registry", "repository", "tag", "match"})
+
+
+def parse_template(text: str) -> list[dict[str, str]]:
+    """``"prod-mirror/{repository}"`` to parts ``[{"text": ...}, {"var": ...}]``.
+
+    ``{{`` and ``}}`` are literal braces; any other brace is an error.
+    """
+    if not isinstance(text, str):
+        raise ValueError(f"expected a template string, got {text!r}")
+    parts: list[dict[str, str]] = []
+    literal: list[str] = []
+    i = 0
+    while i < len(text):
+        char = text[i]
+        if text.startswith("{{", i) or text.startswith("}}", i):
+            literal.append(char)
+            i += 2
+        elif char == "{":
+            end = text.find("}", i)
+            name = text[i + 1 : end] if end != -1 else ""
+            if end == -1 or name not in TEMPLATE_VARIABLES:
+                known = ", ".join("{" + v + "}" for v in sorted(TEMPLATE_VARIABLES))
+                raise ValueError(f"unknown placeholder in {text!r} (known: {known}; '{{{{' for a brace)")
+            if literal:
+                parts.append({"text": "".join(literal)})
+                literal = []
+            parts.append({"var": name})
+            i = end + 1
+        elif char == "}":
+            raise ValueError(f"unmatched '}}' in {text!r} (write '}}}}' for a literal brace)")
+        else:
+            literal.append(char)
+            i += 1
+    if literal:
+        parts.append({"text": "".join(literal)})
+    return parts

@@ -1,0 +1,110 @@
+"""YAML loading that remembers where every value came from.
+
+Mappings load as :class:`LocatedDict` and sequences as :class:`LocatedList`;
+both know the line of each of their entries, so an error found later (by the
+schema or a semantic check) can name the line it came from. Duplicate keys,
+which plain YAML silently overwrites, are errors. Timestamps stay strings.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import yaml
+
+from adapter.errors import Diagnostic, PolicyError
+
+__all__ = ["LocatedDict", "LocatedList", "line_of", "load_yaml"]
+
+
+class LocatedDict(dict[str, Any]):
+    """A mapping with the line of itself (``line``) and of each key (``lines``)."""
+
+    line: int
+    lines: dict[str, int]
+
+
+class LocatedList(list[Any]):
+    """A sequence with the line of itself and of each item."""
+
+    line: int
+    lines: list[int]
+
+
+class _Loader(yaml.SafeLoader):
+    """SafeLoader that keeps lines, rejects duplicate keys and keeps timestamps as text."""
+
+    problems: list[Diagnostic]
+
+    def construct_located_mapping(self, node: yaml.MappingNode) -> LocatedDict:
+        result = LocatedDict()
+        result.line = node.start_mark.line + 1
+        result.lines = {}
+        self.flatten_mapping(node)
+        for key_node, value_node in node.value:
+            key = self.construct_object(key_node, deep=True)
+            line = key_node.start_mark.line + 1
+            if not isinstance(key, str):
+                key = str(key)
+            if key in result:
+                self.problems.append(
+                    Diagnostic(f"duplicate key {key!r}", file=self.name, line=line)
+                )
+                continue
+            result[key] = self.construct_object(value_node, deep=True)
+            result.lines[key] = line
+        return result
+
+    def construct_located_sequence(self, node: yaml.SequenceNode) -> LocatedList:
+        result = LocatedList(self.construct_object(child, deep=True) for child in node.value)
+        result.line = node.start_mark.line + 1
+        result.lines = [child.start_mark.line + 1 for child in node.value]
+        return result
+
+
+_Loader.add_constructor(
+    yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _Loader.construct_located_mapping
+)
+_Loader.add_constructor(
+    yaml.resolver.BaseResolver.DEFAULT_SEQUENCE_TAG, _Loader.construct_located_sequence
+)
+_Loader.add_constructor("tag:yaml.org,2002:timestamp", yaml.SafeLoader.construct_yaml_str)
+
+
+def load_yaml(text: str, filename: str) -> Any:
+    """Parse one YAML document; syntax errors and duplicate keys raise PolicyError."""
+    loader = _Loader(text)
+    loader.name = filename
+    loader.problems = []
+    try:
+        data = loader.get_single_data()
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark is not None else None
+        message = f"YAML syntax error: {exc.problem or exc.context}"
+        raise PolicyError(message, [Diagnostic(message, file=filename, line=line)]) from None
+    except yaml.YAMLError as exc:
+        message = f"YAML error: {exc}"
+        raise PolicyError(message, [Diagnostic(message, file=filename)]) from None
+    finally:
+        loader.dispose()
+    if loader.problems:
+        raise PolicyError("duplicate keys", loader.problems)
+    return data
+
+
+def line_of(root: Any, path: Sequence[str | int]) -> int | None:
+    """The line of the value at ``path`` below ``root`` (the deepest one known)."""
+    line: int | None = getattr(root, "line", None)
+    node = root
+    for step in path:
+        if isinstance(node, LocatedDict) and isinstance(step, str) and step in node:
+            line = node.lines.get(step, line)
+            node = node[step]
+        elif isinstance(node, LocatedList) and isinstance(step, int) and 0 <= step < len(node):
+            line = node.lines[step]
+            node = node[step]
+        else:
+            break
+    return line

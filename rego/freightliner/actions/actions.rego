@@ -1,0 +1,101 @@
+# METADATA
+# title: Actions
+# description: |
+#   Renders matched policies' actions (templates in target_repo and
+#   target_tag) and resolves conflicts between block and replicate.
+#   The rules are documented in docs/policies.md ("Priority and conflicts").
+package freightliner.actions
+
+# METADATA
+# title: render_template
+# description: Renders a compiled template (a list of text and variable parts).
+render_template(parts, image, action) := concat("", [_part(part, image, action) | some part in parts])
+
+_part(part, _, _) := part.text if is_string(part.text)
+
+_part(part, image, _) := image[part.var] if part.var in {"registry", "repository", "tag"}
+
+_part(part, image, action) := trim_suffix(trim_prefix(image.repository, action.match_prefix), action.match_suffix) if {
+	part.var == "match"
+}
+
+# METADATA
+# title: render
+# description: One matched policy's action, ready to execute.
+render(action, policy, image) := {
+	"type": action.type,
+	"target_registry": action.target_registry,
+	"target_repo": render_template(action.target_repo, image, action),
+	"target_tag": render_template(action.target_tag, image, action),
+	"parameters": action.parameters,
+	"retry_policy": action.retry_policy,
+	"policy_ids": [policy.id],
+	"priority": policy.priority,
+}
+
+# A block covers a replicate when its priority is at least the replicate's and
+# it names no target registry or the replicate's.
+_covers(block, replicate) if {
+	block.priority >= replicate.priority
+	block.target_registry in {"", replicate.target_registry}
+}
+
+_order_key(a) := [0 - a.priority, a.policy_ids[0], a.target_registry, a.target_repo, a.target_tag]
+
+# Replications to the same target are one copy, whatever their parameters;
+# blocks and notifications are the same only with the same parameters.
+_target(a) := [a.type, a.target_registry, a.target_repo, a.target_tag] if a.type == "replicate"
+
+_target(a) := [a.type, a.target_registry, a.target_repo, a.target_tag, a.parameters] if a.type != "replicate"
+
+# Merges actions with the same type, target and parameters: the first in
+# priority order is kept, with every contributing policy id.
+_merge(actions) := [merged |
+	unique := {a | some a in actions}
+	some key in sort({_order_key(a) | some a in unique})
+	some first in unique
+	_order_key(first) == key
+	not _has_earlier_twin(first, actions)
+	merged := object.union(first, {"policy_ids": _contributors(first, actions)})
+]
+
+_has_earlier_twin(a, actions) if {
+	some b in actions
+	_target(b) == _target(a)
+	_order_key(b) < _order_key(a)
+}
+
+_contributors(a, actions) := [id |
+	some key in sort({_order_key(b) | some b in actions; _target(b) == _target(a)})
+	id := key[1]
+]
+
+# METADATA
+# title: resolve
+# description: |
+#   From every rendered action of the matched policies, the actions to
+#   execute: surviving replicates, the blocks that stopped something (every
+#   block when no replicate survives), and every notification.
+resolve(rendered) := {
+	"replicate": _merge(surviving),
+	"block": _merge(blocks_in_force),
+	"notify": _merge([a | some a in rendered; a.type == "notify"]),
+} if {
+	replicates := [a | some a in rendered; a.type == "replicate"]
+	blocks := [a | some a in rendered; a.type == "block"]
+	surviving := [r | some r in replicates; not _blocked(r, blocks)]
+	blocks_in_force := _blocks_in_force(blocks, replicates, surviving)
+}
+
+_blocked(replicate, blocks) if {
+	some block in blocks
+	_covers(block, replicate)
+}
+
+_blocks_in_force(blocks, _, surviving) := blocks if count(surviving) == 0
+
+_blocks_in_force(blocks, replicates, surviving) := [b |
+	some b in blocks
+	some r in replicates
+	_covers(b, r)
+] if count(surviving) > 0

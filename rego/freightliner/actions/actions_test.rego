@@ -1,0 +1,65 @@
+package freightliner.actions_test
+
+import data.freightliner.actions
+
+_image := {"registry": "src", "repository": "team/app-svc", "tag": "v1"}
+
+_action(type, registry, priority, policy) := {
+	"type": type, "target_registry": registry, "target_repo": "r", "target_tag": "t",
+	"parameters": {}, "retry_policy": null, "policy_ids": [policy], "priority": priority,
+}
+
+test_render_template_parts if {
+	parts := [{"text": "mirror/"}, {"var": "repository"}, {"text": ":"}, {"var": "tag"}, {"var": "registry"}]
+	actions.render_template(parts, _image, {}) == "mirror/team/app-svc:v1src"
+}
+
+test_render_match if {
+	action := {"match_prefix": "team/", "match_suffix": "-svc"}
+	actions.render_template([{"text": "x/"}, {"var": "match"}], _image, action) == "x/app"
+}
+
+test_render_does_not_expand_placeholders_in_values if {
+	image := {"registry": "src", "repository": "{tag}", "tag": "v1"}
+	actions.render_template([{"var": "repository"}], image, {}) == "{tag}"
+}
+
+test_block_at_higher_priority_wins if {
+	result := actions.resolve([_action("replicate", "ecr", 100, "p"), _action("block", "", 200, "b")])
+	result.replicate == []
+	[b.policy_ids | some b in result.block] == [["b"]]
+}
+
+test_block_at_equal_priority_wins if {
+	result := actions.resolve([_action("replicate", "ecr", 100, "p"), _action("block", "", 100, "b")])
+	result.replicate == []
+}
+
+test_replicate_at_higher_priority_overrides_block if {
+	result := actions.resolve([_action("replicate", "ecr", 300, "p"), _action("block", "", 200, "b")])
+	[r.policy_ids | some r in result.replicate] == [["p"]]
+	result.block == []
+}
+
+test_block_scoped_to_a_registry if {
+	result := actions.resolve([
+		_action("replicate", "ecr", 100, "p"),
+		_action("replicate", "gcr", 100, "p"),
+		_action("block", "gcr", 200, "b"),
+	])
+	[r.target_registry | some r in result.replicate] == ["ecr"]
+	[b.target_registry | some b in result.block] == ["gcr"]
+}
+
+test_duplicate_targets_merged_highest_priority_first if {
+	result := actions.resolve([_action("replicate", "ecr", 10, "low"), _action("replicate", "ecr", 50, "high")])
+	count(result.replicate) == 1
+	result.replicate[0].policy_ids == ["high", "low"]
+	result.replicate[0].priority == 50
+}
+
+test_notifications_always_kept if {
+	n := object.union(_action("notify", "", 1, "n"), {"parameters": {"url": "http://127.0.0.1/hook"}})
+	result := actions.resolve([n, _action("block", "", 200, "b")])
+	count(result.notify) == 1
+}

@@ -1,0 +1,121 @@
+package freightliner.conditions_test
+
+import data.freightliner.conditions
+
+_image := {
+	"registry": "ecr",
+	"repository": "team/app",
+	"tag": "v1.4.2",
+	"labels": {"environment": "production", "empty": ""},
+	"annotations": {"org.opencontainers.image.source": "https://example.test/app"},
+	"size": 1048576,
+	"created_at": "2026-01-01T00:00:00Z",
+	"architecture": "amd64",
+	"os": "linux",
+	"digest": "sha256:aa",
+}
+
+# 2026-01-31T00:00:00Z
+_now := 1769817600000000000
+
+_day := 86400000000000
+
+_leaf(type, key, base, arg) := {"type": type, "key": key, "base": base, "negate": false, "arg": arg}
+
+_not(leaf) := object.union(leaf, {"negate": true})
+
+test_equals_on_fields if {
+	conditions.truth(_leaf("tag", "", "equals", "v1.4.2"), _image, _now)
+	conditions.truth(_leaf("repository", "", "equals", "team/app"), _image, _now)
+	conditions.truth(_leaf("registry", "", "equals", "ecr"), _image, _now)
+	not conditions.truth(_leaf("registry", "", "equals", "gcr"), _image, _now)
+}
+
+test_truth_is_never_undefined if {
+	conditions.truth(_leaf("label", "missing", "equals", "x"), _image, _now) == false
+}
+
+test_label_and_annotation if {
+	conditions.truth(_leaf("label", "environment", "equals", "production"), _image, _now)
+	conditions.truth(_leaf("label", "empty", "exists", null), _image, _now)
+	not conditions.truth(_leaf("label", "security.scan.status", "exists", null), _image, _now)
+	conditions.truth(_not(_leaf("label", "security.scan.status", "exists", null)), _image, _now)
+	conditions.truth(_leaf("annotation", "org.opencontainers.image.source", "contains", "example.test"), _image, _now)
+}
+
+test_negation_of_missing_subject_holds if {
+	conditions.truth(_not(_leaf("label", "missing", "equals", "x")), _image, _now)
+	conditions.truth(_not(_leaf("label", "missing", "in", ["x"])), _image, _now)
+}
+
+test_in_and_matches if {
+	conditions.truth(_leaf("tag", "", "in", ["latest", "v1.4.2"]), _image, _now)
+	not conditions.truth(_leaf("tag", "", "in", ["latest"]), _image, _now)
+	conditions.truth(_leaf("tag", "", "matches", `^v1\.`), _image, _now)
+	conditions.truth(_leaf("repository", "", "matches", `app`), _image, _now)
+	not conditions.truth(_leaf("repository", "", "matches", `^app`), _image, _now)
+}
+
+test_size_comparisons if {
+	size := _leaf("metadata", "size", "gt", 1048575)
+	conditions.truth(size, _image, _now)
+	not conditions.truth(object.union(size, {"arg": 1048576}), _image, _now)
+	conditions.truth(_leaf("metadata", "size", "gte", 1048576), _image, _now)
+	conditions.truth(_leaf("metadata", "size", "lt", 1048577), _image, _now)
+	conditions.truth(_leaf("metadata", "size", "lte", 1048576), _image, _now)
+	not conditions.truth(_leaf("metadata", "size", "equals", "1048576"), _image, _now)
+}
+
+test_metadata_string_fields if {
+	conditions.truth(_leaf("metadata", "architecture", "equals", "amd64"), _image, _now)
+	conditions.truth(_leaf("metadata", "os", "exists", null), _image, _now)
+	not conditions.truth(_leaf("metadata", "variant", "exists", null), _image, _now)
+	not conditions.truth(_leaf("metadata", "not_a_field", "exists", null), _image, _now)
+}
+
+test_age if {
+	# created 30 days before _now
+	conditions.truth(_leaf("age", "", "gt", 29 * _day), _image, _now)
+	not conditions.truth(_leaf("age", "", "gt", 30 * _day), _image, _now)
+	conditions.truth(_leaf("age", "", "lt", 31 * _day), _image, _now)
+}
+
+test_age_of_unparseable_created_at_is_false if {
+	image := object.union(_image, {"created_at": "yesterday"})
+	not conditions.truth(_leaf("age", "", "gt", 1), image, _now)
+	not conditions.truth(_leaf("age", "", "lt", 1), image, _now)
+}
+
+test_semver if {
+	range := [[[">=", "1.2.0"], ["<", "2.0.0"]]]
+	conditions.truth(_leaf("tag", "", "semver", range), _image, _now)
+	not conditions.truth(_leaf("tag", "", "semver", [[[">=", "2.0.0"]]]), _image, _now)
+	conditions.truth(_leaf("tag", "", "semver", [[[">=", "2.0.0"]], [["=", "1.4.2"]]]), _image, _now)
+	not conditions.truth(_leaf("tag", "", "semver", range), object.union(_image, {"tag": "latest"}), _now)
+}
+
+_policy(leaves, levels, root) := {"leaves": leaves, "levels": levels, "root": root}
+
+test_groups_all_any_not if {
+	t := _leaf("tag", "", "equals", "v1.4.2")
+	f := _leaf("tag", "", "equals", "nope")
+
+	# (t and f) or not f
+	p := _policy([t, f, f], [[{"id": 3, "op": "all", "children": [0, 1]}, {"id": 4, "op": "not", "children": [2]}], [{"id": 5, "op": "any", "children": [3, 4]}]], 5)
+	conditions.matches(p, conditions.leaf_values(p, _image, _now))
+
+	q := _policy([t, f], [[{"id": 2, "op": "all", "children": [0, 1]}]], 2)
+	not conditions.matches(q, conditions.leaf_values(q, _image, _now))
+}
+
+test_empty_all_matches_everything if {
+	p := _policy([], [[{"id": 0, "op": "all", "children": []}]], 0)
+	conditions.matches(p, conditions.leaf_values(p, _image, _now))
+}
+
+test_eight_levels_deep if {
+	t := _leaf("tag", "", "equals", "v1.4.2")
+	levels := [[{"id": n + 1, "op": "all", "children": [n]}] | some n in numbers.range(0, 7)]
+	p := _policy([t], levels, 8)
+	conditions.matches(p, conditions.leaf_values(p, _image, _now))
+}

@@ -1,0 +1,45 @@
+# METADATA
+# title: Candidate index
+# description: |
+#   Narrows the policies to evaluate for an image, so that cost does not grow
+#   with the number of policies when conditions allow indexing. The translator
+#   files each policy under one sound key (a condition every match must
+#   satisfy): exact values of repository, registry, tag, labels and
+#   annotations, or literal prefixes of repository and tag. Policies with no
+#   indexable condition are filed under `always`.
+package freightliner.index
+
+_exact_fields := ["repository", "registry", "tag"]
+
+_prefix_fields := ["repository", "tag"]
+
+# METADATA
+# title: prefixes
+# description: Every non-empty prefix of a string.
+prefixes(s) := {substring(s, 0, n) | some n in numbers.range(1, count(s))} if count(s) > 0
+
+prefixes(s) := set() if count(s) == 0
+
+# METADATA
+# title: candidates
+# description: The ids of the policies that may match the image.
+candidates(index, image) := ((((exact | labelled) | annotated) | prefixed) | always) if {
+	exact := {id |
+		some field in _exact_fields
+		some id in index.exact[field][image[field]]
+	}
+	labelled := {id |
+		some key, value in image.labels
+		some id in index.exact.label[key][value]
+	}
+	annotated := {id |
+		some key, value in image.annotations
+		some id in index.exact.annotation[key][value]
+	}
+	prefixed := {id |
+		some field in _prefix_fields
+		some p in prefixes(image[field])
+		some id in index.prefix[field][p]
+	}
+	always := {id | some id in index.always}
+}

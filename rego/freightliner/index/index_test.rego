@@ -1,0 +1,36 @@
+package freightliner.index_test
+
+import data.freightliner.index
+
+_index := {
+	"exact": {
+		"repository": {"team/app": ["by-repo"]},
+		"registry": {"ecr": ["by-registry"]},
+		"tag": {"v1": ["by-tag"]},
+		"label": {"environment": {"production": ["by-label"]}},
+		"annotation": {"team": {"core": ["by-annotation"]}},
+	},
+	"prefix": {"tag": {"prod-": ["by-tag-prefix"]}, "repository": {"team/": ["by-repo-prefix"]}},
+	"always": ["always"],
+}
+
+test_candidates_by_every_key if {
+	image := {
+		"registry": "ecr", "repository": "team/app", "tag": "prod-1",
+		"labels": {"environment": "production"}, "annotations": {"team": "core"},
+	}
+	index.candidates(_index, image) == {
+		"by-repo", "by-registry", "by-label", "by-annotation",
+		"by-tag-prefix", "by-repo-prefix", "always",
+	}
+}
+
+test_candidates_of_unrelated_image if {
+	image := {"registry": "gcr", "repository": "other", "tag": "", "labels": {}, "annotations": {}}
+	index.candidates(_index, image) == {"always"}
+}
+
+test_prefixes if {
+	index.prefixes("abc") == {"a", "ab", "abc"}
+	index.prefixes("") == set()
+}

@@ -1,0 +1,124 @@
+# METADATA
+# title: Replication decision
+# description: |
+#   The contract between the translator and the adapter (docs/contract.md):
+#   data.freightliner.replication.decision over {"image": ImageMetadata} is a
+#   ReplicationDecision. Policies are data (data.freightliner.policy_set),
+#   compiled by the translator; this package only interprets them.
+# entrypoint: true
+package freightliner.replication
+
+import data.freightliner.actions
+import data.freightliner.conditions
+import data.freightliner.index
+
+# METADATA
+# title: decision
+# description: The decision for input.image.
+# entrypoint: true
+decision := decide(data.freightliner.policy_set, input.image, now_ns(input))
+
+# METADATA
+# title: decisions
+# description: Batch form, one decision per element of input.images, in order.
+# entrypoint: true
+decisions := [decide(data.freightliner.policy_set, image, now) |
+	now := now_ns(input)
+	some image in input.images
+]
+
+# METADATA
+# title: now_ns
+# description: The clock for age conditions: input.now (RFC 3339) when given, else the engine's.
+now_ns(inp) := time.parse_rfc3339_ns(inp.now) if is_string(inp.now)
+
+now_ns(inp) := time.now_ns() if not is_string(inp.now)
+
+# METADATA
+# title: evaluate_policy
+# description: One policy on its own - whether it matches and its rendered actions (used by generated tests).
+evaluate_policy(policy, image, now) := {
+	"matched": matched,
+	"explanation": _explain(policy, image, now, values, matched),
+	"actions": [actions.render(a, policy, image) | matched; some a in policy.actions],
+} if {
+	values := conditions.leaf_values(policy, image, now)
+	matched := _matched(policy, values)
+}
+
+_matched(policy, values) := true if {
+	policy.enabled
+	conditions.matches(policy, values)
+} else := false
+
+_explain(policy, image, now, values, matched) := {
+	"policy_id": policy.id,
+	"priority": policy.priority,
+	"matched": matched,
+	"conditions": [{
+		"path": leaf.path,
+		"type": leaf.type,
+		"key": leaf.key,
+		"operator": leaf.operator,
+		"value": leaf.value,
+		"actual": conditions.actual(leaf, image, now),
+		"matched": values[i],
+	} |
+		some i, leaf in policy.leaves
+	],
+}
+
+# METADATA
+# title: decide
+# description: The decision for one image under a compiled policy set.
+decide(policy_set, image, now) := {
+	"should_replicate": count(resolved.replicate) > 0,
+	"actions": array.concat(array.concat(resolved.replicate, resolved.block), resolved.notify),
+	"matched_policies": [id | some key in sort({[0 - r.explanation.priority, r.explanation.policy_id] | some r in matched}); id := key[1]],
+	"reason": _reason(outcome, resolved),
+	"metadata": {
+		"outcome": outcome,
+		"candidates": count(ids),
+		"policies": count(policy_set.policies),
+	},
+	"explanation": [r.explanation | some r in evaluated],
+} if {
+	ids := index.candidates(policy_set.index, image)
+	evaluated := [evaluate_policy(policy_set.policies[id], image, now) | some id in sort(ids)]
+	matched := [r | some r in evaluated; r.matched]
+	resolved := actions.resolve([a | some r in matched; some a in r.actions])
+	outcome := _outcome(matched, resolved)
+}
+
+_outcome(_, resolved) := "replicate" if count(resolved.replicate) > 0
+
+_outcome(_, resolved) := "block" if {
+	count(resolved.replicate) == 0
+	count(resolved.block) > 0
+}
+
+_outcome(matched, resolved) := "no_action" if {
+	count(resolved.replicate) == 0
+	count(resolved.block) == 0
+	count(matched) > 0
+}
+
+_outcome(matched, _) := "no_match" if count(matched) == 0
+
+_target_text(a) := sprintf("%s/%s:%s", [a.target_registry, a.target_repo, a.target_tag])
+
+_reason("replicate", resolved) := sprintf("replicate to %s (policies: %s)", [
+	concat(", ", [_target_text(a) | some a in resolved.replicate]),
+	concat(", ", sort({id | some a in resolved.replicate; some id in a.policy_ids})),
+])
+
+_reason("block", resolved) := concat("; ", [_block_reason(b) | some b in resolved.block])
+
+_reason("no_action", _) := "matched policies request no replication"
+
+_reason("no_match", _) := "no policy matched the image"
+
+_block_reason(b) := b.parameters.reason if {
+	is_string(b.parameters.reason)
+	b.parameters.reason != ""
+} else := sprintf("blocked by policy %s", [b.policy_ids[0]])
