@@ -1,0 +1,130 @@
+"""The runtime configuration file (a Freightliner ``config.yaml``).
+
+Sections::
+
+    policy:       the seed's PolicyConfig (enabled, configPath, evaluationTimeout,
+                  maxConcurrency, cacheSize, policies)
+    registries:   named registries (adapter.registry.config.RegistriesConfig)
+    opa:          url, failure_mode, retries, circuit breaker
+    replication:  legacy rules (``rules: [...]``), used by failure_mode fail-open
+    serve:        the long-lived service (freightliner-policy serve)
+
+Every other top-level key is reported as unknown. Secrets never appear here:
+registry credentials come from the environment or a Docker config.json.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from adapter.errors import ConfigError, Diagnostic
+from adapter.registry.config import RegistriesConfig
+from migrate.policy.model import PolicyConfig
+from migrate.policy.values import parse_duration_ns
+from migrate.policy.yaml_source import line_of, load_yaml
+
+__all__ = ["FailureMode", "FreightlinerConfig", "OpaSettings", "ServeSettings"]
+
+FailureMode = Literal["fail-closed", "fail-open", "embedded"]
+_KNOWN = {"policy", "registries", "opa", "replication", "serve", "treeReplicate"}
+
+
+class OpaSettings(BaseModel):
+    """How the adapter reaches its OPA sidecar, and what it does when it cannot."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    url: str | None = None
+    failure_mode: FailureMode = "fail-closed"
+    retries: int = Field(default=2, ge=0, le=10)
+    backoff: str = "50ms"
+    circuit_failures: int = Field(default=5, ge=1)
+    circuit_reset: str = "30s"
+    bundle: str | None = None  # the bundle for failure_mode: embedded (default: built from the policies)
+
+
+class ServeSettings(BaseModel):
+    """``freightliner-policy serve`` settings (see docs/deployment.md)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    listen: str = "127.0.0.1:8080"
+    token_env: str = "FREIGHTLINER_API_TOKEN"
+    token_file: str | None = None
+    state_db: str = "freightliner-state.sqlite"
+    audit_log: str | None = None
+    max_request_bytes: int = Field(default=1_048_576, ge=1024)
+
+
+class FreightlinerConfig(BaseModel):
+    """The whole configuration file."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    policy: PolicyConfig = Field(default_factory=PolicyConfig)
+    registries: RegistriesConfig = Field(default_factory=RegistriesConfig)
+    opa: OpaSettings = Field(default_factory=OpaSettings)
+    replication: dict[str, Any] = Field(default_factory=dict)
+    serve: ServeSettings = Field(default_factory=ServeSettings)
+    source: str | None = None
+
+    @property
+    def evaluation_timeout_seconds(self) -> float:
+        return parse_duration_ns(self.policy.evaluationTimeout) / 1e9
+
+    @classmethod
+    def load(cls, path: Path) -> FreightlinerConfig:
+        """Read and validate a config file; ConfigError lists every problem with its line."""
+        name = str(path)
+        try:
+            text = path.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise ConfigError(f"{name}: cannot read: {exc.strerror}") from None
+        try:
+            data = load_yaml(text, name) or {}
+        except Exception as exc:  # PolicyError from YAML syntax: same lines, config category
+            lines = getattr(exc, "diagnostics", None)
+            raise ConfigError(f"{name}: invalid YAML", lines) from None
+        return cls.from_document(data, name)
+
+    @classmethod
+    def from_document(cls, data: Any, name: str = "<config>") -> FreightlinerConfig:
+        if not isinstance(data, dict):
+            raise ConfigError(f"{name}: the config file must be a mapping")
+        problems = [
+            Diagnostic("unknown top-level key", file=name, line=line_of(data, [k]), field=k)
+            for k in sorted(set(data) - _KNOWN)
+        ]
+        values: dict[str, Any] = {"source": name}
+        for key, model in (("policy", PolicyConfig), ("opa", OpaSettings), ("serve", ServeSettings)):
+            if key in data:
+                try:
+                    values[key] = model.model_validate(data[key] or {})
+                except ValidationError as exc:
+                    for error in exc.errors():
+                        loc = [key, *error["loc"]]
+                        problems.append(
+                            Diagnostic(str(error["msg"]).removeprefix("Value error, "), file=name,
+                                       line=line_of(data, loc), field=".".join(str(s) for s in loc))
+                        )
+        try:
+            values["registries"] = RegistriesConfig.from_section(data.get("registries"), name)
+        except ConfigError as exc:
+            problems.extend(exc.diagnostics or [Diagnostic(exc.message, file=name)])
+        if isinstance(data.get("replication"), dict):
+            values["replication"] = dict(data["replication"])
+        for key, setting in (("policy", "evaluationTimeout"), ("opa", "backoff"), ("opa", "circuit_reset")):
+            model_value = values.get(key)
+            text = getattr(model_value, setting, None)
+            if text is not None:
+                try:
+                    parse_duration_ns(text)
+                except ValueError as exc:
+                    problems.append(Diagnostic(str(exc), file=name, line=line_of(data, [key, setting]),
+                                               field=f"{key}.{setting}"))
+        if problems:
+            raise ConfigError(f"{name}: {len(problems)} problem(s) in the configuration", problems)
+        return cls(**values)
