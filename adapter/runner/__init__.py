@@ -1,0 +1,1 @@
+"""Run time orchestration: image reference → metadata → decision → actions."""

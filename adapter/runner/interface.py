@@ -1,0 +1,92 @@
+"""What the CLI and the service call to evaluate and replicate images.
+
+An image flows: ``ImageReference`` (parsed from ``registry/repository:tag``,
+``registry/repository`` or ``registry``) → ImageMetadata (one per platform,
+from the registry) → ReplicationDecision (the DecisionEngine) → actions
+(replicate / block / notify) → ``ImageOutcome``; a run over many images adds up
+to a ``RunSummary``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Literal, Protocol
+
+from adapter.decision.model import ReplicationDecision
+from adapter.metadata.model import ImageMetadata
+
+__all__ = ["ImageOutcome", "ImageReference", "OutcomeStatus", "Replicator", "RunSummary"]
+
+OutcomeStatus = Literal["replicated", "skipped", "blocked", "not_replicated", "failed", "planned"]
+
+
+@dataclass(frozen=True)
+class ImageReference:
+    """``registry[/repository[:tag]]``; registry is a configured registry name."""
+
+    registry: str
+    repository: str | None = None
+    tag: str | None = None
+
+    @classmethod
+    def parse(cls, text: str) -> ImageReference:
+        registry, _, rest = text.partition("/")
+        if not registry:
+            raise ValueError(f"invalid image reference {text!r}: expected registry[/repository[:tag]]")
+        if not rest:
+            return cls(registry)
+        repository, colon, tag = rest.rpartition(":")
+        if not colon or "/" in tag:
+            return cls(registry, rest)
+        if not repository or not tag:
+            raise ValueError(f"invalid image reference {text!r}")
+        return cls(registry, repository, tag)
+
+    def __str__(self) -> str:
+        text = self.registry
+        if self.repository:
+            text += f"/{self.repository}"
+        if self.tag:
+            text += f":{self.tag}"
+        return text
+
+
+@dataclass
+class ImageOutcome:
+    """What happened to one image (one tag; all its platforms together)."""
+
+    image: ImageMetadata
+    decision: ReplicationDecision | None
+    status: OutcomeStatus
+    targets: list[str] = field(default_factory=list)  # "registry/repo:tag" replicated / planned
+    bytes_copied: int = 0
+    error: str = ""
+    notifications_failed: int = 0
+
+
+@dataclass
+class RunSummary:
+    """Counts over a run; ``exit_code`` follows docs/cli.md."""
+
+    outcomes: list[ImageOutcome] = field(default_factory=list)
+
+    def count(self, status: OutcomeStatus) -> int:
+        return sum(1 for o in self.outcomes if o.status == status)
+
+
+ProgressCallback = Callable[[ImageOutcome], None]
+
+
+class Replicator(Protocol):
+    """The run time pipeline."""
+
+    def evaluate(self, reference: ImageReference) -> list[tuple[ImageMetadata, ReplicationDecision]]:
+        """Metadata and decision for every image the reference names; no side effects."""
+        ...
+
+    def replicate(
+        self, reference: ImageReference, *, dry_run: bool = False, progress: ProgressCallback | None = None
+    ) -> RunSummary:
+        """Evaluate and execute the decisions for every image the reference names."""
+        ...
