@@ -269,14 +269,15 @@ class RegistryClient:
                     continue
                 raise RegistryError(f"registry {self.name!r}: {method} {target.path}: "
                                     f"{type(exc).__name__}: {exc}") from exc
-            if response.status_code == 401 and not reauthenticated and (
-                    replayable or content is None):
+            if response.status_code == 401 and (replayable or content is None):
                 response.read()
                 response.close()
-                self._auth.on_challenge(response, scopes, sent)
-                reauthenticated = True
-                attempt -= 1
-                continue
+                self._auth.on_challenge(response, scopes, sent)  # raises if retrying cannot help
+                if not reauthenticated:
+                    reauthenticated = True
+                    attempt -= 1
+                    continue
+                return response
             if response.status_code in RETRYABLE_STATUSES and replayable and (
                     attempt < self.retry.max_attempts):
                 response.close()

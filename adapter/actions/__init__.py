@@ -1,0 +1,1 @@
+"""Actions executed for a decision."""
