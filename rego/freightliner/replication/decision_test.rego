@@ -1,0 +1,104 @@
+package freightliner.replication_test
+
+import data.freightliner.replication
+
+# The seed design's two example policies, in compiled form (as the translator
+# writes them into data.json).
+_production := {
+	"id": "production-replication", "name": "Production Image Replication",
+	"priority": 100, "enabled": true, "schedule": "",
+	"leaves": [
+		{"path": "conditions[0]", "type": "tag", "key": "", "operator": "matches", "value": "^prod-.*", "base": "matches", "negate": false, "arg": "^prod-.*"},
+		{"path": "conditions[1]", "type": "label", "key": "environment", "operator": "equals", "value": "environment=production", "base": "equals", "negate": false, "arg": "production"},
+	],
+	"levels": [[{"id": 2, "op": "all", "children": [0, 1]}]], "root": 2,
+	"actions": [
+		{"type": "replicate", "target_registry": "ecr", "target_repo": [{"text": "production/"}, {"var": "repository"}], "target_tag": [{"var": "tag"}], "match_prefix": "", "match_suffix": "", "parameters": {}, "retry_policy": null},
+		{"type": "replicate", "target_registry": "gcr", "target_repo": [{"text": "prod-mirror/"}, {"var": "repository"}], "target_tag": [{"var": "tag"}], "match_prefix": "", "match_suffix": "", "parameters": {}, "retry_policy": null},
+	],
+}
+
+_compliance := {
+	"id": "compliance-blocking", "name": "Block Non-Compliant Images",
+	"priority": 200, "enabled": true, "schedule": "",
+	"leaves": [{"path": "conditions[0]", "type": "label", "key": "security.scan.status", "operator": "not_exists", "value": "security.scan.status", "base": "exists", "negate": true, "arg": null}],
+	"levels": [[{"id": 1, "op": "all", "children": [0]}]], "root": 1,
+	"actions": [{"type": "block", "target_registry": "", "target_repo": [], "target_tag": [], "match_prefix": "", "match_suffix": "", "parameters": {"reason": "Missing security scan"}, "retry_policy": null}],
+}
+
+_policy_set := {
+	"policies": {"production-replication": _production, "compliance-blocking": _compliance},
+	"index": {"exact": {}, "prefix": {"tag": {"prod-": ["production-replication"]}}, "always": ["compliance-blocking"]},
+}
+
+_image := {
+	"registry": "docker-hub", "repository": "team/app", "tag": "prod-v1.0.0",
+	"labels": {"environment": "production", "security.scan.status": "passed"}, "annotations": {},
+}
+
+_now := time.parse_rfc3339_ns("2026-11-23T12:00:00Z")
+
+_decide(image) := replication.decide(_policy_set, image, _now)
+
+test_scanned_production_image_replicates_to_both_targets if {
+	d := _decide(_image)
+	d.should_replicate
+	d.metadata.outcome == "replicate"
+	d.matched_policies == ["production-replication"]
+	[[a.type, a.target_registry, a.target_repo, a.target_tag] | some a in d.actions] == [
+		["replicate", "ecr", "production/team/app", "prod-v1.0.0"],
+		["replicate", "gcr", "prod-mirror/team/app", "prod-v1.0.0"],
+	]
+}
+
+test_unscanned_image_is_blocked if {
+	d := _decide(object.union(object.remove(_image, ["labels"]), {"labels": {"environment": "production"}}))
+	not d.should_replicate
+	d.metadata.outcome == "block"
+	d.reason == "Missing security scan"
+	d.matched_policies == ["compliance-blocking", "production-replication"]
+	[a.type | some a in d.actions] == ["block"]
+}
+
+test_no_match if {
+	d := _decide(object.union(_image, {"tag": "dev-1"}))
+	not d.should_replicate
+	d.actions == []
+	d.matched_policies == []
+	d.metadata.outcome == "no_match"
+	d.reason == "no policy matched the image"
+}
+
+test_index_limits_candidates if {
+	d := _decide(object.union(_image, {"tag": "dev-1"}))
+	d.metadata.candidates == 1
+	[e.policy_id | some e in d.explanation] == ["compliance-blocking"]
+}
+
+test_explanation_lists_every_leaf if {
+	d := _decide(_image)
+	some e in d.explanation
+	e.policy_id == "production-replication"
+	[[c.path, c.matched, c.actual] | some c in e.conditions] == [
+		["conditions[0]", true, "prod-v1.0.0"],
+		["conditions[1]", true, "production"],
+	]
+}
+
+test_disabled_policy_never_matches if {
+	disabled := object.union(_policy_set, {"policies": {"production-replication": object.union(_production, {"enabled": false})}})
+	d := replication.decide(disabled, _image, _now)
+	d.matched_policies == []
+}
+
+test_decision_reads_input_and_data if {
+	d := replication.decision with data.freightliner.policy_set as _policy_set
+		with input as {"image": _image, "now": "2026-11-23T12:00:00Z"}
+	d.metadata.outcome == "replicate"
+}
+
+test_batch_decisions_in_order if {
+	ds := replication.decisions with data.freightliner.policy_set as _policy_set
+		with input as {"images": [_image, object.union(_image, {"tag": "dev-1"})], "now": "2026-11-23T12:00:00Z"}
+	[d.metadata.outcome | some d in ds] == ["replicate", "no_match"]
+}
