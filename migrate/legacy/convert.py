@@ -1,0 +1,267 @@
+"""Legacy rules, sync images and tree filters → policy documents (plain dicts).
+
+Each legacy item becomes one policy (two when a rule's destination depends on
+whether the repository literally starts/ends with the source's prefix/suffix).
+Everything without a per-image equivalent is carried as action
+``parameters`` or listed in the report; nothing is dropped silently.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from migrate.legacy.model import LegacyInput, Origin, ReplicationRule, SyncConfig, SyncImage, TreeFilters
+from migrate.legacy.semantics import split_location
+from migrate.patterns.glob import escape_re2
+from migrate.policy.values import parse_cron
+
+__all__ = ["ConvertedPolicy", "Conversion", "ReportEntry", "convert_legacy", "template_text"]
+
+
+@dataclass(frozen=True)
+class ReportEntry:
+    status: str  # "translated" | "attention" | "not translated"
+    origin: Origin
+    message: str
+
+
+@dataclass
+class ConvertedPolicy:
+    policy: dict[str, Any]
+    origin: Origin
+    comment: str
+
+
+@dataclass
+class Conversion:
+    policies: list[ConvertedPolicy] = field(default_factory=list)
+    entries: list[ReportEntry] = field(default_factory=list)
+    errors: list[ReportEntry] = field(default_factory=list)
+
+    _once: set[str] = field(default_factory=set)
+
+    def note(self, status: str, origin: Origin, message: str, once: bool = False) -> None:
+        """Record a report entry; ``once`` keeps only the first of identical messages."""
+        if once:
+            if message in self._once:
+                return
+            self._once.add(message)
+        self.entries.append(ReportEntry(status, origin, message))
+
+
+def template_text(text: str) -> str:
+    """``text`` as a literal template (braces doubled)."""
+    return text.replace("{", "{{").replace("}", "}}")
+
+
+def _pattern_condition(ctype: str, pattern: str) -> dict[str, Any]:
+    operator = "glob" if "*" in pattern else "equals"
+    return {"type": ctype, "operator": operator, "value": pattern}
+
+
+def _schedule(value: str, origin: Origin, out: Conversion) -> str | None:
+    if not value:
+        return None
+    if value.startswith("@every"):
+        out.note("attention", origin, f"schedule {value!r} (@every) has no cron equivalent: not carried")
+        return None
+    try:
+        parse_cron(value)
+    except ValueError as exc:
+        out.errors.append(ReportEntry("error", origin, f"schedule {value!r}: {exc}"))
+        return None
+    return value
+
+
+def _quote(value: object) -> str:
+    text = str(value)
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
+
+
+def _rule(number: int, rule: ReplicationRule, out: Conversion) -> None:
+    pid = f"legacy-rule-{number:04d}"
+    src, dst = rule.source_repository, rule.destination_repository
+    conditions: list[dict[str, Any]] = [
+        {"type": "registry", "operator": "equals", "value": rule.source_registry},
+        _pattern_condition("repository", src),
+    ]
+    if rule.tag_filter:
+        conditions.append(_pattern_condition("tag", rule.tag_filter))
+    action: dict[str, Any] = {"type": "replicate", "target_registry": rule.destination_registry}
+    if rule.settings.retry_count is not None:
+        action["retry_policy"] = {"max_attempts": min(rule.settings.retry_count + 1, 100)}
+    if rule.settings.max_concurrent_replications is not None:
+        out.note("attention", rule.origin, "MaxConcurrentReplications="
+                 f"{rule.settings.max_concurrent_replications} is a worker setting: configure the "
+                 "adapter's replication workers", once=True)
+    schedule = _schedule(rule.schedule, rule.origin, out)
+    comment = (f"{rule.origin.render()}: {_quote(rule.source_registry)}/{_quote(src)} -> "
+               f"{_quote(rule.destination_registry)}/{_quote(dst)}, tag_filter {_quote(rule.tag_filter)}, "
+               f"schedule {_quote(rule.schedule)}")
+    variants: list[tuple[str, list[dict[str, Any]], dict[str, Any]]] = []
+    if src == dst:
+        variants.append((pid, [], {"target_repo": "{repository}"}))
+    elif "*" in src and "*" not in dst:
+        variants.append((pid, [], {"target_repo": template_text(dst)}))
+    elif src.count("*") == 1 and dst.count("*") == 1:
+        prefix, suffix = src.split("*")
+        before, after = dst.split("*")
+        moved = {"target_repo": template_text(before) + "{match}" + template_text(after),
+                 "match_prefix": prefix, "match_suffix": suffix}
+        if not any(c in prefix + suffix for c in "?[\\"):
+            variants.append((pid, [], moved))
+        else:
+            literal = {"type": "repository", "operator": "matches",
+                       "value": f"^{escape_re2(prefix)}(?s:.*){escape_re2(suffix)}$"}
+            variants.append((pid, [literal], moved))
+            variants.append((f"{pid}-as-written", [{"not": literal}], {"target_repo": template_text(dst)}))
+            out.note("attention", rule.origin, f"destination {dst!r} stays literal (with '*') for "
+                     f"repositories that match {src!r} without starting with {prefix!r} and "
+                     f"ending with {suffix!r}")
+    else:
+        variants.append((pid, [], {"target_repo": template_text(dst)}))
+        if "*" in dst:
+            out.note("attention", rule.origin, f"destination {dst!r} is used as written, "
+                     "with a literal '*' (legacy behaviour)")
+    for vid, extra, targets in variants:
+        policy: dict[str, Any] = {
+            "id": vid,
+            "name": f"Legacy rule {number}: {rule.source_registry}/{src} to {rule.destination_registry}/{dst}",
+            "description": f"Converted from {rule.origin.render()}.",
+            "enabled": True,
+            "priority": 0,
+        }
+        if schedule is not None:
+            policy["schedule"] = schedule
+        policy["conditions"] = conditions + extra
+        policy["actions"] = [{**action, **targets}]
+        out.policies.append(ConvertedPolicy(policy, rule.origin, comment))
+    out.note("translated", rule.origin, f"rule -> {', '.join(v[0] for v in variants)}")
+
+
+def _sync_image(number: int, sync: SyncConfig, image: SyncImage, out: Conversion) -> None:
+    pid = f"legacy-sync-{number:04d}"
+    conditions: list[dict[str, Any]] = [
+        {"type": "registry", "operator": "equals", "value": sync.source_registry},
+        {"type": "repository", "operator": "equals", "value": image.repository},
+    ]
+    selectors: list[dict[str, Any]] = []
+    if image.tags:
+        selectors.append({"type": "tag", "operator": "in", "value": list(image.tags)})
+    if image.tag_regex:
+        selectors.append({"type": "tag", "operator": "matches", "value": image.tag_regex})
+    enabled = True
+    if image.all_tags or (not selectors and (image.semver_constraint or image.latest_n)):
+        pass
+    elif len(selectors) == 1:
+        conditions.append(selectors[0])
+    elif selectors:
+        conditions.append({"any": selectors})
+    else:
+        enabled = False
+        out.note("attention", image.origin, "selects no tags (no tags, tag_regex or all_tags): disabled")
+    parameters: dict[str, str] = {}
+    if image.limit is not None:
+        parameters["limit"] = str(image.limit)
+    if image.latest_n is not None:
+        parameters["latest_n"] = str(image.latest_n)
+    if image.semver_constraint:
+        parameters["semver_constraint"] = image.semver_constraint
+    if sync.skip_existing:
+        parameters["skip_existing"] = "true"
+    for key, value in parameters.items():
+        out.note("attention", image.origin, f"{key}={value} has no per-image condition: carried as an "
+                 "action parameter for the adapter")
+    action: dict[str, Any] = {
+        "type": "replicate",
+        "target_registry": sync.destination_registry,
+        "target_repo": template_text(image.destination_repository) if image.destination_repository
+        else "{repository}",
+        "target_tag": template_text(image.destination_prefix) + "{tag}",
+    }
+    if parameters:
+        action["parameters"] = dict(sorted(parameters.items()))
+    policy = {
+        "id": pid,
+        "name": f"Legacy sync {number}: {sync.source_registry}/{image.repository} to "
+                f"{sync.destination_registry}",
+        "description": f"Converted from {image.origin.render()}.",
+        "enabled": enabled,
+        "priority": 0,
+        "conditions": conditions,
+        "actions": [action],
+    }
+    comment = (f"{image.origin.render()}: {_quote(sync.source_registry)}/{_quote(image.repository)} -> "
+               f"{_quote(sync.destination_registry)}, tags {list(image.tags)}, tag_regex "
+               f"{_quote(image.tag_regex)}, all_tags {image.all_tags}")
+    out.policies.append(ConvertedPolicy(policy, image.origin, comment))
+    out.note("translated", image.origin, f"sync image -> {pid}")
+
+
+def _sync_settings(sync: SyncConfig, out: Conversion) -> None:
+    if sync.parallel is not None:
+        out.note("attention", sync.origin, f"parallel={sync.parallel}: configure the adapter's workers")
+    if sync.timeout:
+        out.note("attention", sync.origin, f"timeout={sync.timeout}: configure the adapter's timeouts")
+    if sync.continue_on_error:
+        out.note("attention", sync.origin, "continue_on_error: the adapter continues after a failed image")
+    if sync.has_auth or sync.source_insecure or sync.destination_insecure:
+        out.note("attention", sync.origin, "auth/insecure settings belong in the adapter's registries config")
+
+
+def _tree(number: int, tree: TreeFilters, out: Conversion) -> None:
+    if not tree.source or not tree.destination:
+        out.note("not translated", tree.origin, "treeReplicate filters need a source and destination "
+                 "(--tree-source/--tree-dest or treeReplicate.source/destination)")
+        return
+    pid = f"legacy-tree-{number:04d}"
+    src_registry, src_prefix = split_location(tree.source)
+    dst_registry, dst_prefix = split_location(tree.destination)
+    conditions: list[dict[str, Any]] = [{"type": "registry", "operator": "equals", "value": src_registry}]
+    if src_prefix:
+        conditions.append({"type": "repository", "operator": "matches",
+                           "value": f"^{escape_re2(src_prefix + '/')}"})
+    conditions += [{"not": _pattern_condition("repository", p)} for p in tree.exclude_repos]
+    conditions += [{"not": _pattern_condition("tag", p)} for p in tree.exclude_tags]
+    includes = [_pattern_condition("tag", p) for p in tree.include_tags]
+    if len(includes) == 1:
+        conditions.append(includes[0])
+    elif includes:
+        conditions.append({"any": includes})
+    head = template_text(dst_prefix + "/") if dst_prefix else ""
+    action: dict[str, Any] = {"type": "replicate", "target_registry": dst_registry}
+    if src_prefix:
+        action.update(target_repo=head + "{match}", match_prefix=src_prefix + "/")
+    else:
+        action["target_repo"] = head + "{repository}"
+    policy = {
+        "id": pid,
+        "name": f"Legacy tree replication {number}: {tree.source} to {tree.destination}",
+        "description": f"Converted from {tree.origin.render()}.",
+        "enabled": True,
+        "priority": 0,
+        "conditions": conditions,
+        "actions": [action],
+    }
+    comment = (f"{tree.origin.render()}: {tree.source} -> {tree.destination}, excludeRepos "
+               f"{list(tree.exclude_repos)}, excludeTags {list(tree.exclude_tags)}, includeTags "
+               f"{list(tree.include_tags)}")
+    out.policies.append(ConvertedPolicy(policy, tree.origin, comment))
+    out.note("translated", tree.origin, f"tree filters -> {pid}")
+
+
+def convert_legacy(legacy: LegacyInput) -> Conversion:
+    """Translate everything; ``Conversion.errors`` lists what makes the input unusable."""
+    out = Conversion()
+    for number, rule in enumerate(legacy.rules, start=1):
+        _rule(number, rule, out)
+    number = 0
+    for sync in legacy.syncs:
+        _sync_settings(sync, out)
+        for image in sync.images:
+            number += 1
+            _sync_image(number, sync, image, out)
+    for number, tree in enumerate(legacy.trees, start=1):
+        _tree(number, tree, out)
+    return out
