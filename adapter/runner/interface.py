@@ -16,7 +16,10 @@ from typing import Literal, Protocol
 from adapter.decision.model import ReplicationDecision
 from adapter.metadata.model import ImageMetadata
 
-__all__ = ["ImageOutcome", "ImageReference", "OutcomeStatus", "Replicator", "RunSummary"]
+__all__ = [
+    "ImageOutcome", "ImageReference", "OutcomeStatus", "ProgressCallback", "Replicator",
+    "RunSummary", "TotalCallback",
+]
 
 OutcomeStatus = Literal["replicated", "skipped", "blocked", "not_replicated", "failed", "planned"]
 
@@ -33,7 +36,8 @@ class ImageReference:
     def parse(cls, text: str) -> ImageReference:
         registry, _, rest = text.partition("/")
         if not registry:
-            raise ValueError(f"invalid image reference {text!r}: expected registry[/repository[:tag]]")
+            raise ValueError(
+                f"invalid image reference {text!r}: expected registry[/repository[:tag]]")
         if not rest:
             return cls(registry)
         repository, colon, tag = rest.rpartition(":")
@@ -63,6 +67,14 @@ class ImageOutcome:
     bytes_copied: int = 0
     error: str = ""
     notifications_failed: int = 0
+    detail: str = ""  # why: the decision's reason, a sweep limit, a platform conflict
+    platforms: int = 1
+
+    @property
+    def engine_failed(self) -> bool:
+        """The decision is a fail-closed block because no engine could decide."""
+        metadata = self.decision.metadata if self.decision is not None else {}
+        return metadata.get("fallback") == "fail-closed" and "engine_error" in metadata
 
 
 @dataclass
@@ -74,19 +86,40 @@ class RunSummary:
     def count(self, status: OutcomeStatus) -> int:
         return sum(1 for o in self.outcomes if o.status == status)
 
+    @property
+    def exit_code(self) -> int:
+        """6 when the engine failed (fail-closed), else 7 when any failed, 5 when any was
+        blocked, else 0 (the most severe wins)."""
+        from adapter.cli.exit_codes import ExitCode
+
+        if any(o.engine_failed for o in self.outcomes):
+            return int(ExitCode.UNAVAILABLE)
+        if self.count("failed"):
+            return int(ExitCode.PARTIAL)
+        if self.count("blocked"):
+            return int(ExitCode.BLOCKED)
+        return int(ExitCode.OK)
+
 
 ProgressCallback = Callable[[ImageOutcome], None]
+TotalCallback = Callable[[int], None]
 
 
 class Replicator(Protocol):
     """The run time pipeline."""
 
-    def evaluate(self, reference: ImageReference) -> list[tuple[ImageMetadata, ReplicationDecision]]:
+    def evaluate(
+        self, reference: ImageReference
+    ) -> list[tuple[ImageMetadata, ReplicationDecision]]:
         """Metadata and decision for every image the reference names; no side effects."""
         ...
 
     def replicate(
-        self, reference: ImageReference, *, dry_run: bool = False, progress: ProgressCallback | None = None
+        self, reference: ImageReference, *, dry_run: bool = False,
+        progress: ProgressCallback | None = None, on_total: TotalCallback | None = None,
     ) -> RunSummary:
-        """Evaluate and execute the decisions for every image the reference names."""
+        """Evaluate and execute the decisions for every image the reference names.
+
+        ``on_total`` is called once with the number of images before any is
+        executed; ``progress`` once per image as it finishes."""
         ...

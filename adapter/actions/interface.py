@@ -1,0 +1,44 @@
+"""The :class:`ActionExecutor` protocol: a decision's actions, executed for one image.
+
+``replicate`` copies the image to each target (``skipped`` when the target
+already has it), ``block`` writes nothing and reports the reason, ``notify``
+POSTs a JSON event to a webhook. A failed notification never undoes a
+replication. With ``dry_run`` nothing is written or sent: replications and
+notifications are ``planned``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal, Protocol
+
+from adapter.decision.model import DecisionAction, ReplicationDecision
+from adapter.metadata.model import ImageMetadata
+
+__all__ = ["ActionExecutor", "ActionResult", "ActionStatus"]
+
+ActionStatus = Literal["replicated", "skipped", "blocked", "notified", "failed", "planned"]
+
+
+@dataclass(frozen=True)
+class ActionResult:
+    """What one action did. ``target`` is ``registry/repo:tag`` (replicate) or the URL (notify)."""
+
+    action: DecisionAction
+    status: ActionStatus
+    target: str = ""
+    detail: str = ""
+    bytes_copied: int = 0
+    error: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.status != "failed"
+
+
+class ActionExecutor(Protocol):
+    """Executes a decision's actions for one image (one tag; all its platforms)."""
+
+    def execute(
+        self, image: ImageMetadata, decision: ReplicationDecision, *, dry_run: bool = False
+    ) -> list[ActionResult]: ...

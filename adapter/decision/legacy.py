@@ -1,0 +1,76 @@
+"""The legacy replication rules as a decision source, for ``failure_mode: fail-open``.
+
+The seed's graceful degradation: when the policy engine fails, fall back to
+the existing replication logic. The rules are the config file's
+``replication.rules`` (Freightliner's ``ReplicationRule``: source registry /
+repository glob, destination registry / repository, tag filter), read by
+:func:`migrate.legacy.reader.read_legacy` and evaluated by the legacy
+semantics :class:`migrate.legacy.semantics.LegacyEvaluator` (Go
+``filepath.Match`` globs, ``GetDestinationRepository``).
+
+Every target the rules give becomes a ``replicate`` action; no match is
+``no_match`` (nothing replicated). Legacy rules know nothing about blocking.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from adapter.decision.model import DecisionAction, ReplicationDecision
+from adapter.errors import ConfigError
+from adapter.metadata.model import ImageMetadata
+
+if TYPE_CHECKING:
+    from migrate.legacy.semantics import LegacyEvaluator
+
+__all__ = ["LEGACY_POLICY_ID", "LegacyRulesEngine", "load_legacy_rules"]
+
+#: The policy id legacy decisions are attributed to.
+LEGACY_POLICY_ID = "legacy-replication-rules"
+
+
+class LegacyRulesEngine:
+    """Decides images by legacy rules (a :class:`adapter.decision.failover.LegacyEvaluator`)."""
+
+    def __init__(self, evaluator: LegacyEvaluator, rules: int) -> None:
+        self._evaluator = evaluator
+        self.rules = rules
+
+    def decide(self, image: ImageMetadata) -> ReplicationDecision:
+        targets = sorted(self._evaluator.targets(image.registry, image.repository, image.tag))
+        actions = [DecisionAction(type="replicate", target_registry=registry, target_repo=repo,
+                                  target_tag=tag, policy_ids=[LEGACY_POLICY_ID])
+                   for registry, repo, tag in targets]
+        if not actions:
+            return ReplicationDecision(
+                should_replicate=False, reason="no legacy replication rule matches",
+                metadata={"outcome": "no_match", "legacy_rules": self.rules})
+        listing = ", ".join(f"{r}/{p}:{t}" for r, p, t in targets)
+        return ReplicationDecision(
+            should_replicate=True, actions=actions, matched_policies=[LEGACY_POLICY_ID],
+            reason=f"replicate to {listing} (legacy replication rules)",
+            metadata={"outcome": "replicate", "legacy_rules": self.rules})
+
+
+def load_legacy_rules(config_path: Path | None) -> LegacyRulesEngine | None:
+    """The ``replication.rules`` of a config file, or ``None`` when it has none.
+
+    Raises :class:`adapter.errors.ConfigError` (with lines) for malformed rules.
+    """
+    if config_path is None:
+        return None
+    from migrate.legacy.model import LegacyInput
+    from migrate.legacy.reader import read_legacy
+    from migrate.legacy.semantics import LegacyEvaluator
+
+    try:
+        found = read_legacy([config_path])
+    except ConfigError as exc:
+        if "no legacy input found" in " ".join(exc.lines()):
+            return None
+        raise
+    if not found.rules:
+        return None
+    return LegacyRulesEngine(LegacyEvaluator(LegacyInput(rules=list(found.rules))),
+                             len(found.rules))

@@ -1,0 +1,187 @@
+"""RegistryReplicator: the :class:`Replicator` over registries, a decision engine and actions.
+
+A run over a reference (``registry``, ``registry/repo`` or ``registry/repo:tag``):
+
+1. **enumerate** tags: the catalog (every repository) and each repository's
+   tags, paginated, in registry order;
+2. **metadata**: one ImageMetadata per platform for each tag (bounded
+   parallelism ``max_concurrency``; a tag that cannot be read is ``failed``,
+   except when the reference names that one tag: then the error is raised);
+3. **decide** in batches of ``batch_size`` platform images (``decide_many``:
+   one OPA call per batch); one decision per tag from its platforms
+   (:func:`adapter.runner.platforms.combine_platforms`);
+4. **sweep limits** ``limit`` / ``latest_n`` (:mod:`adapter.runner.selection`);
+5. **execute** each tag's actions with the :class:`ActionExecutor`, at most
+   ``max_concurrency`` tags at a time; ``dry_run`` plans without writing.
+
+Statuses: ``blocked`` (a block action), ``failed`` (any replication failed,
+or the tag could not be read), ``replicated`` (at least one target copied),
+``planned`` (dry run), ``skipped`` (every target already had it, or a sweep
+limit removed the replication), ``not_replicated`` (no replicate action).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor, as_completed
+
+from adapter.actions.interface import ActionExecutor, ActionResult
+from adapter.decision.interface import DecisionEngine
+from adapter.decision.model import ReplicationDecision
+from adapter.errors import FreightlinerError, RegistryError
+from adapter.metadata.interface import MetadataSource
+from adapter.metadata.model import ImageMetadata
+from adapter.registry.interface import Registry
+from adapter.runner.interface import (
+    ImageOutcome,
+    ImageReference,
+    OutcomeStatus,
+    ProgressCallback,
+    RunSummary,
+    TotalCallback,
+)
+from adapter.runner.platforms import combine_platforms
+from adapter.runner.selection import TagPlan, apply_sweep_limits
+
+__all__ = ["RegistryReplicator"]
+
+_log = logging.getLogger("freightliner.runner")
+
+
+class RegistryReplicator:
+    """Implements :class:`adapter.runner.interface.Replicator`."""
+
+    def __init__(self, engine: DecisionEngine, source: MetadataSource,
+                 clients: Mapping[str, Registry], executor: ActionExecutor, *,
+                 max_concurrency: int = 10, batch_size: int = 100,
+                 page_size: int | None = None) -> None:
+        if max_concurrency < 1 or batch_size < 1:
+            raise ValueError("max_concurrency and batch_size must be >= 1")
+        self.engine = engine
+        self.source = source
+        self.clients = clients
+        self.executor = executor
+        self.max_concurrency = max_concurrency
+        self.batch_size = batch_size
+        self.page_size = page_size
+
+    # -- Replicator ----------------------------------------------------------
+    def evaluate(
+        self, reference: ImageReference
+    ) -> list[tuple[ImageMetadata, ReplicationDecision]]:
+        """Every readable tag's (first platform's) metadata and the tag's decision."""
+        return [(p.image, p.decision) for p in self.plan(reference) if p.decision is not None]
+
+    def replicate(self, reference: ImageReference, *, dry_run: bool = False,
+                  progress: ProgressCallback | None = None,
+                  on_total: TotalCallback | None = None) -> RunSummary:
+        plans = self.plan(reference)
+        if on_total is not None:
+            on_total(len(plans))
+        outcomes: list[ImageOutcome | None] = [None] * len(plans)
+        with ThreadPoolExecutor(max_workers=self.max_concurrency,
+                                thread_name_prefix="freightliner-run") as pool:
+            futures = {pool.submit(self._execute, plan, dry_run): i for i, plan in enumerate(plans)}
+            for future in as_completed(futures):
+                outcome = future.result()
+                outcomes[futures[future]] = outcome
+                if progress is not None:
+                    progress(outcome)
+        return RunSummary([o for o in outcomes if o is not None])
+
+    # -- planning ------------------------------------------------------------
+    def plan(self, reference: ImageReference) -> list[TagPlan]:
+        """Steps 1-4: every tag the reference names, with its decision (no side effects)."""
+        plans = [TagPlan(reference.registry, repo, tag) for repo, tag in self._tags(reference)]
+        single = reference.tag is not None
+        with ThreadPoolExecutor(max_workers=self.max_concurrency,
+                                thread_name_prefix="freightliner-meta") as pool:
+            for plan, error in zip(plans, pool.map(self._read, plans), strict=True):
+                if error is not None:
+                    if single:
+                        raise error
+                    plan.error = error.message
+                    _log.warning("cannot read %s: %s", plan.reference, error.message)
+        self._decide([p for p in plans if p.platforms])
+        apply_sweep_limits(plans)
+        return plans
+
+    def _tags(self, reference: ImageReference) -> Iterator[tuple[str, str]]:
+        if reference.repository is not None and reference.tag is not None:
+            yield reference.repository, reference.tag
+            return
+        client = self._client(reference.registry)
+        repositories = ([reference.repository] if reference.repository is not None
+                        else list(client.catalog(self.page_size)))
+        for repository in repositories:
+            for tag in client.tags(repository, self.page_size):
+                yield repository, tag
+
+    def _read(self, plan: TagPlan) -> FreightlinerError | None:
+        try:
+            plan.platforms = self.source.get_metadata(plan.registry, plan.repository, plan.tag)
+        except FreightlinerError as exc:
+            return exc
+        if not plan.platforms:
+            return RegistryError(f"{plan.reference}: no platform image to decide")
+        return None
+
+    def _decide(self, plans: list[TagPlan]) -> None:
+        images = [(plan, image) for plan in plans for image in plan.platforms]
+        for start in range(0, len(images), self.batch_size):
+            chunk = images[start:start + self.batch_size]
+            decisions = self.engine.decide_many([image for _, image in chunk])
+            for (plan, _), decision in zip(chunk, decisions, strict=True):
+                plan.decisions.append(decision)
+        for plan in plans:
+            plan.decision = combine_platforms(plan.platforms, plan.decisions)
+
+    def _client(self, name: str) -> Registry:
+        try:
+            return self.clients[name]
+        except KeyError:
+            known = ", ".join(sorted(self.clients)) or "none"
+            raise RegistryError(f"unknown registry {name!r} (configured: {known})") from None
+
+    # -- execution -----------------------------------------------------------
+    def _execute(self, plan: TagPlan, dry_run: bool) -> ImageOutcome:
+        count = max(len(plan.platforms), 1)
+        if plan.decision is None:
+            return ImageOutcome(plan.image, None, "failed", error=plan.error or "not decided",
+                                platforms=count)
+        try:
+            results = self.executor.execute(plan.image, plan.decision, dry_run=dry_run)
+        except Exception as exc:  # an executor bug must not lose the rest of the sweep
+            _log.exception("executing the decision for %s failed", plan.reference)
+            return ImageOutcome(plan.image, plan.decision, "failed", error=str(exc),
+                                platforms=count)
+        copies = [r for r in results if r.action.type == "replicate"]
+        notes = "; ".join(plan.notes)
+        detail = notes or plan.decision.reason
+        outcome = ImageOutcome(
+            plan.image, plan.decision, _status(results, copies, bool(plan.notes)),
+            targets=[r.target for r in copies if r.status != "failed"],
+            bytes_copied=sum(r.bytes_copied for r in copies),
+            error="; ".join(f"{r.target}: {r.error}" for r in results if r.status == "failed"),
+            notifications_failed=sum(1 for r in results
+                                     if r.action.type == "notify" and r.status == "failed"),
+            detail=next((r.detail for r in results if r.status == "blocked"), detail),
+            platforms=count,
+        )
+        return outcome
+
+
+def _status(results: list[ActionResult], copies: list[ActionResult],
+            limited: bool) -> OutcomeStatus:
+    if any(r.status == "blocked" for r in results):
+        return "blocked"
+    if any(r.status == "failed" for r in copies):
+        return "failed"
+    if any(r.status == "replicated" for r in copies):
+        return "replicated"
+    if any(r.status == "planned" for r in copies):
+        return "planned"
+    if copies or limited:
+        return "skipped"
+    return "not_replicated"

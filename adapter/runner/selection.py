@@ -1,0 +1,108 @@
+"""Sweep-level action parameters: ``limit`` and ``latest_n`` of replicate actions.
+
+They apply to the tags of one source repository that a sweep selected for
+the same replicate action (same policies, same target registry):
+
+* ``limit: "N"`` keeps the first N such tags in registry order (the order the
+  registry lists them);
+* ``latest_n: "N"`` keeps the N newest by ``created_at`` (unknown dates count
+  as oldest; ties keep registry order).
+
+The action is removed from the decisions of the other tags, with a note
+saying why; a tag left without a replicate action is ``skipped``.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from adapter.decision.model import DecisionAction, ReplicationDecision
+from adapter.metadata.model import ImageMetadata
+
+__all__ = ["TagPlan", "apply_sweep_limits"]
+
+# (registry, repository, target registry, policy ids, parameter name, parameter value)
+_Key = tuple[str, str, str, str, str, str]
+_PARAMETERS = ("latest_n", "limit")
+
+
+@dataclass
+class TagPlan:
+    """One tag of a sweep: its platforms, their decisions, and the tag's decision."""
+
+    registry: str
+    repository: str
+    tag: str
+    platforms: list[ImageMetadata] = field(default_factory=list)
+    decisions: list[ReplicationDecision] = field(default_factory=list)
+    decision: ReplicationDecision | None = None
+    error: str = ""
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def image(self) -> ImageMetadata:
+        """The first platform's metadata: what the tag is reported and notified as."""
+        if self.platforms:
+            return self.platforms[0]
+        return ImageMetadata(registry=self.registry, repository=self.repository, tag=self.tag)
+
+    @property
+    def reference(self) -> str:
+        return f"{self.registry}/{self.repository}:{self.tag}"
+
+
+def _created(image: ImageMetadata) -> float:
+    try:
+        return datetime.fromisoformat(image.created_at).timestamp()
+    except ValueError:
+        return float("-inf")
+
+
+def _count(text: str) -> int | None:
+    try:
+        value = int(text)
+    except ValueError:
+        return None
+    return value if value >= 0 else None
+
+
+def apply_sweep_limits(plans: Sequence[TagPlan]) -> None:
+    """Drop replicate actions beyond their ``limit`` / ``latest_n`` (in place)."""
+    groups: dict[_Key, list[tuple[int, DecisionAction]]] = defaultdict(list)
+    for index, plan in enumerate(plans):
+        if plan.decision is None:
+            continue
+        for action in plan.decision.replications():
+            for name in _PARAMETERS:
+                if name in action.parameters:
+                    key = (plan.registry, plan.repository, action.target_registry,
+                           ",".join(action.policy_ids), name, action.parameters[name])
+                    groups[key].append((index, action))
+                    break
+    drop: dict[int, list[tuple[DecisionAction, str]]] = defaultdict(list)
+    for key, members in groups.items():
+        name, text = key[4], key[5]
+        n = _count(text)
+        if n is None:
+            continue
+        order = list(members)
+        if name == "latest_n":
+            order.sort(key=lambda m: -_created(plans[m[0]].image))  # stable: registry order
+            why = f"not among the {n} newest tags (latest_n) for {key[2]}"
+        else:
+            why = f"beyond the first {n} tags (limit) for {key[2]}"
+        for index, action in order[n:]:
+            drop[index].append((action, why))
+    for index, dropped in drop.items():
+        plan = plans[index]
+        assert plan.decision is not None
+        gone = [a for a, _ in dropped]
+        actions = [a for a in plan.decision.actions if not any(a is g for g in gone)]
+        replicate = any(a.type == "replicate" for a in actions)
+        metadata = {**plan.decision.metadata, "sweep_limit": [why for _, why in dropped]}
+        plan.decision = plan.decision.model_copy(
+            update={"actions": actions, "should_replicate": replicate, "metadata": metadata})
+        plan.notes.extend(why for _, why in dropped)
