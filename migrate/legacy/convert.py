@@ -11,12 +11,19 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from migrate.legacy.model import LegacyInput, Origin, ReplicationRule, SyncConfig, SyncImage, TreeFilters
+from migrate.legacy.model import (
+    LegacyInput,
+    Origin,
+    ReplicationRule,
+    SyncConfig,
+    SyncImage,
+    TreeFilters,
+)
 from migrate.legacy.semantics import split_location
 from migrate.patterns.glob import escape_re2
 from migrate.policy.values import parse_cron
 
-__all__ = ["ConvertedPolicy", "Conversion", "ReportEntry", "convert_legacy", "template_text"]
+__all__ = ["Conversion", "ConvertedPolicy", "ReportEntry", "convert_legacy", "template_text"]
 
 
 @dataclass(frozen=True)
@@ -64,7 +71,9 @@ def _schedule(value: str, origin: Origin, out: Conversion) -> str | None:
     if not value:
         return None
     if value.startswith("@every"):
-        out.note("attention", origin, f"schedule {value!r} (@every) has no cron equivalent: not carried")
+        out.note(
+            "attention", origin, f"schedule {value!r} (@every) has no cron equivalent: not carried"
+        )
         return None
     try:
         parse_cron(value)
@@ -92,13 +101,20 @@ def _rule(number: int, rule: ReplicationRule, out: Conversion) -> None:
     if rule.settings.retry_count is not None:
         action["retry_policy"] = {"max_attempts": min(rule.settings.retry_count + 1, 100)}
     if rule.settings.max_concurrent_replications is not None:
-        out.note("attention", rule.origin, "MaxConcurrentReplications="
-                 f"{rule.settings.max_concurrent_replications} is a worker setting: configure the "
-                 "adapter's replication workers", once=True)
+        out.note(
+            "attention",
+            rule.origin,
+            "MaxConcurrentReplications="
+            f"{rule.settings.max_concurrent_replications} is a worker setting: configure the "
+            "adapter's replication workers",
+            once=True,
+        )
     schedule = _schedule(rule.schedule, rule.origin, out)
-    comment = (f"{rule.origin.render()}: {_quote(rule.source_registry)}/{_quote(src)} -> "
-               f"{_quote(rule.destination_registry)}/{_quote(dst)}, tag_filter {_quote(rule.tag_filter)}, "
-               f"schedule {_quote(rule.schedule)}")
+    comment = (
+        f"{rule.origin.render()}: {_quote(rule.source_registry)}/{_quote(src)} -> "
+        f"{_quote(rule.destination_registry)}/{_quote(dst)}, tag_filter {_quote(rule.tag_filter)}, "
+        f"schedule {_quote(rule.schedule)}"
+    )
     variants: list[tuple[str, list[dict[str, Any]], dict[str, Any]]] = []
     if src == dst:
         variants.append((pid, [], {"target_repo": "{repository}"}))
@@ -107,27 +123,43 @@ def _rule(number: int, rule: ReplicationRule, out: Conversion) -> None:
     elif src.count("*") == 1 and dst.count("*") == 1:
         prefix, suffix = src.split("*")
         before, after = dst.split("*")
-        moved = {"target_repo": template_text(before) + "{match}" + template_text(after),
-                 "match_prefix": prefix, "match_suffix": suffix}
+        moved = {
+            "target_repo": template_text(before) + "{match}" + template_text(after),
+            "match_prefix": prefix,
+            "match_suffix": suffix,
+        }
         if not any(c in prefix + suffix for c in "?[\\"):
             variants.append((pid, [], moved))
         else:
-            literal = {"type": "repository", "operator": "matches",
-                       "value": f"^{escape_re2(prefix)}(?s:.*){escape_re2(suffix)}$"}
+            literal = {
+                "type": "repository",
+                "operator": "matches",
+                "value": f"^{escape_re2(prefix)}(?s:.*){escape_re2(suffix)}$",
+            }
             variants.append((pid, [literal], moved))
-            variants.append((f"{pid}-as-written", [{"not": literal}], {"target_repo": template_text(dst)}))
-            out.note("attention", rule.origin, f"destination {dst!r} stays literal (with '*') for "
-                     f"repositories that match {src!r} without starting with {prefix!r} and "
-                     f"ending with {suffix!r}")
+            variants.append(
+                (f"{pid}-as-written", [{"not": literal}], {"target_repo": template_text(dst)})
+            )
+            out.note(
+                "attention",
+                rule.origin,
+                f"destination {dst!r} stays literal (with '*') for "
+                f"repositories that match {src!r} without starting with {prefix!r} and "
+                f"ending with {suffix!r}",
+            )
     else:
         variants.append((pid, [], {"target_repo": template_text(dst)}))
         if "*" in dst:
-            out.note("attention", rule.origin, f"destination {dst!r} is used as written, "
-                     "with a literal '*' (legacy behaviour)")
+            out.note(
+                "attention",
+                rule.origin,
+                f"destination {dst!r} is used as written, with a literal '*' (legacy behaviour)",
+            )
     for vid, extra, targets in variants:
         policy: dict[str, Any] = {
             "id": vid,
-            "name": f"Legacy rule {number}: {rule.source_registry}/{src} to {rule.destination_registry}/{dst}",
+            "name": f"Legacy rule {number}: {rule.source_registry}/{src} to "
+            f"{rule.destination_registry}/{dst}",
             "description": f"Converted from {rule.origin.render()}.",
             "enabled": True,
             "priority": 0,
@@ -160,7 +192,9 @@ def _sync_image(number: int, sync: SyncConfig, image: SyncImage, out: Conversion
         conditions.append({"any": selectors})
     else:
         enabled = False
-        out.note("attention", image.origin, "selects no tags (no tags, tag_regex or all_tags): disabled")
+        out.note(
+            "attention", image.origin, "selects no tags (no tags, tag_regex or all_tags): disabled"
+        )
     parameters: dict[str, str] = {}
     if image.limit is not None:
         parameters["limit"] = str(image.limit)
@@ -171,12 +205,17 @@ def _sync_image(number: int, sync: SyncConfig, image: SyncImage, out: Conversion
     if sync.skip_existing:
         parameters["skip_existing"] = "true"
     for key, value in parameters.items():
-        out.note("attention", image.origin, f"{key}={value} has no per-image condition: carried as an "
-                 "action parameter for the adapter")
+        out.note(
+            "attention",
+            image.origin,
+            f"{key}={value} has no per-image condition: carried as an "
+            "action parameter for the adapter",
+        )
     action: dict[str, Any] = {
         "type": "replicate",
         "target_registry": sync.destination_registry,
-        "target_repo": template_text(image.destination_repository) if image.destination_repository
+        "target_repo": template_text(image.destination_repository)
+        if image.destination_repository
         else "{repository}",
         "target_tag": template_text(image.destination_prefix) + "{tag}",
     }
@@ -185,43 +224,68 @@ def _sync_image(number: int, sync: SyncConfig, image: SyncImage, out: Conversion
     policy = {
         "id": pid,
         "name": f"Legacy sync {number}: {sync.source_registry}/{image.repository} to "
-                f"{sync.destination_registry}",
+        f"{sync.destination_registry}",
         "description": f"Converted from {image.origin.render()}.",
         "enabled": enabled,
         "priority": 0,
         "conditions": conditions,
         "actions": [action],
     }
-    comment = (f"{image.origin.render()}: {_quote(sync.source_registry)}/{_quote(image.repository)} -> "
-               f"{_quote(sync.destination_registry)}, tags {list(image.tags)}, tag_regex "
-               f"{_quote(image.tag_regex)}, all_tags {image.all_tags}")
+    comment = (
+        f"{image.origin.render()}: {_quote(sync.source_registry)}/{_quote(image.repository)} -> "
+        f"{_quote(sync.destination_registry)}, tags {list(image.tags)}, tag_regex "
+        f"{_quote(image.tag_regex)}, all_tags {image.all_tags}"
+    )
     out.policies.append(ConvertedPolicy(policy, image.origin, comment))
     out.note("translated", image.origin, f"sync image -> {pid}")
 
 
 def _sync_settings(sync: SyncConfig, out: Conversion) -> None:
     if sync.parallel is not None:
-        out.note("attention", sync.origin, f"parallel={sync.parallel}: configure the adapter's workers")
+        out.note(
+            "attention", sync.origin, f"parallel={sync.parallel}: configure the adapter's workers"
+        )
     if sync.timeout:
-        out.note("attention", sync.origin, f"timeout={sync.timeout}: configure the adapter's timeouts")
+        out.note(
+            "attention", sync.origin, f"timeout={sync.timeout}: configure the adapter's timeouts"
+        )
     if sync.continue_on_error:
-        out.note("attention", sync.origin, "continue_on_error: the adapter continues after a failed image")
+        out.note(
+            "attention",
+            sync.origin,
+            "continue_on_error: the adapter continues after a failed image",
+        )
     if sync.has_auth or sync.source_insecure or sync.destination_insecure:
-        out.note("attention", sync.origin, "auth/insecure settings belong in the adapter's registries config")
+        out.note(
+            "attention",
+            sync.origin,
+            "auth/insecure settings belong in the adapter's registries config",
+        )
 
 
 def _tree(number: int, tree: TreeFilters, out: Conversion) -> None:
     if not tree.source or not tree.destination:
-        out.note("not translated", tree.origin, "treeReplicate filters need a source and destination "
-                 "(--tree-source/--tree-dest or treeReplicate.source/destination)")
+        out.note(
+            "not translated",
+            tree.origin,
+            "treeReplicate filters need a source and destination "
+            "(--tree-source/--tree-dest or treeReplicate.source/destination)",
+        )
         return
     pid = f"legacy-tree-{number:04d}"
     src_registry, src_prefix = split_location(tree.source)
     dst_registry, dst_prefix = split_location(tree.destination)
-    conditions: list[dict[str, Any]] = [{"type": "registry", "operator": "equals", "value": src_registry}]
+    conditions: list[dict[str, Any]] = [
+        {"type": "registry", "operator": "equals", "value": src_registry}
+    ]
     if src_prefix:
-        conditions.append({"type": "repository", "operator": "matches",
-                           "value": f"^{escape_re2(src_prefix + '/')}"})
+        conditions.append(
+            {
+                "type": "repository",
+                "operator": "matches",
+                "value": f"^{escape_re2(src_prefix + '/')}",
+            }
+        )
     conditions += [{"not": _pattern_condition("repository", p)} for p in tree.exclude_repos]
     conditions += [{"not": _pattern_condition("tag", p)} for p in tree.exclude_tags]
     includes = [_pattern_condition("tag", p) for p in tree.include_tags]
@@ -244,9 +308,11 @@ def _tree(number: int, tree: TreeFilters, out: Conversion) -> None:
         "conditions": conditions,
         "actions": [action],
     }
-    comment = (f"{tree.origin.render()}: {tree.source} -> {tree.destination}, excludeRepos "
-               f"{list(tree.exclude_repos)}, excludeTags {list(tree.exclude_tags)}, includeTags "
-               f"{list(tree.include_tags)}")
+    comment = (
+        f"{tree.origin.render()}: {tree.source} -> {tree.destination}, excludeRepos "
+        f"{list(tree.exclude_repos)}, excludeTags {list(tree.exclude_tags)}, includeTags "
+        f"{list(tree.include_tags)}"
+    )
     out.policies.append(ConvertedPolicy(policy, tree.origin, comment))
     out.note("translated", tree.origin, f"tree filters -> {pid}")
 

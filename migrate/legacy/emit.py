@@ -48,8 +48,12 @@ def policy_files(legacy: LegacyInput, conversion: Conversion) -> dict[str, str]:
             lines.append("")
             lines.append(f"  # {converted.comment}")
             body = yaml.dump(
-                [converted.policy], Dumper=_Dumper, sort_keys=False, allow_unicode=True,
-                default_flow_style=False, width=1_000_000,
+                [converted.policy],
+                Dumper=_Dumper,
+                sort_keys=False,
+                allow_unicode=True,
+                default_flow_style=False,
+                width=1_000_000,
             )
             lines.extend("  " + line for line in body.rstrip("\n").split("\n"))
         files[name] = "\n".join(lines) + "\n"
@@ -71,7 +75,8 @@ def render_report(legacy: LegacyInput, conversion: Conversion) -> str:
         f"Inputs: {', '.join(Path(f).name for f in legacy.files)}",
         "",
         f"* legacy replication rules: {len(legacy.rules)}",
-        f"* sync images: {sum(len(s.images) for s in legacy.syncs)} (in {len(legacy.syncs)} sync configs)",
+        f"* sync images: {sum(len(s.images) for s in legacy.syncs)} "
+        f"(in {len(legacy.syncs)} sync configs)",
         f"* tree-replication filter sets: {len(legacy.trees)}",
         f"* policies generated: {len(conversion.policies)}",
         f"* translated: {counts['translated']}, needing attention: {counts['attention']}, "
@@ -89,8 +94,11 @@ def render_report(legacy: LegacyInput, conversion: Conversion) -> str:
     lines += ["## Warnings", ""]
     lines += [f"* {_render(d)}" for d in legacy.warnings] or ["None."]
     lines += ["", "## Translated", ""]
-    lines += [f"* {e.origin.render()}: {e.message}" for e in conversion.entries
-              if e.status == "translated"] or ["None."]
+    lines += [
+        f"* {e.origin.render()}: {e.message}"
+        for e in conversion.entries
+        if e.status == "translated"
+    ] or ["None."]
     return "\n".join(lines) + "\n"
 
 

@@ -8,8 +8,10 @@ unknown keys are warnings (file and line) kept in ``LegacyInput.warnings``.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlparse
 
 import re2
 
@@ -26,24 +28,56 @@ from migrate.legacy.model import (
 from migrate.legacy.source import line_of, load_document, snake
 from migrate.patterns.glob import is_valid_glob
 
-__all__ = ["read_legacy"]
+__all__ = ["read_legacy", "resolve_names"]
 
 RULE_KEYS = {
-    "source_registry", "source_repository", "destination_registry",
-    "destination_repository", "tag_filter", "schedule",
+    "source_registry",
+    "source_repository",
+    "destination_registry",
+    "destination_repository",
+    "tag_filter",
+    "schedule",
 }
 SETTING_KEYS = {"max_concurrent_replications", "retry_count"}
-SYNC_KEYS = {"source", "destination", "parallel", "skip_existing", "continue_on_error", "timeout", "images"}
+SYNC_KEYS = {
+    "source",
+    "destination",
+    "parallel",
+    "skip_existing",
+    "continue_on_error",
+    "timeout",
+    "images",
+}
 ENDPOINT_KEYS = {"registry", "auth", "insecure"}
 IMAGE_KEYS = {
-    "repository", "tags", "tag_regex", "all_tags", "semver_constraint", "latest_n",
-    "destination_repository", "destination_prefix", "limit",
+    "repository",
+    "tags",
+    "tag_regex",
+    "all_tags",
+    "semver_constraint",
+    "latest_n",
+    "destination_repository",
+    "destination_prefix",
+    "limit",
 }
 TREE_KEYS = {"exclude_repos", "exclude_tags", "include_tags", "source", "destination"}
 TREE_IGNORED = {"workers", "dry_run", "force", "enable_checkpoint", "checkpoint_dir", "resume_id"}
 CONFIG_IGNORED = {
-    "log_level", "ecr", "gcr", "workers", "encryption", "secrets", "server", "checkpoint",
-    "metrics", "policy", "registries", "replicate", "monitoring", "logging", "version",
+    "log_level",
+    "ecr",
+    "gcr",
+    "workers",
+    "encryption",
+    "secrets",
+    "server",
+    "checkpoint",
+    "metrics",
+    "policy",
+    "registries",
+    "replicate",
+    "monitoring",
+    "logging",
+    "version",
 }
 
 
@@ -56,7 +90,11 @@ class _Doc:
         self.warnings = warnings
 
     def fields(
-        self, raw: Any, where: str, known: set[str], ignored: frozenset[str] | set[str] = frozenset()
+        self,
+        raw: Any,
+        where: str,
+        known: set[str],
+        ignored: frozenset[str] | set[str] = frozenset(),
     ) -> dict[str, Any]:
         if not isinstance(raw, dict):
             self.error(f"expected a mapping, got {type(raw).__name__}", raw, where)
@@ -66,17 +104,23 @@ class _Doc:
             name = snake(str(key))
             line = line_of(raw, str(key))
             if name in out:
-                self.problems.append(Diagnostic(f"duplicate key {key!r} (as {name!r})", self.file, line, field=where))
+                self.problems.append(
+                    Diagnostic(f"duplicate key {key!r} (as {name!r})", self.file, line, field=where)
+                )
             elif name in known:
                 out[name] = value
             elif name not in ignored:
-                self.warnings.append(Diagnostic(f"unknown key {key!r} ignored", self.file, line, field=where))
+                self.warnings.append(
+                    Diagnostic(f"unknown key {key!r} ignored", self.file, line, field=where)
+                )
         out["__lines__"] = {snake(str(k)): line_of(raw, str(k)) for k in raw}
         out["__line__"] = line_of(raw)
         return out
 
     def error(self, message: str, raw: Any, where: str, line: int | None = None) -> None:
-        self.problems.append(Diagnostic(message, self.file, line if line is not None else line_of(raw), field=where))
+        self.problems.append(
+            Diagnostic(message, self.file, line if line is not None else line_of(raw), field=where)
+        )
 
     def string(self, data: dict[str, Any], key: str, where: str, required: bool = False) -> str:
         value = data.get(key)
@@ -86,7 +130,9 @@ class _Doc:
                 self.error(f"'{key}' is required", None, where, data["__line__"])
             return ""
         if not isinstance(value, str):
-            self.error(f"{key}: must be a string (quote it in YAML), got {value!r}", None, where, line)
+            self.error(
+                f"{key}: must be a string (quote it in YAML), got {value!r}", None, where, line
+            )
             return ""
         return value
 
@@ -103,7 +149,12 @@ class _Doc:
     def boolean(self, data: dict[str, Any], key: str, where: str) -> bool:
         value = data.get(key, False)
         if not isinstance(value, bool):
-            self.error(f"{key}: must be true or false, got {value!r}", None, where, data["__lines__"].get(key))
+            self.error(
+                f"{key}: must be true or false, got {value!r}",
+                None,
+                where,
+                data["__lines__"].get(key),
+            )
             return False
         return value
 
@@ -112,21 +163,33 @@ class _Doc:
         if value is None:
             return ()
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-            self.error(f"{key}: must be a list of strings (quote each)", None, where, data["__lines__"].get(key))
+            self.error(
+                f"{key}: must be a list of strings (quote each)",
+                None,
+                where,
+                data["__lines__"].get(key),
+            )
             return ()
         return tuple(value)
 
     def glob(self, pattern: str, data: dict[str, Any], key: str, where: str) -> None:
         if "*" in pattern and not is_valid_glob(pattern):
             line = data["__lines__"].get(key)
-            self.error(f"{key}: malformed glob pattern {pattern!r} (Go: syntax error in pattern)", None, where, line)
+            self.error(
+                f"{key}: malformed glob pattern {pattern!r} (Go: syntax error in pattern)",
+                None,
+                where,
+                line,
+            )
 
     def regex(self, pattern: str, data: dict[str, Any], key: str, where: str) -> None:
         try:
             re2.compile(pattern)
         except re2.error as exc:
             line = data["__lines__"].get(key)
-            self.error(f"{key}: invalid RE2 regular expression {pattern!r}: {exc}", None, where, line)
+            self.error(
+                f"{key}: invalid RE2 regular expression {pattern!r}: {exc}", None, where, line
+            )
 
 
 def _settings(doc: _Doc, raw: dict[str, Any], where: str) -> ReplicationSettings:
@@ -136,7 +199,9 @@ def _settings(doc: _Doc, raw: dict[str, Any], where: str) -> ReplicationSettings
     )
 
 
-def _rules(doc: _Doc, raw: Any, where: str, settings: ReplicationSettings, out: LegacyInput) -> None:
+def _rules(
+    doc: _Doc, raw: Any, where: str, settings: ReplicationSettings, out: LegacyInput
+) -> None:
     if not isinstance(raw, list):
         doc.error("'rules' must be a list", raw, where)
         return
@@ -170,7 +235,11 @@ def _endpoint(doc: _Doc, data: dict[str, Any], key: str) -> tuple[str, bool, boo
     part = doc.fields(raw, key, ENDPOINT_KEYS)
     if not part:
         return "", False, False
-    return doc.string(part, "registry", key, required=True), doc.boolean(part, "insecure", key), "auth" in part
+    return (
+        doc.string(part, "registry", key, required=True),
+        doc.boolean(part, "insecure", key),
+        "auth" in part,
+    )
 
 
 def _sync(doc: _Doc, data: dict[str, Any], out: LegacyInput) -> None:
@@ -265,8 +334,12 @@ def _document(doc: _Doc, data: Any, out: LegacyInput) -> None:
         _tree(doc, top["tree_replicate"], out)
         found = True
     if not found:
-        doc.error("no legacy input found (expected 'rules', 'replication.rules', a sync config "
-                  "with 'images', or 'treeReplicate')", data, "")
+        doc.error(
+            "no legacy input found (expected 'rules', 'replication.rules', a sync config "
+            "with 'images', or 'treeReplicate')",
+            data,
+            "",
+        )
 
 
 def read_legacy(paths: Iterable[Path]) -> LegacyInput:
@@ -287,3 +360,34 @@ def read_legacy(paths: Iterable[Path]) -> LegacyInput:
     out.warnings.sort(key=lambda d: (d.file or "", d.line or 0, d.message))
     return out
 
+
+def resolve_names(
+    legacy: LegacyInput, registries: dict[str, str], tree_source: str = "", tree_dest: str = ""
+) -> LegacyInput:
+    """Registry URLs/hosts of syncs → configured names; apply --tree-source/--tree-dest.
+
+    Rules name registries already; sync configs usually give hosts
+    (``registry-1.docker.io``): a host listed as ``--registry NAME=URL``
+    becomes ``NAME``, any other value is kept as the name.
+    """
+    by_host: dict[str, str] = {}
+    for name, url in registries.items():
+        by_host[url.rstrip("/")] = name
+        by_host[urlparse(url).netloc] = name
+
+    def name_of(value: str) -> str:
+        return by_host.get(value.rstrip("/"), by_host.get(urlparse(value).netloc or "\0", value))
+
+    syncs = [
+        replace(
+            s,
+            source_registry=name_of(s.source_registry),
+            destination_registry=name_of(s.destination_registry),
+        )
+        for s in legacy.syncs
+    ]
+    trees = [
+        replace(t, source=tree_source or t.source, destination=tree_dest or t.destination)
+        for t in legacy.trees
+    ]
+    return LegacyInput(list(legacy.rules), syncs, trees, list(legacy.warnings), list(legacy.files))

@@ -79,7 +79,9 @@ class LegacyEvaluator:
         for rule in legacy.rules:
             key = (rule.source_registry, rule.source_repository)
             if "*" in rule.source_repository:
-                self._glob[(rule.source_registry, _literal_prefix(rule.source_repository))].append(rule)
+                self._glob[(rule.source_registry, _literal_prefix(rule.source_repository))].append(
+                    rule
+                )
             else:
                 self._exact[key].append(rule)
         self._images: dict[tuple[str, str], list[tuple[SyncConfig, SyncImage]]] = defaultdict(list)
@@ -101,7 +103,9 @@ class LegacyEvaluator:
         for rule in self.rules_for(registry, repository):
             if rule.tag_filter and not match_pattern(rule.tag_filter, tag):
                 continue
-            repo = legacy_destination(rule.source_repository, rule.destination_repository, repository)
+            repo = legacy_destination(
+                rule.source_repository, rule.destination_repository, repository
+            )
             out.add((rule.destination_registry, repo, tag))
         for sync, image in self._images.get((registry, repository), ()):
             if sync_selects_tag(image, tag):

@@ -71,9 +71,11 @@ def load_document(path: Path) -> Any:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-        raise ConfigError("unreadable", [Diagnostic(f"cannot read file: {reason}", file=name)]) from None
+        raise ConfigError(
+            "unreadable", [Diagnostic(f"cannot read file: {reason}", file=name)]
+        ) from None
     try:
-        return yaml.load(text, Loader=_Loader)  # noqa: S506 - a SafeLoader subclass
+        return yaml.load(text, Loader=_Loader)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark is not None else None
@@ -83,6 +85,9 @@ def load_document(path: Path) -> Any:
                 return json.loads(text)
             except json.JSONDecodeError as jexc:
                 raise ConfigError(
-                    "invalid JSON", [Diagnostic(f"invalid JSON: {jexc.msg}", file=name, line=jexc.lineno)]
+                    "invalid JSON",
+                    [Diagnostic(f"invalid JSON: {jexc.msg}", file=name, line=jexc.lineno)],
                 ) from None
-        raise ConfigError("invalid YAML", [Diagnostic(f"invalid YAML: {problem}", file=name, line=line)]) from None
+        raise ConfigError(
+            "invalid YAML", [Diagnostic(f"invalid YAML: {problem}", file=name, line=line)]
+        ) from None
