@@ -100,8 +100,12 @@ class ImageCopier:
     one chunk); ``upload_chunk_size`` switches uploads to chunked ``PATCH``es.
     """
 
-    def __init__(self, chunk_size: int = 1 << 20, upload_chunk_size: int | None = None,
-                 sleep: Callable[[float], None] = time.sleep) -> None:
+    def __init__(
+        self,
+        chunk_size: int = 1 << 20,
+        upload_chunk_size: int | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
         self.chunk_size = chunk_size
         self.upload_chunk_size = upload_chunk_size
         self._sleep = sleep
@@ -140,8 +144,9 @@ class ImageCopier:
             except FreightlinerError as exc:
                 return CopyOutcome(job, error=exc)
 
-        with ThreadPoolExecutor(max_workers=max_concurrency,
-                                thread_name_prefix="freightliner-copy") as pool:
+        with ThreadPoolExecutor(
+            max_workers=max_concurrency, thread_name_prefix="freightliner-copy"
+        ) as pool:
             return list(pool.map(run, job_list))
 
     # -- one attempt -------------------------------------------------------
@@ -161,13 +166,23 @@ class ImageCopier:
         pushed = dst.client.put_manifest(dst.repository, dst.reference, top.content, top.media_type)
         stats.manifests_pushed += 1
         if pushed != top.digest:
-            raise ActionError(f"{dst.client.name}/{dst.repository}:{dst.reference} stored as "
-                              f"{pushed}, source is {top.digest}")
-        return CopyResult(top.digest, pushed, stats.bytes_copied, stats.blobs_copied,
-                          stats.blobs_skipped, stats.blobs_mounted, stats.manifests_pushed)
+            raise ActionError(
+                f"{dst.client.name}/{dst.repository}:{dst.reference} stored as "
+                f"{pushed}, source is {top.digest}"
+            )
+        return CopyResult(
+            top.digest,
+            pushed,
+            stats.bytes_copied,
+            stats.blobs_copied,
+            stats.blobs_skipped,
+            stats.blobs_mounted,
+            stats.manifests_pushed,
+        )
 
-    def _collect(self, src: ImageLocation, manifest: Manifest,
-                 depth: int) -> list[tuple[Manifest, ParsedManifest]]:
+    def _collect(
+        self, src: ImageLocation, manifest: Manifest, depth: int
+    ) -> list[tuple[Manifest, ParsedManifest]]:
         """Manifests in push order: every child before its index, ``manifest`` last."""
         try:
             parsed = parse_manifest(manifest.content, manifest.media_type)
@@ -184,19 +199,28 @@ class ImageCopier:
         ordered.append((manifest, parsed))
         return ordered
 
-    def _copy_blob(self, src: ImageLocation, dst: ImageLocation, blob: Descriptor,
-                   stats: _Stats) -> None:
+    def _copy_blob(
+        self, src: ImageLocation, dst: ImageLocation, blob: Descriptor, stats: _Stats
+    ) -> None:
         if dst.client.blob_exists(dst.repository, blob.digest):
             stats.blobs_skipped += 1
             return
         same_registry = src.client is dst.client or src.client.base_url == dst.client.base_url
-        if same_registry and src.repository != dst.repository and dst.client.mount_blob(
-                dst.repository, blob.digest, src.repository):
+        if (
+            same_registry
+            and src.repository != dst.repository
+            and dst.client.mount_blob(dst.repository, blob.digest, src.repository)
+        ):
             stats.blobs_mounted += 1
             return
         with src.client.open_blob(src.repository, blob.digest, self.chunk_size) as stream:
-            sent = dst.client.upload_blob(dst.repository, blob.digest, stream, size=blob.size,
-                                          chunk_size=self.upload_chunk_size)
+            sent = dst.client.upload_blob(
+                dst.repository,
+                blob.digest,
+                stream,
+                size=blob.size,
+                chunk_size=self.upload_chunk_size,
+            )
         stats.blobs_copied += 1
         stats.bytes_copied += sent
 
@@ -214,7 +238,8 @@ def _finish(result: CopyResult, attempts: int, seconds: float) -> CopyResult:
     return replace(result, attempts=attempts, seconds=round(seconds, 6))
 
 
-def copy_many(jobs: Iterable[CopyJob], max_concurrency: int = 4,
-              copier: ImageCopier | None = None) -> list[CopyOutcome]:
+def copy_many(
+    jobs: Iterable[CopyJob], max_concurrency: int = 4, copier: ImageCopier | None = None
+) -> list[CopyOutcome]:
     """:meth:`ImageCopier.copy_many` with a default copier."""
     return (copier or ImageCopier()).copy_many(jobs, max_concurrency)

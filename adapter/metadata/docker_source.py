@@ -70,7 +70,9 @@ class DockerMetadataSource:
         import docker.errors
 
         if registry != self.registry:
-            raise RegistryError(f"the Docker daemon source serves {self.registry!r}, not {registry!r}")
+            raise RegistryError(
+                f"the Docker daemon source serves {self.registry!r}, not {registry!r}"
+            )
         try:
             if self._client is None:
                 self._client = docker.from_env()
@@ -79,4 +81,6 @@ class DockerMetadataSource:
             raise RegistryError(f"docker daemon: no image {repository}:{tag}") from exc
         except docker.errors.DockerException as exc:
             raise RegistryError(f"docker daemon: {exc}") from exc
-        return [metadata_from_inspect(image.attrs, registry=registry, repository=repository, tag=tag)]
+        return [
+            metadata_from_inspect(image.attrs, registry=registry, repository=repository, tag=tag)
+        ]

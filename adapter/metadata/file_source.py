@@ -27,7 +27,7 @@ def load_metadata_file(path: str | Path) -> list[ImageMetadata]:
         raise ConfigError(f"{source}: cannot read image metadata: {exc}") from exc
     entries = document.get("images") if isinstance(document, dict) else document
     if not isinstance(entries, list):
-        raise ConfigError(f"{source}: expected a list of images or {{\"images\": [...]}}")
+        raise ConfigError(f'{source}: expected a list of images or {{"images": [...]}}')
     images: list[ImageMetadata] = []
     problems: list[Diagnostic] = []
     for i, entry in enumerate(entries):
@@ -54,8 +54,11 @@ class FileMetadataSource:
         self.images = load_metadata_file(path)
 
     def get_metadata(self, registry: str, repository: str, tag: str) -> list[ImageMetadata]:
-        found = [m for m in self.images
-                 if (m.registry, m.repository, m.tag) == (registry, repository, tag)]
+        found = [
+            m
+            for m in self.images
+            if (m.registry, m.repository, m.tag) == (registry, repository, tag)
+        ]
         if not found:
             raise RegistryError(f"{self.path}: no image {registry}/{repository}:{tag}")
         return found

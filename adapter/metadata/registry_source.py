@@ -19,8 +19,15 @@ _ATTESTATION = "attestation-manifest"
 
 
 def metadata_from_config(
-    manifest: ParsedManifest, config: Mapping[str, Any], *, registry: str, repository: str,
-    tag: str, digest: str, index_digest: str = "", platform: Mapping[str, Any] | None = None,
+    manifest: ParsedManifest,
+    config: Mapping[str, Any],
+    *,
+    registry: str,
+    repository: str,
+    tag: str,
+    digest: str,
+    index_digest: str = "",
+    platform: Mapping[str, Any] | None = None,
 ) -> ImageMetadata:
     """Map an image manifest and its config blob to ImageMetadata.
 
@@ -37,11 +44,18 @@ def metadata_from_config(
         return str(value)
 
     return ImageMetadata(
-        registry=registry, repository=repository, tag=tag, digest=digest,
+        registry=registry,
+        repository=repository,
+        tag=tag,
+        digest=digest,
         labels={str(k): str(v) for k, v in (labels or {}).items()},
-        annotations=dict(manifest.annotations), size=manifest.image_size,
-        created_at=str(config.get("created") or ""), architecture=text("architecture"),
-        os=text("os"), variant=text("variant"), media_type=manifest.media_type,
+        annotations=dict(manifest.annotations),
+        size=manifest.image_size,
+        created_at=str(config.get("created") or ""),
+        architecture=text("architecture"),
+        os=text("os"),
+        variant=text("variant"),
+        media_type=manifest.media_type,
         index_digest=index_digest,
     )
 
@@ -85,8 +99,10 @@ class RegistryMetadataSource:
         if cached is None:
             digest, cached = self._read(client, registry, repository, tag)
             self._store(digest, cached)
-        return [m.model_copy(update={"registry": registry, "repository": repository, "tag": tag})
-                for m in cached]
+        return [
+            m.model_copy(update={"registry": registry, "repository": repository, "tag": tag})
+            for m in cached
+        ]
 
     # -- cache ----------------------------------------------------------
     def _cached(self, digest: str) -> list[ImageMetadata] | None:
@@ -117,9 +133,16 @@ class RegistryMetadataSource:
         parsed = parse_manifest(manifest.content, manifest.media_type)
         if not parsed.is_index:
             config = self._config(client, repository, parsed)
-            return manifest.digest, [metadata_from_config(
-                parsed, config, registry=registry, repository=repository, tag=tag,
-                digest=manifest.digest)]
+            return manifest.digest, [
+                metadata_from_config(
+                    parsed,
+                    config,
+                    registry=registry,
+                    repository=repository,
+                    tag=tag,
+                    digest=manifest.digest,
+                )
+            ]
         images = []
         for child in parsed.manifests:
             if _skipped(child):
@@ -129,9 +152,18 @@ class RegistryMetadataSource:
             if child_parsed.is_index:
                 continue
             config = self._config(client, repository, child_parsed)
-            images.append(metadata_from_config(
-                child_parsed, config, registry=registry, repository=repository, tag=tag,
-                digest=child.digest, index_digest=manifest.digest, platform=child.platform))
+            images.append(
+                metadata_from_config(
+                    child_parsed,
+                    config,
+                    registry=registry,
+                    repository=repository,
+                    tag=tag,
+                    digest=child.digest,
+                    index_digest=manifest.digest,
+                    platform=child.platform,
+                )
+            )
         return manifest.digest, images
 
     @staticmethod
@@ -141,7 +173,9 @@ class RegistryMetadataSource:
         try:
             document = json.loads(raw)
         except ValueError as exc:
-            raise RegistryError(f"config {manifest.config.digest} of {repository} is not JSON") from exc
+            raise RegistryError(
+                f"config {manifest.config.digest} of {repository} is not JSON"
+            ) from exc
         return document if isinstance(document, dict) else {}
 
 

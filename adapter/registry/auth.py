@@ -47,8 +47,10 @@ def parse_challenge(header: str) -> Challenge | None:
     if not header:
         return None
     scheme, _, rest = header.partition(" ")
-    params = {m.group(1).lower(): (m.group(2) if m.group(2) is not None else m.group(3))
-              for m in _PARAM.finditer(rest)}
+    params = {
+        m.group(1).lower(): (m.group(2) if m.group(2) is not None else m.group(3))
+        for m in _PARAM.finditer(rest)
+    }
     return Challenge(scheme.lower(), {k: v.replace('\\"', '"') for k, v in params.items()})
 
 
@@ -94,7 +96,7 @@ class Authenticator:
 
     # -- header for an outgoing request ---------------------------------
     def header_for(self, scopes: Sequence[str]) -> str | None:
-        """The ``Authorization`` value to send up front, or ``None`` (anonymous / not yet challenged)."""
+        """The ``Authorization`` to send up front; ``None`` when anonymous or not yet challenged."""
         creds = self._credentials
         if creds is not None and creds.token:
             return f"Bearer {creds.token}"
@@ -108,31 +110,43 @@ class Authenticator:
             return f"Bearer {self._token(challenge, tuple(scopes))}"
         return None
 
-    def on_challenge(self, response: httpx.Response, scopes: Sequence[str], sent: str | None) -> None:
+    def on_challenge(
+        self, response: httpx.Response, scopes: Sequence[str], sent: str | None
+    ) -> None:
         """Learn from a ``401``; raise :class:`AuthenticationError` when retrying cannot help."""
         challenge = parse_challenge(response.headers.get("WWW-Authenticate", ""))
         where = f"{response.request.method} {response.request.url.path}"
         creds = self._credentials
         if creds is not None and creds.token:
-            raise AuthenticationError(f"registry {self.registry!r}: the configured token was "
-                                      f"rejected (HTTP 401 on {where})")
+            raise AuthenticationError(
+                f"registry {self.registry!r}: the configured token was "
+                f"rejected (HTTP 401 on {where})"
+            )
         if challenge is None or challenge.scheme not in ("basic", "bearer"):
-            raise AuthenticationError(f"registry {self.registry!r}: HTTP 401 on {where} without a "
-                                      "usable WWW-Authenticate challenge")
+            raise AuthenticationError(
+                f"registry {self.registry!r}: HTTP 401 on {where} without a "
+                "usable WWW-Authenticate challenge"
+            )
         if challenge.scheme == "basic":
             if creds is None:
-                raise AuthenticationError(f"registry {self.registry!r}: credentials required "
-                                          f"(HTTP 401 on {where}); none configured")
+                raise AuthenticationError(
+                    f"registry {self.registry!r}: credentials required "
+                    f"(HTTP 401 on {where}); none configured"
+                )
             if sent is not None:
-                raise AuthenticationError(f"registry {self.registry!r}: credentials for user "
-                                          f"{creds.username!r} were rejected (HTTP 401 on {where})")
+                raise AuthenticationError(
+                    f"registry {self.registry!r}: credentials for user "
+                    f"{creds.username!r} were rejected (HTTP 401 on {where})"
+                )
         elif sent is not None:
             with self._lock:
                 self._tokens.pop(tuple(scopes), None)
             if sent.startswith("Bearer "):
                 who = f"user {creds.username!r}" if creds else "anonymous access"
-                raise AuthenticationError(f"registry {self.registry!r}: {who} not authorised for "
-                                          f"{' '.join(scopes) or where} (HTTP 401 on {where})")
+                raise AuthenticationError(
+                    f"registry {self.registry!r}: {who} not authorised for "
+                    f"{' '.join(scopes) or where} (HTTP 401 on {where})"
+                )
         with self._lock:
             self._challenge = challenge
 
@@ -173,22 +187,31 @@ class Authenticator:
         try:
             response = self._send(request)
         except httpx.HTTPError as exc:
-            raise AuthenticationError(f"registry {self.registry!r}: token service {realm} "
-                                      f"unreachable: {exc}") from exc
+            raise AuthenticationError(
+                f"registry {self.registry!r}: token service {realm} unreachable: {exc}"
+            ) from exc
         if response.status_code in (401, 403):
             creds = self._credentials
-            who = "anonymous access was" if creds is None else (
-                f"credentials for user {creds.username!r} were")
-            raise AuthenticationError(f"registry {self.registry!r}: {who} rejected by the token "
-                                      f"service {realm} (HTTP {response.status_code})")
+            who = (
+                "anonymous access was"
+                if creds is None
+                else (f"credentials for user {creds.username!r} were")
+            )
+            raise AuthenticationError(
+                f"registry {self.registry!r}: {who} rejected by the token "
+                f"service {realm} (HTTP {response.status_code})"
+            )
         if response.status_code != 200:
-            raise AuthenticationError(f"registry {self.registry!r}: token service {realm} answered "
-                                      f"HTTP {response.status_code}")
+            raise AuthenticationError(
+                f"registry {self.registry!r}: token service {realm} answered "
+                f"HTTP {response.status_code}"
+            )
         body: Any = response.json()
         token = body.get("token") or body.get("access_token") if isinstance(body, dict) else None
         if not isinstance(token, str) or not token:
-            raise AuthenticationError(f"registry {self.registry!r}: token service {realm} returned "
-                                      "no token")
+            raise AuthenticationError(
+                f"registry {self.registry!r}: token service {realm} returned no token"
+            )
         lifetime = body.get("expires_in", _DEFAULT_TOKEN_LIFETIME)
         if not isinstance(lifetime, int | float) or lifetime <= 0:
             lifetime = _DEFAULT_TOKEN_LIFETIME

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING
 
 import httpx
 
-from adapter.errors import DigestMismatch, RegistryError
+from adapter.errors import RegistryError
 from adapter.registry.digest import DigestVerifier, parse_digest
 
 if TYPE_CHECKING:
@@ -46,8 +47,10 @@ class BlobStream:
                 self._verifier.update(chunk)
                 yield chunk
         except httpx.HTTPError as exc:
-            raise RegistryError(f"{self._what}: download failed after {self._verifier.size} "
-                                f"bytes: {type(exc).__name__}: {exc}") from exc
+            raise RegistryError(
+                f"{self._what}: download failed after {self._verifier.size} "
+                f"bytes: {type(exc).__name__}: {exc}"
+            ) from exc
         finally:
             self._response.close()
         if self.size is not None and self._verifier.size != self.size:
@@ -96,13 +99,21 @@ def upload_blob(
             headers = {"Content-Type": "application/octet-stream"}
             if size is not None:
                 headers["Content-Length"] = str(size)
-            response = client.request("PUT", location, params={"digest": digest}, headers=headers,
-                                      content=_verified(chunks, verifier), retry=False)
+            response = client.request(
+                "PUT",
+                location,
+                params={"digest": digest},
+                headers=headers,
+                content=_verified(chunks, verifier),
+                retry=False,
+            )
         else:
             offset = 0
             for piece in rechunk(_verified(chunks, verifier), chunk_size):
-                headers = {"Content-Type": "application/octet-stream",
-                           "Content-Range": f"{offset}-{offset + len(piece) - 1}"}
+                headers = {
+                    "Content-Type": "application/octet-stream",
+                    "Content-Range": f"{offset}-{offset + len(piece) - 1}",
+                }
                 response = client.request("PATCH", location, headers=headers, content=piece)
                 client.check(response, {202}, f"upload chunk at {offset} to {repository}")
                 location = response.headers.get("Location", location)
@@ -117,7 +128,5 @@ def upload_blob(
 
 
 def _cancel(client: RegistryClient, location: str) -> None:
-    try:
+    with contextlib.suppress(RegistryError):
         client.request("DELETE", location, retry=False)
-    except (RegistryError, DigestMismatch):
-        pass

@@ -39,7 +39,8 @@ class RegistryClient:
     """A client for one configured registry.
 
     ``credentials`` default to ``config.credentials()`` (environment, then
-    Docker config); pass ``None`` for anonymous access. ``transport`` replaces httpx's network transport (tests).
+    Docker config); pass ``None`` for anonymous access. ``transport`` replaces
+    httpx's network transport (tests).
     ``retry`` sets attempts and backoff for every replayable request;
     ``max_retry_after`` caps a server's ``Retry-After``.
     """
@@ -48,7 +49,7 @@ class RegistryClient:
         self,
         config: RegistryConfig,
         *,
-        credentials: Credentials | None | Literal["config"] = "config",
+        credentials: Credentials | Literal["config"] | None = "config",
         retry: RetrySettings | None = None,
         max_retry_after: float = 60.0,
         timeout: float = 60.0,
@@ -66,8 +67,9 @@ class RegistryClient:
             base_url=config.url,
             verify=config.verify_tls,
             timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
-            limits=httpx.Limits(max_connections=max_connections,
-                                max_keepalive_connections=max_connections),
+            limits=httpx.Limits(
+                max_connections=max_connections, max_keepalive_connections=max_connections
+            ),
             follow_redirects=True,
             transport=transport,
             headers={"User-Agent": "freightliner-policy"},
@@ -102,12 +104,15 @@ class RegistryClient:
 
     def tags(self, repository: str, page_size: int | None = None) -> Iterator[str]:
         """Every tag of ``repository`` (``/v2/NAME/tags/list``, paginated like :meth:`catalog`)."""
-        return self._paginate(f"/v2/{repository}/tags/list", "tags", page_size, f"tags of {repository}")
+        return self._paginate(
+            f"/v2/{repository}/tags/list", "tags", page_size, f"tags of {repository}"
+        )
 
     def head_manifest(self, repository: str, reference: str) -> ManifestInfo | None:
         """Digest, media type and size of a manifest, or ``None`` when it does not exist."""
-        response = self.request("HEAD", f"/v2/{repository}/manifests/{reference}",
-                                headers={"Accept": MANIFEST_ACCEPT})
+        response = self.request(
+            "HEAD", f"/v2/{repository}/manifests/{reference}", headers={"Accept": MANIFEST_ACCEPT}
+        )
         if response.status_code == 404:
             return None
         self.check(response, {200}, f"HEAD manifest {repository}:{reference}")
@@ -127,14 +132,20 @@ class RegistryClient:
         to it (:class:`DigestMismatch` otherwise). A missing manifest is a
         :class:`RegistryError`.
         """
-        what = f"manifest {repository}:{reference}" if not is_digest(reference) else (
-            f"manifest {repository}@{reference}")
-        response = self.request("GET", f"/v2/{repository}/manifests/{reference}",
-                                headers={"Accept": MANIFEST_ACCEPT})
+        what = (
+            f"manifest {repository}:{reference}"
+            if not is_digest(reference)
+            else (f"manifest {repository}@{reference}")
+        )
+        response = self.request(
+            "GET", f"/v2/{repository}/manifests/{reference}", headers={"Accept": MANIFEST_ACCEPT}
+        )
         self.check(response, {200}, f"GET {what}")
         content = response.content
         if len(content) > MAX_MANIFEST_BYTES:
-            raise RegistryError(f"registry {self.name!r}: {what} is larger than {MAX_MANIFEST_BYTES}")
+            raise RegistryError(
+                f"registry {self.name!r}: {what} is larger than {MAX_MANIFEST_BYTES}"
+            )
         announced = response.headers.get("Docker-Content-Digest", "")
         expected = reference if is_digest(reference) else announced
         if expected:
@@ -146,23 +157,32 @@ class RegistryClient:
             document: Any = json.loads(content)
         except ValueError as exc:
             raise RegistryError(f"registry {self.name!r}: {what} is not JSON") from exc
-        media_type = detect_media_type(document if isinstance(document, dict) else {},
-                                       response.headers.get("Content-Type", ""))
+        media_type = detect_media_type(
+            document if isinstance(document, dict) else {}, response.headers.get("Content-Type", "")
+        )
         return Manifest(content, media_type, digest)
 
     def put_manifest(self, repository: str, reference: str, content: bytes, media_type: str) -> str:
         """Push manifest bytes unchanged under a tag or digest; returns the digest."""
         digest = compute_digest(content)
         if is_digest(reference) and reference != digest:
-            raise RegistryError(f"registry {self.name!r}: manifest bytes hash to {digest}, "
-                                f"not to the reference {reference}")
-        response = self.request("PUT", f"/v2/{repository}/manifests/{reference}",
-                                content=content, headers={"Content-Type": media_type})
+            raise RegistryError(
+                f"registry {self.name!r}: manifest bytes hash to {digest}, "
+                f"not to the reference {reference}"
+            )
+        response = self.request(
+            "PUT",
+            f"/v2/{repository}/manifests/{reference}",
+            content=content,
+            headers={"Content-Type": media_type},
+        )
         self.check(response, {200, 201}, f"PUT manifest {repository}:{reference}")
         announced = response.headers.get("Docker-Content-Digest")
         if announced and announced != digest:
-            raise RegistryError(f"registry {self.name!r}: stored manifest {repository}:{reference} "
-                                f"as {announced}, expected {digest}")
+            raise RegistryError(
+                f"registry {self.name!r}: stored manifest {repository}:{reference} "
+                f"as {announced}, expected {digest}"
+            )
         return digest
 
     def delete_manifest(self, repository: str, digest: str) -> None:
@@ -180,7 +200,7 @@ class RegistryClient:
         return True
 
     def open_blob(self, repository: str, digest: str, chunk_size: int = 1 << 20) -> BlobStream:
-        """Start a streamed blob download; use as ``with client.open_blob(...) as blob: for chunk in blob``.
+        """Start a streamed download: ``with client.open_blob(repo, digest) as blob: ...``.
 
         Iterating yields chunks and raises :class:`DigestMismatch` after the
         last one if the content did not hash to ``digest``.
@@ -192,14 +212,17 @@ class RegistryClient:
         except RegistryError:
             response.close()
             raise
-        return BlobStream(response, digest, f"registry {self.name!r}: blob {repository}@{digest}",
-                          chunk_size)
+        return BlobStream(
+            response, digest, f"registry {self.name!r}: blob {repository}@{digest}", chunk_size
+        )
 
     def get_blob(self, repository: str, digest: str, max_size: int = 64 << 20) -> bytes:
         """A small blob (an image config) in memory, digest-verified."""
         with self.open_blob(repository, digest) as blob:
             if blob.size is not None and blob.size > max_size:
-                raise RegistryError(f"registry {self.name!r}: blob {digest} is over {max_size} bytes")
+                raise RegistryError(
+                    f"registry {self.name!r}: blob {digest} is over {max_size} bytes"
+                )
             return b"".join(blob)
 
     def mount_blob(self, repository: str, digest: str, from_repository: str) -> bool:
@@ -267,8 +290,9 @@ class RegistryClient:
                 if replayable and attempt < self.retry.max_attempts:
                     self._sleep(retry_delay(self.retry, attempt, None, self.max_retry_after))
                     continue
-                raise RegistryError(f"registry {self.name!r}: {method} {target.path}: "
-                                    f"{type(exc).__name__}: {exc}") from exc
+                raise RegistryError(
+                    f"registry {self.name!r}: {method} {target.path}: {type(exc).__name__}: {exc}"
+                ) from exc
             if response.status_code == 401 and (replayable or content is None):
                 response.read()
                 response.close()
@@ -278,18 +302,29 @@ class RegistryClient:
                     attempt -= 1
                     continue
                 return response
-            if response.status_code in RETRYABLE_STATUSES and replayable and (
-                    attempt < self.retry.max_attempts):
+            if (
+                response.status_code in RETRYABLE_STATUSES
+                and replayable
+                and (attempt < self.retry.max_attempts)
+            ):
                 response.close()
-                self._sleep(retry_delay(self.retry, attempt, response.headers.get("Retry-After"),
-                                        self.max_retry_after))
+                self._sleep(
+                    retry_delay(
+                        self.retry,
+                        attempt,
+                        response.headers.get("Retry-After"),
+                        self.max_retry_after,
+                    )
+                )
                 continue
             if not stream:
                 try:
                     response.read()
                 except httpx.TransportError as exc:
-                    raise RegistryError(f"registry {self.name!r}: {method} {target.path}: "
-                                        f"reading the response: {exc}") from exc
+                    raise RegistryError(
+                        f"registry {self.name!r}: {method} {target.path}: "
+                        f"reading the response: {exc}"
+                    ) from exc
                 finally:
                     response.close()
             return response
@@ -303,8 +338,9 @@ class RegistryClient:
         cause = httpx.HTTPStatusError(f"HTTP {status}", request=response.request, response=response)
         message = f"registry {self.name!r}: {what}: HTTP {status}{detail}"
         if status in (401, 403):
-            raise AuthenticationError(message + " (credentials missing, rejected or not "
-                                                "authorised)") from cause
+            raise AuthenticationError(
+                message + " (credentials missing, rejected or not authorised)"
+            ) from cause
         raise RegistryError(message) from cause
 
     def _send_plain(self, request: httpx.Request) -> httpx.Response:
@@ -331,5 +367,5 @@ def _error_detail(response: httpx.Response) -> str:
         body = response.json()
         first = body["errors"][0]
         return f": {first.get('code', '')}: {first.get('message', '')}".rstrip(": ")
-    except Exception:  # noqa: BLE001 - any non-conforming body just has no detail
+    except Exception:
         return ""

@@ -59,7 +59,7 @@ class Credentials:
 
 
 def env_prefix(name: str) -> str:
-    """``FREIGHTLINER_REGISTRY_<NAME>_``: the name upper-cased, every non-alphanumeric made ``_``."""
+    """``FREIGHTLINER_REGISTRY_<NAME>_``: upper-cased, every non-alphanumeric made ``_``."""
     return "FREIGHTLINER_REGISTRY_" + re.sub(r"[^A-Za-z0-9]", "_", name).upper() + "_"
 
 
@@ -136,7 +136,8 @@ class RegistryConfig(BaseModel):
     def _plain_http(self) -> RegistryConfig:
         if self.scheme == "http" and not self.insecure and not _is_loopback(self.hostname):
             raise ValueError(
-                f"plain http to {self.hostname!r} needs insecure: true (only loopback hosts may use http)"
+                f"plain http to {self.hostname!r} needs insecure: true "
+                "(only loopback hosts may use http)"
             )
         return self
 
@@ -208,7 +209,9 @@ def _decode_auth_entry(entry: dict[str, Any], name: str, path: Path) -> Credenti
         try:
             decoded = base64.b64decode(str(entry["auth"]), validate=True).decode("utf-8")
         except (binascii.Error, UnicodeDecodeError) as exc:
-            raise ConfigError(f"registry {name!r}: {path}: 'auth' is not base64 of user:pass") from exc
+            raise ConfigError(
+                f"registry {name!r}: {path}: 'auth' is not base64 of user:pass"
+            ) from exc
         user, sep, password = decoded.partition(":")
         if not sep:
             raise ConfigError(f"registry {name!r}: {path}: 'auth' does not decode to user:pass")
@@ -219,7 +222,7 @@ def _decode_auth_entry(entry: dict[str, Any], name: str, path: Path) -> Credenti
 
 
 class RegistriesConfig(BaseModel):
-    """All named registries. Build it with :meth:`from_section`, :meth:`from_yaml` or :meth:`load`."""
+    """All named registries: build with :meth:`from_section`, :meth:`from_yaml`, :meth:`load`."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -231,13 +234,17 @@ class RegistriesConfig(BaseModel):
         if section is None:
             return cls()
         if not isinstance(section, Mapping):
-            raise ConfigError("registries: must be a mapping of name to settings",
-                              [Diagnostic("must be a mapping", file=source, field="registries")])
+            raise ConfigError(
+                "registries: must be a mapping of name to settings",
+                [Diagnostic("must be a mapping", file=source, field="registries")],
+            )
         problems: list[Diagnostic] = []
         parsed: dict[str, RegistryConfig] = {}
         for name, settings in section.items():
             if not isinstance(settings, Mapping):
-                problems.append(Diagnostic("must be a mapping", file=source, field=f"registries.{name}"))
+                problems.append(
+                    Diagnostic("must be a mapping", file=source, field=f"registries.{name}")
+                )
                 continue
             try:
                 parsed[str(name)] = RegistryConfig.model_validate({**settings, "name": str(name)})
@@ -248,7 +255,9 @@ class RegistriesConfig(BaseModel):
                     message = str(err["msg"]).removeprefix("Value error, ")
                     problems.append(Diagnostic(message, file=source, field=field))
         if problems:
-            raise ConfigError(f"invalid registries configuration ({len(problems)} problem(s))", problems)
+            raise ConfigError(
+                f"invalid registries configuration ({len(problems)} problem(s))", problems
+            )
         return cls(registries=parsed)
 
     @classmethod

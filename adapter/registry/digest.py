@@ -22,7 +22,9 @@ def is_digest(reference: str) -> bool:
 def parse_digest(digest: str) -> tuple[str, str]:
     """Split a digest into ``(algorithm, hex)``; :class:`RegistryError` when malformed."""
     if not is_digest(digest):
-        raise RegistryError(f"malformed digest {digest!r} (expected sha256:<64 hex> or sha512:<128 hex>)")
+        raise RegistryError(
+            f"malformed digest {digest!r} (expected sha256:<64 hex> or sha512:<128 hex>)"
+        )
     algorithm, _, hexpart = digest.partition(":")
     return algorithm, hexpart
 
@@ -58,8 +60,9 @@ class DigestVerifier:
         return self.actual == self.expected
 
     def verify(self, what: str) -> None:
-        """Raise :class:`DigestMismatch` naming ``what`` unless the content hashed to the expected digest."""
+        """Raise :class:`DigestMismatch` naming ``what`` unless the content matched the digest."""
         if not self.matches():
             raise DigestMismatch(
-                f"{what}: content hashed to {self.actual} ({self.size} bytes), expected {self.expected}"
+                f"{what}: content hashed to {self.actual} ({self.size} bytes), "
+                f"expected {self.expected}"
             )

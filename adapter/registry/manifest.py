@@ -76,7 +76,9 @@ class Descriptor:
     @property
     def is_foreign(self) -> bool:
         """A non-distributable layer that lives at ``urls``; registries do not store those."""
-        return bool(self.urls) and ("foreign" in self.media_type or "nondistributable" in self.media_type)
+        return bool(self.urls) and (
+            "foreign" in self.media_type or "nondistributable" in self.media_type
+        )
 
 
 @dataclass(frozen=True)
@@ -125,7 +127,7 @@ def detect_media_type(document: dict[str, Any], announced: str) -> str:
 
 
 def parse_manifest(content: bytes, media_type: str = "") -> ParsedManifest:
-    """Parse manifest bytes; :class:`RegistryError` for anything that is not a v2/OCI manifest or index."""
+    """Parse manifest bytes; :class:`RegistryError` unless a v2/OCI manifest or index."""
     try:
         document = json.loads(content)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
@@ -138,7 +140,9 @@ def parse_manifest(content: bytes, media_type: str = "") -> ParsedManifest:
         children = document.get("manifests") or []
         if not isinstance(children, list):
             raise RegistryError("index: 'manifests' is not a list")
-        manifests = tuple(Descriptor.from_json(c, f"manifests[{i}]") for i, c in enumerate(children))
+        manifests = tuple(
+            Descriptor.from_json(c, f"manifests[{i}]") for i, c in enumerate(children)
+        )
         return ParsedManifest(kind, None, (), manifests, annotations)
     if "config" not in document:
         raise RegistryError("image manifest has no 'config' descriptor")

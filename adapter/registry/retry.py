@@ -34,7 +34,9 @@ def backoff_delay(settings: RetrySettings, attempt: int) -> float:
 
 
 def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:
-    """``Retry-After`` in seconds: delta-seconds (``"3"``) or an HTTP-date; ``None`` if absent/invalid.
+    """``Retry-After`` in seconds, from delta-seconds (``"3"``) or an HTTP-date.
+
+    ``None`` when absent or invalid.
 
     A date in the past gives ``0.0``.
     """
@@ -56,7 +58,7 @@ def parse_retry_after(value: str | None, now: datetime | None = None) -> float |
 def retry_delay(
     settings: RetrySettings, attempt: int, retry_after: str | None, cap: float
 ) -> float:
-    """The wait before the next attempt: ``Retry-After`` when given (at most ``cap``), else backoff."""
+    """The wait before the next attempt: ``Retry-After`` (at most ``cap``), else the backoff."""
     announced = parse_retry_after(retry_after)
     if announced is not None:
         return min(announced, cap)

@@ -23,8 +23,12 @@ FAST = RetrySettings(max_attempts=3, initial_backoff_seconds=0.05, max_backoff_s
 ProxyFactory = Callable[[RunningRegistry], FaultProxy]
 
 
-def test_500_and_429_then_recovery(registry: RunningRegistry, fresh_registry: RunningRegistry,
-                                   fault_proxy_factory: ProxyFactory, unique_repo: str) -> None:
+def test_500_and_429_then_recovery(
+    registry: RunningRegistry,
+    fresh_registry: RunningRegistry,
+    fault_proxy_factory: ProxyFactory,
+    unique_repo: str,
+) -> None:
     image = push_image(registry, unique_repo, "v1")
     proxy = fault_proxy_factory(fresh_registry)
     proxy.fail(r"/blobs/sha256:", status=500, times=2, method="HEAD")
@@ -38,10 +42,12 @@ def test_500_and_429_then_recovery(registry: RunningRegistry, fresh_registry: Ru
     assert fresh_registry.client().get_manifest("app", "v1").content == image.manifest
 
 
-def test_connection_cut_during_blob_upload(registry: RunningRegistry,
-                                           fresh_registry: RunningRegistry,
-                                           fault_proxy_factory: ProxyFactory,
-                                           unique_repo: str) -> None:
+def test_connection_cut_during_blob_upload(
+    registry: RunningRegistry,
+    fresh_registry: RunningRegistry,
+    fault_proxy_factory: ProxyFactory,
+    unique_repo: str,
+) -> None:
     image = push_image(registry, unique_repo, "v1", layers=3, layer_size=400_000, tar=False)
     proxy = fault_proxy_factory(fresh_registry)
     proxy.cut(path=r"/blobs/uploads/", method="PUT", after_bytes=100_000)
@@ -58,21 +64,28 @@ def test_connection_cut_during_blob_upload(registry: RunningRegistry,
     assert direct.get_manifest("app", "v1").content == image.manifest
 
 
-def test_connection_cut_is_retried_with_a_retry_policy(registry: RunningRegistry,
-                                                       fresh_registry: RunningRegistry,
-                                                       fault_proxy_factory: ProxyFactory,
-                                                       unique_repo: str) -> None:
+def test_connection_cut_is_retried_with_a_retry_policy(
+    registry: RunningRegistry,
+    fresh_registry: RunningRegistry,
+    fault_proxy_factory: ProxyFactory,
+    unique_repo: str,
+) -> None:
     image = push_image(registry, unique_repo, "v1", layers=2, layer_size=300_000, tar=False)
     proxy = fault_proxy_factory(fresh_registry)
     proxy.cut(path=r"/blobs/uploads/", method="PUT", after_bytes=50_000)
     target = fresh_registry.client(url=proxy.url, retry=FAST)
-    result = ImageCopier().copy((registry.client(), unique_repo, "v1"), (target, "app", "v1"),
-                                retry=FAST)
+    result = ImageCopier().copy(
+        (registry.client(), unique_repo, "v1"), (target, "app", "v1"), retry=FAST
+    )
     assert (result.attempts, result.target_digest, result.blobs_copied) == (2, image.digest, 3)
 
 
-def test_corrupted_blob_is_never_tagged(registry: RunningRegistry, fresh_registry: RunningRegistry,
-                                        fault_proxy_factory: ProxyFactory, unique_repo: str) -> None:
+def test_corrupted_blob_is_never_tagged(
+    registry: RunningRegistry,
+    fresh_registry: RunningRegistry,
+    fault_proxy_factory: ProxyFactory,
+    unique_repo: str,
+) -> None:
     image = push_image(registry, unique_repo, "v1", layers=2)
     proxy = fault_proxy_factory(registry)
     proxy.corrupt(path=image.layer_digests[1], times=10)
@@ -84,16 +97,19 @@ def test_corrupted_blob_is_never_tagged(registry: RunningRegistry, fresh_registr
     assert not target.blob_exists("app", image.layer_digests[1])
 
 
-def test_bad_target_credentials(registry: RunningRegistry, htpasswd_registry: RunningRegistry,
-                                unique_repo: str) -> None:
+def test_bad_target_credentials(
+    registry: RunningRegistry, htpasswd_registry: RunningRegistry, unique_repo: str
+) -> None:
     push_image(registry, unique_repo, "v1")
     target = htpasswd_registry.client(credentials=Credentials(USERNAME, "wrong"), name="basic")
     with pytest.raises(AuthenticationError) as info:
-        ImageCopier().copy((registry.client(), unique_repo, "v1"), (target, "app", "v1"),
-                           retry=FAST)
+        ImageCopier().copy(
+            (registry.client(), unique_repo, "v1"), (target, "app", "v1"), retry=FAST
+        )
     assert info.value.lines() == [
         "registry 'basic': credentials for user 'alice' were rejected "
-        f"(HTTP 401 on HEAD /v2/app/manifests/v1)"]
+        "(HTTP 401 on HEAD /v2/app/manifests/v1)"
+    ]
 
 
 CHILD = textwrap.dedent("""
@@ -106,17 +122,39 @@ CHILD = textwrap.dedent("""
     result = ImageCopier().copy((src, "big/app", "v1"), (dst, "big/app", "v1"))
     print(result.bytes_copied, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
 """)
+#: Linux carries ru_maxrss across fork+exec: start the measured child from a small wrapper.
+WRAPPER = textwrap.dedent("""
+    import subprocess, sys
+    sys.stdout.write(subprocess.run(sys.argv[1:], check=True, capture_output=True,
+                                    text=True).stdout)
+""")
 
 
 @pytest.mark.slow
-def test_copying_a_200_mib_layer_stays_under_150_mb(registry: RunningRegistry,
-                                                    fresh_registry: RunningRegistry) -> None:
+def test_copying_a_200_mib_layer_stays_under_150_mb(
+    registry: RunningRegistry, fresh_registry: RunningRegistry
+) -> None:
     from tests.fixtures.images import push_large_image
 
     image = push_large_image(registry, "big/app", "v1", 200 << 20)
     env = {**os.environ, "PYTHONPATH": os.getcwd()}
-    out = subprocess.run([sys.executable, "-c", CHILD, registry.url, fresh_registry.url],
-                         capture_output=True, text=True, timeout=300, env=env, check=True)
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            WRAPPER,
+            sys.executable,
+            "-c",
+            CHILD,
+            registry.url,
+            fresh_registry.url,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+        check=True,
+    )
     copied, max_rss_kib = (int(x) for x in out.stdout.split())
     assert copied == image.size
     assert max_rss_kib * 1024 < 150 * 1000 * 1000, f"peak RSS {max_rss_kib} KiB"

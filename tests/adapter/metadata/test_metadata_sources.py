@@ -26,38 +26,90 @@ def source(registry: RunningRegistry) -> RegistryMetadataSource:
 
 
 @pytest.mark.registry
-@pytest.mark.parametrize(("flavour", "media_type"), [("oci", OCI_MANIFEST), ("docker", DOCKER_MANIFEST)])
-def test_single_platform_image(source: RegistryMetadataSource, registry: RunningRegistry,
-                               unique_repo: str, flavour: str, media_type: str) -> None:
-    image = push_image(registry, unique_repo, "v1.2", flavour=flavour, labels=LABELS,
-                       architecture="arm", variant="v7", annotations={"a": "b"})
+@pytest.mark.parametrize(
+    ("flavour", "media_type"), [("oci", OCI_MANIFEST), ("docker", DOCKER_MANIFEST)]
+)
+def test_single_platform_image(
+    source: RegistryMetadataSource,
+    registry: RunningRegistry,
+    unique_repo: str,
+    flavour: str,
+    media_type: str,
+) -> None:
+    image = push_image(
+        registry,
+        unique_repo,
+        "v1.2",
+        flavour=flavour,
+        labels=LABELS,
+        architecture="arm",
+        variant="v7",
+        annotations={"a": "b"},
+    )
     assert isinstance(source, MetadataSource)
-    assert source.get_metadata("local", unique_repo, "v1.2") == [ImageMetadata(
-        registry="local", repository=unique_repo, tag="v1.2", digest=image.digest,
-        labels=LABELS, annotations={"a": "b"}, size=image.size, created_at=CREATED,
-        architecture="arm", os="linux", variant="v7", media_type=media_type, index_digest="")]
-
-
-@pytest.mark.registry
-def test_index_gives_one_entry_per_platform(source: RegistryMetadataSource,
-                                            registry: RunningRegistry, unique_repo: str) -> None:
-    index = push_index(registry, unique_repo, "multi", labels={"tier": "gold"})
-    amd64, arm64 = index.children
-    assert source.get_metadata("local", unique_repo, "multi") == [
-        ImageMetadata(registry="local", repository=unique_repo, tag="multi", digest=amd64.digest,
-                      labels={"tier": "gold"}, annotations={"org.example.platform": "amd64"},
-                      size=amd64.size, created_at=CREATED, architecture="amd64", os="linux",
-                      variant="", media_type=OCI_MANIFEST, index_digest=index.digest),
-        ImageMetadata(registry="local", repository=unique_repo, tag="multi", digest=arm64.digest,
-                      labels={"tier": "gold"}, annotations={"org.example.platform": "arm64v8"},
-                      size=arm64.size, created_at=CREATED, architecture="arm64", os="linux",
-                      variant="v8", media_type=OCI_MANIFEST, index_digest=index.digest),
+    assert source.get_metadata("local", unique_repo, "v1.2") == [
+        ImageMetadata(
+            registry="local",
+            repository=unique_repo,
+            tag="v1.2",
+            digest=image.digest,
+            labels=LABELS,
+            annotations={"a": "b"},
+            size=image.size,
+            created_at=CREATED,
+            architecture="arm",
+            os="linux",
+            variant="v7",
+            media_type=media_type,
+            index_digest="",
+        )
     ]
 
 
 @pytest.mark.registry
-def test_lru_cache_by_digest(source: RegistryMetadataSource, registry: RunningRegistry,
-                             unique_repo: str) -> None:
+def test_index_gives_one_entry_per_platform(
+    source: RegistryMetadataSource, registry: RunningRegistry, unique_repo: str
+) -> None:
+    index = push_index(registry, unique_repo, "multi", labels={"tier": "gold"})
+    amd64, arm64 = index.children
+    assert source.get_metadata("local", unique_repo, "multi") == [
+        ImageMetadata(
+            registry="local",
+            repository=unique_repo,
+            tag="multi",
+            digest=amd64.digest,
+            labels={"tier": "gold"},
+            annotations={"org.example.platform": "amd64"},
+            size=amd64.size,
+            created_at=CREATED,
+            architecture="amd64",
+            os="linux",
+            variant="",
+            media_type=OCI_MANIFEST,
+            index_digest=index.digest,
+        ),
+        ImageMetadata(
+            registry="local",
+            repository=unique_repo,
+            tag="multi",
+            digest=arm64.digest,
+            labels={"tier": "gold"},
+            annotations={"org.example.platform": "arm64v8"},
+            size=arm64.size,
+            created_at=CREATED,
+            architecture="arm64",
+            os="linux",
+            variant="v8",
+            media_type=OCI_MANIFEST,
+            index_digest=index.digest,
+        ),
+    ]
+
+
+@pytest.mark.registry
+def test_lru_cache_by_digest(
+    source: RegistryMetadataSource, registry: RunningRegistry, unique_repo: str
+) -> None:
     a = push_image(registry, unique_repo, "a", seed=1)
     push_image(registry, unique_repo, "a-again", seed=1)  # same digest, other tag
     push_image(registry, unique_repo, "b", seed=2)
@@ -83,8 +135,16 @@ def test_errors(source: RegistryMetadataSource, unique_repo: str) -> None:
 
 def test_file_source(tmp_path: Path) -> None:
     images = [
-        {"registry": "ecr", "repository": "team/app", "tag": "v1", "digest": "sha256:" + "a" * 64,
-         "labels": {"env": "prod"}, "size": 10, "architecture": "amd64", "os": "linux"},
+        {
+            "registry": "ecr",
+            "repository": "team/app",
+            "tag": "v1",
+            "digest": "sha256:" + "a" * 64,
+            "labels": {"env": "prod"},
+            "size": 10,
+            "architecture": "amd64",
+            "os": "linux",
+        },
         {"registry": "ecr", "repository": "team/app", "tag": "v2"},
     ]
     path = tmp_path / "images.json"
@@ -93,8 +153,14 @@ def test_file_source(tmp_path: Path) -> None:
     assert source.get_metadata("ecr", "team/app", "v1") == [ImageMetadata.model_validate(images[0])]
     with pytest.raises(RegistryError, match="no image ecr/team/app:v3"):
         source.get_metadata("ecr", "team/app", "v3")
-    path.write_text(json.dumps([{"registry": "ecr", "repository": "x", "colour": "red"},
-                                {"registry": "ecr", "repository": "x", "size": -1}]))
+    path.write_text(
+        json.dumps(
+            [
+                {"registry": "ecr", "repository": "x", "colour": "red"},
+                {"registry": "ecr", "repository": "x", "size": -1},
+            ]
+        )
+    )
     with pytest.raises(ConfigError) as info:
         FileMetadataSource(path)
     assert [d.field for d in info.value.diagnostics] == ["images[0].colour", "images[1].size"]
@@ -116,12 +182,26 @@ RECORDED_INSPECT = {
 
 
 def test_docker_inspect_mapping() -> None:
-    assert metadata_from_inspect(RECORDED_INSPECT, registry="local", repository="team/app",
-                                 tag="v1") == ImageMetadata(
-        registry="local", repository="team/app", tag="v1", digest="sha256:" + "e" * 64,
-        labels={"team": "platform", "version": "1"}, annotations={}, size=7_340_032,
-        created_at="2024-05-06T07:08:09.123456789Z", architecture="arm64", os="linux",
-        variant="v8", media_type=OCI_MANIFEST)
-    bare = metadata_from_inspect({"Id": "sha256:" + "c" * 64, "Config": {"Labels": None}},
-                                 registry="local", repository="new/app", tag="dev")
+    assert metadata_from_inspect(
+        RECORDED_INSPECT, registry="local", repository="team/app", tag="v1"
+    ) == ImageMetadata(
+        registry="local",
+        repository="team/app",
+        tag="v1",
+        digest="sha256:" + "e" * 64,
+        labels={"team": "platform", "version": "1"},
+        annotations={},
+        size=7_340_032,
+        created_at="2024-05-06T07:08:09.123456789Z",
+        architecture="arm64",
+        os="linux",
+        variant="v8",
+        media_type=OCI_MANIFEST,
+    )
+    bare = metadata_from_inspect(
+        {"Id": "sha256:" + "c" * 64, "Config": {"Labels": None}},
+        registry="local",
+        repository="new/app",
+        tag="dev",
+    )
     assert (bare.digest, bare.labels, bare.size, bare.media_type) == ("", {}, 0, "")

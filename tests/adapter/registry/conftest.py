@@ -27,5 +27,6 @@ def token_server() -> Iterator[TokenServer]:
 @pytest.fixture(scope="session")
 def token_registry(registry_factory: RegistryFactory, token_server: TokenServer) -> RunningRegistry:
     """docker-registry with ``auth: token`` trusting ``token_server``'s certificate."""
-    return registry_factory.start(auth="token", token_auth=token_server.registry_auth(),
-                                  name="bearer")
+    return registry_factory.start(
+        auth="token", token_auth=token_server.registry_auth(), name="bearer"
+    )

@@ -17,10 +17,17 @@ pytestmark = pytest.mark.registry
 
 def test_parse_challenge() -> None:
     header = 'Bearer realm="https://auth.example/token",service="reg.example",scope="repository:a/b:pull"'
-    assert parse_challenge(header) == Challenge("bearer", {
-        "realm": "https://auth.example/token", "service": "reg.example",
-        "scope": "repository:a/b:pull"})
-    assert parse_challenge('Basic realm="basic-realm"') == Challenge("basic", {"realm": "basic-realm"})
+    assert parse_challenge(header) == Challenge(
+        "bearer",
+        {
+            "realm": "https://auth.example/token",
+            "service": "reg.example",
+            "scope": "repository:a/b:pull",
+        },
+    )
+    assert parse_challenge('Basic realm="basic-realm"') == Challenge(
+        "basic", {"realm": "basic-realm"}
+    )
     assert parse_challenge("") is None
 
 
@@ -28,8 +35,9 @@ def test_scopes_follow_the_request() -> None:
     assert scopes_for("GET", "/v2/team/app/manifests/v1") == ("repository:team/app:pull",)
     assert scopes_for("HEAD", "/v2/team/app/blobs/sha256:ab") == ("repository:team/app:pull",)
     assert scopes_for("PUT", "/v2/team/app/blobs/uploads/u-1") == ("repository:team/app:pull,push",)
-    assert scopes_for("POST", "/v2/dst/blobs/uploads/", {"mount": "sha256:ab", "from": "src/x"}) == (
-        "repository:dst:pull,push", "repository:src/x:pull")
+    assert scopes_for(
+        "POST", "/v2/dst/blobs/uploads/", {"mount": "sha256:ab", "from": "src/x"}
+    ) == ("repository:dst:pull,push", "repository:src/x:pull")
     assert scopes_for("GET", "/v2/_catalog") == ("registry:catalog:*",)
     assert scopes_for("GET", "/v2/") == ()
 
@@ -58,9 +66,11 @@ def test_basic_auth_bad_or_missing_credentials(
     client = htpasswd_registry.client(credentials=credentials, name="basic")
     with pytest.raises(AuthenticationError) as info:
         client.ping()
-    expected = ("registry 'basic': credentials for user 'alice' were rejected (HTTP 401 on GET /v2/)"
-                if credentials else
-                "registry 'basic': credentials required (HTTP 401 on GET /v2/); none configured")
+    expected = (
+        "registry 'basic': credentials for user 'alice' were rejected (HTTP 401 on GET /v2/)"
+        if credentials
+        else "registry 'basic': credentials required (HTTP 401 on GET /v2/); none configured"
+    )
     assert info.value.lines() == [expected]
 
 
@@ -91,7 +101,8 @@ def test_bearer_tokens_are_cached_until_expiry(
     for _ in range(3):
         client.get_manifest(unique_repo, "v1")
     assert [r.scopes for r in token_server.requests[before:]] == [
-        [f"repository:{unique_repo}:pull"]]
+        [f"repository:{unique_repo}:pull"]
+    ]
 
 
 def push_image_with_token(token_registry: RunningRegistry, repository: str) -> None:
@@ -112,5 +123,6 @@ def test_bearer_bad_credentials_is_one_clear_error(token_registry: RunningRegist
     assert realm not in info.value.message
     assert info.value.message.startswith(
         "registry 'bearer': credentials for user 'alice' were rejected by the token service "
-        "http://127.0.0.1:")
+        "http://127.0.0.1:"
+    )
     assert info.value.message.endswith("/token (HTTP 401)")

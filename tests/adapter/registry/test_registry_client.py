@@ -36,8 +36,9 @@ def test_catalog_pagination(fresh_registry: RunningRegistry) -> None:
     assert list(client.catalog()) == names
 
 
-def test_tags_pagination(registry: RunningRegistry, unique_repo: str,
-                         fault_proxy: FaultProxy) -> None:
+def test_tags_pagination(
+    registry: RunningRegistry, unique_repo: str, fault_proxy: FaultProxy
+) -> None:
     for i in range(5):
         push_image(registry, unique_repo, f"v{i}", layers=1)
     fault_proxy.paginate_tags = True
@@ -48,17 +49,24 @@ def test_tags_pagination(registry: RunningRegistry, unique_repo: str,
     assert sorted(registry.client().tags(unique_repo)) == ["v0", "v1", "v2", "v3", "v4"]
 
 
-@pytest.mark.parametrize(("flavour", "media_type"), [("oci", OCI_MANIFEST), ("docker", DOCKER_MANIFEST)])
-def test_get_and_head_manifest(registry: RunningRegistry, unique_repo: str, flavour: str,
-                               media_type: str) -> None:
+@pytest.mark.parametrize(
+    ("flavour", "media_type"), [("oci", OCI_MANIFEST), ("docker", DOCKER_MANIFEST)]
+)
+def test_get_and_head_manifest(
+    registry: RunningRegistry, unique_repo: str, flavour: str, media_type: str
+) -> None:
     image = push_image(registry, unique_repo, "v1", flavour=flavour)
     client = registry.client()
     manifest = client.get_manifest(unique_repo, "v1")
     assert (manifest.content, manifest.media_type, manifest.digest) == (
-        image.manifest, media_type, image.digest)
+        image.manifest,
+        media_type,
+        image.digest,
+    )
     assert client.get_manifest(unique_repo, image.digest).content == image.manifest
     assert client.head_manifest(unique_repo, "v1") == ManifestInfo(
-        image.digest, media_type, len(image.manifest))
+        image.digest, media_type, len(image.manifest)
+    )
     assert client.head_manifest(unique_repo, "nope") is None
     with pytest.raises(RegistryError, match=r"GET manifest .*:nope: HTTP 404: MANIFEST_UNKNOWN"):
         client.get_manifest(unique_repo, "nope")
@@ -69,7 +77,8 @@ def test_index_manifest(registry: RunningRegistry, unique_repo: str) -> None:
     manifest = registry.client().get_manifest(unique_repo, "multi")
     assert (manifest.media_type, manifest.digest) == (OCI_INDEX, index.digest)
     assert [m["digest"] for m in json.loads(manifest.content)["manifests"]] == [
-        c.digest for c in index.children]
+        c.digest for c in index.children
+    ]
 
 
 def test_blobs_stream_and_verify(registry: RunningRegistry, unique_repo: str) -> None:
@@ -86,23 +95,30 @@ def test_blobs_stream_and_verify(registry: RunningRegistry, unique_repo: str) ->
     assert client.get_blob(unique_repo, image.config_digest) == image.config_bytes
 
 
-def test_corrupted_blob_raises_digest_mismatch(registry: RunningRegistry, unique_repo: str,
-                                               fault_proxy: FaultProxy) -> None:
+def test_corrupted_blob_raises_digest_mismatch(
+    registry: RunningRegistry, unique_repo: str, fault_proxy: FaultProxy
+) -> None:
     image = push_image(registry, unique_repo, "v1", layers=1)
     fault_proxy.corrupt(path=image.layer_digests[0])
     client = registry.client(url=fault_proxy.url)
-    with pytest.raises(DigestMismatch, match=f"blob {unique_repo}@{image.layer_digests[0]}: "
-                                             "content hashed to sha256:"):
+    with pytest.raises(
+        DigestMismatch,
+        match=f"blob {unique_repo}@{image.layer_digests[0]}: content hashed to sha256:",
+    ):
         client.get_blob(unique_repo, image.layer_digests[0])
 
 
 @pytest.mark.parametrize("chunk_size", [None, 256 * 1024])
-def test_streamed_upload(registry: RunningRegistry, unique_repo: str, chunk_size: int | None) -> None:
+def test_streamed_upload(
+    registry: RunningRegistry, unique_repo: str, chunk_size: int | None
+) -> None:
     size = 1_000_003
     source = random_stream(7, size, chunk=100_000)
     digest = compute_digest(b"".join(source()))
     client = registry.client()
-    assert client.upload_blob(unique_repo, digest, source(), size=size, chunk_size=chunk_size) == size
+    assert (
+        client.upload_blob(unique_repo, digest, source(), size=size, chunk_size=chunk_size) == size
+    )
     assert client.get_blob(unique_repo, digest) == b"".join(source())
 
 
@@ -126,12 +142,15 @@ def test_cross_repository_mount(registry: RunningRegistry, unique_repo: str) -> 
 def test_put_manifest_byte_for_byte(registry: RunningRegistry, unique_repo: str) -> None:
     image = push_image(registry, unique_repo, "v1")
     client = registry.client()
-    assert client.put_manifest(unique_repo, "copy", image.manifest, image.media_type) == image.digest
+    assert (
+        client.put_manifest(unique_repo, "copy", image.manifest, image.media_type) == image.digest
+    )
     assert client.get_manifest(unique_repo, "copy").content == image.manifest
 
 
-def test_retries_500_then_succeeds(registry: RunningRegistry, unique_repo: str,
-                                   fault_proxy: FaultProxy) -> None:
+def test_retries_500_then_succeeds(
+    registry: RunningRegistry, unique_repo: str, fault_proxy: FaultProxy
+) -> None:
     image = push_image(registry, unique_repo, "v1")
     fault_proxy.fail("/manifests/v1", status=500, times=2)
     client = registry.client(url=fault_proxy.url, retry=FAST)
@@ -139,8 +158,9 @@ def test_retries_500_then_succeeds(registry: RunningRegistry, unique_repo: str,
     assert [r.status for r in fault_proxy.requests("GET", "/manifests/v1")] == [500, 500, 200]
 
 
-def test_gives_up_after_max_attempts(registry: RunningRegistry, unique_repo: str,
-                                     fault_proxy: FaultProxy) -> None:
+def test_gives_up_after_max_attempts(
+    registry: RunningRegistry, unique_repo: str, fault_proxy: FaultProxy
+) -> None:
     fault_proxy.fail("/manifests/v1", status=503, times=10)
     client = registry.client(url=fault_proxy.url, retry=FAST, name="flaky")
     with pytest.raises(RegistryError, match=r"registry 'flaky': GET manifest .*: HTTP 503"):
@@ -149,9 +169,12 @@ def test_gives_up_after_max_attempts(registry: RunningRegistry, unique_repo: str
 
 
 @pytest.mark.parametrize("retry_after", ["1", http_date_in(2)])
-def test_429_honours_retry_after(registry: RunningRegistry, unique_repo: str,
-                                 fault_proxy: FaultProxy,
-                                 retry_after: str | Callable[[], str]) -> None:
+def test_429_honours_retry_after(
+    registry: RunningRegistry,
+    unique_repo: str,
+    fault_proxy: FaultProxy,
+    retry_after: str | Callable[[], str],
+) -> None:
     image = push_image(registry, unique_repo, "v1")
     fault_proxy.fail("/manifests/v1", status=429, headers={"Retry-After": retry_after})
     client = registry.client(url=fault_proxy.url, retry=FAST)
@@ -164,8 +187,9 @@ def test_429_honours_retry_after(registry: RunningRegistry, unique_repo: str,
     assert time.monotonic() - started < 5
 
 
-def test_retry_after_is_capped(registry: RunningRegistry, unique_repo: str,
-                               fault_proxy: FaultProxy) -> None:
+def test_retry_after_is_capped(
+    registry: RunningRegistry, unique_repo: str, fault_proxy: FaultProxy
+) -> None:
     push_image(registry, unique_repo, "v1")
     fault_proxy.fail("/manifests/v1", status=429, headers={"Retry-After": "3600"})
     client = registry.client(url=fault_proxy.url, retry=FAST, max_retry_after=0.5)
@@ -174,8 +198,9 @@ def test_retry_after_is_capped(registry: RunningRegistry, unique_repo: str,
     assert time.monotonic() - started < 2.0
 
 
-def test_connection_errors_are_retried(registry: RunningRegistry, unique_repo: str,
-                                       fault_proxy: FaultProxy) -> None:
+def test_connection_errors_are_retried(
+    registry: RunningRegistry, unique_repo: str, fault_proxy: FaultProxy
+) -> None:
     image = push_image(registry, unique_repo, "v1")
     fault_proxy.cut(path="/manifests/v1", method="GET")
     client = registry.client(url=fault_proxy.url, retry=FAST)
@@ -189,6 +214,8 @@ def test_unreachable_registry_is_a_registry_error() -> None:
     from tests.fixtures.registry import free_port
 
     config = RegistryConfig(name="gone", url=f"http://127.0.0.1:{free_port()}")
-    with RegistryClient(config, credentials=None, retry=FAST, timeout=5) as client, \
-            pytest.raises(RegistryError, match=r"registry 'gone': GET /v2/: ConnectError"):
+    with (
+        RegistryClient(config, credentials=None, retry=FAST, timeout=5) as client,
+        pytest.raises(RegistryError, match=r"registry 'gone': GET /v2/: ConnectError"),
+    ):
         client.ping()

@@ -30,12 +30,18 @@ def test_parses_the_registries_section_only() -> None:
     config = RegistriesConfig.from_yaml(YAML, "freightliner.yaml")
     assert list(config) == ["ecr", "lab", "local"]
     ecr = config.get("ecr")
-    assert ecr == RegistryConfig(name="ecr", url="https://123456789012.dkr.ecr.eu-west-1.amazonaws.com")
+    assert ecr == RegistryConfig(
+        name="ecr", url="https://123456789012.dkr.ecr.eu-west-1.amazonaws.com"
+    )
     assert ecr.host == "123456789012.dkr.ecr.eu-west-1.amazonaws.com"
     assert ecr.verify_tls is True
     lab = config.get("lab")
     assert (lab.url, lab.insecure, lab.username_env, lab.password_env) == (
-        "http://registry.lab:5000", True, "LAB_USER", "LAB_PASS")
+        "http://registry.lab:5000",
+        True,
+        "LAB_USER",
+        "LAB_PASS",
+    )
     assert lab.verify_tls is False
     assert "local" in config and "gcr" not in config and len(config) == 3
 
@@ -46,7 +52,9 @@ def test_url_without_scheme_means_https() -> None:
 
 def test_unknown_registry_names_the_configured_ones() -> None:
     config = RegistriesConfig.from_yaml(YAML)
-    with pytest.raises(ConfigError, match=r"unknown registry 'gcr' \(configured: ecr, lab, local\)"):
+    with pytest.raises(
+        ConfigError, match=r"unknown registry 'gcr' \(configured: ecr, lab, local\)"
+    ):
         config.get("gcr")
 
 
@@ -74,12 +82,16 @@ def test_plain_http_needs_insecure_unless_loopback() -> None:
 
 
 def test_every_problem_is_reported() -> None:
-    text = ("registries:\n  a:\n    url: ftp://x\n  b:\n    url: https://b\n    colour: red\n"
-            "  c: 3\n")
+    text = (
+        "registries:\n  a:\n    url: ftp://x\n  b:\n    url: https://b\n    colour: red\n  c: 3\n"
+    )
     with pytest.raises(ConfigError) as info:
         RegistriesConfig.from_yaml(text, "cfg.yaml")
     assert [d.field for d in info.value.diagnostics] == [
-        "registries.a.url", "registries.b.colour", "registries.c"]
+        "registries.a.url",
+        "registries.b.colour",
+        "registries.c",
+    ]
 
 
 def test_env_prefix() -> None:
@@ -88,18 +100,24 @@ def test_env_prefix() -> None:
 
 def test_credentials_from_default_environment_variables(tmp_path: Path) -> None:
     config = RegistryConfig(name="my-ecr", url="https://ecr.example")
-    env = {"FREIGHTLINER_REGISTRY_MY_ECR_USERNAME": "bob",
-           "FREIGHTLINER_REGISTRY_MY_ECR_PASSWORD": "s3cret", "DOCKER_CONFIG": str(tmp_path)}
+    env = {
+        "FREIGHTLINER_REGISTRY_MY_ECR_USERNAME": "bob",
+        "FREIGHTLINER_REGISTRY_MY_ECR_PASSWORD": "s3cret",
+        "DOCKER_CONFIG": str(tmp_path),
+    }
     assert config.credentials(env) == Credentials(username="bob", password="s3cret")
     assert "s3cret" not in repr(config.credentials(env))
     assert config.credentials({"DOCKER_CONFIG": str(tmp_path)}) is None
 
 
 def test_named_variables_must_be_set() -> None:
-    config = RegistryConfig(name="lab", url="https://lab", username_env="LAB_USER",
-                            password_env="LAB_PASS")
+    config = RegistryConfig(
+        name="lab", url="https://lab", username_env="LAB_USER", password_env="LAB_PASS"
+    )
     assert config.credentials({"LAB_USER": "u", "LAB_PASS": "p"}) == Credentials("u", "p")
-    with pytest.raises(ConfigError, match="registry 'lab': environment variable LAB_PASS is not set"):
+    with pytest.raises(
+        ConfigError, match="registry 'lab': environment variable LAB_PASS is not set"
+    ):
         config.credentials({"LAB_USER": "u"})
     token = RegistryConfig(name="t", url="https://t", token_env="T_TOKEN")
     assert token.credentials({"T_TOKEN": "abc"}) == Credentials(token="abc")
@@ -115,8 +133,13 @@ def _docker_config(path: Path, auths: dict[str, object]) -> Path:
 
 def test_credentials_from_docker_config(tmp_path: Path) -> None:
     auth = base64.b64encode(b"carol:pa:ss").decode()
-    _docker_config(tmp_path, {"https://registry.example:5443/v1/": {"auth": auth},
-                              "other.example": {"auth": base64.b64encode(b"x:y").decode()}})
+    _docker_config(
+        tmp_path,
+        {
+            "https://registry.example:5443/v1/": {"auth": auth},
+            "other.example": {"auth": base64.b64encode(b"x:y").decode()},
+        },
+    )
     config = RegistryConfig(name="r", url="https://registry.example:5443")
     assert config.credentials({"DOCKER_CONFIG": str(tmp_path)}) == Credentials("carol", "pa:ss")
     unlisted = RegistryConfig(name="r", url="https://registry.example")
@@ -124,17 +147,22 @@ def test_credentials_from_docker_config(tmp_path: Path) -> None:
 
 
 def test_explicit_docker_config_path(tmp_path: Path) -> None:
-    path = _docker_config(tmp_path / "d", {"index.docker.io": {
-        "auth": base64.b64encode(b"dave:pw").decode()}})
+    path = _docker_config(
+        tmp_path / "d", {"index.docker.io": {"auth": base64.b64encode(b"dave:pw").decode()}}
+    )
     hub = RegistryConfig(name="hub", url="https://registry-1.docker.io", docker_config=path)
     assert hub.credentials({}) == Credentials("dave", "pw")
-    missing = RegistryConfig(name="hub", url="https://registry-1.docker.io",
-                             docker_config=tmp_path / "nope.json")
-    with pytest.raises(ConfigError, match="docker_config .*nope.json does not exist"):
+    missing = RegistryConfig(
+        name="hub", url="https://registry-1.docker.io", docker_config=tmp_path / "nope.json"
+    )
+    with pytest.raises(ConfigError, match=r"docker_config .*nope\.json does not exist"):
         missing.credentials({})
     _docker_config(tmp_path / "bad", {"registry-1.docker.io": {"auth": "!!notbase64"}})
-    bad = RegistryConfig(name="hub", url="https://registry-1.docker.io",
-                         docker_config=tmp_path / "bad" / "config.json")
+    bad = RegistryConfig(
+        name="hub",
+        url="https://registry-1.docker.io",
+        docker_config=tmp_path / "bad" / "config.json",
+    )
     with pytest.raises(ConfigError, match="'auth' is not base64 of user:pass"):
         bad.credentials({})
 

@@ -10,8 +10,9 @@ from adapter.decision.model import RetrySettings
 from adapter.errors import AuthenticationError, RegistryError
 from adapter.registry.retry import backoff_delay, is_transient, parse_retry_after, retry_delay
 
-SETTINGS = RetrySettings(max_attempts=5, initial_backoff_seconds=0.5, max_backoff_seconds=3.0,
-                         multiplier=2.0)
+SETTINGS = RetrySettings(
+    max_attempts=5, initial_backoff_seconds=0.5, max_backoff_seconds=3.0, multiplier=2.0
+)
 NOW = datetime(2026, 11, 23, 12, 0, 0, tzinfo=UTC)
 
 
@@ -38,8 +39,9 @@ def test_transient_classification() -> None:
 
     def failed(status: int) -> RegistryError:
         try:
-            raise httpx.HTTPStatusError("x", request=request,
-                                        response=httpx.Response(status, request=request))
+            raise httpx.HTTPStatusError(
+                "x", request=request, response=httpx.Response(status, request=request)
+            )
         except httpx.HTTPStatusError as exc:
             try:
                 raise RegistryError("wrapped") from exc

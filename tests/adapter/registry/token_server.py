@@ -44,9 +44,27 @@ class TokenServer:
     def __post_init__(self) -> None:
         self.key = self.directory / "token.key"
         self.cert = self.directory / "token.crt"
-        subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout",
-                        str(self.key), "-out", str(self.cert), "-days", "2", "-subj",
-                        "/CN=freightliner-test-token"], check=True, capture_output=True, timeout=60)
+        subprocess.run(
+            [
+                "openssl",
+                "req",
+                "-x509",
+                "-newkey",
+                "rsa:2048",
+                "-nodes",
+                "-keyout",
+                str(self.key),
+                "-out",
+                str(self.cert),
+                "-days",
+                "2",
+                "-subj",
+                "/CN=freightliner-test-token",
+            ],
+            check=True,
+            capture_output=True,
+            timeout=60,
+        )
         pem = self.cert.read_text()
         self.x5c = "".join(line for line in pem.splitlines() if "-----" not in line)
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
@@ -62,15 +80,25 @@ class TokenServer:
 
     def registry_auth(self) -> dict[str, str]:
         """The ``auth: token:`` section of the registry config."""
-        return {"realm": self.realm, "service": SERVICE, "issuer": ISSUER,
-                "rootcertbundle": str(self.cert)}
+        return {
+            "realm": self.realm,
+            "service": SERVICE,
+            "issuer": ISSUER,
+            "rootcertbundle": str(self.cert),
+        }
 
     def sign(self, claims: dict[str, Any]) -> str:
         header = {"typ": "JWT", "alg": "RS256", "x5c": [self.x5c]}
-        signing_input = f"{_b64url(json.dumps(header).encode())}.{_b64url(json.dumps(claims).encode())}"
-        signature = subprocess.run(["openssl", "dgst", "-sha256", "-sign", str(self.key)],
-                                   input=signing_input.encode(), capture_output=True, check=True,
-                                   timeout=30).stdout
+        signing_input = (
+            f"{_b64url(json.dumps(header).encode())}.{_b64url(json.dumps(claims).encode())}"
+        )
+        signature = subprocess.run(
+            ["openssl", "dgst", "-sha256", "-sign", str(self.key)],
+            input=signing_input.encode(),
+            capture_output=True,
+            check=True,
+            timeout=30,
+        ).stdout
         return f"{signing_input}.{_b64url(signature)}"
 
     def issue(self, user: str | None, service: str, scopes: list[str]) -> str:
@@ -80,8 +108,16 @@ class TokenServer:
             name, _, actions = rest.rpartition(":")
             access.append({"type": kind, "name": name, "actions": actions.split(",")})
         now = int(time.time())
-        claims = {"iss": ISSUER, "sub": user or "", "aud": service, "exp": now + self.expires_in,
-                  "nbf": now - 30, "iat": now, "jti": uuid.uuid4().hex, "access": access}
+        claims = {
+            "iss": ISSUER,
+            "sub": user or "",
+            "aud": service,
+            "exp": now + self.expires_in,
+            "nbf": now - 30,
+            "iat": now,
+            "jti": uuid.uuid4().hex,
+            "access": access,
+        }
         return self.sign(claims)
 
     def stop(self) -> None:
