@@ -57,6 +57,12 @@ class ServeSettings(BaseModel):
     state_db: str = "freightliner-state.sqlite"
     audit_log: str | None = None
     max_request_bytes: int = Field(default=1_048_576, ge=1024)
+    bundle_name: str = Field(default="freightliner", pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+    change_log: str | None = None
+    watch_interval_seconds: float = Field(default=0.5, gt=0, le=60)
+    threads: int = Field(default=32, ge=1, le=512)
+    sweep_batch_size: int = Field(default=100, ge=1)
+    shutdown_grace_seconds: float = Field(default=20.0, ge=0)
 
 
 class FreightlinerConfig(BaseModel):

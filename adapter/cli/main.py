@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from adapter.cli.policy import policy
+from adapter.cli.serve import serve
 
 __all__ = ["cli", "main"]
 
@@ -21,6 +22,7 @@ def cli() -> None:
 
 
 cli.add_command(policy)
+cli.add_command(serve)
 
 
 def _mount_optional() -> None:

@@ -1,0 +1,45 @@
+"""``freightliner-policy serve``: the long-lived policy service (docs/deployment.md)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from adapter.cli.common import exit_on_error
+
+__all__ = ["serve"]
+
+
+@click.command()
+@click.option(
+    "--config",
+    "config_path",
+    required=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="The config file (registries, opa, serve settings).",
+)
+@click.option(
+    "--policies",
+    type=click.Path(exists=True, path_type=Path),
+    help="Policy directory to build, serve and watch (default: policy.configPath).",
+)
+@click.option("--listen", help="HOST:PORT to listen on (default: serve.listen).")
+@click.option(
+    "--log-level",
+    default="info",
+    show_default=True,
+    type=click.Choice(["debug", "info", "warning", "error"]),
+)
+@exit_on_error
+def serve(config_path: Path, policies: Path | None, listen: str | None, log_level: str) -> None:
+    """Serve decisions, the OPA bundle, scheduled sweeps and metrics over HTTP.
+
+    Every /v1/ endpoint needs `Authorization: Bearer <token>` (serve.token_env,
+    default FREIGHTLINER_API_TOKEN, or serve.token_file).
+    """
+    from adapter.service.audit import configure_logging
+    from adapter.service.server import serve as run
+
+    configure_logging(log_level)
+    run(config_path, policies, listen)

@@ -1,0 +1,1 @@
+"""``freightliner-policy serve``: the long-lived HTTP service (see interface.py)."""

@@ -1,0 +1,265 @@
+"""ServiceContext: the service's parts, wired from the config file; the API's operations."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import threading
+import time
+from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from adapter.actions.executor import DecisionExecutor
+from adapter.actions.interface import ActionResult
+from adapter.actions.notify import WebhookNotifier
+from adapter.config import FreightlinerConfig
+from adapter.decision.model import ReplicationDecision
+from adapter.metadata.model import ImageMetadata
+from adapter.metadata.registry_source import RegistryMetadataSource
+from adapter.registry.client import RegistryClient
+from adapter.runner.interface import ImageOutcome, ImageReference
+from adapter.runner.replicator import RegistryReplicator
+from adapter.service.audit import AuditLog, JsonlWriter
+from adapter.service.auth import TokenAuth, load_token
+from adapter.service.bundles import BundleManager
+from adapter.service.engine import AuditedEngine, Decider
+from adapter.service.metrics import ServiceMetrics
+from adapter.service.scheduler import Scheduler
+from adapter.service.state import StateDB
+from adapter.service.sweep import SweepResult, run_sweep
+
+__all__ = ["MeteredExecutor", "ServiceContext"]
+
+log = logging.getLogger("freightliner.service")
+
+
+class MeteredExecutor:
+    """An ActionExecutor that counts every action result and the bytes and time of replications."""
+
+    def __init__(self, inner: DecisionExecutor, metrics: ServiceMetrics) -> None:
+        self.inner = inner
+        self.metrics = metrics
+
+    def execute(
+        self, image: ImageMetadata, decision: ReplicationDecision, *, dry_run: bool = False
+    ) -> list[ActionResult]:
+        started = time.perf_counter()
+        results = self.inner.execute(image, decision, dry_run=dry_run)
+        copies = [r for r in results if r.action.type == "replicate"]
+        for result in results:
+            self.metrics.actions.inc(action=result.action.type, result=result.status)
+            if result.status == "failed":
+                self.metrics.errors.inc(type=f"action_{result.action.type}")
+        if copies and not dry_run:
+            self.metrics.replication_bytes.inc(sum(r.bytes_copied for r in copies))
+            self.metrics.replication_duration.observe(time.perf_counter() - started)
+        return results
+
+
+def _outcome_view(outcome: ImageOutcome, decision_id: str) -> dict[str, Any]:
+    return {
+        "decision_id": decision_id,
+        "image": outcome.image.as_input(),
+        "status": outcome.status,
+        "targets": outcome.targets,
+        "bytes_copied": outcome.bytes_copied,
+        "error": outcome.error,
+        "detail": outcome.detail,
+        "platforms": outcome.platforms,
+        "outcome": outcome.decision.outcome if outcome.decision else None,
+    }
+
+
+class ServiceContext:
+    """Everything ``serve`` runs; :meth:`prepare` builds the first bundle (errors stop startup)."""
+
+    def __init__(
+        self,
+        config: FreightlinerConfig,
+        policy_sources: list[Path],
+        *,
+        config_path: Path | None = None,
+        environ: Mapping[str, str] | None = None,
+    ) -> None:
+        self.config = config
+        self.settings = config.serve
+        self.bundle_name = self.settings.bundle_name
+        self.metrics = ServiceMetrics()
+        self.auth = TokenAuth(load_token(self.settings, environ))
+        self.audit = AuditLog(self.settings.audit_log)
+        self.change_log = JsonlWriter(self.settings.change_log)
+        self.manager = BundleManager(
+            policy_sources,
+            self.metrics,
+            self.change_log,
+            interval=self.settings.watch_interval_seconds,
+        )
+        self.state = StateDB(self.settings.state_db)
+        self.pool = ThreadPoolExecutor(self.settings.threads, thread_name_prefix="freightliner-api")
+        self.decider = Decider(config, self.manager, self.metrics, self.audit, config_path)
+        concurrency = max(config.policy.maxConcurrency, 4)
+        self.clients = {
+            name: RegistryClient(config.registries.get(name), max_connections=concurrency)
+            for name in config.registries
+        }
+        self.executor = DecisionExecutor(self.clients, notifier=WebhookNotifier(timeout=5.0))
+        self.replicator = RegistryReplicator(
+            AuditedEngine(self.decider),
+            RegistryMetadataSource(self.clients, cache_size=config.policy.cacheSize),
+            self.clients,
+            MeteredExecutor(self.executor, self.metrics),
+            max_concurrency=config.policy.maxConcurrency,
+            batch_size=self.settings.sweep_batch_size,
+        )
+        self.scheduler = Scheduler(self._sweep, self.state, list(self.clients))
+        self.manager.on_publish(self.scheduler.refresh)
+        self._started = False
+
+    def prepare(self) -> None:
+        self.manager.load_initial()
+
+    def start(self) -> None:
+        if not self._started:
+            self._started = True
+            self.manager.start()
+            self.scheduler.start()
+
+    def stop(self) -> None:
+        grace = self.settings.shutdown_grace_seconds
+        clean = self.scheduler.stop(grace)
+        log.info("stopping", extra={"fields": {"event": "shutdown", "sweeps_finished": clean}})
+        self.manager.stop()
+        self.pool.shutdown(wait=False, cancel_futures=True)
+        if clean:
+            self.close()
+
+    def close(self) -> None:
+        self.decider.close()
+        self.executor.close()
+        for client in self.clients.values():
+            client.close()
+        self.audit.close()
+        self.change_log.close()
+        self.state.close()
+
+    def _sweep(self, policy_id: str, registries: list[str], stop: threading.Event) -> SweepResult:
+        return run_sweep(
+            policy_id,
+            registries,
+            self.replicator,
+            self.decider,
+            self.state,
+            self.metrics,
+            stop,
+            max_concurrency=max(self.config.policy.maxConcurrency, 1),
+        )
+
+    # -- API operations (worker threads) ----------------------------------------
+    def readiness(self) -> tuple[bool, dict[str, Any]]:
+        published = self.manager.current
+        error = self.manager.last_error
+        checks: dict[str, Any] = {
+            "bundle": {
+                "ok": True,
+                "revision": published.revision,
+                "published_at": published.published_at,
+                "policies": len(published.policy_set.policies),
+                "last_rejected_change": dataclasses.asdict(error) if error else None,
+            }
+        }
+        if self.decider.opa is not None:
+            up = self.decider.opa.ready()
+            revision = self.decider.opa.revision if up else ""
+            checks["opa"] = {
+                "ok": up,
+                "url": self.decider.opa.url,
+                "revision": revision,
+                "in_sync": revision == published.revision,
+            }
+            if not up:
+                checks["opa"]["message"] = (
+                    f"OPA at {self.decider.opa.url} is unreachable or has no bundle active"
+                )
+        return all(c["ok"] for c in checks.values()), checks
+
+    def policies_view(self) -> dict[str, Any]:
+        published = self.manager.current
+        error = self.manager.last_error
+        return {
+            "bundle": {
+                "name": self.bundle_name,
+                "revision": published.revision,
+                "published_at": published.published_at,
+                "tests_passed": published.tests_passed,
+            },
+            "policies": published.policies(),
+            "last_rejected_change": dataclasses.asdict(error) if error else None,
+            "schedules": self.scheduler.view(),
+        }
+
+    def evaluate_image(self, image: ImageMetadata, now: str | None) -> dict[str, Any]:
+        self.decider.begin("evaluate")
+        decided = self.decider.decide_many([image], now)[0]
+        return {
+            "bundle_revision": self.decider.revision,
+            "results": [
+                {
+                    "decision_id": decided.decision_id,
+                    "image": image.as_input(),
+                    "decision": decided.decision.model_dump(mode="json"),
+                }
+            ],
+        }
+
+    def evaluate_reference(self, reference: ImageReference) -> dict[str, Any]:
+        capture = self.decider.begin("evaluate")
+        pairs = self.replicator.evaluate(reference)
+        results = []
+        for image, decision in pairs:
+            decided = capture.decided.get((image.reference, image.digest))
+            results.append(
+                {
+                    "decision_id": decided.decision_id if decided else "",
+                    "image": image.as_input(),
+                    "decision": decision.model_dump(mode="json"),
+                }
+            )
+        return {"bundle_revision": self.decider.revision, "results": results}
+
+    def replicate(self, reference: ImageReference, dry_run: bool) -> dict[str, Any]:
+        capture = self.decider.begin("replicate")
+        summary = self.replicator.replicate(reference, dry_run=dry_run)
+        outcomes = []
+        for outcome in summary.outcomes:
+            decided = capture.decided.get((outcome.image.reference, outcome.image.digest))
+            view = _outcome_view(outcome, decided.decision_id if decided else "")
+            self.audit.write(
+                {
+                    "kind": "execution",
+                    "time": self.audit_time(),
+                    "source": "replicate",
+                    "dry_run": dry_run,
+                    "bundle_revision": self.decider.revision,
+                    **view,
+                }
+            )
+            outcomes.append(view)
+        counts = {
+            s: summary.count(s)
+            for s in ("replicated", "skipped", "blocked", "not_replicated", "failed", "planned")
+        }
+        return {
+            "reference": str(reference),
+            "dry_run": dry_run,
+            "summary": counts,
+            "exit_code": summary.exit_code,
+            "outcomes": outcomes,
+        }
+
+    @staticmethod
+    def audit_time() -> str:
+        from adapter.service.audit import now_text
+
+        return now_text()
