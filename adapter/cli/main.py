@@ -6,6 +6,7 @@ import click
 
 from adapter.cli.policy import policy
 from adapter.cli.serve import serve
+from adapter.cli.runtime import evaluate, replicate
 
 __all__ = ["cli", "main"]
 
@@ -23,6 +24,8 @@ def cli() -> None:
 
 cli.add_command(policy)
 cli.add_command(serve)
+cli.add_command(evaluate)
+cli.add_command(replicate)
 
 
 def _mount_optional() -> None:

@@ -1,0 +1,197 @@
+"""``freightliner-policy evaluate`` and ``replicate``: decide and replicate real registry images.
+
+REF is ``registry[/repository[:tag]]`` with ``registry`` a name from the
+config's ``registries:``. The engine is the OPA sidecar when ``--opa-url`` (or
+``opa.url``) is set, else the embedded engine over ``--policies`` (or the
+config's policies). Exit codes: 0 ok, 5 any image blocked, 6 decision engine
+(fail-closed) or registry unavailable, 7 some images failed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from adapter.cli.common import exit_on_error, load_bundle
+from adapter.cli.policy import render_decision_text
+from adapter.config import FreightlinerConfig
+from adapter.errors import ConfigError
+from adapter.runner.factory import Runtime, build_runtime
+from adapter.runner.interface import ImageOutcome, ImageReference, OutcomeStatus, RunSummary
+from adapter.runner.selection import TagPlan
+
+__all__ = ["evaluate", "replicate"]
+
+_STATUSES: tuple[OutcomeStatus, ...] = (
+    "replicated", "skipped", "blocked", "failed", "not_replicated", "planned")
+
+
+def _common(func: Any) -> Any:
+    for decorator in reversed([
+        click.argument("reference"),
+        click.option("--config", "config_path", type=click.Path(exists=True, path_type=Path),
+                     envvar="FREIGHTLINER_CONFIG", help="config.yaml (registries, opa, policy)."),
+        click.option("--opa-url", default=None, help="OPA sidecar URL (default: opa.url)."),
+        click.option("--policies", multiple=True, type=click.Path(exists=True, path_type=Path),
+                     help="Policy files/directories or one built bundle, for the embedded engine."),
+        click.option("--output", type=click.Choice(["text", "json"]), default="text",
+                     show_default=True),
+    ]):
+        func = decorator(func)
+    return func
+
+
+def _runtime(reference: str, config_path: Path | None, opa_url: str | None,
+             policies: tuple[Path, ...]) -> tuple[ImageReference, Runtime]:
+    try:
+        ref = ImageReference.parse(reference)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+    config = FreightlinerConfig.load(config_path) if config_path else FreightlinerConfig()
+
+    def bundle() -> Any:
+        if policies:
+            return load_bundle(policies, generate_tests=False)
+        if config_path is not None and (config.policy.policies or config.policy.configPath):
+            return load_bundle((config_path,), generate_tests=False)
+        raise ConfigError("no policies: give --policies, policy.policies in the config, "
+                          "or --opa-url / opa.url")
+
+    return ref, build_runtime(config, opa_url=opa_url, bundle=bundle, config_path=config_path)
+
+
+def _warn_fallbacks(runtime: Runtime) -> None:
+    counters = runtime.engine.counters
+    if counters["engine_error"]:
+        used = ", ".join(f"{k.split('.', 1)[1]}: {v}" for k, v in sorted(counters.items())
+                         if k.startswith("fallback."))
+        click.echo(f"warning: the decision engine failed for {counters['engine_error']} "
+                   f"image(s) (failure_mode {runtime.engine.mode}; {used})", err=True)
+
+
+def _plan_json(plan: TagPlan) -> dict[str, Any]:
+    return {
+        "reference": plan.reference,
+        "image": plan.image.as_input() if plan.platforms else None,
+        "platforms": [p.as_input() for p in plan.platforms],
+        "decision": plan.decision.model_dump(mode="json") if plan.decision else None,
+        "notes": plan.notes,
+        "error": plan.error,
+    }
+
+
+@click.command()
+@_common
+@click.option("--explain", is_flag=True, help="Show how every candidate policy evaluated.")
+@exit_on_error
+def evaluate(reference: str, config_path: Path | None, opa_url: str | None,
+             policies: tuple[Path, ...], output: str, explain: bool) -> None:
+    """Read REF's images from the registry and decide them; no side effects."""
+    ref, runtime = _runtime(reference, config_path, opa_url, policies)
+    with runtime:
+        plans = runtime.replicator.plan(ref)
+        if output == "json":
+            document = {"revision": runtime.engine.revision,
+                        "images": [_plan_json(p) for p in plans]}
+            click.echo(json.dumps(document, indent=2, sort_keys=True, ensure_ascii=False))
+        else:
+            for plan in plans:
+                count = len(plan.platforms)
+                click.echo(f"{plan.reference}" + (f" ({count} platforms)" if count > 1 else ""))
+                if plan.decision is None:
+                    click.echo(f"  error: {plan.error}")
+                    continue
+                for line in render_decision_text(plan.decision, explain):
+                    click.echo(f"  {line}")
+                for note in plan.notes:
+                    click.echo(f"  note: {note}")
+        _warn_fallbacks(runtime)
+    summary = RunSummary([
+        ImageOutcome(p.image, p.decision,
+                     "failed" if p.decision is None else
+                     "blocked" if p.decision.blocked or p.decision.outcome == "block"
+                     else "planned")
+        for p in plans])
+    sys.exit(summary.exit_code)
+
+
+def _outcome_line(outcome: ImageOutcome) -> str:
+    ref = outcome.image.reference
+    if outcome.status in ("replicated", "planned", "skipped") and outcome.targets:
+        text = f"{outcome.status} {ref} -> {', '.join(outcome.targets)}"
+        return text + (f" ({outcome.detail})" if outcome.status == "skipped" else "")
+    if outcome.status == "failed":
+        return f"failed {ref}: {outcome.error}"
+    return f"{outcome.status} {ref}: {outcome.detail}"
+
+
+def _outcome_json(outcome: ImageOutcome) -> dict[str, Any]:
+    decision = outcome.decision
+    return {
+        "reference": outcome.image.reference, "status": outcome.status,
+        "targets": outcome.targets, "bytes_copied": outcome.bytes_copied,
+        "error": outcome.error, "detail": outcome.detail, "platforms": outcome.platforms,
+        "notifications_failed": outcome.notifications_failed,
+        "decision": decision.model_dump(mode="json", exclude={"explanation"}) if decision else None,
+    }
+
+
+def _summary_counts(summary: RunSummary) -> dict[str, int]:
+    return {status: summary.count(status) for status in _STATUSES}
+
+
+@click.command()
+@_common
+@click.option("--dry-run", is_flag=True, help="Decide and plan the targets; write nothing.")
+@exit_on_error
+def replicate(reference: str, config_path: Path | None, opa_url: str | None,
+              policies: tuple[Path, ...], output: str, dry_run: bool) -> None:
+    """Decide REF's images and execute the decisions (replicate / block / notify)."""
+    ref, runtime = _runtime(reference, config_path, opa_url, policies)
+    tty = output == "text" and sys.stdout.isatty() and not os.environ.get("CI")
+    with runtime:
+        if tty:
+            summary = _with_progress_bar(runtime, ref, dry_run)
+        else:
+            def line(outcome: ImageOutcome) -> None:
+                if output == "text":
+                    click.echo(_outcome_line(outcome))
+            summary = runtime.replicator.replicate(ref, dry_run=dry_run, progress=line)
+        counts = _summary_counts(summary)
+        if output == "json":
+            click.echo(json.dumps({"dry_run": dry_run, "revision": runtime.engine.revision,
+                                   "summary": counts, "exit_code": summary.exit_code,
+                                   "outcomes": [_outcome_json(o) for o in summary.outcomes]},
+                                  indent=2, sort_keys=True, ensure_ascii=False))
+        else:
+            shown = ", ".join(f"{status.replace('_', ' ')} {n}" for status, n in counts.items()
+                              if n or status in ("replicated", "skipped", "blocked", "failed"))
+            click.echo(("dry run: nothing written; " if dry_run else "") + f"summary: {shown}")
+        _warn_fallbacks(runtime)
+    sys.exit(summary.exit_code)
+
+
+def _with_progress_bar(runtime: Runtime, ref: ImageReference, dry_run: bool) -> RunSummary:
+    """A click progress bar; blocked and failed images are listed after it."""
+    state: dict[str, Any] = {}
+
+    def total(n: int) -> None:
+        state["bar"] = click.progressbar(length=n, label="images", show_pos=True).__enter__()
+
+    def step(outcome: ImageOutcome) -> None:
+        state["bar"].update(1)
+
+    try:
+        summary = runtime.replicator.replicate(ref, dry_run=dry_run, progress=step, on_total=total)
+    finally:
+        if "bar" in state:
+            state["bar"].__exit__(None, None, None)
+    for outcome in summary.outcomes:
+        if outcome.status in ("blocked", "failed"):
+            click.echo(_outcome_line(outcome))
+    return summary

@@ -1,0 +1,118 @@
+"""Build the run time pipeline from the config file and command-line options.
+
+Engine selection:
+
+* an OPA URL (``--opa-url``, else the config's ``opa.url``) → :class:`OpaHttpEngine`
+  (timeout ``policy.evaluationTimeout``, ``opa.retries`` / ``backoff`` /
+  ``circuit_failures`` / ``circuit_reset``), wrapped in a
+  :class:`FailoverEngine` for ``opa.failure_mode``: ``embedded`` loads the
+  bundle (``opa.bundle``, else built from the policies), ``fail-open`` the
+  config's legacy ``replication.rules``;
+* no URL → :class:`EmbeddedEngine` over the bundle built from ``--policies``
+  (or a built bundle), else from the config's policies; still wrapped, so an
+  undefined decision fails closed (or open) the same way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from adapter.actions.executor import DecisionExecutor
+from adapter.actions.notify import WebhookNotifier
+from adapter.config import FreightlinerConfig
+from adapter.decision.embedded import EmbeddedEngine
+from adapter.decision.failover import FailoverEngine
+from adapter.decision.legacy import load_legacy_rules
+from adapter.decision.opa_http import OpaHttpEngine
+from adapter.errors import ConfigError
+from adapter.metadata.registry_source import RegistryMetadataSource
+from adapter.registry.client import RegistryClient
+from adapter.runner.replicator import RegistryReplicator
+from migrate.policy.values import parse_duration_ns
+
+__all__ = ["Runtime", "build_engine", "build_runtime"]
+
+BundleLoader = Callable[[], Any]  # returns a migrate.bundle.builder.Bundle
+
+
+def _seconds(text: str) -> float:
+    return parse_duration_ns(text) / 1e9
+
+
+def build_engine(config: FreightlinerConfig, *, opa_url: str | None = None,
+                 bundle: BundleLoader | None = None,
+                 config_path: Path | None = None) -> FailoverEngine:
+    """The decision engine (see the module docstring)."""
+    url = opa_url or config.opa.url
+    mode = config.opa.failure_mode
+
+    def embedded() -> EmbeddedEngine:
+        if config.opa.bundle:
+            return EmbeddedEngine.from_bundle(Path(config.opa.bundle))
+        if bundle is None:
+            raise ConfigError("no policies: give --policies, policy.policies in the config, "
+                              "or opa.bundle")
+        built = bundle()
+        return EmbeddedEngine(built.modules(), built.data(), built.revision)
+
+    legacy = load_legacy_rules(config_path) if mode == "fail-open" else None
+    if url:
+        primary = OpaHttpEngine(
+            url, timeout=config.evaluation_timeout_seconds, retries=config.opa.retries,
+            backoff=_seconds(config.opa.backoff), circuit_failures=config.opa.circuit_failures,
+            circuit_reset=_seconds(config.opa.circuit_reset),
+            max_connections=max(config.policy.maxConcurrency, 4))
+        fallback = embedded() if mode == "embedded" else None
+        return FailoverEngine(primary, mode, embedded=fallback, legacy=legacy)
+    engine = embedded()
+    return FailoverEngine(engine, "fail-closed" if mode == "embedded" else mode, legacy=legacy)
+
+
+@dataclass
+class Runtime:
+    """Everything a run needs; :meth:`close` releases every connection pool."""
+
+    config: FreightlinerConfig
+    engine: FailoverEngine
+    clients: dict[str, RegistryClient]
+    executor: DecisionExecutor
+    replicator: RegistryReplicator
+
+    def close(self) -> None:
+        self.engine.close()
+        self.executor.close()
+        for client in self.clients.values():
+            client.close()
+
+    def __enter__(self) -> Runtime:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def build_runtime(config: FreightlinerConfig, *, opa_url: str | None = None,
+                  bundle: BundleLoader | None = None, config_path: Path | None = None,
+                  notify_timeout: float = 5.0) -> Runtime:
+    """Engine, registry clients (one per configured registry), metadata source, executor."""
+    if not len(config.registries):
+        raise ConfigError("no registries configured: add a 'registries:' section to the config")
+    engine = build_engine(config, opa_url=opa_url, bundle=bundle, config_path=config_path)
+    clients: dict[str, RegistryClient] = {}
+    try:
+        for name in config.registries:
+            clients[name] = RegistryClient(config.registries.get(name),
+                                           max_connections=max(config.policy.maxConcurrency, 4))
+    except BaseException:
+        engine.close()
+        for client in clients.values():
+            client.close()
+        raise
+    source = RegistryMetadataSource(clients, cache_size=config.policy.cacheSize)
+    executor = DecisionExecutor(clients, notifier=WebhookNotifier(timeout=notify_timeout))
+    replicator = RegistryReplicator(engine, source, clients, executor,
+                                    max_concurrency=config.policy.maxConcurrency)
+    return Runtime(config, engine, clients, executor, replicator)
