@@ -3,8 +3,8 @@
     .venv/bin/python benchmarks/bench_copy.py [--images 50] [--layers 4] [--layer-mib 1]
                                               [--concurrency 8] [--big-mib 200]
 
-Pushes N images (L random 1 MiB layers each) to registry A, then copies them to
-a *fresh* registry for each method: ours sequential, ours with copy_many, skopeo
+Pushes N images (L layers each: gzip'd tars of 1 MiB of random data) to registry A,
+then copies them to a *fresh* registry for each method: ours sequential, ours with copy_many, skopeo
 sequential, skopeo with the same parallelism (a thread pool running one skopeo
 per image). Then the peak RSS (ru_maxrss of a child process) of copying one
 big layer, ours and skopeo's. Prints markdown tables. Needs Debian's
@@ -115,7 +115,7 @@ def main() -> None:
                         "v1",
                         layers=args.layers,
                         layer_size=layer_size,
-                        tar=False,
+                        tar=True,
                         seed=1000 + i,
                     ),
                     range(args.images),
@@ -162,7 +162,9 @@ def main() -> None:
                 f"{total_mib / seconds:.1f} | {same}/{args.images} |"
             )
 
-        big = push_large_image(source, "big/app", "v1", args.big_mib << 20)
+        big = push_large_image(
+            source, "big/app", "v1", args.big_mib << 20, gzip_spool=base / "big-layer.gz"
+        )
         env = {**os.environ, "PYTHONPATH": str(ROOT)}
         print(f"\nPeak RSS copying one {args.big_mib} MiB layer ({big.size} bytes in all)\n")
         print("| method | seconds | peak RSS (MB) |\n|---|---:|---:|")
