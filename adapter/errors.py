@@ -58,7 +58,8 @@ class Diagnostic:
         if self.file is not None:
             parts.append(f"{self.file}:{self.line}" if self.line is not None else self.file)
         if self.policy_id is not None:
-            parts.append(f"policy {self.policy_id!r}")
+            shown = self.policy_id if len(self.policy_id) <= 80 else self.policy_id[:60] + "…"
+            parts.append(f"policy {shown!r}")
         if self.field:
             parts.append(self.field)
         parts.append(self.message)

@@ -130,4 +130,5 @@ def build_index(compiled_policies: list[dict[str, Any]]) -> dict[str, Any]:
                 exact.setdefault(key[1], {}).setdefault(key[2], {}).setdefault(key[3], []).append(policy["id"])
             else:
                 exact.setdefault(key[1], {}).setdefault(key[2], []).append(policy["id"])
-    return {"exact": exact, "prefix": prefix, "always": sorted(always)}
+    lengths = {field: sorted({len(p) for p in prefixes}) for field, prefixes in prefix.items()}
+    return {"exact": exact, "prefix": prefix, "prefix_lengths": lengths, "always": sorted(always)}

@@ -51,6 +51,8 @@ class TestReport:
 
 def _embedded(bundle: Bundle) -> TestReport:
     engine = regorus.Engine()
+    # Generated tests carry policy values verbatim; lift regorus's 1 MiB file limit.
+    engine.set_policy_length_config(max_col=1 << 28, max_file_bytes=1 << 28, max_lines=1 << 24)
     tests: list[tuple[str, str]] = []
     for path, text in sorted(bundle.modules().items()):
         engine.add_policy(path, text)

@@ -21,11 +21,19 @@ from __future__ import annotations
 from functools import lru_cache
 
 from migrate.patterns._glob_dfa import exact_regex
-from migrate.patterns._glob_syntax import SLASH, Chunk, class_regex, contains, parse_pattern
+from migrate.patterns._glob_syntax import (
+    SLASH,
+    Chunk,
+    class_regex,
+    contains,
+    literal_regex,
+    parse_pattern,
+)
 from migrate.patterns.gomatch import BadPattern, go_match
 
 __all__ = [
     "BadPattern",
+    "escape_re2",
     "filepath_match",
     "glob_to_re2",
     "go_match",
@@ -96,3 +104,8 @@ def glob_to_re2(pattern: str) -> str | None:
     if needs_exact_translation(chunks):
         return exact_regex(chunks)
     return _simple_regex(chunks)
+
+
+def escape_re2(text: str) -> str:
+    """``text`` as a regex matching exactly itself (portable escapes)."""
+    return "".join(literal_regex(ord(char)) for char in text)

@@ -23,7 +23,7 @@ from migrate.patterns.glob import glob_to_re2
 from migrate.policy.model import ConditionNode
 from migrate.policy.values import parse_duration_ns, parse_semver_range, parse_size
 
-__all__ = ["CONDITION_TYPES", "METADATA_KEYS", "OPERATORS", "compile_leaf"]
+__all__ = ["CONDITION_TYPES", "METADATA_KEYS", "OPERATORS", "ConditionError", "compile_leaf"]
 
 CONDITION_TYPES = ("tag", "repository", "registry", "label", "annotation", "metadata", "age")
 METADATA_KEYS = (
@@ -39,6 +39,18 @@ OPERATORS = tuple(sorted(_STRING_OPERATORS | _SIZE_OPERATORS | _AGE_OPERATORS))
 _KEYED = {"label", "annotation", "metadata"}
 
 
+class ConditionError(ValueError):
+    """A bad leaf condition; ``field`` names the offending key (type, operator, key, value)."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+_RE2_OPTIONS = re2.Options()
+_RE2_OPTIONS.log_errors = False  # report through our diagnostics, not RE2's stderr logging
+
+
 def _string(value: Any, what: str = "value") -> str:
     if not isinstance(value, str):
         raise ValueError(f"{what} must be a string (quote it in YAML), got {value!r}")
@@ -47,14 +59,24 @@ def _string(value: Any, what: str = "value") -> str:
 
 def _check_regex(pattern: str) -> str:
     try:
-        re2.compile(pattern)
+        re2.compile(pattern, _RE2_OPTIONS)
     except re2.error as exc:
-        raise ValueError(f"invalid RE2 pattern {pattern!r}: {exc}") from None
+        detail = exc.args[0].decode("utf-8", "replace") if exc.args and isinstance(exc.args[0], bytes) else exc
+        raise ValueError(f"invalid RE2 pattern {pattern!r}: {detail}") from None
     return pattern
 
 
 def _split_key(node: ConditionNode, op: str) -> tuple[str, Any]:
     """For label/annotation/metadata: the key and the compared value."""
+    try:
+        return _split_key_unchecked(node, op)
+    except ConditionError:
+        raise
+    except ValueError as exc:
+        raise ConditionError("key" if node.key is not None else "value", str(exc)) from None
+
+
+def _split_key_unchecked(node: ConditionNode, op: str) -> tuple[str, Any]:
     if node.key is not None:
         return _string(node.key, "key"), node.value
     if op in {"exists", "not_exists"}:
@@ -111,17 +133,17 @@ def compile_leaf(node: ConditionNode, path: str) -> dict[str, Any]:
     """Check one leaf condition and compile it; raises ValueError on a bad one."""
     ctype, op = str(node.type), str(node.operator)
     if ctype not in CONDITION_TYPES:
-        raise ValueError(f"unknown condition type {ctype!r} (known: {', '.join(CONDITION_TYPES)})")
+        raise ConditionError("type", f"unknown condition type {ctype!r} (known: {', '.join(CONDITION_TYPES)})")
     if op not in OPERATORS:
-        raise ValueError(f"unknown operator {op!r} (known: {', '.join(OPERATORS)})")
+        raise ConditionError("operator", f"unknown operator {op!r} (known: {', '.join(OPERATORS)})")
     key = ""
     value = node.value
     if ctype in _KEYED:
         key, value = _split_key(node, op)
         if ctype == "metadata" and key not in METADATA_KEYS:
-            raise ValueError(f"unknown metadata key {key!r} (known: {', '.join(METADATA_KEYS)})")
+            raise ConditionError("key", f"unknown metadata key {key!r} (known: {', '.join(METADATA_KEYS)})")
     elif node.key is not None:
-        raise ValueError(f"'key' is only for label, annotation and metadata conditions, not {ctype!r}")
+        raise ConditionError("key", f"'key' is only for label, annotation and metadata conditions, not {ctype!r}")
     if ctype == "age" or (ctype == "metadata" and key == "created_at" and op in _AGE_OPERATORS):
         allowed = _AGE_OPERATORS
         ctype, key = "age", ""
@@ -130,8 +152,11 @@ def compile_leaf(node: ConditionNode, path: str) -> dict[str, Any]:
     else:
         allowed = _STRING_OPERATORS
     if op not in allowed:
-        raise ValueError(f"operator {op!r} does not apply to {ctype}{'.' + key if key else ''}")
-    arg = _argument(ctype, key, op, value)
+        raise ConditionError("operator", f"operator {op!r} does not apply to {ctype}{'.' + key if key else ''}")
+    try:
+        arg = _argument(ctype, key, op, value)
+    except ValueError as exc:
+        raise ConditionError("value", str(exc)) from None
     negate = op.startswith("not_")
     base = _BASE.get(op.removeprefix("not_"), op.removeprefix("not_"))
     return {

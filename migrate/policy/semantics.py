@@ -23,7 +23,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from adapter.metadata.model import ImageMetadata
-from migrate.policy.conditions import compile_leaf
+from migrate.policy.conditions import ConditionError, compile_leaf
 from migrate.policy.model import ConditionNode, Policy, PolicyAction
 from migrate.policy.values import parse_cron, parse_duration_ns, parse_template
 
@@ -57,9 +57,8 @@ class _TreeCompiler:
             return self._group("not", [self.node(node.not_, f"{path}.not")])
         try:
             leaf = compile_leaf(node, path)
-        except ValueError as exc:
-            field = f"{path}.value" if "value" in str(exc) or "pattern" in str(exc) else path
-            self.problems.append((field, str(exc)))
+        except ConditionError as exc:
+            self.problems.append((f"{path}.{exc.field}", str(exc)))
             leaf = {"path": path}
         self.leaves.append(leaf)
         return len(self.leaves) - 1, 0
@@ -107,7 +106,9 @@ def _compile_action(action: PolicyAction, path: str, problems: list[tuple[str, s
         except ValueError as exc:
             problems.append((f"{path}.{name}", str(exc)))
             templates[name] = []
-    if action.type == "replicate" and not templates["target_repo"]:
+    if action.type == "replicate" and not templates["target_repo"] and not any(
+        f == f"{path}.target_repo" for f, _ in problems
+    ):
         problems.append((f"{path}.target_repo", "a replicate action needs a non-empty target_repo"))
     retry: dict[str, Any] | None = None
     if action.retry_policy is not None:

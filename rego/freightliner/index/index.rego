@@ -15,10 +15,11 @@ _prefix_fields := ["repository", "tag"]
 
 # METADATA
 # title: prefixes
-# description: Every non-empty prefix of a string.
-prefixes(s) := {substring(s, 0, n) | some n in numbers.range(1, count(s))} if count(s) > 0
-
-prefixes(s) := set() if count(s) == 0
+# description: |
+#   The prefixes of a string with the given lengths (those not longer than
+#   it). The index lists the distinct prefix lengths it holds, so the cost is
+#   that count times the string length, whatever the string.
+prefixes(s, lengths) := {substring(s, 0, n) | some n in lengths; n <= count(s)}
 
 # METADATA
 # title: candidates
@@ -38,7 +39,7 @@ candidates(index, image) := ((((exact | labelled) | annotated) | prefixed) | alw
 	}
 	prefixed := {id |
 		some field in _prefix_fields
-		some p in prefixes(image[field])
+		some p in prefixes(image[field], object.get(index, ["prefix_lengths", field], []))
 		some id in index.prefix[field][p]
 	}
 	always := {id | some id in index.always}

@@ -11,6 +11,7 @@ _index := {
 		"annotation": {"team": {"core": ["by-annotation"]}},
 	},
 	"prefix": {"tag": {"prod-": ["by-tag-prefix"]}, "repository": {"team/": ["by-repo-prefix"]}},
+	"prefix_lengths": {"tag": [5], "repository": [5]},
 	"always": ["always"],
 }
 
@@ -31,6 +32,11 @@ test_candidates_of_unrelated_image if {
 }
 
 test_prefixes if {
-	index.prefixes("abc") == {"a", "ab", "abc"}
-	index.prefixes("") == set()
+	index.prefixes("abc", [1, 3, 4]) == {"a", "abc"}
+	index.prefixes("", [1]) == set()
+}
+
+test_index_without_prefixes if {
+	image := {"registry": "gcr", "repository": "team/x", "tag": "prod-1", "labels": {}, "annotations": {}}
+	index.candidates({"exact": {}, "prefix": {}, "always": []}, image) == set()
 }

@@ -28,7 +28,12 @@ _compliance := {
 
 _policy_set := {
 	"policies": {"production-replication": _production, "compliance-blocking": _compliance},
-	"index": {"exact": {}, "prefix": {"tag": {"prod-": ["production-replication"]}}, "always": ["compliance-blocking"]},
+	"index": {
+		"exact": {},
+		"prefix": {"tag": {"prod-": ["production-replication"]}},
+		"prefix_lengths": {"tag": [5]},
+		"always": ["compliance-blocking"],
+	},
 }
 
 _image := {
