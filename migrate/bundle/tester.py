@@ -55,7 +55,13 @@ def _embedded(bundle: Bundle) -> TestReport:
     engine.set_policy_length_config(max_col=1 << 28, max_file_bytes=1 << 28, max_lines=1 << 24)
     tests: list[tuple[str, str]] = []
     for path, text in sorted(bundle.modules().items()):
-        engine.add_policy(path, text)
+        try:
+            engine.add_policy(path, text)
+        except BaseException as exc:  # regorus panics (pyo3 PanicException) on lines over 65,535 columns
+            if isinstance(exc, KeyboardInterrupt | SystemExit):
+                raise
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise BundleError(f"the embedded engine cannot load {path}: {first}; run the tests with opa") from None
         package = _PACKAGE.search(text)
         if package and path.endswith("_test.rego"):
             names = dict.fromkeys(_TEST_RULE.findall(text))

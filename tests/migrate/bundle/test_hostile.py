@@ -16,6 +16,7 @@ import pytest
 import yaml
 
 from adapter.decision.embedded import EmbeddedEngine
+from adapter.errors import BundleError
 from adapter.metadata.model import ImageMetadata
 from migrate.bundle.builder import BundleBuilder
 from migrate.bundle.tester import run_bundle_tests
@@ -89,8 +90,12 @@ def test_hostile_strings_stay_data(hostile: str, tmp_path: Path, opa_bin: str) -
         + ["test_policy_all_conditions_met"] + [f"test_policy_condition_{i}_broken" for i in range(3)]
     )
     assert report.ok, [o for o in report.outcomes if not o.passed]
-    embedded = run_bundle_tests(bundle, "embedded")
-    assert (embedded.passed, embedded.failed) == (report.passed, 0)
+    if len(hostile) < 60_000:
+        embedded = run_bundle_tests(bundle, "embedded")
+        assert (embedded.passed, embedded.failed) == (report.passed, 0)
+    else:  # regorus's lexer cannot take a line over 65,535 columns: a clear error, not a crash
+        with pytest.raises(BundleError, match=r"^the embedded engine cannot load freightliner/generated/"):
+            run_bundle_tests(bundle, "embedded")
 
     engine = EmbeddedEngine(bundle.modules(), bundle.data())
     image = ImageMetadata(registry="r", repository="a/b", tag=hostile,
