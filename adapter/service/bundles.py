@@ -48,11 +48,10 @@ class RebuildError:
 
 @dataclass(frozen=True)
 class PublishedBundle:
-    """One published revision: the tarball OPA downloads and an engine over the same bundle."""
+    """One published revision: the bundle, the tarball OPA downloads, the policy sources."""
 
     bundle: Bundle
     tarball: bytes
-    engine: EmbeddedEngine
     policy_set: PolicySet
     files: dict[str, str]  # source path -> sha256
     published_at: str
@@ -146,9 +145,9 @@ class BundleManager:
                 if not o.passed
             ]
             raise _TestsFailed(f"{report.failed} bundle test(s) failed", failing)
-        engine = EmbeddedEngine(bundle.modules(), bundle.data(), bundle.revision)
+        EmbeddedEngine(bundle.modules(), bundle.data(), bundle.revision)  # compiles, or raises
         return PublishedBundle(
-            bundle, bundle.tarball_bytes(), engine, policy_set, files, now_text(), report.passed
+            bundle, bundle.tarball_bytes(), policy_set, files, now_text(), report.passed
         )
 
     def load_initial(self) -> PublishedBundle:

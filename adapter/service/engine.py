@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from adapter.config import FreightlinerConfig
-from adapter.decision.embedded import now_rfc3339
+from adapter.decision.embedded import EmbeddedEngine, now_rfc3339
 from adapter.decision.failover import FailoverEngine
 from adapter.decision.legacy import load_legacy_rules
 from adapter.decision.model import ReplicationDecision
@@ -35,25 +35,43 @@ __all__ = ["AuditedEngine", "CurrentBundleEngine", "Decided", "Decider", "error_
 
 
 class CurrentBundleEngine:
-    """A DecisionEngine over whatever bundle the manager has published last."""
+    """A DecisionEngine over whatever bundle the manager has published last.
+
+    regorus engines are unsendable (a clone made on another thread than the
+    original's panics), so each thread builds its own :class:`EmbeddedEngine`
+    per revision from the published bundle's modules and data.
+    """
 
     def __init__(self, manager: BundleManager) -> None:
         self._manager = manager
+        self._local = threading.local()
+
+    def _engine(self) -> EmbeddedEngine:
+        published = self._manager.current
+        cached: tuple[str, EmbeddedEngine] | None = getattr(self._local, "engine", None)
+        if cached is None or cached[0] != published.revision:
+            bundle = published.bundle
+            cached = (
+                published.revision,
+                EmbeddedEngine(bundle.modules(), bundle.data(), published.revision),
+            )
+            self._local.engine = cached
+        return cached[1]
 
     def decide(self, image: ImageMetadata, now: str | None = None) -> ReplicationDecision:
-        return self._manager.current.engine.decide(image, now)
+        return self._engine().decide(image, now)
 
     def decide_many(
         self, images: Sequence[ImageMetadata], now: str | None = None
     ) -> list[ReplicationDecision]:
-        return self._manager.current.engine.decide_many(images, now)
+        return self._engine().decide_many(images, now)
 
     @property
     def revision(self) -> str:
         return self._manager.current.revision
 
     def close(self) -> None:
-        """Engines belong to their published bundles."""
+        """Per-thread engines go with their threads."""
 
 
 def error_type(exc: BaseException) -> str:

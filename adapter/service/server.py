@@ -9,6 +9,8 @@ scheduler (running sweeps start no new copy and get
 
 from __future__ import annotations
 
+import signal
+import sys
 from pathlib import Path
 
 import uvicorn
@@ -73,4 +75,6 @@ def serve(config_path: Path, policies: Path | None = None, listen: str | None = 
             timeout_graceful_shutdown=max(1, int(ctx.settings.shutdown_grace_seconds)),
         )
     )
+    # uvicorn re-raises the signal it stopped on once it is done; a graceful stop exits 0.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     server.run()

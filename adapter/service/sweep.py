@@ -140,7 +140,7 @@ def run_sweep(
             result.result = "abandoned"
         elif result.failed:
             result.result = "failed"
-    except Exception as exc:
+    except BaseException as exc:
         log.exception("sweep %s failed", policy_id)
         result.result, result.error = "failed", str(exc)
     state.finish_sweep(
