@@ -247,3 +247,31 @@ def test_opa_down_embedded_decides_the_same(world: World, opa_factory: Any) -> N
     assert result.returncode == 5, result.stderr
     _assert_seed_outcome(world, json.loads(result.stdout))
     assert "failure_mode embedded; embedded: 4" in result.stderr
+
+
+def test_progress_bar_on_a_tty(world: World) -> None:
+    import os
+    import pty
+
+    controller, terminal = pty.openpty()
+    command = [CLI, "replicate", "local", "--config", str(world.config())]
+    for policy in world.policies:
+        command += ["--policies", str(policy)]
+    process = subprocess.Popen(command, stdout=terminal, stderr=subprocess.PIPE,
+                               env={"PATH": "/usr/bin:/bin", "HOME": str(world.tmp)})
+    os.close(terminal)
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(controller, 4096)
+        except OSError:
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    assert process.wait(timeout=180) == 5
+    os.close(controller)
+    text = b"".join(chunks).decode()
+    assert "images" in text and "3/3" in text
+    assert "blocked local/team/app:prod-v1.0.1: Missing security scan" in text
+    assert text.rstrip().endswith("summary: replicated 2, skipped 0, blocked 1, failed 0")
