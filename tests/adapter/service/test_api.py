@@ -17,8 +17,9 @@ NOW = "2026-11-23T12:00:00Z"
 
 @pytest.fixture
 def topo(topology_factory: TopologyFactory) -> Topology:
-    return topology_factory.start({"prod.yaml": tag_policy("^prod-.*")}, opa=False,
-                                  serve={"max_request_bytes": 4096})
+    return topology_factory.start(
+        {"prod.yaml": tag_policy("^prod-.*")}, opa=False, serve={"max_request_bytes": 4096}
+    )
 
 
 def _error(response: httpx.Response) -> tuple[int, str]:
@@ -29,21 +30,39 @@ def _error(response: httpx.Response) -> tuple[int, str]:
 
 def test_auth_and_error_shape(topo: Topology) -> None:
     url = topo.adapter_url
-    for method, path in [("POST", "/v1/evaluate"), ("POST", "/v1/replicate"), ("GET", "/v1/policies")]:
+    for method, path in [
+        ("POST", "/v1/evaluate"),
+        ("POST", "/v1/replicate"),
+        ("GET", "/v1/policies"),
+    ]:
         assert _error(httpx.request(method, url + path, json={})) == (401, "unauthorized")
         bad = httpx.request(method, url + path, json={}, headers={"Authorization": "Bearer wrong"})
         assert _error(bad) == (401, "unauthorized")
         assert bad.headers["www-authenticate"].startswith("Bearer ")
     api = topo.api()
-    assert _error(api.post("/v1/evaluate", content=b"{", headers={"content-type": "application/json"})) \
-        == (400, "invalid_json")
-    assert _error(api.post("/v1/evaluate", json={"image": {"registry": "src"}})) == (422, "invalid_input")
-    assert _error(api.post("/v1/evaluate", json={"image": image("a"), "reference": "src/a:b"})) \
-        == (422, "invalid_input")
-    assert _error(api.post("/v1/evaluate", json={"image": {**image("a"), "extra": 1}})) \
-        == (422, "invalid_input")
-    assert _error(api.post("/v1/evaluate", json={"reference": "nowhere/a:b"})) == (422, "unknown_registry")
-    assert _error(api.post("/v1/evaluate", json={"image": image("x" * 5000)})) == (413, "payload_too_large")
+    assert _error(
+        api.post("/v1/evaluate", content=b"{", headers={"content-type": "application/json"})
+    ) == (400, "invalid_json")
+    assert _error(api.post("/v1/evaluate", json={"image": {"registry": "src"}})) == (
+        422,
+        "invalid_input",
+    )
+    assert _error(api.post("/v1/evaluate", json={"image": image("a"), "reference": "src/a:b"})) == (
+        422,
+        "invalid_input",
+    )
+    assert _error(api.post("/v1/evaluate", json={"image": {**image("a"), "extra": 1}})) == (
+        422,
+        "invalid_input",
+    )
+    assert _error(api.post("/v1/evaluate", json={"reference": "nowhere/a:b"})) == (
+        422,
+        "unknown_registry",
+    )
+    assert _error(api.post("/v1/evaluate", json={"image": image("x" * 5000)})) == (
+        413,
+        "payload_too_large",
+    )
     assert _error(api.get("/v1/evaluate")) == (405, "method_not_allowed")
     assert _error(api.get("/nothing")) == (404, "not_found")
     assert httpx.get(f"{url}/health").json() == {"status": "ok"}
@@ -61,11 +80,14 @@ def test_evaluate_image_and_reference_and_replicate(topo: Topology) -> None:
     decision = result["decision"]
     assert decision["should_replicate"] is True
     assert decision["matched_policies"] == ["prod"]
-    assert [(a["target_registry"], a["target_repo"], a["target_tag"]) for a in decision["actions"]] == [
-        ("dst", "mirror/team/app", "prod-1")]
+    assert [
+        (a["target_registry"], a["target_repo"], a["target_tag"]) for a in decision["actions"]
+    ] == [("dst", "mirror/team/app", "prod-1")]
 
     pushed = push_image(topo.src, "team/app", "prod-2", seed=5)
-    [evaluated] = api.post("/v1/evaluate", json={"reference": "src/team/app:prod-2"}).json()["results"]
+    [evaluated] = api.post("/v1/evaluate", json={"reference": "src/team/app:prod-2"}).json()[
+        "results"
+    ]
     assert evaluated["image"]["digest"] == pushed.digest
     assert evaluated["decision"]["should_replicate"] is True
 
@@ -73,19 +95,30 @@ def test_evaluate_image_and_reference_and_replicate(topo: Topology) -> None:
     assert done["summary"]["replicated"] == 1 and done["exit_code"] == 0
     [outcome] = done["outcomes"]
     assert (outcome["status"], outcome["targets"], outcome["bytes_copied"]) == (
-        "replicated", ["dst/mirror/team/app:prod-2"], pushed.size)
+        "replicated",
+        ["dst/mirror/team/app:prod-2"],
+        pushed.size,
+    )
     again = api.post("/v1/replicate", json={"reference": "src/team/app:prod-2"}).json()
     assert again["outcomes"][0]["status"] == "skipped"
 
     records = [json.loads(line) for line in (topo.root / "audit.jsonl").read_text().splitlines()]
     decisions = [r for r in records if r["kind"] == "decision"]
     assert decisions[0]["decision_id"] == result["decision_id"]
-    assert decisions[0]["input_digest"].startswith("sha256:") and len(decisions[0]["input_digest"]) == 71
+    assert (
+        decisions[0]["input_digest"].startswith("sha256:")
+        and len(decisions[0]["input_digest"]) == 71
+    )
     assert (decisions[0]["outcome"], decisions[0]["bundle_revision"], decisions[0]["source"]) == (
-        "replicate", revision, "evaluate")
+        "replicate",
+        revision,
+        "evaluate",
+    )
     executions = [r for r in records if r["kind"] == "execution"]
     assert [e["status"] for e in executions] == ["replicated", "skipped"]
-    assert executions[0]["decision_id"] in {d["decision_id"] for d in decisions if d["source"] == "replicate"}
+    assert executions[0]["decision_id"] in {
+        d["decision_id"] for d in decisions if d["source"] == "replicate"
+    }
 
 
 def _sample(metrics: dict[str, float], name: str, **labels: str) -> float:
@@ -108,16 +141,27 @@ def test_metrics_exact_after_a_known_sequence(topo: Topology) -> None:
     matched = sum(1 for d in explained for e in d["explanation"] if e["matched"]) + 1
     not_matched = sum(1 for d in explained for e in d["explanation"] if not e["matched"])
     assert matched == 3  # two evaluations and one replicate matched "prod"
-    assert _sample(m, "freightliner_policy_evaluations_total", policy_id="prod", result="matched") == 3
-    assert _sample(m, "freightliner_policy_evaluations_total", policy_id="prod",
-                   result="not_matched") == not_matched
+    assert (
+        _sample(m, "freightliner_policy_evaluations_total", policy_id="prod", result="matched") == 3
+    )
+    assert (
+        _sample(m, "freightliner_policy_evaluations_total", policy_id="prod", result="not_matched")
+        == not_matched
+    )
     assert _sample(m, "freightliner_policy_matches_total", policy_id="prod") == 3
     assert _sample(m, "freightliner_policy_decisions_total", outcome="replicate") == 3
     assert _sample(m, "freightliner_policy_decisions_total", outcome="no_match") == 1
     assert _sample(m, "freightliner_policy_evaluation_duration_seconds_count") == 4
     assert m['freightliner_policy_evaluation_duration_seconds_bucket{le="+Inf"}'] == 4
-    assert _sample(m, "freightliner_policy_action_executions_total", action="replicate",
-                   result="replicated") == 1
+    assert (
+        _sample(
+            m,
+            "freightliner_policy_action_executions_total",
+            action="replicate",
+            result="replicated",
+        )
+        == 1
+    )
     assert _sample(m, "freightliner_replication_bytes_total") == pushed.size
     assert _sample(m, "freightliner_replication_duration_seconds_count") == 1
     assert _sample(m, "freightliner_policy_errors_total", type="engine_unavailable") == 0

@@ -24,15 +24,21 @@ def test_policy_edit_reaches_the_polling_opa_within_5s(topology_factory: Topolog
 
     edited_at = time.monotonic()
     topo.write_policy("prod.yaml", tag_policy("^release-.*"))
-    wait_for(lambda: _replicates(topo.opa_decision(image("release-1"))), 5.0,
-             what="the edited policy at OPA")
+    wait_for(
+        lambda: _replicates(topo.opa_decision(image("release-1"))),
+        5.0,
+        what="the edited policy at OPA",
+    )
     assert time.monotonic() - edited_at < 5.0
     assert not _replicates(topo.opa_decision(image("prod-1")))
     second = topo.opa_revision()
     assert second != first
     assert second == topo.api().get("/v1/policies").json()["bundle"]["revision"]
     changes = [json.loads(line) for line in (topo.root / "changes.jsonl").read_text().splitlines()]
-    assert [(c["revision"], c["previous_revision"]) for c in changes] == [(first, None), (second, first)]
+    assert [(c["revision"], c["previous_revision"]) for c in changes] == [
+        (first, None),
+        (second, first),
+    ]
     assert changes[1]["files_changed"] == [str(topo.policies / "prod.yaml")]
     assert topo.metrics()["freightliner_policy_bundle_rebuilds_total"] == 1
 
@@ -51,8 +57,13 @@ def test_broken_edits_never_reach_opa(topology_factory: TopologyFactory) -> None
     ]
     for count, text in enumerate(broken, start=1):
         topo.write_policy("prod.yaml", text)
-        wait_for(lambda c=count: topo.metrics()["freightliner_policy_bundle_rebuild_failures_total"] == c,
-                 5.0, what=f"rejection {count}")
+        wait_for(
+            lambda c=count: (
+                topo.metrics()["freightliner_policy_bundle_rebuild_failures_total"] == c
+            ),
+            5.0,
+            what=f"rejection {count}",
+        )
         ready = httpx.get(f"{topo.adapter_url}/ready", timeout=5).json()
         assert ready["ready"] is True
         assert ready["checks"]["bundle"]["revision"] == good
@@ -69,7 +80,9 @@ def test_broken_edits_never_reach_opa(topology_factory: TopologyFactory) -> None
     assert topo.metrics()['freightliner_policy_bundle_downloads_total{status="304"}'] >= 3
 
     topo.write_policy("prod.yaml", tag_policy("^release-.*"))
-    wait_for(lambda: _replicates(topo.opa_decision(image("release-1"))), 5.0, what="the fixed policy")
+    wait_for(
+        lambda: _replicates(topo.opa_decision(image("release-1"))), 5.0, what="the fixed policy"
+    )
     assert topo.opa_revision() != good
     assert api.get("/v1/policies").json()["last_rejected_change"] is None
 

@@ -18,20 +18,23 @@ from migrate.policy.model import Policy
 T0 = datetime(2026, 11, 23, 12, 0, 0, tzinfo=UTC)  # a Monday
 
 
-@pytest.mark.parametrize(("text", "expected"), [
-    ("*/5 * * * *", datetime(2026, 11, 23, 12, 5, tzinfo=UTC)),
-    ("0 */6 * * *", datetime(2026, 11, 23, 18, 0, tzinfo=UTC)),
-    ("*/2 * * * * *", datetime(2026, 11, 23, 12, 0, 2, tzinfo=UTC)),
-    ("0 0 1 * MON", datetime(2026, 11, 30, tzinfo=UTC)),  # day-of-month OR day-of-week
-    ("0 0 * * MON-FRI", datetime(2026, 11, 24, tzinfo=UTC)),
-    ("0 0 29 2 *", datetime(2028, 2, 29, tzinfo=UTC)),
-    ("30 15 10 * * ?", datetime(2026, 11, 24, 10, 15, 30, tzinfo=UTC)),
-    ("0 0 * * 7", datetime(2026, 11, 29, tzinfo=UTC)),  # 7 is Sunday
-    ("@weekly", datetime(2026, 11, 29, tzinfo=UTC)),
-    ("@hourly", datetime(2026, 11, 23, 13, tzinfo=UTC)),
-    ("@every 90s", datetime(2026, 11, 23, 12, 1, 30, tzinfo=UTC)),
-    ("5/20 * * * *", datetime(2026, 11, 23, 12, 5, tzinfo=UTC)),
-])
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("*/5 * * * *", datetime(2026, 11, 23, 12, 5, tzinfo=UTC)),
+        ("0 */6 * * *", datetime(2026, 11, 23, 18, 0, tzinfo=UTC)),
+        ("*/2 * * * * *", datetime(2026, 11, 23, 12, 0, 2, tzinfo=UTC)),
+        ("0 0 1 * MON", datetime(2026, 11, 30, tzinfo=UTC)),  # day-of-month OR day-of-week
+        ("0 0 * * MON-FRI", datetime(2026, 11, 24, tzinfo=UTC)),
+        ("0 0 29 2 *", datetime(2028, 2, 29, tzinfo=UTC)),
+        ("30 15 10 * * ?", datetime(2026, 11, 24, 10, 15, 30, tzinfo=UTC)),
+        ("0 0 * * 7", datetime(2026, 11, 29, tzinfo=UTC)),  # 7 is Sunday
+        ("@weekly", datetime(2026, 11, 29, tzinfo=UTC)),
+        ("@hourly", datetime(2026, 11, 23, 13, tzinfo=UTC)),
+        ("@every 90s", datetime(2026, 11, 23, 12, 1, 30, tzinfo=UTC)),
+        ("5/20 * * * *", datetime(2026, 11, 23, 12, 5, tzinfo=UTC)),
+    ],
+)
 def test_next_after(text: str, expected: datetime) -> None:
     assert CronSchedule.parse(text).next_after(T0) == expected
 
@@ -48,8 +51,13 @@ def _brute(schedule: CronSchedule, after: datetime) -> datetime:
         dom = t.day in schedule.days
         dow = (t.isoweekday() % 7) in schedule.weekdays
         day = (dom and dow) if (schedule.days_star or schedule.weekdays_star) else (dom or dow)
-        if (t.month in schedule.months and day and t.hour in schedule.hours
-                and t.minute in schedule.minutes and t.second in schedule.seconds):
+        if (
+            t.month in schedule.months
+            and day
+            and t.hour in schedule.hours
+            and t.minute in schedule.minutes
+            and t.second in schedule.seconds
+        ):
             return t
         t += timedelta(seconds=1)
 
@@ -58,8 +66,11 @@ _field = st.sampled_from(["*", "*/7", "3", "1-4", "2,5", "10-40/15"])
 
 
 @settings(max_examples=60, deadline=None)
-@given(minute=_field, hour=st.sampled_from(["*", "*/5", "3", "0-2"]),
-       offset=st.integers(min_value=0, max_value=10**6))
+@given(
+    minute=_field,
+    hour=st.sampled_from(["*", "*/5", "3", "0-2"]),
+    offset=st.integers(min_value=0, max_value=10**6),
+)
 def test_matches_brute_force(minute: str, hour: str, offset: int) -> None:
     schedule = CronSchedule.parse(f"{minute} {hour} * * *")
     after = T0 + timedelta(seconds=offset)
@@ -73,17 +84,32 @@ def test_prometheus_text() -> None:
     counter.inc(2, kind="c")
     histogram = registry.histogram("d_seconds", "Durations", buckets=(0.1, 1.0))
     histogram.observe(0.5)
-    assert registry.render() == "\n".join([
-        "# HELP x_total Things", "# TYPE x_total counter",
-        'x_total{kind="a\\"b"} 1', 'x_total{kind="c"} 2',
-        "# HELP d_seconds Durations", "# TYPE d_seconds histogram",
-        'd_seconds_bucket{le="0.1"} 0', 'd_seconds_bucket{le="1"} 1', 'd_seconds_bucket{le="+Inf"} 1',
-        "d_seconds_sum 0.5", "d_seconds_count 1"]) + "\n"
+    assert (
+        registry.render()
+        == "\n".join(
+            [
+                "# HELP x_total Things",
+                "# TYPE x_total counter",
+                'x_total{kind="a\\"b"} 1',
+                'x_total{kind="c"} 2',
+                "# HELP d_seconds Durations",
+                "# TYPE d_seconds histogram",
+                'd_seconds_bucket{le="0.1"} 0',
+                'd_seconds_bucket{le="1"} 1',
+                'd_seconds_bucket{le="+Inf"} 1',
+                "d_seconds_sum 0.5",
+                "d_seconds_count 1",
+            ]
+        )
+        + "\n"
+    )
 
 
 def test_state_db_survives_reopen_and_closes_running_sweeps(tmp_path: Path) -> None:
     db = StateDB(tmp_path / "s.sqlite")
-    db.record("sha256:a", "dst/r:t", "sha256:a", source="src/r:t", policy_id="p", bundle_revision="r1")
+    db.record(
+        "sha256:a", "dst/r:t", "sha256:a", source="src/r:t", policy_id="p", bundle_revision="r1"
+    )
     db.start_sweep("p")
     db.close()
     again = StateDB(tmp_path / "s.sqlite")
@@ -96,13 +122,27 @@ def test_state_db_survives_reopen_and_closes_running_sweeps(tmp_path: Path) -> N
 def test_source_registries() -> None:
     def policy(conditions: list[dict[str, object]]) -> Policy:
         return Policy.model_validate({"id": "p", "conditions": conditions})
+
     configured = ["src", "dst"]
-    assert source_registries(policy([{"type": "registry", "operator": "equals", "value": "src"}]),
-                             configured) == ["src"]
-    assert source_registries(policy([{"type": "tag", "operator": "equals", "value": "x"}]),
-                             configured) == configured
-    assert source_registries(policy([{"type": "registry", "operator": "in", "value": ["dst", "nope"]}]),
-                             configured) == ["dst"]
-    assert source_registries(policy([
-        {"type": "registry", "operator": "equals", "value": "src"},
-        {"type": "tag", "operator": "equals", "value": "x", "logical_op": "OR"}]), configured) == configured
+    assert source_registries(
+        policy([{"type": "registry", "operator": "equals", "value": "src"}]), configured
+    ) == ["src"]
+    assert (
+        source_registries(policy([{"type": "tag", "operator": "equals", "value": "x"}]), configured)
+        == configured
+    )
+    assert source_registries(
+        policy([{"type": "registry", "operator": "in", "value": ["dst", "nope"]}]), configured
+    ) == ["dst"]
+    assert (
+        source_registries(
+            policy(
+                [
+                    {"type": "registry", "operator": "equals", "value": "src"},
+                    {"type": "tag", "operator": "equals", "value": "x", "logical_op": "OR"},
+                ]
+            ),
+            configured,
+        )
+        == configured
+    )
