@@ -22,13 +22,13 @@ from adapter.decision.model import RetrySettings
 from adapter.errors import AuthenticationError, RegistryError
 from adapter.registry.auth import Authenticator, scopes_for
 from adapter.registry.blobs import BlobStream, upload_blob
-from adapter.registry.config import Credentials, RegistryConfig
+from adapter.registry.config import Credentials, RegistriesConfig, RegistryConfig
 from adapter.registry.digest import DigestVerifier, compute_digest, is_digest, parse_digest
 from adapter.registry.interface import Manifest, ManifestInfo
 from adapter.registry.manifest import MANIFEST_ACCEPT, detect_media_type
 from adapter.registry.retry import DEFAULT_RETRY, RETRYABLE_STATUSES, retry_delay
 
-__all__ = ["MAX_MANIFEST_BYTES", "RegistryClient"]
+__all__ = ["MAX_MANIFEST_BYTES", "RegistryClient", "open_clients"]
 
 #: Manifests larger than this are refused (the spec suggests registries accept at least 4 MiB).
 MAX_MANIFEST_BYTES = 4 * 1024 * 1024
@@ -39,7 +39,8 @@ class RegistryClient:
     """A client for one configured registry.
 
     ``credentials`` default to ``config.credentials()`` (environment, then
-    Docker config); pass ``None`` for anonymous access. ``transport`` replaces
+    Docker config; :class:`ConfigError` if misconfigured); pass ``None`` for
+    anonymous access. ``transport`` replaces
     httpx's network transport (tests).
     ``retry`` sets attempts and backoff for every replayable request;
     ``max_retry_after`` caps a server's ``Retry-After``.
@@ -369,3 +370,14 @@ def _error_detail(response: httpx.Response) -> str:
         return f": {first.get('code', '')}: {first.get('message', '')}".rstrip(": ")
     except Exception:
         return ""
+
+
+def open_clients(
+    registries: RegistriesConfig, *, retry: RetrySettings | None = None
+) -> dict[str, RegistryClient]:
+    """One client per configured registry, keyed by name (credentials from the environment).
+
+    Raises :class:`ConfigError` when a registry's credentials are misconfigured.
+    Close each client when done.
+    """
+    return {name: RegistryClient(registries.get(name), retry=retry) for name in registries}

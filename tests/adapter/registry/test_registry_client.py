@@ -219,3 +219,28 @@ def test_unreachable_registry_is_a_registry_error() -> None:
         pytest.raises(RegistryError, match=r"registry 'gone': GET /v2/: ConnectError"),
     ):
         client.ping()
+
+
+def test_open_clients_one_per_configured_registry(
+    registry: RunningRegistry, htpasswd_registry: RunningRegistry, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from adapter.registry import RegistriesConfig, open_clients
+
+    monkeypatch.setenv("FREIGHTLINER_REGISTRY_BASIC_USERNAME", "alice")
+    monkeypatch.setenv("FREIGHTLINER_REGISTRY_BASIC_PASSWORD", "wonderland")
+    monkeypatch.setenv("DOCKER_CONFIG", "/nonexistent")
+    config = RegistriesConfig.from_yaml(
+        f"registries:\n  local: {{url: '{registry.url}'}}\n"
+        f"  basic: {{url: '{htpasswd_registry.url}'}}\n"
+    )
+    clients = open_clients(config, retry=FAST)
+    try:
+        assert {name: c.base_url for name, c in clients.items()} == {
+            "basic": htpasswd_registry.url,
+            "local": registry.url,
+        }
+        for client in clients.values():
+            client.ping()
+    finally:
+        for client in clients.values():
+            client.close()
