@@ -43,7 +43,9 @@ class OpaSettings(BaseModel):
     backoff: str = "50ms"
     circuit_failures: int = Field(default=5, ge=1)
     circuit_reset: str = "30s"
-    bundle: str | None = None  # the bundle for failure_mode: embedded (default: built from the policies)
+    bundle: str | None = (
+        None  # the bundle for failure_mode: embedded (default: built from the policies)
+    )
 
 
 class ServeSettings(BaseModel):
@@ -105,7 +107,11 @@ class FreightlinerConfig(BaseModel):
             for k in sorted(set(data) - _KNOWN)
         ]
         values: dict[str, Any] = {"source": name}
-        for key, model in (("policy", PolicyConfig), ("opa", OpaSettings), ("serve", ServeSettings)):
+        for key, model in (
+            ("policy", PolicyConfig),
+            ("opa", OpaSettings),
+            ("serve", ServeSettings),
+        ):
             if key in data:
                 try:
                     values[key] = model.model_validate(data[key] or {})
@@ -113,8 +119,12 @@ class FreightlinerConfig(BaseModel):
                     for error in exc.errors():
                         loc = [key, *error["loc"]]
                         problems.append(
-                            Diagnostic(str(error["msg"]).removeprefix("Value error, "), file=name,
-                                       line=line_of(data, loc), field=".".join(str(s) for s in loc))
+                            Diagnostic(
+                                str(error["msg"]).removeprefix("Value error, "),
+                                file=name,
+                                line=line_of(data, loc),
+                                field=".".join(str(s) for s in loc),
+                            )
                         )
         try:
             values["registries"] = RegistriesConfig.from_section(data.get("registries"), name)
@@ -122,15 +132,25 @@ class FreightlinerConfig(BaseModel):
             problems.extend(exc.diagnostics or [Diagnostic(exc.message, file=name)])
         if isinstance(data.get("replication"), dict):
             values["replication"] = dict(data["replication"])
-        for key, setting in (("policy", "evaluationTimeout"), ("opa", "backoff"), ("opa", "circuit_reset")):
+        for key, setting in (
+            ("policy", "evaluationTimeout"),
+            ("opa", "backoff"),
+            ("opa", "circuit_reset"),
+        ):
             model_value = values.get(key)
             text = getattr(model_value, setting, None)
             if text is not None:
                 try:
                     parse_duration_ns(text)
                 except ValueError as exc:
-                    problems.append(Diagnostic(str(exc), file=name, line=line_of(data, [key, setting]),
-                                               field=f"{key}.{setting}"))
+                    problems.append(
+                        Diagnostic(
+                            str(exc),
+                            file=name,
+                            line=line_of(data, [key, setting]),
+                            field=f"{key}.{setting}",
+                        )
+                    )
         if problems:
             raise ConfigError(f"{name}: {len(problems)} problem(s) in the configuration", problems)
         return cls(**values)

@@ -5,7 +5,7 @@ Every error raised on purpose by freightliner-policy derives from
 records, so one failure can report every problem found in an input (all errors
 of a policy file, not just the first) and each problem renders as one line::
 
-    policies/prod.yaml:12: policy 'production-replication': conditions[0].value: invalid RE2 pattern ...
+    prod.yaml:12: policy 'production-replication': conditions[0].value: invalid RE2 pattern
 
 Tree::
 

@@ -19,8 +19,14 @@ if _SHARED_OPA.is_dir() and str(_SHARED_OPA) not in os.environ.get("PATH", "").s
     os.environ["PATH"] = f"{_SHARED_OPA}{os.pathsep}{os.environ.get('PATH', '')}"
 
 # Fixture plugins, one module per real component the tests start.
-pytest_plugins = ["tests.fixtures.registry", "tests.fixtures.images", "tests.fixtures.faults",
-                  "tests.fixtures.opa", "tests.fixtures.webhook", "tests.fixtures.topology"]
+pytest_plugins = [
+    "tests.fixtures.registry",
+    "tests.fixtures.images",
+    "tests.fixtures.faults",
+    "tests.fixtures.opa",
+    "tests.fixtures.webhook",
+    "tests.fixtures.topology",
+]
 
 
 @pytest.fixture(scope="session")

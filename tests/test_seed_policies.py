@@ -17,16 +17,22 @@ from tests.opa_cli import opa_decisions
 
 NOW = "2026-11-23T12:00:00Z"
 SCANNED = ImageMetadata(
-    registry="docker-hub", repository="team/app", tag="prod-v1.0.0",
+    registry="docker-hub",
+    repository="team/app",
+    tag="prod-v1.0.0",
     labels={"environment": "production", "security.scan.status": "passed"},
 )
 UNSCANNED = SCANNED.model_copy(update={"labels": {"environment": "production"}})
-UNRELATED = SCANNED.model_copy(update={"tag": "dev-1", "labels": {"security.scan.status": "passed"}})
+UNRELATED = SCANNED.model_copy(
+    update={"tag": "dev-1", "labels": {"security.scan.status": "passed"}}
+)
 
 
 @pytest.fixture(scope="module")
 def seed_bundle(repo_root: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    bundle = BundleBuilder().build(load_policy_documents([repo_root / "examples/policies/seed.yaml"]))
+    bundle = BundleBuilder().build(
+        load_policy_documents([repo_root / "examples/policies/seed.yaml"])
+    )
     out = tmp_path_factory.mktemp("seed") / "bundle.tar.gz"
     bundle.write_tarball(out)
     return out
@@ -62,7 +68,9 @@ def test_scanned_prod_image_replicates_to_ecr_and_gcr(decisions: list[Replicatio
     ]
 
 
-def test_unscanned_image_is_blocked_missing_security_scan(decisions: list[ReplicationDecision]) -> None:
+def test_unscanned_image_is_blocked_missing_security_scan(
+    decisions: list[ReplicationDecision],
+) -> None:
     unscanned = decisions[1]
     assert unscanned.should_replicate is False
     assert unscanned.outcome == "block"

@@ -5,8 +5,8 @@ from __future__ import annotations
 import click
 
 from adapter.cli.policy import policy
-from adapter.cli.serve import serve
 from adapter.cli.runtime import evaluate, replicate
+from adapter.cli.serve import serve
 
 __all__ = ["cli", "main"]
 

@@ -18,7 +18,9 @@ from adapter.metadata.model import ImageMetadata
 
 __all__ = ["policy"]
 
-_PATHS = click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
+_PATHS = click.argument(
+    "paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path)
+)
 
 
 @click.group()
@@ -35,13 +37,21 @@ def validate(paths: tuple[Path, ...]) -> None:
 
     policy_set = load_policy_documents(list(paths))
     files = len(policy_files(list(paths)))
-    click.echo(f"ok: {len(policy_set)} polic{'y' if len(policy_set) == 1 else 'ies'} in {files} file(s)")
+    click.echo(
+        f"ok: {len(policy_set)} polic{'y' if len(policy_set) == 1 else 'ies'} in {files} file(s)"
+    )
 
 
 @policy.command()
 @_PATHS
-@click.option("-o", "--output", "out", required=True, type=click.Path(path_type=Path),
-              help="OUT.tar.gz for a tarball, otherwise a bundle directory.")
+@click.option(
+    "-o",
+    "--output",
+    "out",
+    required=True,
+    type=click.Path(path_type=Path),
+    help="OUT.tar.gz for a tarball, otherwise a bundle directory.",
+)
 @click.option("--no-tests", is_flag=True, help="Leave out the generated per-policy tests.")
 @exit_on_error
 def build(paths: tuple[Path, ...], out: Path, no_tests: bool) -> None:
@@ -53,8 +63,13 @@ def build(paths: tuple[Path, ...], out: Path, no_tests: bool) -> None:
 
 @policy.command(name="test")
 @_PATHS
-@click.option("--runner", type=click.Choice(["auto", "opa", "embedded"]), default="auto", show_default=True,
-              help="auto: `opa test` when opa is on PATH, else the embedded engine.")
+@click.option(
+    "--runner",
+    type=click.Choice(["auto", "opa", "embedded"]),
+    default="auto",
+    show_default=True,
+    help="auto: `opa test` when opa is on PATH, else the embedded engine.",
+)
 @click.option("-v", "--verbose", is_flag=True, help="List every test, not only failures.")
 @exit_on_error
 def test_command(paths: tuple[Path, ...], runner: str, verbose: bool) -> None:
@@ -97,12 +112,16 @@ def render_decision_text(decision: ReplicationDecision, explain: bool) -> list[s
         lines.append(f"matched policies: {', '.join(decision.matched_policies)}")
     for action in decision.actions:
         target = f"{action.target_registry}/{action.target_repo}:{action.target_tag}"
-        detail = target if action.type == "replicate" else json.dumps(action.parameters, sort_keys=True)
+        detail = (
+            target if action.type == "replicate" else json.dumps(action.parameters, sort_keys=True)
+        )
         lines.append(f"  {action.type:<9} {detail}  [{', '.join(action.policy_ids)}]")
     if explain:
         for policy_result in decision.explanation:
             mark = "matched" if policy_result.matched else "not matched"
-            lines.append(f"policy {policy_result.policy_id} (priority {policy_result.priority}): {mark}")
+            lines.append(
+                f"policy {policy_result.policy_id} (priority {policy_result.priority}): {mark}"
+            )
             for c in policy_result.conditions:
                 key = f"[{c.key}]" if c.key else ""
                 lines.append(
@@ -114,12 +133,18 @@ def render_decision_text(decision: ReplicationDecision, explain: bool) -> list[s
 
 @policy.command(name="eval")
 @_PATHS
-@click.option("--image", "image_source", required=True, help="ImageMetadata JSON file, or - for stdin.")
+@click.option(
+    "--image", "image_source", required=True, help="ImageMetadata JSON file, or - for stdin."
+)
 @click.option("--output", type=click.Choice(["text", "json"]), default="text", show_default=True)
-@click.option("--explain", is_flag=True, help="Show how every candidate policy's conditions evaluated.")
+@click.option(
+    "--explain", is_flag=True, help="Show how every candidate policy's conditions evaluated."
+)
 @click.option("--now", default=None, help="RFC 3339 time for age conditions (default: now).")
 @exit_on_error
-def eval_command(paths: tuple[Path, ...], image_source: str, output: str, explain: bool, now: str | None) -> None:
+def eval_command(
+    paths: tuple[Path, ...], image_source: str, output: str, explain: bool, now: str | None
+) -> None:
     """Decide one image with the embedded engine. Exit 5 when the decision blocks it."""
     from adapter.decision.embedded import EmbeddedEngine
 
@@ -145,8 +170,10 @@ def list_command(paths: tuple[Path, ...], output: str) -> None:
     """List policies by descending priority."""
     from migrate.policy.loader import load_policy_documents
 
-    items = sorted(load_policy_documents(list(paths)).policies, key=lambda p: (-p.policy.priority, p.policy.id))
-    rows = [
+    items = sorted(
+        load_policy_documents(list(paths)).policies, key=lambda p: (-p.policy.priority, p.policy.id)
+    )
+    rows: list[dict[str, Any]] = [
         {
             "id": p.policy.id,
             "name": p.policy.name,
@@ -165,4 +192,7 @@ def list_command(paths: tuple[Path, ...], output: str) -> None:
     click.echo(f"{'PRIORITY':>8}  {'ENABLED':<7}  {'ID':<32}  {'ACTIONS':<24}  SOURCE")
     for row in rows:
         actions = ",".join(row["actions"]) or "-"
-        click.echo(f"{row['priority']:>8}  {str(row['enabled']).lower():<7}  {row['id']:<32}  {actions:<24}  {row['source']}")
+        click.echo(
+            f"{row['priority']:>8}  {str(row['enabled']).lower():<7}  {row['id']:<32}  "
+            f"{actions:<24}  {row['source']}"
+        )

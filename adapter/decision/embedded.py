@@ -86,10 +86,14 @@ class EmbeddedEngine:
         return value
 
     def decide(self, image: ImageMetadata, now: str | None = None) -> ReplicationDecision:
-        value = self.evaluate(_DECISION_RULE, {"image": image.as_input(), "now": now or now_rfc3339()})
+        value = self.evaluate(
+            _DECISION_RULE, {"image": image.as_input(), "now": now or now_rfc3339()}
+        )
         return _parse(value)
 
-    def decide_many(self, images: Sequence[ImageMetadata], now: str | None = None) -> list[ReplicationDecision]:
+    def decide_many(
+        self, images: Sequence[ImageMetadata], now: str | None = None
+    ) -> list[ReplicationDecision]:
         if not images:
             return []
         value = self.evaluate(

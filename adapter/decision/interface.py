@@ -9,7 +9,13 @@ from adapter.decision.model import ReplicationDecision
 from adapter.errors import EngineError, EngineUnavailable, UndefinedDecision
 from adapter.metadata.model import ImageMetadata
 
-__all__ = ["DECISION_PATH", "DecisionEngine", "EngineError", "EngineUnavailable", "UndefinedDecision"]
+__all__ = [
+    "DECISION_PATH",
+    "DecisionEngine",
+    "EngineError",
+    "EngineUnavailable",
+    "UndefinedDecision",
+]
 
 #: The contract's decision document, as a data path.
 DECISION_PATH = "freightliner/replication/decision"

@@ -93,7 +93,9 @@ class ReplicationDecision(BaseModel):
     @property
     def outcome(self) -> str:
         """``replicate``, ``block``, ``no_match`` or ``no_action``."""
-        return str(self.metadata.get("outcome", "replicate" if self.should_replicate else "no_match"))
+        return str(
+            self.metadata.get("outcome", "replicate" if self.should_replicate else "no_match")
+        )
 
     @property
     def blocked(self) -> bool:

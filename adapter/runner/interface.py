@@ -17,8 +17,13 @@ from adapter.decision.model import ReplicationDecision
 from adapter.metadata.model import ImageMetadata
 
 __all__ = [
-    "ImageOutcome", "ImageReference", "OutcomeStatus", "ProgressCallback", "Replicator",
-    "RunSummary", "TotalCallback",
+    "ImageOutcome",
+    "ImageReference",
+    "OutcomeStatus",
+    "ProgressCallback",
+    "Replicator",
+    "RunSummary",
+    "TotalCallback",
 ]
 
 OutcomeStatus = Literal["replicated", "skipped", "blocked", "not_replicated", "failed", "planned"]
@@ -37,7 +42,8 @@ class ImageReference:
         registry, _, rest = text.partition("/")
         if not registry:
             raise ValueError(
-                f"invalid image reference {text!r}: expected registry[/repository[:tag]]")
+                f"invalid image reference {text!r}: expected registry[/repository[:tag]]"
+            )
         if not rest:
             return cls(registry)
         repository, colon, tag = rest.rpartition(":")
@@ -115,8 +121,12 @@ class Replicator(Protocol):
         ...
 
     def replicate(
-        self, reference: ImageReference, *, dry_run: bool = False,
-        progress: ProgressCallback | None = None, on_total: TotalCallback | None = None,
+        self,
+        reference: ImageReference,
+        *,
+        dry_run: bool = False,
+        progress: ProgressCallback | None = None,
+        on_total: TotalCallback | None = None,
     ) -> RunSummary:
         """Evaluate and execute the decisions for every image the reference names.
 

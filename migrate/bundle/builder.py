@@ -3,7 +3,7 @@
 Layout (bundle root ``freightliner``)::
 
     .manifest                                    revision (content hash), roots, rego_version
-    data.json                                    {"freightliner": {"policy_set": {"policies", "index"}}}
+    data.json                                    {"freightliner": {"policy_set": {...}}}
     freightliner/<package>/*.rego                the hand-written library (rego/ in the repository)
     freightliner/generated/<key>/policy_test.rego   generated tests, one module per policy
 
@@ -57,16 +57,18 @@ class Bundle:
     def tarball_bytes(self) -> bytes:
         """The ``.tar.gz`` OPA downloads; identical bytes for identical input."""
         raw = io.BytesIO()
-        with gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0, compresslevel=6) as gz:
-            with tarfile.open(fileobj=gz, mode="w", format=tarfile.USTAR_FORMAT) as tar:
-                for path in sorted(self.files):
-                    content = self.files[path]
-                    info = tarfile.TarInfo(name=f"/{path}" if not path.startswith("/") else path)
-                    info.size = len(content)
-                    info.mode = 0o644
-                    info.mtime = 0
-                    info.uname = info.gname = ""
-                    tar.addfile(info, io.BytesIO(content))
+        with (
+            gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0, compresslevel=6) as gz,
+            tarfile.open(fileobj=gz, mode="w", format=tarfile.USTAR_FORMAT) as tar,
+        ):
+            for path in sorted(self.files):
+                content = self.files[path]
+                info = tarfile.TarInfo(name=f"/{path}" if not path.startswith("/") else path)
+                info.size = len(content)
+                info.mode = 0o644
+                info.mtime = 0
+                info.uname = info.gname = ""
+                tar.addfile(info, io.BytesIO(content))
         return raw.getvalue()
 
     def write_tarball(self, path: Path) -> None:
@@ -132,7 +134,9 @@ class BundleBuilder:
         for loaded in policy_set.policies:
             policy, errors = compile_policy(loaded.policy)
             problems.extend(
-                Diagnostic(m, file=loaded.file, line=loaded.line, policy_id=loaded.policy.id, field=f)
+                Diagnostic(
+                    m, file=loaded.file, line=loaded.line, policy_id=loaded.policy.id, field=f
+                )
                 for f, m in errors
             )
             policy["source"] = {"file": loaded.file, "line": loaded.line}
@@ -147,9 +151,17 @@ class BundleBuilder:
         if self.use_index:
             index = build_index(ordered)
         else:
-            index = {"exact": {}, "prefix": {}, "always": sorted(p["id"] for p in ordered if p["enabled"])}
+            index = {
+                "exact": {},
+                "prefix": {},
+                "always": sorted(p["id"] for p in ordered if p["enabled"]),
+            }
         files["data.json"] = _json_bytes(
-            {BUNDLE_ROOT: {"policy_set": {"policies": {p["id"]: p for p in ordered}, "index": index}}}
+            {
+                BUNDLE_ROOT: {
+                    "policy_set": {"policies": {p["id"]: p for p in ordered}, "index": index}
+                }
+            }
         )
         revision = _revision(files)
         manifest = {
@@ -187,5 +199,10 @@ def read_bundle(path: Path) -> Bundle:
         manifest = json.loads(files[".manifest"])
     except (OSError, tarfile.TarError, KeyError, json.JSONDecodeError) as exc:
         raise BundleError(f"{path}: not a readable bundle ({exc})") from None
-    ids = sorted(json.loads(files.get("data.json", b"{}")).get(BUNDLE_ROOT, {}).get("policy_set", {}).get("policies", {}))
+    ids = sorted(
+        json.loads(files.get("data.json", b"{}"))
+        .get(BUNDLE_ROOT, {})
+        .get("policy_set", {})
+        .get("policies", {})
+    )
     return Bundle(files=files, revision=str(manifest.get("revision", "")), policy_ids=ids)

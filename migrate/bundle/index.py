@@ -127,7 +127,9 @@ def build_index(compiled_policies: list[dict[str, Any]]) -> dict[str, Any]:
             if key[0] == "prefix":
                 prefix.setdefault(key[1], {}).setdefault(key[2], []).append(policy["id"])
             elif key[1] in {"label", "annotation"}:
-                exact.setdefault(key[1], {}).setdefault(key[2], {}).setdefault(key[3], []).append(policy["id"])
+                exact.setdefault(key[1], {}).setdefault(key[2], {}).setdefault(key[3], []).append(
+                    policy["id"]
+                )
             else:
                 exact.setdefault(key[1], {}).setdefault(key[2], []).append(policy["id"])
     lengths = {field: sorted({len(p) for p in prefixes}) for field, prefixes in prefix.items()}

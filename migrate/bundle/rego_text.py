@@ -17,12 +17,14 @@ from importlib import resources
 from string import Template
 from typing import Any
 
-__all__ = ["render_template", "rego_literal", "rego_set"]
+__all__ = ["rego_literal", "rego_set", "render_template"]
 
 
 def rego_literal(value: Any) -> str:
     """A Rego term denoting exactly ``value`` (a JSON-compatible value)."""
-    return json.dumps(value, ensure_ascii=True, sort_keys=True, separators=(", ", ": "), allow_nan=False)
+    return json.dumps(
+        value, ensure_ascii=True, sort_keys=True, separators=(", ", ": "), allow_nan=False
+    )
 
 
 def rego_set(values: list[str]) -> str:
@@ -39,6 +41,10 @@ def render_template(template_name: str, /, **values: str) -> str:
     """Fill ``templates/<name>`` with already-rendered Rego text (rego_literal output)."""
     template = _CACHE.get(template_name)
     if template is None:
-        text = resources.files("migrate.bundle").joinpath("templates", template_name).read_text(encoding="utf-8")
+        text = (
+            resources.files("migrate.bundle")
+            .joinpath("templates", template_name)
+            .read_text(encoding="utf-8")
+        )
         template = _CACHE[template_name] = Template(text)
     return template.substitute(values)

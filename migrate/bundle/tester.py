@@ -57,23 +57,27 @@ def _embedded(bundle: Bundle) -> TestReport:
     for path, text in sorted(bundle.modules().items()):
         try:
             engine.add_policy(path, text)
-        except BaseException as exc:  # regorus panics (pyo3 PanicException) on lines over 65,535 columns
+        except (
+            BaseException
+        ) as exc:  # regorus panics (pyo3 PanicException) on lines over 65,535 columns
             if isinstance(exc, KeyboardInterrupt | SystemExit):
                 raise
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise BundleError(f"the embedded engine cannot load {path}: {first}; run the tests with opa") from None
+            raise BundleError(
+                f"the embedded engine cannot load {path}: {first}; run the tests with opa"
+            ) from None
         package = _PACKAGE.search(text)
         if package and path.endswith("_test.rego"):
             names = dict.fromkeys(_TEST_RULE.findall(text))
             tests.extend((package.group(1), name) for name in names)
     engine.add_data_json(json.dumps(bundle.data()))
     report = TestReport(runner="embedded (regorus)")
-    for package, name in tests:
+    for package_name, name in tests:
         try:
-            value = json.loads(engine.eval_rule_as_json(f"data.{package}.{name}"))
-            report.outcomes.append(TestOutcome(name, package, value is True))
+            value = json.loads(engine.eval_rule_as_json(f"data.{package_name}.{name}"))
+            report.outcomes.append(TestOutcome(name, package_name, value is True))
         except RuntimeError as exc:
-            report.outcomes.append(TestOutcome(name, package, False, str(exc)))
+            report.outcomes.append(TestOutcome(name, package_name, False, str(exc)))
     return report
 
 
@@ -83,25 +87,36 @@ def _opa(bundle: Bundle, opa: str) -> TestReport:
         bundle.write_directory(root)
         proc = subprocess.run(
             [opa, "test", "--format", "json", "-b", str(root)],
-            capture_output=True, text=True, timeout=600, check=False,
+            capture_output=True,
+            text=True,
+            timeout=600,
+            check=False,
         )
     report = TestReport(runner=f"opa test ({opa})", output=proc.stderr)
     try:
         results = json.loads(proc.stdout or "[]")
     except json.JSONDecodeError:
-        raise BundleError(f"opa test failed: {proc.stdout.strip() or proc.stderr.strip()}") from None
+        raise BundleError(
+            f"opa test failed: {proc.stdout.strip() or proc.stderr.strip()}"
+        ) from None
     if proc.returncode == 1 or not isinstance(results, list):
-        raise BundleError(f"opa test could not load the bundle: {proc.stdout.strip() or proc.stderr.strip()}")
+        raise BundleError(
+            f"opa test could not load the bundle: {proc.stdout.strip() or proc.stderr.strip()}"
+        )
     for item in results:
         error = item.get("error")
         passed = not item.get("fail") and not error and not item.get("skip")
         message = json.dumps(error) if error else ("failed" if item.get("fail") else "")
-        report.outcomes.append(TestOutcome(item["name"], item.get("package", "").removeprefix("data."), passed, message))
+        report.outcomes.append(
+            TestOutcome(
+                item["name"], item.get("package", "").removeprefix("data."), passed, message
+            )
+        )
     return report
 
 
 def run_bundle_tests(bundle: Bundle, runner: str = "auto") -> TestReport:
-    """Run every ``test_*`` rule; ``runner`` is ``auto`` (opa if on PATH), ``opa`` or ``embedded``."""
+    """Run every ``test_*`` rule; ``runner``: ``auto`` (opa if on PATH), ``opa``, ``embedded``."""
     opa = shutil.which("opa")
     if runner == "opa" and opa is None:
         raise BundleError("runner 'opa' requested but no opa binary is on PATH")

@@ -27,13 +27,42 @@ __all__ = ["CONDITION_TYPES", "METADATA_KEYS", "OPERATORS", "ConditionError", "c
 
 CONDITION_TYPES = ("tag", "repository", "registry", "label", "annotation", "metadata", "age")
 METADATA_KEYS = (
-    "architecture", "os", "variant", "digest", "created_at", "size", "media_type", "index_digest",
+    "architecture",
+    "os",
+    "variant",
+    "digest",
+    "created_at",
+    "size",
+    "media_type",
+    "index_digest",
 )
 _STRING_OPERATORS = {
-    "equals", "not_equals", "in", "not_in", "matches", "not_matches", "glob", "not_glob",
-    "contains", "not_contains", "exists", "not_exists", "semver",
+    "equals",
+    "not_equals",
+    "in",
+    "not_in",
+    "matches",
+    "not_matches",
+    "glob",
+    "not_glob",
+    "contains",
+    "not_contains",
+    "exists",
+    "not_exists",
+    "semver",
 }
-_SIZE_OPERATORS = {"equals", "not_equals", "in", "not_in", "gt", "gte", "lt", "lte", "exists", "not_exists"}
+_SIZE_OPERATORS = {
+    "equals",
+    "not_equals",
+    "in",
+    "not_in",
+    "gt",
+    "gte",
+    "lt",
+    "lte",
+    "exists",
+    "not_exists",
+}
 _AGE_OPERATORS = {"older_than", "newer_than"}
 OPERATORS = tuple(sorted(_STRING_OPERATORS | _SIZE_OPERATORS | _AGE_OPERATORS))
 _KEYED = {"label", "annotation", "metadata"}
@@ -61,7 +90,11 @@ def _check_regex(pattern: str) -> str:
     try:
         re2.compile(pattern, _RE2_OPTIONS)
     except re2.error as exc:
-        detail = exc.args[0].decode("utf-8", "replace") if exc.args and isinstance(exc.args[0], bytes) else exc
+        detail = (
+            exc.args[0].decode("utf-8", "replace")
+            if exc.args and isinstance(exc.args[0], bytes)
+            else exc
+        )
         raise ValueError(f"invalid RE2 pattern {pattern!r}: {detail}") from None
     return pattern
 
@@ -133,7 +166,9 @@ def compile_leaf(node: ConditionNode, path: str) -> dict[str, Any]:
     """Check one leaf condition and compile it; raises ValueError on a bad one."""
     ctype, op = str(node.type), str(node.operator)
     if ctype not in CONDITION_TYPES:
-        raise ConditionError("type", f"unknown condition type {ctype!r} (known: {', '.join(CONDITION_TYPES)})")
+        raise ConditionError(
+            "type", f"unknown condition type {ctype!r} (known: {', '.join(CONDITION_TYPES)})"
+        )
     if op not in OPERATORS:
         raise ConditionError("operator", f"unknown operator {op!r} (known: {', '.join(OPERATORS)})")
     key = ""
@@ -141,9 +176,13 @@ def compile_leaf(node: ConditionNode, path: str) -> dict[str, Any]:
     if ctype in _KEYED:
         key, value = _split_key(node, op)
         if ctype == "metadata" and key not in METADATA_KEYS:
-            raise ConditionError("key", f"unknown metadata key {key!r} (known: {', '.join(METADATA_KEYS)})")
+            raise ConditionError(
+                "key", f"unknown metadata key {key!r} (known: {', '.join(METADATA_KEYS)})"
+            )
     elif node.key is not None:
-        raise ConditionError("key", f"'key' is only for label, annotation and metadata conditions, not {ctype!r}")
+        raise ConditionError(
+            "key", f"'key' is only for label, annotation and metadata conditions, not {ctype!r}"
+        )
     if ctype == "age" or (ctype == "metadata" and key == "created_at" and op in _AGE_OPERATORS):
         allowed = _AGE_OPERATORS
         ctype, key = "age", ""
@@ -152,17 +191,23 @@ def compile_leaf(node: ConditionNode, path: str) -> dict[str, Any]:
     else:
         allowed = _STRING_OPERATORS
     if op not in allowed:
-        raise ConditionError("operator", f"operator {op!r} does not apply to {ctype}{'.' + key if key else ''}")
+        raise ConditionError(
+            "operator", f"operator {op!r} does not apply to {ctype}{'.' + key if key else ''}"
+        )
     try:
         arg = _argument(ctype, key, op, value)
     except ValueError as exc:
         raise ConditionError("value", str(exc)) from None
     negate = op.startswith("not_")
     base = _BASE.get(op.removeprefix("not_"), op.removeprefix("not_"))
+    subject = {"label": ["labels", key], "annotation": ["annotations", key], "metadata": [key]}.get(
+        ctype, [ctype]
+    )
     return {
         "path": path,
         "type": ctype,
         "key": key,
+        "subject": subject if ctype != "age" else ["created_at"],
         "operator": op,
         "value": node.value,
         "base": base,

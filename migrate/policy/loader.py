@@ -34,20 +34,28 @@ def policy_files(paths: Iterable[Path]) -> list[Path]:
     files: list[Path] = []
     for path in paths:
         if path.is_dir():
-            files.extend(sorted(p for p in path.rglob("*") if p.suffix in _SUFFIXES and p.is_file()))
+            files.extend(
+                sorted(p for p in path.rglob("*") if p.suffix in _SUFFIXES and p.is_file())
+            )
         else:
             files.append(path)
     return files
 
 
-def _entries(data: Any, filename: str) -> tuple[list[tuple[Any, list[str | int]]], list[Diagnostic], str | None]:
+def _entries(
+    data: Any, filename: str
+) -> tuple[list[tuple[Any, list[str | int]]], list[Diagnostic], str | None]:
     """The raw policy mappings of one document with their paths, problems, and a configPath."""
     if data is None:
         return [], [], None
     if isinstance(data, list):
         return [(item, [i]) for i, item in enumerate(data)], [], None
     if not isinstance(data, dict):
-        return [], [Diagnostic("expected a mapping or a list of policies", file=filename, line=1)], None
+        return (
+            [],
+            [Diagnostic("expected a mapping or a list of policies", file=filename, line=1)],
+            None,
+        )
     if "policy" in data and "id" not in data:
         section = data["policy"] if isinstance(data["policy"], dict) else {}
         try:
@@ -55,17 +63,27 @@ def _entries(data: Any, filename: str) -> tuple[list[tuple[Any, list[str | int]]
         except ValidationError as exc:
             return [], _pydantic_diagnostics(exc, data, ["policy"], filename, None), None
         entries: list[tuple[Any, list[str | int]]] = [
-            (item, ["policy", "policies", i]) for i, item in enumerate(section.get("policies") or [])
+            (item, ["policy", "policies", i])
+            for i, item in enumerate(section.get("policies") or [])
         ]
         return entries, [], config.configPath
     if "policies" in data and "id" not in data:
         unknown = sorted(set(data) - {"policies", "registries", "opa", "version"})
         problems = [
-            Diagnostic(f"unknown top-level key {k!r}", file=filename, line=line_of(data, [k])) for k in unknown
+            Diagnostic(f"unknown top-level key {k!r}", file=filename, line=line_of(data, [k]))
+            for k in unknown
         ]
         items = data["policies"]
         if not isinstance(items, list):
-            return [], [Diagnostic("'policies' must be a list", file=filename, line=line_of(data, ["policies"]))], None
+            return (
+                [],
+                [
+                    Diagnostic(
+                        "'policies' must be a list", file=filename, line=line_of(data, ["policies"])
+                    )
+                ],
+                None,
+            )
         return [(item, ["policies", i]) for i, item in enumerate(items)], problems, None
     return [(data, [])], [], None
 
@@ -85,7 +103,11 @@ def _pydantic_diagnostics(
 ) -> list[Diagnostic]:
     problems = []
     for error in exc.errors():
-        loc = tuple(step for step in error["loc"] if not (isinstance(step, str) and step.startswith("function-")))
+        loc = tuple(
+            step
+            for step in error["loc"]
+            if not (isinstance(step, str) and step.startswith("function-"))
+        )
         message = error["msg"].removeprefix("Value error, ")
         if error["type"] == "extra_forbidden":
             message = "unknown field"
@@ -101,12 +123,16 @@ def _pydantic_diagnostics(
     return problems
 
 
-def _load_document(data: Any, filename: str, base_dir: Path | None) -> tuple[list[LoadedPolicy], list[Diagnostic], Path | None]:
+def _load_document(
+    data: Any, filename: str, base_dir: Path | None
+) -> tuple[list[LoadedPolicy], list[Diagnostic], Path | None]:
     entries, problems, config_path = _entries(data, filename)
     loaded: list[LoadedPolicy] = []
     for raw, path in entries:
         line = line_of(data, path)
-        policy_id = raw.get("id") if isinstance(raw, dict) and isinstance(raw.get("id"), str) else None
+        policy_id = (
+            raw.get("id") if isinstance(raw, dict) and isinstance(raw.get("id"), str) else None
+        )
         if not isinstance(raw, dict):
             problems.append(Diagnostic("a policy must be a mapping", file=filename, line=line))
             continue
@@ -119,7 +145,13 @@ def _load_document(data: Any, filename: str, base_dir: Path | None) -> tuple[lis
         for field, message in semantic:
             loc = _parse_field(field)
             problems.append(
-                Diagnostic(message, file=filename, line=line_of(data, [*path, *loc]), policy_id=policy.id, field=field)
+                Diagnostic(
+                    message,
+                    file=filename,
+                    line=line_of(data, [*path, *loc]),
+                    policy_id=policy.id,
+                    field=field,
+                )
             )
         if not semantic:
             loaded.append(LoadedPolicy(policy=policy, file=filename, line=line, raw=raw))
@@ -187,7 +219,9 @@ def load_policy_documents(paths: Iterable[Path]) -> PolicySet:
         try:
             text = file.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as exc:
-            problems.append(Diagnostic(f"cannot read: {getattr(exc, 'strerror', None) or exc}", file=name))
+            problems.append(
+                Diagnostic(f"cannot read: {getattr(exc, 'strerror', None) or exc}", file=name)
+            )
             continue
         try:
             data = load_yaml(text, name)
@@ -199,5 +233,3 @@ def load_policy_documents(paths: Iterable[Path]) -> PolicySet:
         problems.extend(file_problems)
     _raise_if(problems, loaded)
     return PolicySet(sorted(loaded, key=lambda p: p.policy.id))
-
-

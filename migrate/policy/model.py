@@ -53,7 +53,9 @@ class ConditionNode(BaseModel):
         if len(groups) > 1:
             raise ValueError("a group has exactly one of 'all', 'any', 'not'")
         if groups and (leaf or self.value is not None or self.key is not None):
-            raise ValueError("a condition is either a group (all/any/not) or a leaf (type/operator/value)")
+            raise ValueError(
+                "a condition is either a group (all/any/not) or a leaf (type/operator/value)"
+            )
         if not groups and (self.type is None or self.operator is None):
             raise ValueError("a condition needs 'type' and 'operator' (or is a group: all/any/not)")
         return self
@@ -134,10 +136,10 @@ class PolicyConfig(BaseModel):
     model_config = _STRICT
 
     enabled: bool = False
-    configPath: str | None = None  # noqa: N815 - the config file's spelling
-    evaluationTimeout: str = "100ms"  # noqa: N815
-    maxConcurrency: int = Field(default=10, ge=1)  # noqa: N815
-    cacheSize: int = Field(default=1000, ge=0)  # noqa: N815
+    configPath: str | None = None
+    evaluationTimeout: str = "100ms"
+    maxConcurrency: int = Field(default=10, ge=1)
+    cacheSize: int = Field(default=1000, ge=0)
     policies: list[dict[str, Any]] = Field(default_factory=list)
 
 

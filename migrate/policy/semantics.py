@@ -86,14 +86,30 @@ class _TreeCompiler:
             while len(levels) < height:
                 levels.append([])
             levels[height - 1].append(
-                {"id": n + index, "op": group["op"], "children": [resolve(c) for c in group["children"]]}
+                {
+                    "id": n + index,
+                    "op": group["op"],
+                    "children": [resolve(c) for c in group["children"]],
+                }
             )
         if len(levels) > MAX_DEPTH:
-            self.problems.append(("conditions", f"conditions nest {len(levels)} levels deep; at most {MAX_DEPTH}"))
-        return {"leaves": self.leaves, "levels": levels, "root": resolve(root[0])}
+            self.problems.append(
+                ("conditions", f"conditions nest {len(levels)} levels deep; at most {MAX_DEPTH}")
+            )
+        root_id = resolve(root[0])
+        shape = "tree"
+        if (
+            len(levels) == 1
+            and levels[0][0]["children"] == list(range(n))
+            and levels[0][0]["op"] in {"all", "any"}
+        ):
+            shape = levels[0][0]["op"]
+        return {"leaves": self.leaves, "levels": levels, "root": root_id, "shape": shape}
 
 
-def _compile_action(action: PolicyAction, path: str, problems: list[tuple[str, str]]) -> dict[str, Any]:
+def _compile_action(
+    action: PolicyAction, path: str, problems: list[tuple[str, str]]
+) -> dict[str, Any]:
     explicit = action.model_fields_set
     templates: dict[str, list[dict[str, str]]] = {}
     for name in ("target_repo", "target_tag"):
@@ -106,8 +122,10 @@ def _compile_action(action: PolicyAction, path: str, problems: list[tuple[str, s
         except ValueError as exc:
             problems.append((f"{path}.{name}", str(exc)))
             templates[name] = []
-    if action.type == "replicate" and not templates["target_repo"] and not any(
-        f == f"{path}.target_repo" for f, _ in problems
+    if (
+        action.type == "replicate"
+        and not templates["target_repo"]
+        and not any(f == f"{path}.target_repo" for f, _ in problems)
     ):
         problems.append((f"{path}.target_repo", "a replicate action needs a non-empty target_repo"))
     retry: dict[str, Any] | None = None

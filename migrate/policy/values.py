@@ -40,7 +40,9 @@ def parse_duration_ns(text: str) -> int:
         total += float(match.group(1)) * _DURATION_UNITS_NS[match.group(2)]
         pos = match.end()
     if pos != len(text) or pos == 0:
-        raise ValueError(f"invalid duration {text!r} (units: ns us ms s m h d w, e.g. '30d', '1h30m')")
+        raise ValueError(
+            f"invalid duration {text!r} (units: ns us ms s m h d w, e.g. '30d', '1h30m')"
+        )
     if total <= 0:
         raise ValueError(f"duration {text!r} must be positive")
     return int(total)
@@ -77,14 +79,17 @@ def parse_size(value: object) -> int:
                 raise ValueError(f"size {value!r} is not a whole number of bytes")
             return int(number)
     raise ValueError(
-        f"invalid size {value!r} (a byte count, or a number with B, KB, MB, GB, TB, KiB, MiB, GiB, TiB)"
+        f"invalid size {value!r} "
+        "(a byte count, or a number with B, KB, MB, GB, TB, KiB, MiB, GiB, TiB)"
     )
 
 
 # --- cron -------------------------------------------------------------------
 
-_MONTHS = {m: i + 1 for i, m in enumerate("JAN FEB MAR APR MAY JUN JUL AUG SEP OCT NOV DEC".split())}
-_DAYS = {d: i for i, d in enumerate("SUN MON TUE WED THU FRI SAT".split())}
+_MONTHS = {
+    m: i + 1 for i, m in enumerate(["JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC"])
+}
+_DAYS = {d: i for i, d in enumerate(["SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT"])}
 _DESCRIPTORS = {"@yearly", "@annually", "@monthly", "@weekly", "@daily", "@midnight", "@hourly"}
 # (name, low, high, names)
 _FIELDS_5 = [
@@ -172,22 +177,30 @@ def _full(version: str) -> str:
     return v
 
 
+def _wild(part: str | None) -> bool:
+    return part is None or part in {"x", "X", "*"}
+
+
 def _expand(op: str, version: str) -> list[list[str]]:
     """One comparator in range syntax to a list of [op, full-version] pairs."""
     partial = _PARTIAL.match(version)
     if not partial:
         raise ValueError(f"invalid version {version!r} in semver range")
     major, minor, patch, pre = partial.groups()
-    wild = lambda p: p is None or p in {"x", "X", "*"}  # noqa: E731
-    if wild(minor) or wild(patch):
-        lo_minor = "0" if wild(minor) else minor
+    if _wild(minor) or _wild(patch):
+        lo_minor = "0" if _wild(minor) else minor
         lower = f"{major}.{lo_minor}.0"
-        upper = f"{int(major) + 1}.0.0" if wild(minor) else f"{major}.{int(lo_minor) + 1}.0"
+        upper = f"{int(major) + 1}.0.0" if _wild(minor) else f"{major}.{int(lo_minor) + 1}.0"
         if op in {"", "=", "==", "^", "~"}:
-            if op == "^" and not wild(minor) and major == "0":
+            if op == "^" and not _wild(minor) and major == "0":
                 upper = f"0.{int(lo_minor) + 1}.0"
             return [[">=", lower], ["<", f"{upper}-0"]]
-        table = {">": [[">=", f"{upper}"]], ">=": [[">=", lower]], "<": [["<", f"{lower}-0"]], "<=": [["<", f"{upper}-0"]]}
+        table = {
+            ">": [[">=", f"{upper}"]],
+            ">=": [[">=", lower]],
+            "<": [["<", f"{lower}-0"]],
+            "<=": [["<", f"{upper}-0"]],
+        }
         if op in table:
             return table[op]
         raise ValueError(f"operator {op!r} cannot take a partial version {version!r}")
@@ -254,7 +267,9 @@ def parse_template(text: str) -> list[dict[str, str]]:
             name = text[i + 1 : end] if end != -1 else ""
             if end == -1 or name not in TEMPLATE_VARIABLES:
                 known = ", ".join("{" + v + "}" for v in sorted(TEMPLATE_VARIABLES))
-                raise ValueError(f"unknown placeholder in {text!r} (known: {known}; '{{{{' for a brace)")
+                raise ValueError(
+                    f"unknown placeholder in {text!r} (known: {known}; '{{{{' for a brace)"
+                )
             if literal:
                 parts.append({"text": "".join(literal)})
                 literal = []

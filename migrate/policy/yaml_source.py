@@ -69,7 +69,10 @@ _Loader.add_constructor(
 _Loader.add_constructor(
     yaml.resolver.BaseResolver.DEFAULT_SEQUENCE_TAG, _Loader.construct_located_sequence
 )
-_Loader.add_constructor("tag:yaml.org,2002:timestamp", yaml.SafeLoader.construct_yaml_str)
+_Loader.add_constructor(
+    "tag:yaml.org,2002:timestamp",
+    yaml.SafeLoader.construct_yaml_str,  # type: ignore[type-var]
+)
 
 
 def load_yaml(text: str, filename: str) -> Any:

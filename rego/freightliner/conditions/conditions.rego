@@ -7,32 +7,33 @@
 #   docs/policies.md ("Compiled form").
 package freightliner.conditions
 
-# Image fields a `metadata` condition may name.
-_metadata_fields := {
-	"architecture", "os", "variant", "digest", "created_at",
-	"size", "media_type", "index_digest",
-}
-
 _rfc3339 := `^[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,9})?([Zz]|[+-][0-9]{2}:[0-9]{2})$`
 
 # METADATA
 # title: subject
-# description: The value a leaf condition looks at; undefined when the image has none.
-subject(leaf, image, _) := image[leaf.type] if leaf.type in {"tag", "repository", "registry"}
-
-subject(leaf, image, _) := image.labels[leaf.key] if leaf.type == "label"
-
-subject(leaf, image, _) := image.annotations[leaf.key] if leaf.type == "annotation"
-
-subject(leaf, image, _) := image[leaf.key] if {
-	leaf.type == "metadata"
-	leaf.key in _metadata_fields
+# description: |
+#   The value a leaf condition looks at; undefined when the image has none.
+#   leaf.subject is its path in the image (["tag"], ["labels", "env"],
+#   ["size"]), set by the translator; age conditions look at created_at.
+subject(leaf, image, _) := s if {
+	leaf.type != "age"
+	s := object.get(image, leaf.subject, null)
+	s != null
 }
 
-subject(leaf, image, now_ns) := now_ns - created_ns if {
+subject(leaf, _, clock) := clock.age_ns if {
 	leaf.type == "age"
-	created_ns := created_at_ns(image)
+	clock.age_ns != null
 }
+
+# METADATA
+# title: clock
+# description: |
+#   The time facts of one evaluation, computed once per image: now and the
+#   image's age in ns (null when created_at is not valid RFC 3339).
+clock(image, now_ns) := {"now_ns": now_ns, "age_ns": now_ns - created_at_ns(image)} if {
+	created_at_ns(image)
+} else := {"now_ns": now_ns, "age_ns": null}
 
 # METADATA
 # title: created_at_ns
@@ -40,21 +41,6 @@ subject(leaf, image, now_ns) := now_ns - created_ns if {
 created_at_ns(image) := time.parse_rfc3339_ns(image.created_at) if {
 	is_string(image.created_at)
 	regex.match(_rfc3339, image.created_at)
-}
-
-# Whether a subject counts as present: label and annotation keys exist even
-# when empty; other fields must be non-empty (size: greater than zero).
-_present(leaf, _) if leaf.type in {"label", "annotation", "age"}
-
-_present(leaf, s) if {
-	not leaf.type in {"label", "annotation", "age"}
-	is_string(s)
-	s != ""
-}
-
-_present(_, s) if {
-	is_number(s)
-	s > 0
 }
 
 _compare(">", r) if r > 0
@@ -74,71 +60,98 @@ _semver_of(s) := trim_prefix(s, "v") if {
 	semver.is_valid(trim_prefix(s, "v"))
 }
 
-# The base operators: `holds` is the un-negated truth of a leaf whose subject is `s`.
-_holds("exists", leaf, s) if _present(leaf, s)
+# Whether a subject counts as present: label and annotation keys exist even
+# when empty; strings must be non-empty, numbers greater than zero.
+_present(leaf, _) if leaf.type in {"label", "annotation", "age"}
 
-_holds("equals", leaf, s) if s == leaf.arg
-
-_holds("in", leaf, s) if s in leaf.arg
-
-_holds("matches", leaf, s) if {
+_present(_, s) if {
 	is_string(s)
-	is_string(leaf.arg)
-	regex.match(leaf.arg, s)
+	s != ""
 }
 
-_holds("contains", leaf, s) if {
+_present(_, s) if {
+	is_number(s)
+	s > 0
+}
+
+# The base operators, most common first. An else chain stops at the first
+# branch that holds, so a leaf costs a few comparisons, not one evaluation of
+# every operator (Rego evaluates every definition of a function otherwise).
+_base_truth(leaf, s) := true if {
+	leaf.base == "equals"
+	s == leaf.arg
+} else := false if {
+	leaf.base == "equals"
+} else := true if {
+	leaf.base == "exists"
+	_present(leaf, s)
+} else := false if {
+	leaf.base == "exists"
+} else := true if {
+	leaf.base == "matches"
+	is_string(s)
+	regex.match(leaf.arg, s)
+} else := false if {
+	leaf.base == "matches"
+} else := true if {
+	leaf.base == "in"
+	s in leaf.arg
+} else := true if {
+	leaf.base == "contains"
 	is_string(s)
 	contains(s, leaf.arg)
-}
-
-_holds("gt", leaf, s) if {
+} else := true if {
+	leaf.base == "gt"
 	is_number(s)
 	s > leaf.arg
-}
-
-_holds("gte", leaf, s) if {
+} else := true if {
+	leaf.base == "gte"
 	is_number(s)
 	s >= leaf.arg
-}
-
-_holds("lt", leaf, s) if {
+} else := true if {
+	leaf.base == "lt"
 	is_number(s)
 	s < leaf.arg
-}
-
-_holds("lte", leaf, s) if {
+} else := true if {
+	leaf.base == "lte"
 	is_number(s)
 	s <= leaf.arg
-}
+} else := true if {
+	leaf.base == "semver"
+	_semver_holds(s, leaf.arg)
+} else := false
 
-_holds("semver", leaf, s) if {
+_semver_holds(s, alternatives) if {
 	v := _semver_of(s)
-	some alternative in leaf.arg
+	some alternative in alternatives
 	every comparator in alternative {
 		_compare(comparator[0], semver.compare(v, comparator[1]))
 	}
 }
 
 # METADATA
-# title: truth
-# description: A leaf's truth value (true or false, never undefined), negation applied.
-truth(leaf, image, now_ns) := leaf.negate != true if {
-	s := subject(leaf, image, now_ns)
-	_holds(leaf.base, leaf, s)
-} else := leaf.negate == true
+# title: result
+# description: |
+#   A leaf's outcome under a clock (see clock): matched (true or false, never undefined, negation
+#   applied) and the subject value seen (null when absent).
+result(leaf, image, clock) := {"matched": _base_truth(leaf, s) != leaf.negate, "actual": s} if {
+	s := subject(leaf, image, clock)
+} else := {"matched": leaf.negate == true, "actual": null}
 
 # METADATA
-# title: actual
-# description: The subject value shown in explanations (null when absent).
-actual(leaf, image, now_ns) := s if {
-	s := subject(leaf, image, now_ns)
-} else := null
+# title: truth
+# description: A leaf's truth value (true or false, never undefined), negation applied.
+truth(leaf, image, now_ns) := result(leaf, image, clock(image, now_ns)).matched
+
+# METADATA
+# title: leaf_results
+# description: The result of every leaf of a compiled policy, in leaf order.
+leaf_results(policy, image, clock) := [result(leaf, image, clock) | some leaf in policy.leaves]
 
 # METADATA
 # title: leaf_values
-# description: Truth of every leaf of a compiled policy, keyed by leaf index.
-leaf_values(policy, image, now_ns) := {i: truth(leaf, image, now_ns) | some i, leaf in policy.leaves}
+# description: Truth of every leaf, keyed by leaf index (the input of matches).
+leaf_values(results) := {i: r.matched | some i, r in results}
 
 _group_truth(group, values) := true if {
 	group.op == "all"
@@ -154,22 +167,37 @@ _group_truth(group, values) := true if {
 	not values[group.children[0]]
 } else := false
 
-_groups_at(policy, depth) := policy.levels[depth] if depth < count(policy.levels)
-
-_groups_at(policy, depth) := [] if depth >= count(policy.levels)
-
+# Levels past the policy's own depth leave the values as they are.
 _level(policy, depth, values) := object.union(
 	values,
-	{group.id: _group_truth(group, values) | some group in _groups_at(policy, depth)},
-)
+	{group.id: _group_truth(group, values) | some group in policy.levels[depth]},
+) if depth < count(policy.levels)
+
+_level(policy, depth, values) := values if depth >= count(policy.levels)
 
 # METADATA
 # title: matches
 # description: |
 #   Whether a compiled policy's condition tree holds for the image, given its
-#   leaf values. Groups are evaluated level by level, deepest first; the
-#   translator guarantees at most 8 levels (Rego has no recursion).
+#   leaf values. policy.shape "all" / "any" is a single group over every leaf
+#   (the common case, decided directly); a "tree" is evaluated level by level,
+#   deepest first; the translator guarantees at most 8 levels (Rego has no
+#   recursion).
 matches(policy, values) if {
+	policy.shape == "all"
+	every _, v in values {
+		v
+	}
+}
+
+matches(policy, values) if {
+	policy.shape == "any"
+	some v in values
+	v
+}
+
+matches(policy, values) if {
+	policy.shape == "tree"
 	v1 := _level(policy, 0, values)
 	v2 := _level(policy, 1, v1)
 	v3 := _level(policy, 2, v2)

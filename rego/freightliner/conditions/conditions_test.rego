@@ -20,7 +20,16 @@ _now := 1769817600000000000
 
 _day := 86400000000000
 
-_leaf(type, key, base, arg) := {"type": type, "key": key, "base": base, "negate": false, "arg": arg}
+_subjects := {"label": ["labels"], "annotation": ["annotations"], "metadata": []}
+
+_subject(type, key) := array.concat(_subjects[type], [key]) if type in object.keys(_subjects)
+
+_subject(type, _) := [type] if not type in object.keys(_subjects)
+
+_leaf(type, key, base, arg) := {
+	"type": type, "key": key, "subject": _subject(type, key),
+	"base": base, "negate": false, "arg": arg,
+}
 
 _not(leaf) := object.union(leaf, {"negate": true})
 
@@ -71,6 +80,8 @@ test_metadata_string_fields if {
 	conditions.truth(_leaf("metadata", "os", "exists", null), _image, _now)
 	not conditions.truth(_leaf("metadata", "variant", "exists", null), _image, _now)
 	not conditions.truth(_leaf("metadata", "not_a_field", "exists", null), _image, _now)
+	conditions.result(_leaf("label", "missing", "exists", null), _image, conditions.clock(_image, _now)) == {"matched": false, "actual": null}
+	conditions.result(_leaf("tag", "", "equals", "x"), _image, conditions.clock(_image, _now)) == {"matched": false, "actual": "v1.4.2"}
 }
 
 test_age if {
@@ -94,7 +105,9 @@ test_semver if {
 	not conditions.truth(_leaf("tag", "", "semver", range), object.union(_image, {"tag": "latest"}), _now)
 }
 
-_policy(leaves, levels, root) := {"leaves": leaves, "levels": levels, "root": root}
+_policy(leaves, levels, root) := {"leaves": leaves, "levels": levels, "root": root, "shape": "tree"}
+
+_values(p) := conditions.leaf_values(conditions.leaf_results(p, _image, conditions.clock(_image, _now)))
 
 test_groups_all_any_not if {
 	t := _leaf("tag", "", "equals", "v1.4.2")
@@ -102,20 +115,31 @@ test_groups_all_any_not if {
 
 	# (t and f) or not f
 	p := _policy([t, f, f], [[{"id": 3, "op": "all", "children": [0, 1]}, {"id": 4, "op": "not", "children": [2]}], [{"id": 5, "op": "any", "children": [3, 4]}]], 5)
-	conditions.matches(p, conditions.leaf_values(p, _image, _now))
+	conditions.matches(p, _values(p))
 
 	q := _policy([t, f], [[{"id": 2, "op": "all", "children": [0, 1]}]], 2)
-	not conditions.matches(q, conditions.leaf_values(q, _image, _now))
+	not conditions.matches(q, _values(q))
 }
 
 test_empty_all_matches_everything if {
 	p := _policy([], [[{"id": 0, "op": "all", "children": []}]], 0)
-	conditions.matches(p, conditions.leaf_values(p, _image, _now))
+	conditions.matches(p, _values(p))
 }
 
 test_eight_levels_deep if {
 	t := _leaf("tag", "", "equals", "v1.4.2")
 	levels := [[{"id": n + 1, "op": "all", "children": [n]}] | some n in numbers.range(0, 7)]
 	p := _policy([t], levels, 8)
-	conditions.matches(p, conditions.leaf_values(p, _image, _now))
+	conditions.matches(p, _values(p))
+}
+
+test_flat_shapes if {
+	t := _leaf("tag", "", "equals", "v1.4.2")
+	f := _leaf("tag", "", "equals", "nope")
+	all_of := {"leaves": [t, f], "levels": [[{"id": 2, "op": "all", "children": [0, 1]}]], "root": 2, "shape": "all"}
+	not conditions.matches(all_of, _values(all_of))
+	any_of := object.union(all_of, {"shape": "any"})
+	conditions.matches(any_of, _values(any_of))
+	empty := {"leaves": [], "levels": [[{"id": 0, "op": "all", "children": []}]], "root": 0, "shape": "all"}
+	conditions.matches(empty, _values(empty))
 }

@@ -37,13 +37,15 @@ now_ns(inp) := time.now_ns() if not is_string(inp.now)
 # METADATA
 # title: evaluate_policy
 # description: One policy on its own - whether it matches and its rendered actions (used by generated tests).
-evaluate_policy(policy, image, now) := {
+evaluate_policy(policy, image, now) := _evaluate(policy, image, conditions.clock(image, now))
+
+_evaluate(policy, image, clock) := {
 	"matched": matched,
-	"explanation": _explain(policy, image, now, values, matched),
+	"explanation": _explain(policy, results, matched),
 	"actions": [actions.render(a, policy, image) | matched; some a in policy.actions],
 } if {
-	values := conditions.leaf_values(policy, image, now)
-	matched := _matched(policy, values)
+	results := conditions.leaf_results(policy, image, clock)
+	matched := _matched(policy, conditions.leaf_values(results))
 }
 
 _matched(policy, values) := true if {
@@ -51,7 +53,7 @@ _matched(policy, values) := true if {
 	conditions.matches(policy, values)
 } else := false
 
-_explain(policy, image, now, values, matched) := {
+_explain(policy, results, matched) := {
 	"policy_id": policy.id,
 	"priority": policy.priority,
 	"matched": matched,
@@ -61,8 +63,8 @@ _explain(policy, image, now, values, matched) := {
 		"key": leaf.key,
 		"operator": leaf.operator,
 		"value": leaf.value,
-		"actual": conditions.actual(leaf, image, now),
-		"matched": values[i],
+		"actual": results[i].actual,
+		"matched": results[i].matched,
 	} |
 		some i, leaf in policy.leaves
 	],
@@ -84,7 +86,8 @@ decide(policy_set, image, now) := {
 	"explanation": [r.explanation | some r in evaluated],
 } if {
 	ids := index.candidates(policy_set.index, image)
-	evaluated := [evaluate_policy(policy_set.policies[id], image, now) | some id in sort(ids)]
+	clock := conditions.clock(image, now)
+	evaluated := [_evaluate(policy_set.policies[id], image, clock) | some id in sort(ids)]
 	matched := [r | some r in evaluated; r.matched]
 	resolved := actions.resolve([a | some r in matched; some a in r.actions])
 	outcome := _outcome(matched, resolved)

@@ -59,15 +59,22 @@ def _policy_yaml(hostile: str) -> str:
             {
                 "type": "replicate",
                 "target_registry": f"reg{hostile}",
-                "target_repo": "m/" + hostile.replace("{", "{{").replace("}", "}}") + "/{repository}",
+                "target_repo": "m/"
+                + hostile.replace("{", "{{").replace("}", "}}")
+                + "/{repository}",
                 "target_tag": "{tag}",
                 "parameters": {hostile: hostile},
             }
         ],
         "examples": [
             {
-                "image": {"registry": "r", "repository": "a/b", "tag": hostile,
-                          "labels": {f"k{hostile}": hostile}, "annotations": {hostile: ""}},
+                "image": {
+                    "registry": "r",
+                    "repository": "a/b",
+                    "tag": hostile,
+                    "labels": {f"k{hostile}": hostile},
+                    "annotations": {hostile: ""},
+                },
                 "matched": True,
             }
         ],
@@ -87,24 +94,32 @@ def test_hostile_strings_stay_data(hostile: str, tmp_path: Path, opa_bin: str) -
     assert sorted(o.name for o in mine) == sorted(
         ["test_example_1"]
         + [f"test_condition_{i}_{k}" for i in range(3) for k in ("positive", "negative")]
-        + ["test_policy_all_conditions_met"] + [f"test_policy_condition_{i}_broken" for i in range(3)]
+        + ["test_policy_all_conditions_met"]
+        + [f"test_policy_condition_{i}_broken" for i in range(3)]
     )
     assert report.ok, [o for o in report.outcomes if not o.passed]
     if len(hostile) < 60_000:
         embedded = run_bundle_tests(bundle, "embedded")
         assert (embedded.passed, embedded.failed) == (report.passed, 0)
     else:  # regorus's lexer cannot take a line over 65,535 columns: a clear error, not a crash
-        with pytest.raises(BundleError, match=r"^the embedded engine cannot load freightliner/generated/"):
+        with pytest.raises(
+            BundleError, match=r"^the embedded engine cannot load freightliner/generated/"
+        ):
             run_bundle_tests(bundle, "embedded")
 
     engine = EmbeddedEngine(bundle.modules(), bundle.data())
-    image = ImageMetadata(registry="r", repository="a/b", tag=hostile,
-                          labels={f"k{hostile}": hostile}, annotations={hostile: "v"})
+    image = ImageMetadata(
+        registry="r",
+        repository="a/b",
+        tag=hostile,
+        labels={f"k{hostile}": hostile},
+        annotations={hostile: "v"},
+    )
     decision = engine.decide(image, now=NOW)
     assert decision.matched_policies == [_policy_id(hostile)]
-    assert [(a.target_registry, a.target_repo, a.target_tag, a.parameters) for a in decision.actions] == [
-        (f"reg{hostile}", f"m/{hostile}/a/b", hostile, {hostile: hostile})
-    ]
+    assert [
+        (a.target_registry, a.target_repo, a.target_tag, a.parameters) for a in decision.actions
+    ] == [(f"reg{hostile}", f"m/{hostile}/a/b", hostile, {hostile: hostile})]
     near_miss = image.model_copy(update={"tag": hostile + " "})
     assert engine.decide(near_miss, now=NOW).matched_policies == []
 
@@ -112,13 +127,18 @@ def test_hostile_strings_stay_data(hostile: str, tmp_path: Path, opa_bin: str) -
 def test_generated_rego_contains_no_raw_user_text() -> None:
     marker = 'zz"\n}\nallow := true # zz'
     bundle = BundleBuilder().build(parse_policy_text(_policy_yaml(marker), "hostile.yaml"))
-    generated = {p: t for p, t in bundle.modules().items() if p.startswith("freightliner/generated/")}
+    generated = {
+        p: t for p, t in bundle.modules().items() if p.startswith("freightliner/generated/")
+    }
     assert len(generated) == 1
     for path, text in generated.items():
         assert "\nallow" not in text, path  # the newline stays escaped: no new Rego line
         assert "\n}\n" not in text.split("_policy :=")[0], path
     data_text = bundle.files["data.json"].decode()
-    assert json.loads(data_text)["freightliner"]["policy_set"]["policies"][_policy_id(marker)]["name"] == marker
+    assert (
+        json.loads(data_text)["freightliner"]["policy_set"]["policies"][_policy_id(marker)]["name"]
+        == marker
+    )
 
 
 def test_overlong_id_is_one_clear_error() -> None:

@@ -24,7 +24,10 @@ def test_seed_config_loads_unchanged(repo_root: Path) -> None:
     assert prod.priority == 100
     assert prod.conditions[1].value == "environment=production"
     assert prod.conditions[1].logical_op == "AND"
-    assert [a.target_repo for a in prod.actions] == ["production/{repository}", "prod-mirror/{repository}"]
+    assert [a.target_repo for a in prod.actions] == [
+        "production/{repository}",
+        "prod-mirror/{repository}",
+    ]
     block = by_id["compliance-blocking"].policy
     assert block.actions[0].parameters == {"reason": "Missing security scan"}
     assert by_id["production-replication"].line == 12
@@ -81,11 +84,20 @@ def test_every_problem_of_a_file_is_reported() -> None:
 """
     lines = _errors(text)
     assert len(lines) == 5
-    assert lines[0].startswith("p.yaml:4: policy 'bad-regex': conditions[0].value: invalid RE2 pattern '(unclosed'")
+    assert lines[0].startswith(
+        "p.yaml:4: policy 'bad-regex': conditions[0].value: invalid RE2 pattern '(unclosed'"
+    )
     assert lines[1] == "p.yaml:6: policy 'bad-cron': schedule: minute field: 61 is outside 0-59"
-    assert lines[2].startswith("p.yaml:9: policy 'bad-type': conditions[0].type: unknown condition type 'colour'")
-    assert lines[3].startswith("p.yaml:12: policy 'bad-operator': conditions[0].operator: unknown operator 'resembles'")
-    assert lines[4] == "p.yaml:15: policy 'bad-shape': conditions[0].value: 'in' takes a non-empty list of strings"
+    assert lines[2].startswith(
+        "p.yaml:9: policy 'bad-type': conditions[0].type: unknown condition type 'colour'"
+    )
+    assert lines[3].startswith(
+        "p.yaml:12: policy 'bad-operator': conditions[0].operator: unknown operator 'resembles'"
+    )
+    assert (
+        lines[4]
+        == "p.yaml:15: policy 'bad-shape': conditions[0].value: 'in' takes a non-empty list of strings"
+    )
 
 
 def test_duplicate_ids_across_files(tmp_path: Path) -> None:
@@ -93,7 +105,9 @@ def test_duplicate_ids_across_files(tmp_path: Path) -> None:
     (tmp_path / "b.yaml").write_text("\n\nid: same\n")
     with pytest.raises(PolicyError) as info:
         load_policy_documents([tmp_path])
-    assert info.value.lines() == [f"{tmp_path}/b.yaml:3: policy 'same': id: duplicate policy id (first defined at {tmp_path}/a.yaml:1)"]
+    assert info.value.lines() == [
+        f"{tmp_path}/b.yaml:3: policy 'same': id: duplicate policy id (first defined at {tmp_path}/a.yaml:1)"
+    ]
 
 
 def test_duplicate_yaml_keys_are_errors() -> None:
@@ -127,10 +141,16 @@ actions:
   - type: teleport
 """
     lines = _errors(text)
-    assert lines[0].startswith("p.yaml:6: policy 'x': actions[1]: a replicate action needs 'target_registry'")
-    assert lines[1].startswith("p.yaml:7: policy 'x': actions[2].type: Input should be 'replicate', 'block' or 'notify'")
+    assert lines[0].startswith(
+        "p.yaml:6: policy 'x': actions[1]: a replicate action needs 'target_registry'"
+    )
+    assert lines[1].startswith(
+        "p.yaml:7: policy 'x': actions[2].type: Input should be 'replicate', 'block' or 'notify'"
+    )
     assert len(lines) == 2  # the template error is reported once the shape is right
-    lines = _errors("id: x\nactions:\n  - {type: replicate, target_registry: ecr, target_repo: '{repo}'}\n")
+    lines = _errors(
+        "id: x\nactions:\n  - {type: replicate, target_registry: ecr, target_repo: '{repo}'}\n"
+    )
     assert lines == [
         "p.yaml:3: policy 'x': actions[0].target_repo: unknown placeholder in '{repo}' "
         "(known: {match}, {registry}, {repository}, {tag}; '{{' for a brace)"
@@ -142,7 +162,9 @@ def test_nesting_deeper_than_eight_levels_is_rejected() -> None:
     for _ in range(8):
         condition = "{not: " + condition + "}"
     lines = _errors(f"id: deep\nconditions:\n  - {condition}\n")
-    assert lines == ["p.yaml:2: policy 'deep': conditions: conditions nest 9 levels deep; at most 8"]
+    assert lines == [
+        "p.yaml:2: policy 'deep': conditions: conditions nest 9 levels deep; at most 8"
+    ]
 
 
 def test_unreadable_file(tmp_path: Path) -> None:

@@ -4,14 +4,26 @@ from __future__ import annotations
 
 import pytest
 
-from migrate.policy.values import parse_cron, parse_duration_ns, parse_semver_range, parse_size, parse_template
+from migrate.policy.values import (
+    parse_cron,
+    parse_duration_ns,
+    parse_semver_range,
+    parse_size,
+    parse_template,
+)
 
 S = 1_000_000_000
 
 
 @pytest.mark.parametrize(
     ("text", "ns"),
-    [("30d", 30 * 86400 * S), ("12h", 12 * 3600 * S), ("1h30m", 5400 * S), ("500ms", S // 2), ("2w", 14 * 86400 * S)],
+    [
+        ("30d", 30 * 86400 * S),
+        ("12h", 12 * 3600 * S),
+        ("1h30m", 5400 * S),
+        ("500ms", S // 2),
+        ("2w", 14 * 86400 * S),
+    ],
 )
 def test_durations(text: str, ns: int) -> None:
     assert parse_duration_ns(text) == ns
@@ -25,7 +37,14 @@ def test_bad_durations(text: str) -> None:
 
 @pytest.mark.parametrize(
     ("value", "size"),
-    [(1024, 1024), ("1024", 1024), ("500MiB", 500 * 1024**2), ("1.5GB", 1_500_000_000), ("2 KiB", 2048), ("7B", 7)],
+    [
+        (1024, 1024),
+        ("1024", 1024),
+        ("500MiB", 500 * 1024**2),
+        ("1.5GB", 1_500_000_000),
+        ("2 KiB", 2048),
+        ("7B", 7),
+    ],
 )
 def test_sizes(value: object, size: int) -> None:
     assert parse_size(value) == size
@@ -42,7 +61,15 @@ def test_cron_fields() -> None:
     assert parse_cron("0 30 2 * * MON-FRI") == 6
     assert parse_cron("@hourly") == 0
     assert parse_cron("@every 90s") == 0
-    for bad in ["* * * *", "60 * * * *", "* * * 13 *", "*/0 * * * *", "5-1 * * * *", "@sometimes", "? * * * *"]:
+    for bad in [
+        "* * * *",
+        "60 * * * *",
+        "* * * 13 *",
+        "*/0 * * * *",
+        "5-1 * * * *",
+        "@sometimes",
+        "? * * * *",
+    ]:
         with pytest.raises(ValueError):
             parse_cron(bad)
 
@@ -52,7 +79,10 @@ def test_semver_ranges() -> None:
     assert parse_semver_range("^1.2.3") == [[[">=", "1.2.3"], ["<", "2.0.0-0"]]]
     assert parse_semver_range("^0.2.3") == [[[">=", "0.2.3"], ["<", "0.3.0-0"]]]
     assert parse_semver_range("~1.2.3") == [[[">=", "1.2.3"], ["<", "1.3.0-0"]]]
-    assert parse_semver_range("1.x || =2.0.0") == [[[">=", "1.0.0"], ["<", "2.0.0-0"]], [["=", "2.0.0"]]]
+    assert parse_semver_range("1.x || =2.0.0") == [
+        [[">=", "1.0.0"], ["<", "2.0.0-0"]],
+        [["=", "2.0.0"]],
+    ]
     assert parse_semver_range(">= 1.0.0") == [[[">=", "1.0.0"]]]
     for bad in ["", ">=banana", "1.2.3.4", "||"]:
         with pytest.raises(ValueError):
@@ -60,9 +90,15 @@ def test_semver_ranges() -> None:
 
 
 def test_templates() -> None:
-    assert parse_template("prod-mirror/{repository}") == [{"text": "prod-mirror/"}, {"var": "repository"}]
+    assert parse_template("prod-mirror/{repository}") == [
+        {"text": "prod-mirror/"},
+        {"var": "repository"},
+    ]
     assert parse_template("{registry}/{tag}{{x}}") == [
-        {"var": "registry"}, {"text": "/"}, {"var": "tag"}, {"text": "{x}"},
+        {"var": "registry"},
+        {"text": "/"},
+        {"var": "tag"},
+        {"text": "{x}"},
     ]
     assert parse_template("") == []
     for bad in ["{repo}", "{tag", "a}b", "{}"]:
