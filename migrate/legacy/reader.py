@@ -187,8 +187,11 @@ class _Doc:
             re2.compile(pattern)
         except re2.error as exc:
             line = data["__lines__"].get(key)
+            reason = exc.args[0] if exc.args else exc
+            if isinstance(reason, bytes):
+                reason = reason.decode("utf-8", "replace")
             self.error(
-                f"{key}: invalid RE2 regular expression {pattern!r}: {exc}", None, where, line
+                f"{key}: invalid RE2 regular expression {pattern!r}: {reason}", None, where, line
             )
 
 

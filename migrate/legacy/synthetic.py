@@ -18,14 +18,54 @@ from migrate.patterns.glob import is_valid_glob
 __all__ = ["HARD_PATTERNS", "HARD_REGEXES", "synthetic_rules", "synthetic_sync"]
 
 HARD_PATTERNS = [
-    "library/*", "*", "team-*/app", "*/*", "a*b?c*x", "lib[ab]*", "lib[^ab]*", "lib[!a]*",
-    "v[0-9]*", "[a-c]*-[x-z]", "*[^a]*c", "*??", "x\\*y*", "\\[a*", "a[\\]]*", "*[\\-]*",
-    "{a,b}*", "é*", "*€", "a/*/b*", "*[/]x*", "[^/]*", "*?", "a?*", "[z-a]*", "*[é-ü]",
-    "team/*-svc", "prod-*", "*-rc*", "*.*", "a*a*a*", "*/app", "x/[a-m]*/y",
+    "library/*",
+    "*",
+    "team-*/app",
+    "*/*",
+    "a*b?c*x",
+    "lib[ab]*",
+    "lib[^ab]*",
+    "lib[!a]*",
+    "v[0-9]*",
+    "[a-c]*-[x-z]",
+    "*[^a]*c",
+    "*??",
+    "x\\*y*",
+    "\\[a*",
+    "a[\\]]*",
+    "*[\\-]*",
+    "{a,b}*",
+    "é*",
+    "*€",
+    "a/*/b*",
+    "*[/]x*",
+    "[^/]*",
+    "*?",
+    "a?*",
+    "[z-a]*",
+    "*[é-ü]",
+    "team/*-svc",
+    "prod-*",
+    "*-rc*",
+    "*.*",
+    "a*a*a*",
+    "*/app",
+    "x/[a-m]*/y",
 ]
 HARD_REGEXES = [
-    "^v[0-9]+\\.[0-9]+$", "^1\\.2[0-9]", "latest|stable", "^(main|master)$", "rc", "^$",
-    "[a-z]+-[0-9]{2,}", "\\d+\\.\\d+\\.\\d+", "^v1\\.", "(?i)^PROD-", "é", "^[^.]+$", "x$",
+    "^v[0-9]+\\.[0-9]+$",
+    "^1\\.2[0-9]",
+    "latest|stable",
+    "^(main|master)$",
+    "rc",
+    "^$",
+    "[a-z]+-[0-9]{2,}",
+    "\\d+\\.\\d+\\.\\d+",
+    "^v1\\.",
+    "(?i)^PROD-",
+    "é",
+    "^[^.]+$",
+    "x$",
 ]
 _ALPHABET = "abx/**?[]^!-\\é{,}."
 _REGISTRIES = ["docker-hub", "quay", "ghcr"]
@@ -62,7 +102,9 @@ def synthetic_rules(count: int, seed: int = 0, hard_share: float = 0.5) -> dict[
         if rng.random() < hard_share:
             source = rng.choice(HARD_PATTERNS) if rng.random() < 0.6 else _random_glob(rng)
         else:
-            source = rng.choice([f"team{i % 97}/app{i}", f"org{i % 50}/*", f"svc-{i}-*", f"proj{i}/*/api"])
+            source = rng.choice(
+                [f"team{i % 97}/app{i}", f"org{i % 50}/*", f"svc-{i}-*", f"proj{i}/*/api"]
+            )
         tag = rng.choice(["", "", "v*", "*-prod", "latest", "v[0-9].*", "*", "[!x]*", "1.?"])
         if rng.random() < 0.15:
             tag = _random_glob(rng)
@@ -88,7 +130,9 @@ def synthetic_sync(count: int, seed: int = 0) -> dict[str, Any]:
         kind = rng.random()
         if kind < 0.3:
             image["tags"] = rng.sample(["1.25", "latest", "v1.0", "main", "1.2", "stable"], 2)
-        if 0.2 < kind < 0.8:
+        if i < len(HARD_REGEXES):
+            image["tag_regex"] = HARD_REGEXES[i]
+        elif 0.2 < kind < 0.8:
             image["tag_regex"] = rng.choice(HARD_REGEXES)
         if kind >= 0.8:
             image["all_tags"] = True
