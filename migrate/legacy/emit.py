@@ -16,7 +16,8 @@ from adapter.errors import Diagnostic
 from migrate.bundle.builder import Bundle, BundleBuilder
 from migrate.legacy.convert import Conversion, ConvertedPolicy
 from migrate.legacy.model import LegacyInput
-from migrate.policy.loader import load_policy_documents
+from migrate.policy.loader import parse_policy_text
+from migrate.policy.model import PolicySet
 
 __all__ = ["build_bundle", "policy_files", "render_report", "write_output"]
 
@@ -60,11 +61,11 @@ def policy_files(legacy: LegacyInput, conversion: Conversion) -> dict[str, str]:
     return files
 
 
-def build_bundle(directory: Path) -> Bundle:
-    """Load the written policy files with the policy loader and build the bundle."""
-    paths = sorted((directory / "policies").glob("*.yaml"))
-    policy_set = load_policy_documents(paths)
-    return BundleBuilder().build(policy_set)
+def build_bundle(files: dict[str, str]) -> Bundle:
+    """Load the policy files (named relative to the output directory, so the bundle does
+    not depend on where it is written) with the policy loader and build the bundle."""
+    loaded = [p for name in sorted(files) for p in parse_policy_text(files[name], name).policies]
+    return BundleBuilder().build(PolicySet(sorted(loaded, key=lambda p: p.policy.id)))
 
 
 def render_report(legacy: LegacyInput, conversion: Conversion) -> str:
@@ -112,12 +113,11 @@ def write_output(out_dir: Path, legacy: LegacyInput, conversion: Conversion) -> 
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.tmp-", dir=out_dir.parent))
     try:
-        for name, text in policy_files(legacy, conversion).items():
-            target = staging / name
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_text(text, encoding="utf-8")
-        (staging / "policies").mkdir(exist_ok=True)
-        bundle = build_bundle(staging)
+        files = policy_files(legacy, conversion)
+        (staging / "policies").mkdir()
+        for name, text in files.items():
+            (staging / name).write_text(text, encoding="utf-8")
+        bundle = build_bundle(files)
         bundle.write_tarball(staging / "bundle.tar.gz")
         (staging / "report.md").write_text(render_report(legacy, conversion), encoding="utf-8")
         os.chmod(staging, 0o755)

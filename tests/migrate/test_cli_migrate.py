@@ -1,0 +1,156 @@
+"""freightliner-migrate convert / verify / report, through the real console script."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "legacy"
+SCRIPT = Path(sys.executable).parent / "freightliner-migrate"
+TREE = ["--tree-source", "docker-hub/library", "--tree-dest", "ecr/mirror"]
+
+
+def _run(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([str(SCRIPT), *args], capture_output=True, text=True, check=False)
+
+
+def _examples(tmp_path: Path) -> list[str]:
+    for name in ("rules.yaml", "sync.yaml", "config.yaml"):
+        shutil.copy(EXAMPLES / name, tmp_path / name)
+    return [str(tmp_path / n) for n in ("rules.yaml", "sync.yaml", "config.yaml")]
+
+
+def _tree(root: Path) -> dict[str, bytes]:
+    return {
+        str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()
+    }
+
+
+def test_convert_is_byte_identical_and_loadable(tmp_path: Path) -> None:
+    files = _examples(tmp_path)
+    first = _run("convert", *files, *TREE, "-o", str(tmp_path / "a"))
+    second = _run("convert", *files, *TREE, "-o", str(tmp_path / "b"))
+    assert first.returncode == 0, first.stderr
+    assert second.returncode == 0, second.stderr
+    assert _tree(tmp_path / "a") == _tree(tmp_path / "b")
+    assert sorted(_tree(tmp_path / "a")) == [
+        "bundle.tar.gz",
+        "policies/01-rules.yaml",
+        "policies/02-sync.yaml",
+        "policies/03-config.yaml",
+        "report.md",
+    ]
+    text = (tmp_path / "a" / "policies" / "01-rules.yaml").read_text()
+    assert (
+        "  # "
+        + str(tmp_path / "rules.yaml")
+        + ':5 (replication.rules[0]): "docker-hub"/"library/*"'
+        in text
+    )
+    assert "target_repo: mirror/{match}" in text
+    assert first.stdout.startswith("7 policies from 3 file(s) -> ")
+    # Converting again over an existing directory replaces it whole.
+    again = _run("convert", *files, *TREE, "-o", str(tmp_path / "a"))
+    assert again.returncode == 0
+    assert _tree(tmp_path / "a") == _tree(tmp_path / "b")
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+
+
+def test_failed_convert_leaves_nothing(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(
+        "rules:\n  - {source_registry: h, source_repository: 'a[*', destination_registry: e,"
+        " destination_repository: b}\n  - {source_registry: h, source_repository: a,"
+        " destination_registry: e, destination_repository: b, schedule: '61 * * * *'}\n"
+    )
+    proc = _run("convert", str(bad), "-o", str(tmp_path / "out"))
+    assert proc.returncode == 2
+    assert proc.stderr.splitlines() == [
+        f"error: {bad}:2: rules[0]: source_repository: malformed glob pattern 'a[*' "
+        "(Go: syntax error in pattern)"
+    ]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.yaml"]
+
+
+def test_bad_inputs_one_line_each(tmp_path: Path) -> None:
+    yaml_error = tmp_path / "broken.yaml"
+    yaml_error.write_text("rules: [\n")
+    unknown = tmp_path / "unknown.yaml"
+    unknown.write_text(
+        "rules:\n  - {source_registry: h, source_repository: a, destination_registry: e,"
+        " destination_repository: b, colour: red}\n"
+    )
+    proc = _run("report", str(yaml_error), str(tmp_path / "nope.yaml"), str(unknown))
+    assert proc.returncode == 2
+    assert proc.stderr.splitlines() == [
+        f"error: {yaml_error}:2: invalid YAML: expected the node content, but found '<stream end>'",
+        f"error: {tmp_path / 'nope.yaml'}: cannot read file: No such file or directory",
+    ]
+    proc = _run("report", str(unknown))
+    assert proc.returncode == 0
+    assert proc.stderr.splitlines() == [
+        f"warning: {unknown}:2: rules[0]: unknown key 'colour' ignored"
+    ]
+    assert f"* {unknown}:2: rules[0]: unknown key 'colour' ignored" in proc.stdout
+
+
+def test_report_lists_attention_items(tmp_path: Path) -> None:
+    proc = _run("report", *_examples(tmp_path))
+    assert proc.returncode == 0
+    out = proc.stdout
+    assert "* policies generated: 6" in out
+    assert "treeReplicate filters need a source and destination" in out
+    assert "limit=5 has no per-image condition: carried as an action parameter" in out
+    assert "MaxConcurrentReplications=4 is a worker setting" in out
+
+
+def test_verify_with_inventory_and_both_engines(tmp_path: Path, opa_bin: str) -> None:
+    files = _examples(tmp_path)
+    inventory = tmp_path / "inventory.json"
+    inventory.write_text(
+        json.dumps(
+            {
+                "docker-hub": {
+                    "library/nginx": ["1.25", "1.26", "latest"],
+                    "library/old-app": ["v1"],
+                    "team/app": ["x"],
+                }
+            }
+        )
+    )
+    proc = _run("verify", *files, *TREE, "--inventory", str(inventory), "--samples", "10")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    last = proc.stdout.splitlines()[-1]
+    assert last.startswith("checked ") and "(5 from the inventory" in last
+    assert last.endswith("with embedded, opa: 0 mismatches")
+
+
+def test_verify_fails_on_a_foreign_bundle(tmp_path: Path) -> None:
+    files = _examples(tmp_path)
+    assert _run("convert", *files, *TREE, "-o", str(tmp_path / "out")).returncode == 0
+    proc = _run(
+        "verify",
+        files[0],
+        "--bundle",
+        str(tmp_path / "out" / "bundle.tar.gz"),
+        "--engine",
+        "embedded",
+    )
+    assert proc.returncode == 1
+    assert proc.stdout.splitlines()[0].startswith("MISMATCH [embedded] docker-hub/library/")
+    assert (
+        proc.stdout.splitlines()[-1].endswith("mismatches")
+        and "with embedded: 0" not in proc.stdout
+    )
+
+
+@pytest.mark.parametrize("command", ["convert", "verify", "report"])
+def test_help(command: str) -> None:
+    proc = _run(command, "--help")
+    assert proc.returncode == 0
+    assert "LEGACY_FILES..." in proc.stdout
