@@ -36,22 +36,26 @@ def now_rfc3339() -> str:
 class EmbeddedEngine:
     """A DecisionEngine over one bundle's modules and data, evaluated by regorus.
 
-    The engine is not shared between threads: each thread gets its own clone.
+    regorus engines cannot cross threads: each thread compiles its own engine
+    from the bundle's modules and data on first use.
     """
 
     def __init__(self, modules: dict[str, str], data: dict[str, Any], revision: str = "") -> None:
-        engine = regorus.Engine()
-        try:
-            for path, text in sorted(modules.items()):
-                if path.endswith("_test.rego"):
-                    continue
-                engine.add_policy(path, text)
-            engine.add_data_json(json.dumps(data))
-        except (RuntimeError, ValueError) as exc:
-            raise EngineError(f"the embedded engine rejected the bundle: {exc}") from None
-        self._template = engine
+        self._modules = {p: t for p, t in sorted(modules.items()) if not p.endswith("_test.rego")}
+        self._data_json = json.dumps(data)
         self._local = threading.local()
         self._revision = revision
+        self._engine()  # compile now, so a bad bundle fails here and not at the first decision
+
+    def _new_engine(self) -> Any:
+        engine = regorus.Engine()
+        try:
+            for path, text in self._modules.items():
+                engine.add_policy(path, text)
+            engine.add_data_json(self._data_json)
+        except (RuntimeError, ValueError) as exc:
+            raise EngineError(f"the embedded engine rejected the bundle: {exc}") from None
+        return engine
 
     @classmethod
     def from_bundle(cls, path: Path) -> EmbeddedEngine:
@@ -66,9 +70,11 @@ class EmbeddedEngine:
         return self._revision
 
     def _engine(self) -> Any:
+        # regorus engines are bound to the thread that made them ("unsendable"):
+        # each thread compiles its own from the same modules and data.
         engine = getattr(self._local, "engine", None)
         if engine is None:
-            engine = self._local.engine = self._template.clone()
+            engine = self._local.engine = self._new_engine()
         return engine
 
     def evaluate(self, rule: str, input_value: dict[str, Any]) -> Any:
