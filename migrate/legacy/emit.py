@@ -3,14 +3,14 @@ into a temporary directory renamed into place."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
 import tempfile
 from collections import Counter
 from pathlib import Path
-
-import yaml
+from typing import Any
 
 from adapter.errors import Diagnostic
 from migrate.bundle.builder import Bundle, BundleBuilder
@@ -22,9 +22,47 @@ from migrate.policy.model import PolicySet
 __all__ = ["build_bundle", "policy_files", "render_report", "write_output"]
 
 
-class _Dumper(yaml.SafeDumper):
-    def increase_indent(self, flow: bool = False, indentless: bool = False) -> None:
-        super().increase_indent(flow, False)
+def _flow(value: Any) -> str:
+    """A YAML flow value: JSON strings (valid YAML double-quoted scalars), plain keys."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, str):
+        return json.dumps(value, ensure_ascii=False)
+    if isinstance(value, list):
+        return "[" + ", ".join(_flow(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k}: {_flow(v)}" for k, v in value.items()) + "}"
+    raise TypeError(f"cannot write {value!r}")
+
+
+def _condition(node: dict[str, Any], indent: str) -> list[str]:
+    for group in ("any", "all"):
+        if group in node:
+            lines = [f"{indent}- {group}:"]
+            for child in node[group]:
+                lines += _condition(child, indent + "    ")
+            return lines
+    return [f"{indent}- {_flow(node)}"]
+
+
+def _policy_yaml(policy: dict[str, Any]) -> list[str]:
+    lines: list[str] = []
+    for key, value in policy.items():
+        lead = "- " if not lines else "  "
+        if key == "conditions":
+            lines.append(f"{lead}conditions:")
+            for node in value:
+                lines += _condition(node, "    ")
+        elif key == "actions":
+            lines.append(f"{lead}actions:")
+            for action in value:
+                for i, (name, item) in enumerate(action.items()):
+                    lines.append(f"    {'- ' if i == 0 else '  '}{name}: {_flow(item)}")
+        else:
+            lines.append(f"{lead}{key}: {_flow(value)}")
+    return lines
 
 
 def _stem(path: str) -> str:
@@ -48,15 +86,7 @@ def policy_files(legacy: LegacyInput, conversion: Conversion) -> dict[str, str]:
         for converted in items:
             lines.append("")
             lines.append(f"  # {converted.comment}")
-            body = yaml.dump(
-                [converted.policy],
-                Dumper=_Dumper,
-                sort_keys=False,
-                allow_unicode=True,
-                default_flow_style=False,
-                width=1_000_000,
-            )
-            lines.extend("  " + line for line in body.rstrip("\n").split("\n"))
+            lines.extend("  " + line for line in _policy_yaml(converted.policy))
         files[name] = "\n".join(lines) + "\n"
     return files
 

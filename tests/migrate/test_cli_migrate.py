@@ -52,7 +52,7 @@ def test_convert_is_byte_identical_and_loadable(tmp_path: Path) -> None:
         + ':5 (replication.rules[0]): "docker-hub"/"library/*"'
         in text
     )
-    assert "target_repo: mirror/{match}" in text
+    assert 'target_repo: "mirror/{match}"' in text
     assert first.stdout.startswith("7 policies from 3 file(s) -> ")
     # Converting again over an existing directory replaces it whole.
     again = _run("convert", *files, *TREE, "-o", str(tmp_path / "a"))
