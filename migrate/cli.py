@@ -31,8 +31,9 @@ from migrate.legacy.verify import engines_available, verify_images
 __all__ = ["cli", "main"]
 
 F = TypeVar("F", bound=Callable[..., Any])
-EXIT_MISMATCH = 1
-EXIT_INPUT = 2
+# The project's exit codes (docs/cli.md, adapter.cli.exit_codes).
+EXIT_MISMATCH = 4
+EXIT_INPUT = 3
 
 
 def _legacy_options(func: F) -> F:

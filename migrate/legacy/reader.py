@@ -27,6 +27,7 @@ from migrate.legacy.model import (
 )
 from migrate.legacy.source import line_of, load_document, snake
 from migrate.patterns.glob import is_valid_glob
+from migrate.policy.values import parse_cron
 
 __all__ = ["read_legacy", "resolve_names"]
 
@@ -225,7 +226,19 @@ def _rules(
         )
         doc.glob(rule.source_repository, data, "source_repository", label)
         doc.glob(rule.tag_filter, data, "tag_filter", label)
+        _check_schedule(doc, rule.schedule, data, label)
         out.rules.append(rule)
+
+
+def _check_schedule(doc: _Doc, schedule: str, data: dict[str, Any], where: str) -> None:
+    """Report a bad cron schedule with the rule's other problems (``@every``: later)."""
+    if not schedule or schedule.strip().startswith("@every"):
+        return
+    try:
+        parse_cron(schedule)
+    except ValueError as exc:
+        line = data["__lines__"].get("schedule", data["__line__"])
+        doc.error(f"schedule {schedule!r}: {exc}", None, f"{where}: schedule", line)
 
 
 def _endpoint(doc: _Doc, data: dict[str, Any], key: str) -> tuple[str, bool, bool]:

@@ -69,10 +69,11 @@ def test_failed_convert_leaves_nothing(tmp_path: Path) -> None:
         " destination_registry: e, destination_repository: b, schedule: '61 * * * *'}\n"
     )
     proc = _run("convert", str(bad), "-o", str(tmp_path / "out"))
-    assert proc.returncode == 2
+    assert proc.returncode == 3
     assert proc.stderr.splitlines() == [
         f"error: {bad}:2: rules[0]: source_repository: malformed glob pattern 'a[*' "
-        "(Go: syntax error in pattern)"
+        "(Go: syntax error in pattern)",
+        f"error: {bad}:3: rules[1]: schedule: schedule '61 * * * *': minute field: 61 is outside 0-59",
     ]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.yaml"]
 
@@ -86,7 +87,7 @@ def test_bad_inputs_one_line_each(tmp_path: Path) -> None:
         " destination_repository: b, colour: red}\n"
     )
     proc = _run("report", str(yaml_error), str(tmp_path / "nope.yaml"), str(unknown))
-    assert proc.returncode == 2
+    assert proc.returncode == 3
     assert proc.stderr.splitlines() == [
         f"error: {yaml_error}:2: invalid YAML: expected the node content, but found '<stream end>'",
         f"error: {tmp_path / 'nope.yaml'}: cannot read file: No such file or directory",
@@ -141,7 +142,7 @@ def test_verify_fails_on_a_foreign_bundle(tmp_path: Path) -> None:
         "--engine",
         "embedded",
     )
-    assert proc.returncode == 1
+    assert proc.returncode == 4
     assert proc.stdout.splitlines()[0].startswith("MISMATCH [embedded] docker-hub/library/")
     assert (
         proc.stdout.splitlines()[-1].endswith("mismatches")
