@@ -53,7 +53,7 @@ def test_directory_is_recursive_yaml_and_yml(tmp_path: Path) -> None:
 
 def test_yaml_syntax_error_names_file_and_line() -> None:
     assert _errors("policies:\n  - id: a\n    name: [unclosed\n") == [
-        "p.yaml:4: YAML syntax error: expected ',' or ']', but got '<stream end>'"
+        "p.yaml:4: YAML syntax error: did not find expected ',' or ']'"
     ]
 
 
