@@ -145,9 +145,10 @@ class BundleManager:
                 if not o.passed
             ]
             raise _TestsFailed(f"{report.failed} bundle test(s) failed", failing)
-        EmbeddedEngine(bundle.modules(), bundle.data(), bundle.revision)  # compiles, or raises
+        served = bundle.without_tests()  # tested above; OPA need not compile the tests
+        EmbeddedEngine(served.modules(), served.data(), served.revision)  # compiles, or raises
         return PublishedBundle(
-            bundle, bundle.tarball_bytes(), policy_set, files, now_text(), report.passed
+            served, served.tarball_bytes(), policy_set, files, now_text(), report.passed
         )
 
     def load_initial(self) -> PublishedBundle:

@@ -46,6 +46,18 @@ class Bundle:
     revision: str
     policy_ids: list[str] = field(default_factory=list)
 
+    def without_tests(self) -> Bundle:
+        """The same bundle without test modules, for serving: OPA compiles every module
+        it loads, and the generated tests are most of them (10,000 policies: 80,000 test
+        rules). Its own revision (its content differs)."""
+        files = {
+            p: c for p, c in self.files.items() if not p.endswith("_test.rego") and p != ".manifest"
+        }
+        manifest = json.loads(self.files[".manifest"])
+        revision = _revision(files)
+        files[".manifest"] = _json_bytes({**manifest, "revision": revision})
+        return Bundle(files=files, revision=revision, policy_ids=list(self.policy_ids))
+
     def data(self) -> dict[str, Any]:
         value: dict[str, Any] = json.loads(self.files["data.json"])
         return value

@@ -41,3 +41,17 @@ def test_library_uses_v1_keywords_only(repo_root: Path) -> None:
     for module in (repo_root / "rego").rglob("*.rego"):
         text = module.read_text()
         assert "import rego.v1" not in text and "import future.keywords" not in text, module
+
+
+def test_bundle_without_tests_decides_the_same(repo_root: Path, opa_bin: str) -> None:
+    from migrate.policy.loader import load_policy_documents
+
+    full = BundleBuilder().build(load_policy_documents([repo_root / "examples/policies"]))
+    served = full.without_tests()
+    assert not [p for p in served.files if p.endswith("_test.rego")]
+    assert sorted(set(full.files) - set(served.files)) == sorted(
+        p for p in full.files if p.endswith("_test.rego")
+    )
+    assert served.data() == full.data()
+    assert served.revision != full.revision
+    assert BundleBuilder().build(load_policy_documents([repo_root / "examples/policies"])).without_tests() == served
