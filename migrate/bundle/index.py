@@ -12,9 +12,10 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["IndexKey", "build_index", "index_keys", "regex_literal_prefix"]
+__all__ = ["IndexKey", "build_index", "index_keys", "regex_literal_prefix", "regex_literal_suffix"]
 
-# ("exact", field, value) | ("exact", "label"/"annotation", key, value) | ("prefix", field, text)
+# ("exact", field, value) | ("exact", "label"/"annotation", key, value)
+# | ("prefix", field, text) | ("suffix", field, text)
 IndexKey = tuple[str, ...]
 
 _REGEX_META = set("\\.[]{}()*+?|^$")
@@ -26,7 +27,9 @@ _RANK = {
     ("exact", "label"): 2,
     ("exact", "annotation"): 2,
     ("prefix", "repository"): 3,
+    ("suffix", "repository"): 3,
     ("prefix", "tag"): 4,
+    ("suffix", "tag"): 4,
     ("exact", "registry"): 5,
 }
 
@@ -50,6 +53,34 @@ def regex_literal_prefix(pattern: str) -> str:
     return "".join(run)
 
 
+def regex_literal_suffix(pattern: str) -> str:
+    """The literal text every match of an unanchored-search regex ends with ("" if unknown).
+
+    Only patterns that end with an unescaped ``$`` and contain no ``|``, no
+    backslash and no flag group (``(?m)`` would let ``$`` match at a newline)
+    qualify; the literal run before ``$`` stops at the first metacharacter
+    (nothing can quantify the run: only ``$`` follows it).
+    """
+    if not pattern.endswith("$") or "|" in pattern or "\\" in pattern or "(?" in pattern:
+        return ""
+    run: list[str] = []
+    for char in reversed(pattern[:-1]):
+        if char in _REGEX_META:
+            break  # a quantifier here applies to what precedes the run, not to the run
+        run.append(char)
+    return "".join(reversed(run))
+
+
+def _glob_literal_suffix(pattern: str) -> str:
+    """The text after a glob's last metacharacter ("" when it contains a backslash escape)."""
+    if "\\" in pattern:
+        return ""
+    for i in range(len(pattern) - 1, -1, -1):
+        if pattern[i] in _GLOB_META or pattern[i] == "]":
+            return pattern[i + 1 :]
+    return pattern
+
+
 def _glob_literal_prefix(pattern: str) -> tuple[str, bool]:
     """(prefix, whole): the text before the first glob metacharacter; whole when there is none."""
     for i, char in enumerate(pattern):
@@ -71,11 +102,17 @@ def _leaf_keys(leaf: dict[str, Any]) -> list[IndexKey] | None:
             return None
         if op == "matches":
             prefix = regex_literal_prefix(leaf["arg"])
-            return [("prefix", ctype, prefix)] if prefix else None
+            if prefix:
+                return [("prefix", ctype, prefix)]
+            suffix = regex_literal_suffix(leaf["arg"])
+            return [("suffix", ctype, suffix)] if suffix else None
         if op == "glob":
             prefix, whole = _glob_literal_prefix(leaf["value"])
             if whole:
                 return [("exact", ctype, prefix)]
+            suffix = _glob_literal_suffix(leaf["value"])
+            if len(suffix) > len(prefix):
+                return [("suffix", ctype, suffix)]
             return [("prefix", ctype, prefix)] if prefix else None
         return None
     if ctype in {"label", "annotation"}:
@@ -115,6 +152,7 @@ def build_index(compiled_policies: list[dict[str, Any]]) -> dict[str, Any]:
     """The ``index`` document for a set of compiled policies (keys sorted, ids sorted)."""
     exact: dict[str, Any] = {}
     prefix: dict[str, Any] = {}
+    suffix: dict[str, Any] = {}
     always: list[str] = []
     for policy in compiled_policies:
         if not policy["enabled"]:
@@ -124,13 +162,23 @@ def build_index(compiled_policies: list[dict[str, Any]]) -> dict[str, Any]:
             always.append(policy["id"])
             continue
         for key in keys:
-            if key[0] == "prefix":
-                prefix.setdefault(key[1], {}).setdefault(key[2], []).append(policy["id"])
+            if key[0] in {"prefix", "suffix"}:
+                table = prefix if key[0] == "prefix" else suffix
+                table.setdefault(key[1], {}).setdefault(key[2], []).append(policy["id"])
             elif key[1] in {"label", "annotation"}:
                 exact.setdefault(key[1], {}).setdefault(key[2], {}).setdefault(key[3], []).append(
                     policy["id"]
                 )
             else:
                 exact.setdefault(key[1], {}).setdefault(key[2], []).append(policy["id"])
-    lengths = {field: sorted({len(p) for p in prefixes}) for field, prefixes in prefix.items()}
-    return {"exact": exact, "prefix": prefix, "prefix_lengths": lengths, "always": sorted(always)}
+    def lengths(table: dict[str, Any]) -> dict[str, list[int]]:
+        return {field: sorted({len(text) for text in texts}) for field, texts in table.items()}
+
+    return {
+        "exact": exact,
+        "prefix": prefix,
+        "prefix_lengths": lengths(prefix),
+        "suffix": suffix,
+        "suffix_lengths": lengths(suffix),
+        "always": sorted(always),
+    }

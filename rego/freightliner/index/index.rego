@@ -5,7 +5,7 @@
 #   with the number of policies when conditions allow indexing. The translator
 #   files each policy under one sound key (a condition every match must
 #   satisfy): exact values of repository, registry, tag, labels and
-#   annotations, or literal prefixes of repository and tag. Policies with no
+#   annotations, or literal prefixes or suffixes of repository and tag. Policies with no
 #   indexable condition are filed under `always`.
 package freightliner.index
 
@@ -22,9 +22,14 @@ _prefix_fields := ["repository", "tag"]
 prefixes(s, lengths) := {substring(s, 0, n) | some n in lengths; n <= count(s)}
 
 # METADATA
+# title: suffixes
+# description: The suffixes of a string with the given lengths (those not longer than it).
+suffixes(s, lengths) := {substring(s, count(s) - n, n) | some n in lengths; n <= count(s)}
+
+# METADATA
 # title: candidates
 # description: The ids of the policies that may match the image.
-candidates(index, image) := ((((exact | labelled) | annotated) | prefixed) | always) if {
+candidates(index, image) := (((((exact | labelled) | annotated) | prefixed) | suffixed) | always) if {
 	exact := {id |
 		some field in _exact_fields
 		some id in index.exact[field][image[field]]
@@ -41,6 +46,11 @@ candidates(index, image) := ((((exact | labelled) | annotated) | prefixed) | alw
 		some field in _prefix_fields
 		some p in prefixes(image[field], object.get(index, ["prefix_lengths", field], []))
 		some id in index.prefix[field][p]
+	}
+	suffixed := {id |
+		some field in _prefix_fields
+		some p in suffixes(image[field], object.get(index, ["suffix_lengths", field], []))
+		some id in index.suffix[field][p]
 	}
 	always := {id | some id in index.always}
 }

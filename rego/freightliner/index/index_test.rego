@@ -12,6 +12,8 @@ _index := {
 	},
 	"prefix": {"tag": {"prod-": ["by-tag-prefix"]}, "repository": {"team/": ["by-repo-prefix"]}},
 	"prefix_lengths": {"tag": [5], "repository": [5]},
+	"suffix": {"repository": {"-svc": ["by-repo-suffix"]}},
+	"suffix_lengths": {"repository": [4]},
 	"always": ["always"],
 }
 
@@ -24,6 +26,15 @@ test_candidates_by_every_key if {
 		"by-repo", "by-registry", "by-label", "by-annotation",
 		"by-tag-prefix", "by-repo-prefix", "always",
 	}
+}
+
+test_candidates_by_suffix if {
+	image := {"registry": "gcr", "repository": "x/api-svc", "tag": "", "labels": {}, "annotations": {}}
+	index.candidates(_index, image) == {"by-repo-suffix", "always"}
+}
+
+test_suffixes if {
+	index.suffixes("abcdé", [1, 2, 9]) == {"é", "dé"}
 }
 
 test_candidates_of_unrelated_image if {
