@@ -26,31 +26,41 @@ prefixes(s, lengths) := {substring(s, 0, n) | some n in lengths; n <= count(s)}
 # description: The suffixes of a string with the given lengths (those not longer than it).
 suffixes(s, lengths) := {substring(s, count(s) - n, n) | some n in lengths; n <= count(s)}
 
+_index := data.freightliner.policy_set.index
+
+# METADATA
+# title: probes
+# description: |
+#   The index paths an image can be filed under: its exact field, label and
+#   annotation values, and the prefixes and suffixes of repository and tag
+#   with the lengths the index holds.
+probes(image) := array.concat(
+	array.concat(
+		[["exact", field, image[field]] | some field in _exact_fields],
+		array.concat(
+			[["exact", "label", key, value] | some key, value in image.labels],
+			[["exact", "annotation", key, value] | some key, value in image.annotations],
+		),
+	),
+	array.concat(
+		[["prefix", field, p] |
+			some field in _prefix_fields
+			some p in prefixes(image[field], object.get(_index, ["prefix_lengths", field], []))
+		],
+		[["suffix", field, p] |
+			some field in _prefix_fields
+			some p in suffixes(image[field], object.get(_index, ["suffix_lengths", field], []))
+		],
+	),
+)
+
 # METADATA
 # title: candidates
-# description: The ids of the policies that may match the image.
-candidates(index, image) := (((((exact | labelled) | annotated) | prefixed) | suffixed) | always) if {
-	exact := {id |
-		some field in _exact_fields
-		some id in index.exact[field][image[field]]
-	}
-	labelled := {id |
-		some key, value in image.labels
-		some id in index.exact.label[key][value]
-	}
-	annotated := {id |
-		some key, value in image.annotations
-		some id in index.exact.annotation[key][value]
-	}
-	prefixed := {id |
-		some field in _prefix_fields
-		some p in prefixes(image[field], object.get(index, ["prefix_lengths", field], []))
-		some id in index.prefix[field][p]
-	}
-	suffixed := {id |
-		some field in _prefix_fields
-		some p in suffixes(image[field], object.get(index, ["suffix_lengths", field], []))
-		some id in index.suffix[field][p]
-	}
-	always := {id | some id in index.always}
-}
+# description: |
+#   The ids of the policies that may match the image under the bundle's
+#   index (data.freightliner.policy_set.index). The index is read from data,
+#   not passed as an argument: regorus copies large arguments on every call.
+candidates(image) := {id |
+	some probe in probes(image)
+	some id in object.get(_index, probe, [])
+} | {id | some id in _index.always}

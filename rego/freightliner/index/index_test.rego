@@ -22,7 +22,8 @@ test_candidates_by_every_key if {
 		"registry": "ecr", "repository": "team/app", "tag": "prod-1",
 		"labels": {"environment": "production"}, "annotations": {"team": "core"},
 	}
-	index.candidates(_index, image) == {
+	cands := index.candidates(image) with data.freightliner.policy_set.index as _index
+	cands == {
 		"by-repo", "by-registry", "by-label", "by-annotation",
 		"by-tag-prefix", "by-repo-prefix", "always",
 	}
@@ -30,7 +31,8 @@ test_candidates_by_every_key if {
 
 test_candidates_by_suffix if {
 	image := {"registry": "gcr", "repository": "x/api-svc", "tag": "", "labels": {}, "annotations": {}}
-	index.candidates(_index, image) == {"by-repo-suffix", "always"}
+	cands := index.candidates(image) with data.freightliner.policy_set.index as _index
+	cands == {"by-repo-suffix", "always"}
 }
 
 test_suffixes if {
@@ -39,7 +41,8 @@ test_suffixes if {
 
 test_candidates_of_unrelated_image if {
 	image := {"registry": "gcr", "repository": "other", "tag": "", "labels": {}, "annotations": {}}
-	index.candidates(_index, image) == {"always"}
+	cands := index.candidates(image) with data.freightliner.policy_set.index as _index
+	cands == {"always"}
 }
 
 test_prefixes if {
@@ -49,5 +52,6 @@ test_prefixes if {
 
 test_index_without_prefixes if {
 	image := {"registry": "gcr", "repository": "team/x", "tag": "prod-1", "labels": {}, "annotations": {}}
-	index.candidates({"exact": {}, "prefix": {}, "always": []}, image) == set()
+	cands := index.candidates(image) with data.freightliner.policy_set.index as {"exact": {}, "prefix": {}, "always": []}
+	cands == set()
 }

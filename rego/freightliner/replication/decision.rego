@@ -16,13 +16,13 @@ import data.freightliner.index
 # title: decision
 # description: The decision for input.image.
 # entrypoint: true
-decision := decide(data.freightliner.policy_set, input.image, now_ns(input))
+decision := decide(input.image, now_ns(input))
 
 # METADATA
 # title: decisions
 # description: Batch form, one decision per element of input.images, in order.
 # entrypoint: true
-decisions := [decide(data.freightliner.policy_set, image, now) |
+decisions := [decide(image, now) |
 	now := now_ns(input)
 	some image in input.images
 ]
@@ -70,10 +70,15 @@ _explain(policy, results, matched) := {
 	],
 }
 
+_policy_set := data.freightliner.policy_set
+
 # METADATA
 # title: decide
-# description: The decision for one image under a compiled policy set.
-decide(policy_set, image, now) := {
+# description: |
+#   The decision for one image under the bundle's compiled policy set
+#   (read from data, not passed as an argument: regorus copies large
+#   arguments on every call).
+decide(image, now) := {
 	"should_replicate": count(resolved.replicate) > 0,
 	"actions": array.concat(array.concat(resolved.replicate, resolved.block), resolved.notify),
 	"matched_policies": [id | some key in sort({[0 - r.explanation.priority, r.explanation.policy_id] | some r in matched}); id := key[1]],
@@ -81,13 +86,13 @@ decide(policy_set, image, now) := {
 	"metadata": {
 		"outcome": outcome,
 		"candidates": count(ids),
-		"policies": count(policy_set.policies),
+		"policies": count(_policy_set.policies),
 	},
 	"explanation": [r.explanation | some r in evaluated],
 } if {
-	ids := index.candidates(policy_set.index, image)
+	ids := index.candidates(image)
 	clock := conditions.clock(image, now)
-	evaluated := [_evaluate(policy_set.policies[id], image, clock) | some id in sort(ids)]
+	evaluated := [_evaluate(_policy_set.policies[id], image, clock) | some id in sort(ids)]
 	matched := [r | some r in evaluated; r.matched]
 	resolved := actions.resolve([a | some r in matched; some a in r.actions])
 	outcome := _outcome(matched, resolved)

@@ -43,10 +43,8 @@ _image := {
 
 _now := time.parse_rfc3339_ns("2026-11-23T12:00:00Z")
 
-_decide(image) := replication.decide(_policy_set, image, _now)
-
 test_scanned_production_image_replicates_to_both_targets if {
-	d := _decide(_image)
+	d := replication.decide(_image, _now) with data.freightliner.policy_set as _policy_set
 	d.should_replicate
 	d.metadata.outcome == "replicate"
 	d.matched_policies == ["production-replication"]
@@ -57,7 +55,7 @@ test_scanned_production_image_replicates_to_both_targets if {
 }
 
 test_unscanned_image_is_blocked if {
-	d := _decide(object.union(object.remove(_image, ["labels"]), {"labels": {"environment": "production"}}))
+	d := replication.decide(object.union(object.remove(_image, ["labels"]), {"labels": {"environment": "production"}}), _now) with data.freightliner.policy_set as _policy_set
 	not d.should_replicate
 	d.metadata.outcome == "block"
 	d.reason == "Missing security scan"
@@ -66,7 +64,7 @@ test_unscanned_image_is_blocked if {
 }
 
 test_no_match if {
-	d := _decide(object.union(_image, {"tag": "dev-1"}))
+	d := replication.decide(object.union(_image, {"tag": "dev-1"}), _now) with data.freightliner.policy_set as _policy_set
 	not d.should_replicate
 	d.actions == []
 	d.matched_policies == []
@@ -75,13 +73,13 @@ test_no_match if {
 }
 
 test_index_limits_candidates if {
-	d := _decide(object.union(_image, {"tag": "dev-1"}))
+	d := replication.decide(object.union(_image, {"tag": "dev-1"}), _now) with data.freightliner.policy_set as _policy_set
 	d.metadata.candidates == 1
 	[e.policy_id | some e in d.explanation] == ["compliance-blocking"]
 }
 
 test_explanation_lists_every_leaf if {
-	d := _decide(_image)
+	d := replication.decide(_image, _now) with data.freightliner.policy_set as _policy_set
 	some e in d.explanation
 	e.policy_id == "production-replication"
 	[[c.path, c.matched, c.actual] | some c in e.conditions] == [
@@ -92,7 +90,7 @@ test_explanation_lists_every_leaf if {
 
 test_disabled_policy_never_matches if {
 	disabled := object.union(_policy_set, {"policies": {"production-replication": object.union(_production, {"enabled": false})}})
-	d := replication.decide(disabled, _image, _now)
+	d := replication.decide(_image, _now) with data.freightliner.policy_set as disabled
 	d.matched_policies == []
 }
 
