@@ -31,23 +31,17 @@ subject(leaf, _, clock) := clock.age_ns if {
 # description: |
 #   The time facts of one evaluation, computed once per image: now and the
 #   image's age in ns (null when created_at is not valid RFC 3339).
-clock(image, now_ns) := {"now_ns": now_ns, "age_ns": _age_ns(image, now_ns)}
-
-# Written as complementary definitions, not `else`: regorus's VM mishandles an
-# `else` whose primary value uses a variable bound in an undefined body.
-_age_ns(image, now_ns) := now_ns - created_at_ns(image) if _valid_created_at(image)
-
-_age_ns(image, _) := null if not _valid_created_at(image)
-
-_valid_created_at(image) if {
-	is_string(image.created_at)
-	regex.match(_rfc3339, image.created_at)
-}
+clock(image, now_ns) := {"now_ns": now_ns, "age_ns": now_ns - created_at_ns(image)} if {
+	created_at_ns(image)
+} else := {"now_ns": now_ns, "age_ns": null}
 
 # METADATA
 # title: created_at_ns
 # description: The image's creation time in ns since the epoch, when it is valid RFC 3339.
-created_at_ns(image) := time.parse_rfc3339_ns(image.created_at) if _valid_created_at(image)
+created_at_ns(image) := time.parse_rfc3339_ns(image.created_at) if {
+	is_string(image.created_at)
+	regex.match(_rfc3339, image.created_at)
+}
 
 _compare(">", r) if r > 0
 
@@ -140,18 +134,9 @@ _semver_holds(s, alternatives) if {
 # description: |
 #   A leaf's outcome under a clock (see clock): matched (true or false, never undefined, negation
 #   applied) and the subject value seen (null when absent).
-result(leaf, image, clock) := {"matched": _truth_of(leaf, s), "actual": s} if {
-	s := _subject_or_null(leaf, image, clock)
-}
-
-_subject_or_null(leaf, image, clock) := subject(leaf, image, clock)
-
-_subject_or_null(leaf, image, clock) := null if not subject(leaf, image, clock)
-
-# A missing subject makes the base operator false, so only not_* forms hold.
-_truth_of(leaf, s) := leaf.negate if s == null
-
-_truth_of(leaf, s) := _base_truth(leaf, s) != leaf.negate if s != null
+result(leaf, image, clock) := {"matched": _base_truth(leaf, s) != leaf.negate, "actual": s} if {
+	s := subject(leaf, image, clock)
+} else := {"matched": leaf.negate == true, "actual": null}
 
 # METADATA
 # title: truth

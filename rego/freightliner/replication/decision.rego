@@ -126,11 +126,7 @@ _reason("no_action", _) := "matched policies request no replication"
 
 _reason("no_match", _) := "no policy matched the image"
 
-_block_reason(b) := b.parameters.reason if _has_reason(b)
-
-_block_reason(b) := sprintf("blocked by policy %s", [b.policy_ids[0]]) if not _has_reason(b)
-
-_has_reason(b) if {
+_block_reason(b) := b.parameters.reason if {
 	is_string(b.parameters.reason)
 	b.parameters.reason != ""
-}
+} else := sprintf("blocked by policy %s", [b.policy_ids[0]])
