@@ -15,15 +15,13 @@ _rfc3339 := `^[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1
 #   The value a leaf condition looks at; undefined when the image has none.
 #   leaf.subject is its path in the image (["tag"], ["labels", "env"],
 #   ["size"]), set by the translator; age conditions look at created_at.
-subject(leaf, image, _) := s if {
+subject(leaf, image, clock) := clock.age_ns if {
+	leaf.type == "age"
+	clock.age_ns != null
+} else := s if {
 	leaf.type != "age"
 	s := object.get(image, leaf.subject, null)
 	s != null
-}
-
-subject(leaf, _, clock) := clock.age_ns if {
-	leaf.type == "age"
-	clock.age_ns != null
 }
 
 # METADATA
@@ -178,26 +176,26 @@ _level(policy, depth, values) := values if depth >= count(policy.levels)
 # METADATA
 # title: matches
 # description: |
-#   Whether a compiled policy's condition tree holds for the image, given its
-#   leaf values. policy.shape "all" / "any" is a single group over every leaf
-#   (the common case, decided directly); a "tree" is evaluated level by level,
-#   deepest first; the translator guarantees at most 8 levels (Rego has no
-#   recursion).
-matches(policy, values) if {
+#   Whether a compiled policy's condition tree holds, given its leaf
+#   results (see leaf_results). policy.shape "all" / "any" is a single group
+#   over every leaf (the common case, decided directly); a "tree" is
+#   evaluated level by level, deepest first; the translator guarantees at
+#   most 8 levels (Rego has no recursion).
+matches(policy, results) := true if {
 	policy.shape == "all"
-	every _, v in values {
-		v
+	every r in results {
+		r.matched
 	}
-}
-
-matches(policy, values) if {
+} else := true if {
 	policy.shape == "any"
-	some v in values
-	v
-}
-
-matches(policy, values) if {
+	some r in results
+	r.matched
+} else := true if {
 	policy.shape == "tree"
+	_tree_holds(policy, leaf_values(results))
+} else := false
+
+_tree_holds(policy, values) if {
 	v1 := _level(policy, 0, values)
 	v2 := _level(policy, 1, v1)
 	v3 := _level(policy, 2, v2)

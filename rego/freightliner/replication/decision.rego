@@ -45,13 +45,12 @@ _evaluate(policy, image, clock) := {
 	"actions": [actions.render(a, policy, image) | matched; some a in policy.actions],
 } if {
 	results := conditions.leaf_results(policy, image, clock)
-	matched := _matched(policy, conditions.leaf_values(results))
+	matched := _matched(policy, results)
 }
 
-_matched(policy, values) := true if {
-	policy.enabled
-	conditions.matches(policy, values)
-} else := false
+_matched(policy, results) := conditions.matches(policy, results) if policy.enabled
+
+_matched(policy, _) := false if not policy.enabled
 
 _explain(policy, results, matched) := {
 	"policy_id": policy.id,
