@@ -203,7 +203,9 @@ def compile_leaf(node: ConditionNode, path: str) -> dict[str, Any]:
     subject = {"label": ["labels", key], "annotation": ["annotations", key], "metadata": [key]}.get(
         ctype, [ctype]
     )
+    about = {"path": path, "type": ctype, "key": key, "operator": op, "value": node.value}
     return {
+        "about": about,  # what an explanation shows of this leaf, beside its result
         "path": path,
         "type": ctype,
         "key": key,

@@ -48,26 +48,24 @@ _target(a) := [a.type, a.target_registry, a.target_repo, a.target_tag] if a.type
 
 _target(a) := [a.type, a.target_registry, a.target_repo, a.target_tag, a.parameters] if a.type != "replicate"
 
-# Merges actions with the same type, target and parameters: the first in
-# priority order is kept, with every contributing policy id.
-_merge(actions) := [merged |
-	unique := {a | some a in actions}
-	some key in sort({_order_key(a) | some a in unique})
-	some first in unique
-	_order_key(first) == key
-	not _has_earlier_twin(first, actions)
-	merged := object.union(first, {"policy_ids": _contributors(first, actions)})
+# Merges actions with the same target: the first in priority order is kept,
+# with every contributing policy id. One sort, then linear passes.
+_merge(actions) := [object.union(entry[2], {"policy_ids": _contributors(entry[1], ordered)}) |
+	ordered := sort({[_order_key(a), _target(a), a] | some a in actions})
+	some i, entry in ordered
+	not _seen_before(ordered, i, entry[1])
 ]
 
-_has_earlier_twin(a, actions) if {
-	some b in actions
-	_target(b) == _target(a)
-	_order_key(b) < _order_key(a)
+_seen_before(ordered, i, target) if {
+	some j, other in ordered
+	j < i
+	other[1] == target
 }
 
-_contributors(a, actions) := [id |
-	some key in sort({_order_key(b) | some b in actions; _target(b) == _target(a)})
-	id := key[1]
+_contributors(target, ordered) := [id |
+	ids := [entry[2].policy_ids[0] | some entry in ordered; entry[1] == target]
+	some k, id in ids
+	not id in array.slice(ids, 0, k)
 ]
 
 # METADATA

@@ -56,17 +56,7 @@ _explain(policy, results, matched) := {
 	"policy_id": policy.id,
 	"priority": policy.priority,
 	"matched": matched,
-	"conditions": [{
-		"path": leaf.path,
-		"type": leaf.type,
-		"key": leaf.key,
-		"operator": leaf.operator,
-		"value": leaf.value,
-		"actual": results[i].actual,
-		"matched": results[i].matched,
-	} |
-		some i, leaf in policy.leaves
-	],
+	"conditions": [object.union(leaf.about, results[i]) | some i, leaf in policy.leaves],
 }
 
 _policy_set := data.freightliner.policy_set

@@ -8,8 +8,8 @@ _production := {
 	"id": "production-replication", "name": "Production Image Replication",
 	"priority": 100, "enabled": true, "schedule": "",
 	"leaves": [
-		{"path": "conditions[0]", "type": "tag", "key": "", "subject": ["tag"], "operator": "matches", "value": "^prod-.*", "base": "matches", "negate": false, "arg": "^prod-.*"},
-		{"path": "conditions[1]", "type": "label", "key": "environment", "subject": ["labels", "environment"], "operator": "equals", "value": "environment=production", "base": "equals", "negate": false, "arg": "production"},
+		{"path": "conditions[0]", "type": "tag", "key": "", "subject": ["tag"], "operator": "matches", "value": "^prod-.*", "about": {"path": "conditions[0]", "type": "tag", "key": "", "operator": "matches", "value": "^prod-.*"}, "base": "matches", "negate": false, "arg": "^prod-.*"},
+		{"path": "conditions[1]", "type": "label", "key": "environment", "subject": ["labels", "environment"], "operator": "equals", "value": "environment=production", "about": {"path": "conditions[1]", "type": "label", "key": "environment", "operator": "equals", "value": "environment=production"}, "base": "equals", "negate": false, "arg": "production"},
 	],
 	"levels": [[{"id": 2, "op": "all", "children": [0, 1]}]], "root": 2, "shape": "all",
 	"actions": [
@@ -21,7 +21,7 @@ _production := {
 _compliance := {
 	"id": "compliance-blocking", "name": "Block Non-Compliant Images",
 	"priority": 200, "enabled": true, "schedule": "",
-	"leaves": [{"path": "conditions[0]", "type": "label", "key": "security.scan.status", "subject": ["labels", "security.scan.status"], "operator": "not_exists", "value": "security.scan.status", "base": "exists", "negate": true, "arg": null}],
+	"leaves": [{"path": "conditions[0]", "type": "label", "key": "security.scan.status", "subject": ["labels", "security.scan.status"], "operator": "not_exists", "value": "security.scan.status", "about": {"path": "conditions[0]", "type": "label", "key": "security.scan.status", "operator": "not_exists", "value": "security.scan.status"}, "base": "exists", "negate": true, "arg": null}],
 	"levels": [[{"id": 1, "op": "all", "children": [0]}]], "root": 1, "shape": "all",
 	"actions": [{"type": "block", "target_registry": "", "target_repo": [], "target_tag": [], "match_prefix": "", "match_suffix": "", "parameters": {"reason": "Missing security scan"}, "retry_policy": null}],
 }
