@@ -19,7 +19,6 @@ import hashlib
 import io
 import json
 import os
-import shutil
 import tarfile
 import tempfile
 from dataclasses import dataclass, field
@@ -27,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from adapter.errors import BundleError, Diagnostic, PolicyError
+from migrate.bundle.atomic import atomic_directory
 from migrate.bundle.index import build_index
 from migrate.bundle.library import library_files
 from migrate.bundle.testgen import policy_test_module
@@ -97,23 +97,11 @@ class Bundle:
 
     def write_directory(self, path: Path) -> None:
         """Write a bundle directory atomically: build beside it, then swap it in."""
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
-        try:
+        with atomic_directory(path) as staging:
             for rel, content in self.files.items():
-                target = tmp / rel
+                target = staging / rel
                 target.parent.mkdir(parents=True, exist_ok=True)
                 target.write_bytes(content)
-            if path.exists():
-                old = Path(tempfile.mkdtemp(prefix=f".{path.name}.old.", dir=path.parent))
-                os.replace(path, old / "previous")
-                os.replace(tmp, path)
-                shutil.rmtree(old, ignore_errors=True)
-            else:
-                os.replace(tmp, path)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
 
     def write(self, out: Path) -> None:
         """``*.tar.gz`` → tarball, anything else → directory."""

@@ -4,15 +4,13 @@ into a temporary directory renamed into place."""
 from __future__ import annotations
 
 import json
-import os
 import re
-import shutil
-import tempfile
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
 from adapter.errors import Diagnostic
+from migrate.bundle.atomic import atomic_directory
 from migrate.bundle.builder import Bundle, BundleBuilder
 from migrate.legacy.convert import Conversion, ConvertedPolicy
 from migrate.legacy.model import LegacyInput
@@ -139,10 +137,7 @@ def _render(diagnostic: Diagnostic) -> str:
 
 def write_output(out_dir: Path, legacy: LegacyInput, conversion: Conversion) -> Bundle:
     """Write policies, bundle and report to a sibling temp dir, then rename it to ``out_dir``."""
-    out_dir = out_dir.resolve()
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.tmp-", dir=out_dir.parent))
-    try:
+    with atomic_directory(out_dir.resolve()) as staging:
         files = policy_files(legacy, conversion)
         (staging / "policies").mkdir()
         for name, text in files.items():
@@ -150,15 +145,4 @@ def write_output(out_dir: Path, legacy: LegacyInput, conversion: Conversion) -> 
         bundle = build_bundle(files)
         bundle.write_tarball(staging / "bundle.tar.gz")
         (staging / "report.md").write_text(render_report(legacy, conversion), encoding="utf-8")
-        os.chmod(staging, 0o755)
-        if out_dir.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.old-", dir=out_dir.parent))
-            os.rename(out_dir, old / "previous")
-            os.rename(staging, out_dir)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.rename(staging, out_dir)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
     return bundle
