@@ -105,6 +105,14 @@ def _read_image(source: str) -> ImageMetadata:
         raise PolicyError("invalid image metadata", problems) from None
 
 
+def _shown(type_: str, actual: Any) -> str:
+    """An explanation's actual value: ages as days and hours, the rest as JSON."""
+    if type_ == "age" and isinstance(actual, int):
+        hours = actual // 3_600_000_000_000
+        return f"{hours // 24}d{hours % 24}h old"
+    return json.dumps(actual, ensure_ascii=False)
+
+
 def render_decision_text(decision: ReplicationDecision, explain: bool) -> list[str]:
     """The human form of a decision."""
     lines = [f"outcome: {decision.outcome}", f"reason: {decision.reason}"]
@@ -126,7 +134,8 @@ def render_decision_text(decision: ReplicationDecision, explain: bool) -> list[s
                 key = f"[{c.key}]" if c.key else ""
                 lines.append(
                     f"  {'✓' if c.matched else '✗'} {c.path}: {c.type}{key} {c.operator} "
-                    f"{json.dumps(c.value)} (actual: {json.dumps(c.actual)})"
+                    f"{json.dumps(c.value, ensure_ascii=False)} "
+                    f"(actual: {_shown(c.type, c.actual)})"
                 )
     return lines
 
