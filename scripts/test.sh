@@ -5,7 +5,7 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 . "$ROOT/scripts/setup.sh"
 cd "$ROOT"
-echo "== ruff"; ruff check adapter migrate tests benchmarks
+echo "== ruff"; ruff check adapter migrate tests benchmarks && ruff format --check --quiet adapter migrate tests benchmarks
 echo "== mypy --strict"; mypy
 if command -v opa >/dev/null 2>&1; then
   echo "== opa check + opa test rego/"; opa check --strict rego && opa test rego

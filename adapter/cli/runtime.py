@@ -28,26 +28,45 @@ from adapter.runner.selection import TagPlan
 __all__ = ["evaluate", "replicate"]
 
 _STATUSES: tuple[OutcomeStatus, ...] = (
-    "replicated", "skipped", "blocked", "failed", "not_replicated", "planned")
+    "replicated",
+    "skipped",
+    "blocked",
+    "failed",
+    "not_replicated",
+    "planned",
+)
 
 
 def _common(func: Any) -> Any:
-    for decorator in reversed([
-        click.argument("reference"),
-        click.option("--config", "config_path", type=click.Path(exists=True, path_type=Path),
-                     envvar="FREIGHTLINER_CONFIG", help="config.yaml (registries, opa, policy)."),
-        click.option("--opa-url", default=None, help="OPA sidecar URL (default: opa.url)."),
-        click.option("--policies", multiple=True, type=click.Path(exists=True, path_type=Path),
-                     help="Policy files/directories or one built bundle, for the embedded engine."),
-        click.option("--output", type=click.Choice(["text", "json"]), default="text",
-                     show_default=True),
-    ]):
+    for decorator in reversed(
+        [
+            click.argument("reference"),
+            click.option(
+                "--config",
+                "config_path",
+                type=click.Path(exists=True, path_type=Path),
+                envvar="FREIGHTLINER_CONFIG",
+                help="config.yaml (registries, opa, policy).",
+            ),
+            click.option("--opa-url", default=None, help="OPA sidecar URL (default: opa.url)."),
+            click.option(
+                "--policies",
+                multiple=True,
+                type=click.Path(exists=True, path_type=Path),
+                help="Policy files/directories or one built bundle, for the embedded engine.",
+            ),
+            click.option(
+                "--output", type=click.Choice(["text", "json"]), default="text", show_default=True
+            ),
+        ]
+    ):
         func = decorator(func)
     return func
 
 
-def _runtime(reference: str, config_path: Path | None, opa_url: str | None,
-             policies: tuple[Path, ...]) -> tuple[ImageReference, Runtime]:
+def _runtime(
+    reference: str, config_path: Path | None, opa_url: str | None, policies: tuple[Path, ...]
+) -> tuple[ImageReference, Runtime]:
     try:
         ref = ImageReference.parse(reference)
     except ValueError as exc:
@@ -59,8 +78,9 @@ def _runtime(reference: str, config_path: Path | None, opa_url: str | None,
             return load_bundle(policies, generate_tests=False)
         if config_path is not None and (config.policy.policies or config.policy.configPath):
             return load_bundle((config_path,), generate_tests=False)
-        raise ConfigError("no policies: give --policies, policy.policies in the config, "
-                          "or --opa-url / opa.url")
+        raise ConfigError(
+            "no policies: give --policies, policy.policies in the config, or --opa-url / opa.url"
+        )
 
     return ref, build_runtime(config, opa_url=opa_url, bundle=bundle, config_path=config_path)
 
@@ -68,10 +88,16 @@ def _runtime(reference: str, config_path: Path | None, opa_url: str | None,
 def _warn_fallbacks(runtime: Runtime) -> None:
     counters = runtime.engine.counters
     if counters["engine_error"]:
-        used = ", ".join(f"{k.split('.', 1)[1]}: {v}" for k, v in sorted(counters.items())
-                         if k.startswith("fallback."))
-        click.echo(f"warning: the decision engine failed for {counters['engine_error']} "
-                   f"image(s) (failure_mode {runtime.engine.mode}; {used})", err=True)
+        used = ", ".join(
+            f"{k.split('.', 1)[1]}: {v}"
+            for k, v in sorted(counters.items())
+            if k.startswith("fallback.")
+        )
+        click.echo(
+            f"warning: the decision engine failed for {counters['engine_error']} "
+            f"image(s) (failure_mode {runtime.engine.mode}; {used})",
+            err=True,
+        )
 
 
 def _plan_json(plan: TagPlan) -> dict[str, Any]:
@@ -89,15 +115,23 @@ def _plan_json(plan: TagPlan) -> dict[str, Any]:
 @_common
 @click.option("--explain", is_flag=True, help="Show how every candidate policy evaluated.")
 @exit_on_error
-def evaluate(reference: str, config_path: Path | None, opa_url: str | None,
-             policies: tuple[Path, ...], output: str, explain: bool) -> None:
+def evaluate(
+    reference: str,
+    config_path: Path | None,
+    opa_url: str | None,
+    policies: tuple[Path, ...],
+    output: str,
+    explain: bool,
+) -> None:
     """Read REF's images from the registry and decide them; no side effects."""
     ref, runtime = _runtime(reference, config_path, opa_url, policies)
     with runtime:
         plans = runtime.replicator.plan(ref)
         if output == "json":
-            document = {"revision": runtime.engine.revision,
-                        "images": [_plan_json(p) for p in plans]}
+            document = {
+                "revision": runtime.engine.revision,
+                "images": [_plan_json(p) for p in plans],
+            }
             click.echo(json.dumps(document, indent=2, sort_keys=True, ensure_ascii=False))
         else:
             for plan in plans:
@@ -111,12 +145,20 @@ def evaluate(reference: str, config_path: Path | None, opa_url: str | None,
                 for note in plan.notes:
                     click.echo(f"  note: {note}")
         _warn_fallbacks(runtime)
-    summary = RunSummary([
-        ImageOutcome(p.image, p.decision,
-                     "failed" if p.decision is None else
-                     "blocked" if p.decision.blocked or p.decision.outcome == "block"
-                     else "planned")
-        for p in plans])
+    summary = RunSummary(
+        [
+            ImageOutcome(
+                p.image,
+                p.decision,
+                "failed"
+                if p.decision is None
+                else "blocked"
+                if p.decision.blocked or p.decision.outcome == "block"
+                else "planned",
+            )
+            for p in plans
+        ]
+    )
     sys.exit(summary.exit_code)
 
 
@@ -133,9 +175,13 @@ def _outcome_line(outcome: ImageOutcome) -> str:
 def _outcome_json(outcome: ImageOutcome) -> dict[str, Any]:
     decision = outcome.decision
     return {
-        "reference": outcome.image.reference, "status": outcome.status,
-        "targets": outcome.targets, "bytes_copied": outcome.bytes_copied,
-        "error": outcome.error, "detail": outcome.detail, "platforms": outcome.platforms,
+        "reference": outcome.image.reference,
+        "status": outcome.status,
+        "targets": outcome.targets,
+        "bytes_copied": outcome.bytes_copied,
+        "error": outcome.error,
+        "detail": outcome.detail,
+        "platforms": outcome.platforms,
         "notifications_failed": outcome.notifications_failed,
         "decision": decision.model_dump(mode="json", exclude={"explanation"}) if decision else None,
     }
@@ -149,8 +195,14 @@ def _summary_counts(summary: RunSummary) -> dict[str, int]:
 @_common
 @click.option("--dry-run", is_flag=True, help="Decide and plan the targets; write nothing.")
 @exit_on_error
-def replicate(reference: str, config_path: Path | None, opa_url: str | None,
-              policies: tuple[Path, ...], output: str, dry_run: bool) -> None:
+def replicate(
+    reference: str,
+    config_path: Path | None,
+    opa_url: str | None,
+    policies: tuple[Path, ...],
+    output: str,
+    dry_run: bool,
+) -> None:
     """Decide REF's images and execute the decisions (replicate / block / notify)."""
     ref, runtime = _runtime(reference, config_path, opa_url, policies)
     tty = output == "text" and sys.stdout.isatty() and not os.environ.get("CI")
@@ -158,19 +210,34 @@ def replicate(reference: str, config_path: Path | None, opa_url: str | None,
         if tty:
             summary = _with_progress_bar(runtime, ref, dry_run)
         else:
+
             def line(outcome: ImageOutcome) -> None:
                 if output == "text":
                     click.echo(_outcome_line(outcome))
+
             summary = runtime.replicator.replicate(ref, dry_run=dry_run, progress=line)
         counts = _summary_counts(summary)
         if output == "json":
-            click.echo(json.dumps({"dry_run": dry_run, "revision": runtime.engine.revision,
-                                   "summary": counts, "exit_code": summary.exit_code,
-                                   "outcomes": [_outcome_json(o) for o in summary.outcomes]},
-                                  indent=2, sort_keys=True, ensure_ascii=False))
+            click.echo(
+                json.dumps(
+                    {
+                        "dry_run": dry_run,
+                        "revision": runtime.engine.revision,
+                        "summary": counts,
+                        "exit_code": summary.exit_code,
+                        "outcomes": [_outcome_json(o) for o in summary.outcomes],
+                    },
+                    indent=2,
+                    sort_keys=True,
+                    ensure_ascii=False,
+                )
+            )
         else:
-            shown = ", ".join(f"{status.replace('_', ' ')} {n}" for status, n in counts.items()
-                              if n or status in ("replicated", "skipped", "blocked", "failed"))
+            shown = ", ".join(
+                f"{status.replace('_', ' ')} {n}"
+                for status, n in counts.items()
+                if n or status in ("replicated", "skipped", "blocked", "failed")
+            )
             click.echo(("dry run: nothing written; " if dry_run else "") + f"summary: {shown}")
         _warn_fallbacks(runtime)
     sys.exit(summary.exit_code)

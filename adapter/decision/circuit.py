@@ -29,8 +29,9 @@ CircuitState = Literal["closed", "open", "half-open"]
 class CircuitBreaker:
     """Opens after ``failures`` consecutive failures; half-opens after ``reset`` seconds."""
 
-    def __init__(self, failures: int = 5, reset: float = 30.0,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self, failures: int = 5, reset: float = 30.0, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         if failures < 1:
             raise ValueError("failures must be >= 1")
         self.failures = failures
@@ -68,8 +69,10 @@ class CircuitBreaker:
             self.rejected += 1
             assert self._opened_at is not None
             retry_in = max(self.reset - (self._clock() - self._opened_at), 0.0)
-        raise EngineUnavailable(f"circuit open after {self.failures} consecutive failures "
-                                f"(next trial in {retry_in:.1f}s)")
+        raise EngineUnavailable(
+            f"circuit open after {self.failures} consecutive failures "
+            f"(next trial in {retry_in:.1f}s)"
+        )
 
     def success(self) -> None:
         with self._lock:
@@ -81,7 +84,8 @@ class CircuitBreaker:
         with self._lock:
             self._consecutive += 1
             if self._trial_in_flight or (
-                    self._opened_at is None and self._consecutive >= self.failures):
+                self._opened_at is None and self._consecutive >= self.failures
+            ):
                 self._opened_at = self._clock()
                 self.opened += 1
             self._trial_in_flight = False

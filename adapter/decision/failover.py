@@ -48,25 +48,36 @@ class LegacyEvaluator(Protocol):
     def decide(self, image: ImageMetadata) -> ReplicationDecision: ...
 
 
-def fail_closed_decision(image: ImageMetadata, error: EngineError, why: str,
-                         mode: FailureMode = "fail-closed") -> ReplicationDecision:
+def fail_closed_decision(
+    image: ImageMetadata, error: EngineError, why: str, mode: FailureMode = "fail-closed"
+) -> ReplicationDecision:
     """The blocking decision returned when no engine could decide ``image``."""
     reason = f"blocked: {why}: {error.message}"
     return ReplicationDecision(
         should_replicate=False,
         actions=[DecisionAction(type="block", parameters={"reason": reason})],
         reason=reason,
-        metadata={"outcome": "block", "failure_mode": mode, "fallback": "fail-closed",
-                  "engine_error": error.message, "engine_error_type": type(error).__name__},
+        metadata={
+            "outcome": "block",
+            "failure_mode": mode,
+            "fallback": "fail-closed",
+            "engine_error": error.message,
+            "engine_error_type": type(error).__name__,
+        },
     )
 
 
 class FailoverEngine:
     """A DecisionEngine that never raises EngineError: it applies ``mode`` instead."""
 
-    def __init__(self, primary: DecisionEngine, mode: FailureMode = "fail-closed", *,
-                 embedded: DecisionEngine | None = None,
-                 legacy: LegacyEvaluator | None = None) -> None:
+    def __init__(
+        self,
+        primary: DecisionEngine,
+        mode: FailureMode = "fail-closed",
+        *,
+        embedded: DecisionEngine | None = None,
+        legacy: LegacyEvaluator | None = None,
+    ) -> None:
         if mode == "embedded" and embedded is None:
             raise ConfigError("failure_mode embedded needs a bundle for the embedded engine")
         self.primary = primary
@@ -87,8 +98,9 @@ class FailoverEngine:
         self._count("primary_ok")
         return decision
 
-    def decide_many(self, images: Sequence[ImageMetadata],
-                    now: str | None = None) -> list[ReplicationDecision]:
+    def decide_many(
+        self, images: Sequence[ImageMetadata], now: str | None = None
+    ) -> list[ReplicationDecision]:
         if not images:
             return []
         try:
@@ -109,43 +121,70 @@ class FailoverEngine:
             self.embedded.close()
 
     # -- fallback ------------------------------------------------------------
-    def _fallback(self, images: list[ImageMetadata], error: EngineError,
-                  now: str | None) -> list[ReplicationDecision]:
+    def _fallback(
+        self, images: list[ImageMetadata], error: EngineError, now: str | None
+    ) -> list[ReplicationDecision]:
         what = f"{len(images)} image(s)" if len(images) != 1 else images[0].reference
         if self.mode == "embedded" and self.embedded is not None:
             try:
                 decisions = _call_decide_many(self.embedded, images, now)
             except EngineError as second:
-                _log.error("decision engine failed for %s (%s) and so did the embedded "
-                           "engine (%s): failing closed", what, error.message, second.message)
-                return self._closed(images, error, f"the decision engine failed and the embedded "
-                                    f"fallback failed too ({second.message})")
-            _log.warning("decision engine failed for %s (%s): decided by the embedded engine",
-                         what, error.message)
+                _log.error(
+                    "decision engine failed for %s (%s) and so did the embedded "
+                    "engine (%s): failing closed",
+                    what,
+                    error.message,
+                    second.message,
+                )
+                return self._closed(
+                    images,
+                    error,
+                    f"the decision engine failed and the embedded "
+                    f"fallback failed too ({second.message})",
+                )
+            _log.warning(
+                "decision engine failed for %s (%s): decided by the embedded engine",
+                what,
+                error.message,
+            )
             self._count("fallback.embedded", len(images))
             return [_annotate(d, self.mode, "embedded", error) for d in decisions]
         if self.mode == "fail-open":
             if self.legacy is None:
-                _log.error("decision engine failed for %s (%s): failure_mode fail-open but no "
-                           "legacy replication rules are configured: failing closed",
-                           what, error.message)
-                return self._closed(images, error, "decision engine failed and failure_mode "
-                                    "fail-open has no legacy replication rules to fall back to")
+                _log.error(
+                    "decision engine failed for %s (%s): failure_mode fail-open but no "
+                    "legacy replication rules are configured: failing closed",
+                    what,
+                    error.message,
+                )
+                return self._closed(
+                    images,
+                    error,
+                    "decision engine failed and failure_mode "
+                    "fail-open has no legacy replication rules to fall back to",
+                )
             try:
                 decisions = [self.legacy.decide(image) for image in images]
             except Exception as second:  # the legacy evaluator is outside our error tree
                 _log.error("legacy fallback failed for %s: %s: failing closed", what, second)
-                return self._closed(images, error, f"decision engine failed and the legacy "
-                                    f"fallback failed too ({second})")
-            _log.warning("decision engine failed for %s (%s): decided by the legacy rules "
-                         "(fail-open)", what, error.message)
+                return self._closed(
+                    images,
+                    error,
+                    f"decision engine failed and the legacy fallback failed too ({second})",
+                )
+            _log.warning(
+                "decision engine failed for %s (%s): decided by the legacy rules (fail-open)",
+                what,
+                error.message,
+            )
             self._count("fallback.legacy", len(images))
             return [_annotate(d, self.mode, "legacy", error) for d in decisions]
         _log.warning("decision engine failed for %s (%s): failing closed", what, error.message)
         return self._closed(images, error, "decision engine failed (failure_mode fail-closed)")
 
-    def _closed(self, images: list[ImageMetadata], error: EngineError,
-                why: str) -> list[ReplicationDecision]:
+    def _closed(
+        self, images: list[ImageMetadata], error: EngineError, why: str
+    ) -> list[ReplicationDecision]:
         self._count("fallback.fail-closed", len(images))
         return [fail_closed_decision(image, error, why, self.mode) for image in images]
 
@@ -159,23 +198,31 @@ class FailoverEngine:
             self.counters[f"engine_error.{type(exc).__name__}"] += n
 
 
-def _annotate(decision: ReplicationDecision, mode: FailureMode, fallback: str,
-              error: EngineError) -> ReplicationDecision:
-    metadata: dict[str, Any] = {**decision.metadata, "failure_mode": mode, "fallback": fallback,
-                                "engine_error": error.message,
-                                "engine_error_type": type(error).__name__}
+def _annotate(
+    decision: ReplicationDecision, mode: FailureMode, fallback: str, error: EngineError
+) -> ReplicationDecision:
+    metadata: dict[str, Any] = {
+        **decision.metadata,
+        "failure_mode": mode,
+        "fallback": fallback,
+        "engine_error": error.message,
+        "engine_error_type": type(error).__name__,
+    }
     return decision.model_copy(update={"metadata": metadata})
 
 
 def _call_decide(engine: Any, image: ImageMetadata, now: str | None) -> ReplicationDecision:
     """``decide`` with ``now`` when the engine takes it (both of ours do)."""
-    result: ReplicationDecision = (engine.decide(image, now=now) if now is not None
-                                   else engine.decide(image))
+    result: ReplicationDecision = (
+        engine.decide(image, now=now) if now is not None else engine.decide(image)
+    )
     return result
 
 
-def _call_decide_many(engine: Any, images: Sequence[ImageMetadata],
-                      now: str | None) -> list[ReplicationDecision]:
-    result: list[ReplicationDecision] = (engine.decide_many(images, now=now) if now is not None
-                                         else engine.decide_many(images))
+def _call_decide_many(
+    engine: Any, images: Sequence[ImageMetadata], now: str | None
+) -> list[ReplicationDecision]:
+    result: list[ReplicationDecision] = (
+        engine.decide_many(images, now=now) if now is not None else engine.decide_many(images)
+    )
     return result

@@ -39,18 +39,30 @@ class LegacyRulesEngine:
 
     def decide(self, image: ImageMetadata) -> ReplicationDecision:
         targets = sorted(self._evaluator.targets(image.registry, image.repository, image.tag))
-        actions = [DecisionAction(type="replicate", target_registry=registry, target_repo=repo,
-                                  target_tag=tag, policy_ids=[LEGACY_POLICY_ID])
-                   for registry, repo, tag in targets]
+        actions = [
+            DecisionAction(
+                type="replicate",
+                target_registry=registry,
+                target_repo=repo,
+                target_tag=tag,
+                policy_ids=[LEGACY_POLICY_ID],
+            )
+            for registry, repo, tag in targets
+        ]
         if not actions:
             return ReplicationDecision(
-                should_replicate=False, reason="no legacy replication rule matches",
-                metadata={"outcome": "no_match", "legacy_rules": self.rules})
+                should_replicate=False,
+                reason="no legacy replication rule matches",
+                metadata={"outcome": "no_match", "legacy_rules": self.rules},
+            )
         listing = ", ".join(f"{r}/{p}:{t}" for r, p, t in targets)
         return ReplicationDecision(
-            should_replicate=True, actions=actions, matched_policies=[LEGACY_POLICY_ID],
+            should_replicate=True,
+            actions=actions,
+            matched_policies=[LEGACY_POLICY_ID],
             reason=f"replicate to {listing} (legacy replication rules)",
-            metadata={"outcome": "replicate", "legacy_rules": self.rules})
+            metadata={"outcome": "replicate", "legacy_rules": self.rules},
+        )
 
 
 def load_legacy_rules(config_path: Path | None) -> LegacyRulesEngine | None:
@@ -72,5 +84,6 @@ def load_legacy_rules(config_path: Path | None) -> LegacyRulesEngine | None:
         raise
     if not found.rules:
         return None
-    return LegacyRulesEngine(LegacyEvaluator(LegacyInput(rules=list(found.rules))),
-                             len(found.rules))
+    return LegacyRulesEngine(
+        LegacyEvaluator(LegacyInput(rules=list(found.rules))), len(found.rules)
+    )

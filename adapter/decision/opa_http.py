@@ -77,8 +77,9 @@ class OpaHttpEngine:
         self._http = httpx.Client(
             base_url=self.url,
             timeout=httpx.Timeout(timeout),
-            limits=httpx.Limits(max_connections=max_connections,
-                                max_keepalive_connections=max_connections),
+            limits=httpx.Limits(
+                max_connections=max_connections, max_keepalive_connections=max_connections
+            ),
             transport=transport,
             headers={"User-Agent": "freightliner-policy", "Content-Type": "application/json"},
         )
@@ -92,19 +93,22 @@ class OpaHttpEngine:
         body = {"input": {"image": image.as_input(), "now": now or now_rfc3339()}}
         return _parse(self._query(DECISION_PATH, body, self.timeout))
 
-    def decide_many(self, images: Sequence[ImageMetadata],
-                    now: str | None = None) -> list[ReplicationDecision]:
+    def decide_many(
+        self, images: Sequence[ImageMetadata], now: str | None = None
+    ) -> list[ReplicationDecision]:
         when = now or now_rfc3339()
         decisions: list[ReplicationDecision] = []
         for start in range(0, len(images), self.batch_size):
-            chunk = images[start:start + self.batch_size]
+            chunk = images[start : start + self.batch_size]
             budget = min(self.timeout * len(chunk), max(self.timeout, _BATCH_CAP_SECONDS))
             body = {"input": {"images": [i.as_input() for i in chunk], "now": when}}
             value = self._query(BATCH_PATH, body, budget)
             if not isinstance(value, list) or len(value) != len(chunk):
                 got = f"{len(value)} decisions" if isinstance(value, list) else type(value).__name__
-                raise EngineError(f"data.{BATCH_PATH.replace('/', '.')}: expected "
-                                  f"{len(chunk)} decisions, got {got}")
+                raise EngineError(
+                    f"data.{BATCH_PATH.replace('/', '.')}: expected "
+                    f"{len(chunk)} decisions, got {got}"
+                )
             decisions.extend(_parse(v) for v in value)
         return decisions
 
@@ -119,8 +123,11 @@ class OpaHttpEngine:
             return ""
         if not isinstance(bundles, dict):
             return ""
-        revisions = {str(name): str((b.get("manifest") or {}).get("revision", ""))
-                     for name, b in bundles.items() if isinstance(b, dict)}
+        revisions = {
+            str(name): str((b.get("manifest") or {}).get("revision", ""))
+            for name, b in bundles.items()
+            if isinstance(b, dict)
+        }
         if len(revisions) == 1:
             return next(iter(revisions.values()))
         return ",".join(f"{n}={r}" for n, r in sorted(revisions.items()))
@@ -128,8 +135,9 @@ class OpaHttpEngine:
     def ready(self) -> bool:
         """``GET /health?bundles``: OPA is up and every configured bundle is activated."""
         try:
-            response = self._http.get("/health", params={"bundles": ""},
-                                      timeout=max(self.timeout, 1.0))
+            response = self._http.get(
+                "/health", params={"bundles": ""}, timeout=max(self.timeout, 1.0)
+            )
         except httpx.HTTPError:
             return False
         return response.status_code == 200
@@ -170,8 +178,10 @@ class OpaHttpEngine:
         self.breaker.success()
         rule = "data." + path.replace("/", ".")
         if response.status_code != 200:
-            raise EngineError(f"OPA rejected the query for {rule}: HTTP {response.status_code}"
-                              f"{_opa_error(response)}")
+            raise EngineError(
+                f"OPA rejected the query for {rule}: HTTP {response.status_code}"
+                f"{_opa_error(response)}"
+            )
         try:
             document = response.json()
         except ValueError:
@@ -192,8 +202,9 @@ class OpaHttpEngine:
             with self._lock:
                 self.requests += 1
             try:
-                response = self._http.post(f"/v1/data/{path}", content=content,
-                                           timeout=httpx.Timeout(left))
+                response = self._http.post(
+                    f"/v1/data/{path}", content=content, timeout=httpx.Timeout(left)
+                )
             except httpx.TimeoutException:
                 problem = f"timed out after {budget:g}s"
             except httpx.TransportError as exc:

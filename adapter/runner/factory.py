@@ -42,9 +42,13 @@ def _seconds(text: str) -> float:
     return parse_duration_ns(text) / 1e9
 
 
-def build_engine(config: FreightlinerConfig, *, opa_url: str | None = None,
-                 bundle: BundleLoader | None = None,
-                 config_path: Path | None = None) -> FailoverEngine:
+def build_engine(
+    config: FreightlinerConfig,
+    *,
+    opa_url: str | None = None,
+    bundle: BundleLoader | None = None,
+    config_path: Path | None = None,
+) -> FailoverEngine:
     """The decision engine (see the module docstring)."""
     url = opa_url or config.opa.url
     mode = config.opa.failure_mode
@@ -53,18 +57,23 @@ def build_engine(config: FreightlinerConfig, *, opa_url: str | None = None,
         if config.opa.bundle:
             return EmbeddedEngine.from_bundle(Path(config.opa.bundle))
         if bundle is None:
-            raise ConfigError("no policies: give --policies, policy.policies in the config, "
-                              "or opa.bundle")
+            raise ConfigError(
+                "no policies: give --policies, policy.policies in the config, or opa.bundle"
+            )
         built = bundle()
         return EmbeddedEngine(built.modules(), built.data(), built.revision)
 
     legacy = load_legacy_rules(config_path) if mode == "fail-open" else None
     if url:
         primary = OpaHttpEngine(
-            url, timeout=config.evaluation_timeout_seconds, retries=config.opa.retries,
-            backoff=_seconds(config.opa.backoff), circuit_failures=config.opa.circuit_failures,
+            url,
+            timeout=config.evaluation_timeout_seconds,
+            retries=config.opa.retries,
+            backoff=_seconds(config.opa.backoff),
+            circuit_failures=config.opa.circuit_failures,
             circuit_reset=_seconds(config.opa.circuit_reset),
-            max_connections=max(config.policy.maxConcurrency, 4))
+            max_connections=max(config.policy.maxConcurrency, 4),
+        )
         fallback = embedded() if mode == "embedded" else None
         return FailoverEngine(primary, mode, embedded=fallback, legacy=legacy)
     engine = embedded()
@@ -94,9 +103,14 @@ class Runtime:
         self.close()
 
 
-def build_runtime(config: FreightlinerConfig, *, opa_url: str | None = None,
-                  bundle: BundleLoader | None = None, config_path: Path | None = None,
-                  notify_timeout: float = 5.0) -> Runtime:
+def build_runtime(
+    config: FreightlinerConfig,
+    *,
+    opa_url: str | None = None,
+    bundle: BundleLoader | None = None,
+    config_path: Path | None = None,
+    notify_timeout: float = 5.0,
+) -> Runtime:
     """Engine, registry clients (one per configured registry), metadata source, executor."""
     if not len(config.registries):
         raise ConfigError("no registries configured: add a 'registries:' section to the config")
@@ -104,8 +118,9 @@ def build_runtime(config: FreightlinerConfig, *, opa_url: str | None = None,
     clients: dict[str, RegistryClient] = {}
     try:
         for name in config.registries:
-            clients[name] = RegistryClient(config.registries.get(name),
-                                           max_connections=max(config.policy.maxConcurrency, 4))
+            clients[name] = RegistryClient(
+                config.registries.get(name), max_connections=max(config.policy.maxConcurrency, 4)
+            )
     except BaseException:
         engine.close()
         for client in clients.values():
@@ -113,6 +128,7 @@ def build_runtime(config: FreightlinerConfig, *, opa_url: str | None = None,
         raise
     source = RegistryMetadataSource(clients, cache_size=config.policy.cacheSize)
     executor = DecisionExecutor(clients, notifier=WebhookNotifier(timeout=notify_timeout))
-    replicator = RegistryReplicator(engine, source, clients, executor,
-                                    max_concurrency=config.policy.maxConcurrency)
+    replicator = RegistryReplicator(
+        engine, source, clients, executor, max_concurrency=config.policy.maxConcurrency
+    )
     return Runtime(config, engine, clients, executor, replicator)

@@ -32,12 +32,15 @@ def platform_name(image: ImageMetadata) -> str:
 
 
 def _targets(image: ImageMetadata, decision: ReplicationDecision) -> frozenset[str]:
-    return frozenset(f"{a.target_registry}/{a.target_repo}:{a.target_tag or image.tag}"
-                     for a in decision.replications())
+    return frozenset(
+        f"{a.target_registry}/{a.target_repo}:{a.target_tag or image.tag}"
+        for a in decision.replications()
+    )
 
 
-def combine_platforms(images: Sequence[ImageMetadata],
-                      decisions: Sequence[ReplicationDecision]) -> ReplicationDecision:
+def combine_platforms(
+    images: Sequence[ImageMetadata], decisions: Sequence[ReplicationDecision]
+) -> ReplicationDecision:
     """The tag's decision (see the module docstring)."""
     if len(images) != len(decisions) or not images:
         raise ValueError("one decision per platform is needed")
@@ -51,8 +54,10 @@ def combine_platforms(images: Sequence[ImageMetadata],
     targets = [_targets(i, d) for i, d in zip(images, decisions, strict=True)]
     if all(t == targets[0] for t in targets):
         return decisions[0].model_copy(update={"metadata": {**decisions[0].metadata, **count}})
-    listing = "; ".join(f"{platform_name(i)} -> {', '.join(sorted(t)) or 'nothing'}"
-                        for i, t in zip(images, targets, strict=True))
+    listing = "; ".join(
+        f"{platform_name(i)} -> {', '.join(sorted(t)) or 'nothing'}"
+        for i, t in zip(images, targets, strict=True)
+    )
     reason = f"blocked: the platforms of the index disagree ({listing})"
     matched = sorted({p for d in decisions for p in d.matched_policies})
     return ReplicationDecision(

@@ -52,10 +52,17 @@ _log = logging.getLogger("freightliner.runner")
 class RegistryReplicator:
     """Implements :class:`adapter.runner.interface.Replicator`."""
 
-    def __init__(self, engine: DecisionEngine, source: MetadataSource,
-                 clients: Mapping[str, Registry], executor: ActionExecutor, *,
-                 max_concurrency: int = 10, batch_size: int = 100,
-                 page_size: int | None = None) -> None:
+    def __init__(
+        self,
+        engine: DecisionEngine,
+        source: MetadataSource,
+        clients: Mapping[str, Registry],
+        executor: ActionExecutor,
+        *,
+        max_concurrency: int = 10,
+        batch_size: int = 100,
+        page_size: int | None = None,
+    ) -> None:
         if max_concurrency < 1 or batch_size < 1:
             raise ValueError("max_concurrency and batch_size must be >= 1")
         self.engine = engine
@@ -73,15 +80,21 @@ class RegistryReplicator:
         """Every readable tag's (first platform's) metadata and the tag's decision."""
         return [(p.image, p.decision) for p in self.plan(reference) if p.decision is not None]
 
-    def replicate(self, reference: ImageReference, *, dry_run: bool = False,
-                  progress: ProgressCallback | None = None,
-                  on_total: TotalCallback | None = None) -> RunSummary:
+    def replicate(
+        self,
+        reference: ImageReference,
+        *,
+        dry_run: bool = False,
+        progress: ProgressCallback | None = None,
+        on_total: TotalCallback | None = None,
+    ) -> RunSummary:
         plans = self.plan(reference)
         if on_total is not None:
             on_total(len(plans))
         outcomes: list[ImageOutcome | None] = [None] * len(plans)
-        with ThreadPoolExecutor(max_workers=self.max_concurrency,
-                                thread_name_prefix="freightliner-run") as pool:
+        with ThreadPoolExecutor(
+            max_workers=self.max_concurrency, thread_name_prefix="freightliner-run"
+        ) as pool:
             futures = {pool.submit(self._execute, plan, dry_run): i for i, plan in enumerate(plans)}
             for future in as_completed(futures):
                 outcome = future.result()
@@ -95,8 +108,9 @@ class RegistryReplicator:
         """Steps 1-4: every tag the reference names, with its decision (no side effects)."""
         plans = [TagPlan(reference.registry, repo, tag) for repo, tag in self._tags(reference)]
         single = reference.tag is not None
-        with ThreadPoolExecutor(max_workers=self.max_concurrency,
-                                thread_name_prefix="freightliner-meta") as pool:
+        with ThreadPoolExecutor(
+            max_workers=self.max_concurrency, thread_name_prefix="freightliner-meta"
+        ) as pool:
             for plan, error in zip(plans, pool.map(self._read, plans), strict=True):
                 if error is not None:
                     if single:
@@ -112,8 +126,11 @@ class RegistryReplicator:
             yield reference.repository, reference.tag
             return
         client = self._client(reference.registry)
-        repositories = ([reference.repository] if reference.repository is not None
-                        else list(client.catalog(self.page_size)))
+        repositories = (
+            [reference.repository]
+            if reference.repository is not None
+            else list(client.catalog(self.page_size))
+        )
         for repository in repositories:
             for tag in client.tags(repository, self.page_size):
                 yield repository, tag
@@ -130,7 +147,7 @@ class RegistryReplicator:
     def _decide(self, plans: list[TagPlan]) -> None:
         images = [(plan, image) for plan in plans for image in plan.platforms]
         for start in range(0, len(images), self.batch_size):
-            chunk = images[start:start + self.batch_size]
+            chunk = images[start : start + self.batch_size]
             decisions = self.engine.decide_many([image for _, image in chunk])
             for (plan, _), decision in zip(chunk, decisions, strict=True):
                 plan.decisions.append(decision)
@@ -148,32 +165,38 @@ class RegistryReplicator:
     def _execute(self, plan: TagPlan, dry_run: bool) -> ImageOutcome:
         count = max(len(plan.platforms), 1)
         if plan.decision is None:
-            return ImageOutcome(plan.image, None, "failed", error=plan.error or "not decided",
-                                platforms=count)
+            return ImageOutcome(
+                plan.image, None, "failed", error=plan.error or "not decided", platforms=count
+            )
         try:
             results = self.executor.execute(plan.image, plan.decision, dry_run=dry_run)
         except Exception as exc:  # an executor bug must not lose the rest of the sweep
             _log.exception("executing the decision for %s failed", plan.reference)
-            return ImageOutcome(plan.image, plan.decision, "failed", error=str(exc),
-                                platforms=count)
+            return ImageOutcome(
+                plan.image, plan.decision, "failed", error=str(exc), platforms=count
+            )
         copies = [r for r in results if r.action.type == "replicate"]
         notes = "; ".join(plan.notes)
         detail = notes or plan.decision.reason
         outcome = ImageOutcome(
-            plan.image, plan.decision, _status(results, copies, bool(plan.notes)),
+            plan.image,
+            plan.decision,
+            _status(results, copies, bool(plan.notes)),
             targets=[r.target for r in copies if r.status != "failed"],
             bytes_copied=sum(r.bytes_copied for r in copies),
             error="; ".join(f"{r.target}: {r.error}" for r in results if r.status == "failed"),
-            notifications_failed=sum(1 for r in results
-                                     if r.action.type == "notify" and r.status == "failed"),
+            notifications_failed=sum(
+                1 for r in results if r.action.type == "notify" and r.status == "failed"
+            ),
             detail=next((r.detail for r in results if r.status == "blocked"), detail),
             platforms=count,
         )
         return outcome
 
 
-def _status(results: list[ActionResult], copies: list[ActionResult],
-            limited: bool) -> OutcomeStatus:
+def _status(
+    results: list[ActionResult], copies: list[ActionResult], limited: bool
+) -> OutcomeStatus:
     if any(r.status == "blocked" for r in results):
         return "blocked"
     if any(r.status == "failed" for r in copies):

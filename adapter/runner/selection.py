@@ -78,8 +78,14 @@ def apply_sweep_limits(plans: Sequence[TagPlan]) -> None:
         for action in plan.decision.replications():
             for name in _PARAMETERS:
                 if name in action.parameters:
-                    key = (plan.registry, plan.repository, action.target_registry,
-                           ",".join(action.policy_ids), name, action.parameters[name])
+                    key = (
+                        plan.registry,
+                        plan.repository,
+                        action.target_registry,
+                        ",".join(action.policy_ids),
+                        name,
+                        action.parameters[name],
+                    )
                     groups[key].append((index, action))
                     break
     drop: dict[int, list[tuple[DecisionAction, str]]] = defaultdict(list)
@@ -104,5 +110,6 @@ def apply_sweep_limits(plans: Sequence[TagPlan]) -> None:
         replicate = any(a.type == "replicate" for a in actions)
         metadata = {**plan.decision.metadata, "sweep_limit": [why for _, why in dropped]}
         plan.decision = plan.decision.model_copy(
-            update={"actions": actions, "should_replicate": replicate, "metadata": metadata})
+            update={"actions": actions, "should_replicate": replicate, "metadata": metadata}
+        )
         plan.notes.extend(why for _, why in dropped)

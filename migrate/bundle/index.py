@@ -171,6 +171,7 @@ def build_index(compiled_policies: list[dict[str, Any]]) -> dict[str, Any]:
                 )
             else:
                 exact.setdefault(key[1], {}).setdefault(key[2], []).append(policy["id"])
+
     def lengths(table: dict[str, Any]) -> dict[str, list[int]]:
         return {field: sorted({len(text) for text in texts}) for field, texts in table.items()}
 

@@ -30,9 +30,15 @@ pytestmark = [pytest.mark.registry, pytest.mark.opa, pytest.mark.slow]
 
 CLI = str(Path(sys.executable).parent / "freightliner-policy")
 SCANNED = {"environment": "production", "security.scan.status": "passed"}
-LEGACY_RULES = [{"source_registry": "local", "source_repository": "team/*",
-                 "destination_registry": "ecr", "destination_repository": "legacy/*",
-                 "tag_filter": "prod-*"}]
+LEGACY_RULES = [
+    {
+        "source_registry": "local",
+        "source_repository": "team/*",
+        "destination_registry": "ecr",
+        "destination_repository": "legacy/*",
+        "tag_filter": "prod-*",
+    }
+]
 
 
 @dataclass
@@ -50,9 +56,10 @@ class World:
     def config(self, **opa: Any) -> Path:
         document: dict[str, Any] = {
             "policy": {"evaluationTimeout": "5s", "maxConcurrency": 4, "cacheSize": 100},
-            "registries": {name: {"url": r.url}
-                           for name, r in (("local", self.local), ("ecr", self.ecr),
-                                           ("gcr", self.gcr))},
+            "registries": {
+                name: {"url": r.url}
+                for name, r in (("local", self.local), ("ecr", self.ecr), ("gcr", self.gcr))
+            },
             "opa": {"retries": 1, "backoff": "10ms", **opa},
         }
         if opa.get("failure_mode") == "fail-open":
@@ -65,32 +72,53 @@ class World:
         command = [CLI, *args, "--config", str(config)]
         for policy in self.policies:
             command += ["--policies", str(policy)]
-        return subprocess.run(command, capture_output=True, text=True, timeout=180,
-                              env={"PATH": "/usr/bin:/bin", "HOME": str(self.tmp)})
+        return subprocess.run(
+            command,
+            capture_output=True,
+            text=True,
+            timeout=180,
+            env={"PATH": "/usr/bin:/bin", "HOME": str(self.tmp)},
+        )
 
     def bundle(self) -> Any:
         return BundleBuilder(generate_tests=False).build(load_policy_documents(self.policies))
 
 
 @pytest.fixture
-def world(registry_factory: RegistryFactory, repo_root: Path, tmp_path: Path,
-          webhook: WebhookReceiver) -> Iterator[World]:
+def world(
+    registry_factory: RegistryFactory, repo_root: Path, tmp_path: Path, webhook: WebhookReceiver
+) -> Iterator[World]:
     local = registry_factory.start(name="local")
     ecr = registry_factory.start(name="ecr")
     gcr = registry_factory.start(name="gcr")
     notify = tmp_path / "notify.yaml"
-    notify.write_text(yaml.safe_dump({"policies": [{
-        "id": "announce-prod", "priority": 5,
-        "conditions": [{"type": "tag", "operator": "matches", "value": "^prod-"}],
-        "actions": [{"type": "notify", "parameters": {"url": webhook.url}}]}]}))
+    notify.write_text(
+        yaml.safe_dump(
+            {
+                "policies": [
+                    {
+                        "id": "announce-prod",
+                        "priority": 5,
+                        "conditions": [{"type": "tag", "operator": "matches", "value": "^prod-"}],
+                        "actions": [{"type": "notify", "parameters": {"url": webhook.url}}],
+                    }
+                ]
+            }
+        )
+    )
     yield World(
-        local, ecr, gcr,
+        local,
+        ecr,
+        gcr,
         scanned=push_image(local, "team/app", "prod-v1.0.0", labels=SCANNED, seed=1),
-        unscanned=push_image(local, "team/app", "prod-v1.0.1",
-                             labels={"environment": "production"}, seed=2),
+        unscanned=push_image(
+            local, "team/app", "prod-v1.0.1", labels={"environment": "production"}, seed=2
+        ),
         index=push_index(local, "team/multi", "prod-v2.0.0", labels=SCANNED, seed=3),
         policies=[repo_root / "examples" / "policies" / "seed.yaml", notify],
-        tmp=tmp_path, webhook=webhook)
+        tmp=tmp_path,
+        webhook=webhook,
+    )
     for running in (local, ecr, gcr):
         running.stop()
 
@@ -102,8 +130,11 @@ def _assert_copied(target: RunningRegistry, repository: str, image: PushedImage)
     for part in image.children or [image]:
         if image.children:
             assert client.get_manifest(repository, part.digest).content == part.manifest
-        for digest, blob in zip([part.config_digest, *part.layer_digests],
-                                [part.config_bytes, *part.layers], strict=True):
+        for digest, blob in zip(
+            [part.config_digest, *part.layer_digests],
+            [part.config_bytes, *part.layers],
+            strict=True,
+        ):
             assert client.get_blob(repository, digest) == blob
 
 
@@ -115,11 +146,19 @@ def _assert_seed_outcome(world: World, document: dict[str, Any]) -> None:
         "local/team/multi:prod-v2.0.0": "replicated",
     }
     assert by_ref["local/team/app:prod-v1.0.0"]["targets"] == [
-        "ecr/production/team/app:prod-v1.0.0", "gcr/prod-mirror/team/app:prod-v1.0.0"]
+        "ecr/production/team/app:prod-v1.0.0",
+        "gcr/prod-mirror/team/app:prod-v1.0.0",
+    ]
     assert by_ref["local/team/multi:prod-v2.0.0"]["platforms"] == 2
     assert by_ref["local/team/app:prod-v1.0.1"]["detail"] == "Missing security scan"
-    assert document["summary"] == {"replicated": 2, "skipped": 0, "blocked": 1, "failed": 0,
-                                   "not_replicated": 0, "planned": 0}
+    assert document["summary"] == {
+        "replicated": 2,
+        "skipped": 0,
+        "blocked": 1,
+        "failed": 0,
+        "not_replicated": 0,
+        "planned": 0,
+    }
     _assert_copied(world.ecr, "production/team/app", world.scanned)
     _assert_copied(world.gcr, "prod-mirror/team/app", world.scanned)
     _assert_copied(world.ecr, "production/team/multi", world.index)
@@ -128,9 +167,11 @@ def _assert_seed_outcome(world: World, document: dict[str, Any]) -> None:
         for repository in ("production/team/app", "prod-mirror/team/app"):
             assert target.client().head_manifest(repository, "prod-v1.0.1") is None
     events = world.webhook.wait_for(3, timeout=10)
-    assert sorted((e.json()["image"]["tag"], e.json()["decision"]["outcome"])
-                  for e in events) == [("prod-v1.0.0", "replicate"), ("prod-v1.0.1", "block"),
-                                       ("prod-v2.0.0", "replicate")]
+    assert sorted((e.json()["image"]["tag"], e.json()["decision"]["outcome"]) for e in events) == [
+        ("prod-v1.0.0", "replicate"),
+        ("prod-v1.0.1", "block"),
+        ("prod-v2.0.0", "replicate"),
+    ]
     assert {tuple(e.json()["policy_ids"]) for e in events} == {("announce-prod",)}
 
 
@@ -143,8 +184,9 @@ def test_replicate_with_the_embedded_engine(world: World) -> None:
 def test_replicate_with_the_opa_sidecar(world: World, opa_factory: Any) -> None:
     opa = opa_factory.start(world.bundle())
     try:
-        result = world.run("replicate", "local", "--output", "json",
-                           config=world.config(url=opa.url))
+        result = world.run(
+            "replicate", "local", "--output", "json", config=world.config(url=opa.url)
+        )
     finally:
         opa.stop()
     assert result.returncode == 5, result.stderr
@@ -162,8 +204,9 @@ def test_text_output_and_dry_run(world: World) -> None:
         "planned local/team/app:prod-v1.0.0 -> ecr/production/team/app:prod-v1.0.0, "
         "gcr/prod-mirror/team/app:prod-v1.0.0",
     ]
-    assert lines[-1] == ("dry run: nothing written; summary: replicated 0, skipped 0, "
-                         "blocked 1, failed 0, planned 1")
+    assert lines[-1] == (
+        "dry run: nothing written; summary: replicated 0, skipped 0, blocked 1, failed 0, planned 1"
+    )
     assert list(world.ecr.client().catalog()) == list(world.gcr.client().catalog()) == []
     assert world.webhook.requests == []
 
@@ -181,8 +224,9 @@ def test_evaluate_decides_without_side_effects(world: World) -> None:
         "    replicate gcr/prod-mirror/team/app:prod-v1.0.0  [production-replication]",
         f'    notify    {{"url": "{world.webhook.url}"}}  [announce-prod]',
     ]
-    blocked = world.run("evaluate", "local/team/app:prod-v1.0.1", "--output", "json",
-                        config=world.config())
+    blocked = world.run(
+        "evaluate", "local/team/app:prod-v1.0.1", "--output", "json", config=world.config()
+    )
     assert blocked.returncode == 5
     [entry] = json.loads(blocked.stdout)["images"]
     assert entry["decision"]["reason"] == "Missing security scan"
@@ -192,6 +236,7 @@ def test_evaluate_decides_without_side_effects(world: World) -> None:
 
 # -- faults: OPA down ----------------------------------------------------------
 
+
 def _opa_killed(world: World, opa_factory: Any) -> str:
     opa = opa_factory.start(world.bundle())
     opa.kill()
@@ -200,22 +245,38 @@ def _opa_killed(world: World, opa_factory: Any) -> str:
 
 def test_opa_down_fail_closed_blocks_everything(world: World, opa_factory: Any) -> None:
     url = _opa_killed(world, opa_factory)
-    result = world.run("replicate", "local", "--output", "json",
-                       config=world.config(url=url, failure_mode="fail-closed"))
+    result = world.run(
+        "replicate",
+        "local",
+        "--output",
+        "json",
+        config=world.config(url=url, failure_mode="fail-closed"),
+    )
     assert result.returncode == 6, result.stderr
     document = json.loads(result.stdout)
     assert {o["status"] for o in document["outcomes"]} == {"blocked"}
-    assert all(o["detail"].startswith("blocked: decision engine failed (failure_mode "
-                                      "fail-closed): OPA at ") for o in document["outcomes"])
-    assert "warning: the decision engine failed for 4 image(s) (failure_mode fail-closed; " \
-           "fail-closed: 4)" in result.stderr
+    assert all(
+        o["detail"].startswith(
+            "blocked: decision engine failed (failure_mode fail-closed): OPA at "
+        )
+        for o in document["outcomes"]
+    )
+    assert (
+        "warning: the decision engine failed for 4 image(s) (failure_mode fail-closed; "
+        "fail-closed: 4)" in result.stderr
+    )
     assert list(world.ecr.client().catalog()) == list(world.gcr.client().catalog()) == []
     assert world.webhook.requests == []
 
 
 def test_opa_down_fail_open_uses_legacy_rules(world: World, dead_url: str) -> None:
-    result = world.run("replicate", "local", "--output", "json",
-                       config=world.config(url=dead_url, failure_mode="fail-open"))
+    result = world.run(
+        "replicate",
+        "local",
+        "--output",
+        "json",
+        config=world.config(url=dead_url, failure_mode="fail-open"),
+    )
     assert result.returncode == 0, result.stderr
     document = json.loads(result.stdout)
     assert {o["reference"]: o["targets"] for o in document["outcomes"]} == {
@@ -237,13 +298,19 @@ def test_opa_down_fail_open_without_rules_fails_closed(world: World, dead_url: s
     assert result.returncode == 6
     assert result.stdout.splitlines()[0].startswith(
         "blocked local/team/app:prod-v1.0.0: blocked: decision engine failed and failure_mode "
-        "fail-open has no legacy replication rules to fall back to: OPA at ")
+        "fail-open has no legacy replication rules to fall back to: OPA at "
+    )
 
 
 def test_opa_down_embedded_decides_the_same(world: World, opa_factory: Any) -> None:
     url = _opa_killed(world, opa_factory)
-    result = world.run("replicate", "local", "--output", "json",
-                       config=world.config(url=url, failure_mode="embedded"))
+    result = world.run(
+        "replicate",
+        "local",
+        "--output",
+        "json",
+        config=world.config(url=url, failure_mode="embedded"),
+    )
     assert result.returncode == 5, result.stderr
     _assert_seed_outcome(world, json.loads(result.stdout))
     assert "failure_mode embedded; embedded: 4" in result.stderr
@@ -257,8 +324,12 @@ def test_progress_bar_on_a_tty(world: World) -> None:
     command = [CLI, "replicate", "local", "--config", str(world.config())]
     for policy in world.policies:
         command += ["--policies", str(policy)]
-    process = subprocess.Popen(command, stdout=terminal, stderr=subprocess.PIPE,
-                               env={"PATH": "/usr/bin:/bin", "HOME": str(world.tmp)})
+    process = subprocess.Popen(
+        command,
+        stdout=terminal,
+        stderr=subprocess.PIPE,
+        env={"PATH": "/usr/bin:/bin", "HOME": str(world.tmp)},
+    )
     os.close(terminal)
     chunks = []
     while True:

@@ -16,8 +16,9 @@ from tests.fixtures.webhook import WebhookReceiver
 pytestmark = pytest.mark.registry
 
 
-def test_blocked_image_writes_nothing(registry: RunningRegistry, fresh_registry: RunningRegistry,
-                                      unique_repo: str, seed_bundle: Any) -> None:
+def test_blocked_image_writes_nothing(
+    registry: RunningRegistry, fresh_registry: RunningRegistry, unique_repo: str, seed_bundle: Any
+) -> None:
     push_image(registry, unique_repo, "prod-v9", labels={"environment": "production"})
     source = registry.client(name="local")
     target = fresh_registry.client(name="ecr")
@@ -27,7 +28,8 @@ def test_blocked_image_writes_nothing(registry: RunningRegistry, fresh_registry:
     executor = DecisionExecutor({"local": source, "ecr": target, "gcr": target})
     results = executor.execute(image, decision)
     assert [(r.action.type, r.status, r.detail) for r in results] == [
-        ("block", "blocked", "Missing security scan")]
+        ("block", "blocked", "Missing security scan")
+    ]
     assert list(target.catalog()) == []
     assert executor.counters == {"blocked": 1}
     executor.close()
@@ -39,16 +41,26 @@ def test_blocked_image_is_still_notified(webhook: WebhookReceiver) -> None:
 
     image = ImageMetadata(registry="local", repository="a", tag="t")
     decision = ReplicationDecision(
-        should_replicate=False, reason="no scan", matched_policies=["b", "n"],
+        should_replicate=False,
+        reason="no scan",
+        matched_policies=["b", "n"],
         metadata={"outcome": "block"},
-        actions=[DecisionAction(type="block", policy_ids=["b"]),
-                 DecisionAction(type="notify", parameters={"url": webhook.url}, policy_ids=["n"])])
+        actions=[
+            DecisionAction(type="block", policy_ids=["b"]),
+            DecisionAction(type="notify", parameters={"url": webhook.url}, policy_ids=["n"]),
+        ],
+    )
     executor = DecisionExecutor({})
     results = executor.execute(image, decision)
     assert [(r.action.type, r.status, r.detail) for r in results] == [
-        ("block", "blocked", "no scan"), ("notify", "notified", "")]
+        ("block", "blocked", "no scan"),
+        ("notify", "notified", ""),
+    ]
     [event] = [r.json() for r in webhook.requests]
-    assert event["decision"] == {"outcome": "block", "reason": "no scan",
-                                 "matched_policies": ["b", "n"]}
+    assert event["decision"] == {
+        "outcome": "block",
+        "reason": "no scan",
+        "matched_policies": ["b", "n"],
+    }
     assert event["policy_ids"] == ["n"]
     executor.close()

@@ -15,26 +15,43 @@ from tests.fixtures.images import push_image
 from tests.fixtures.registry import RunningRegistry, free_port
 from tests.fixtures.webhook import WebhookReceiver
 
-IMAGE = ImageMetadata(registry="local", repository="team/app", tag="prod-1",
-                      labels={"environment": "production"}, digest="sha256:" + "cd" * 32)
+IMAGE = ImageMetadata(
+    registry="local",
+    repository="team/app",
+    tag="prod-1",
+    labels={"environment": "production"},
+    digest="sha256:" + "cd" * 32,
+)
 WHEN = "2026-11-23T12:00:00.000000Z"
 
 
 def _decision(url: str, *, replicate_to: str = "", block: bool = False) -> ReplicationDecision:
     actions = []
     if replicate_to:
-        actions.append(DecisionAction(type="replicate", target_registry="target",
-                                      target_repo=replicate_to, target_tag="",
-                                      policy_ids=["p-copy"], priority=10))
+        actions.append(
+            DecisionAction(
+                type="replicate",
+                target_registry="target",
+                target_repo=replicate_to,
+                target_tag="",
+                policy_ids=["p-copy"],
+                priority=10,
+            )
+        )
     if block:
-        actions.append(DecisionAction(type="block", parameters={"reason": "no scan"},
-                                      policy_ids=["p-block"]))
-    actions.append(DecisionAction(type="notify", parameters={"url": url},
-                                  policy_ids=["p-notify", "p-other"]))
+        actions.append(
+            DecisionAction(type="block", parameters={"reason": "no scan"}, policy_ids=["p-block"])
+        )
+    actions.append(
+        DecisionAction(type="notify", parameters={"url": url}, policy_ids=["p-notify", "p-other"])
+    )
     return ReplicationDecision(
-        should_replicate=bool(replicate_to) and not block, actions=actions,
-        matched_policies=["p-copy", "p-notify"], reason="because",
-        metadata={"outcome": "block" if block else ("replicate" if replicate_to else "no_action")})
+        should_replicate=bool(replicate_to) and not block,
+        actions=actions,
+        matched_policies=["p-copy", "p-notify"],
+        reason="because",
+        metadata={"outcome": "block" if block else ("replicate" if replicate_to else "no_action")},
+    )
 
 
 def test_event_shape_and_delivery(webhook: WebhookReceiver) -> None:
@@ -48,8 +65,11 @@ def test_event_shape_and_delivery(webhook: WebhookReceiver) -> None:
     assert received.json() == {
         "event": "freightliner.decision",
         "image": IMAGE.as_input(),
-        "decision": {"outcome": "no_action", "reason": "because",
-                     "matched_policies": ["p-copy", "p-notify"]},
+        "decision": {
+            "outcome": "no_action",
+            "reason": "because",
+            "matched_policies": ["p-copy", "p-notify"],
+        },
         "policy_ids": ["p-notify"],
         "time": WHEN,
     }
@@ -92,20 +112,26 @@ def test_timeout_and_nothing_listening(webhook: WebhookReceiver) -> None:
 
 @pytest.mark.registry
 def test_failed_notification_does_not_undo_a_replication(
-        registry: RunningRegistry, fresh_registry: RunningRegistry, unique_repo: str,
-        webhook: WebhookReceiver) -> None:
+    registry: RunningRegistry,
+    fresh_registry: RunningRegistry,
+    unique_repo: str,
+    webhook: WebhookReceiver,
+) -> None:
     pushed = push_image(registry, unique_repo, "prod-1")
     image = IMAGE.model_copy(update={"repository": unique_repo})
     webhook.fail_next(10, 500)
-    executor = DecisionExecutor({"local": registry.client(), "target": fresh_registry.client()},
-                                notifier=WebhookNotifier(timeout=2.0, retries=1, backoff=0.01))
+    executor = DecisionExecutor(
+        {"local": registry.client(), "target": fresh_registry.client()},
+        notifier=WebhookNotifier(timeout=2.0, retries=1, backoff=0.01),
+    )
     results = executor.execute(image, _decision(webhook.url, replicate_to="mirror/app"))
     assert [(r.action.type, r.status, r.target) for r in results] == [
         ("replicate", "replicated", "target/mirror/app:prod-1"),
         ("notify", "failed", webhook.url),
     ]
     assert results[1].error == (
-        f"notification to {webhook.url} failed: HTTP 500 (after 2 attempt(s))")
+        f"notification to {webhook.url} failed: HTTP 500 (after 2 attempt(s))"
+    )
     assert fresh_registry.client().get_manifest("mirror/app", "prod-1").digest == pushed.digest
     assert executor.counters == {"replicated": 1, "notify.failed": 1}
     assert len(webhook.requests) == 2
@@ -116,6 +142,7 @@ def test_dry_run_sends_nothing(webhook: WebhookReceiver) -> None:
     executor = DecisionExecutor({})
     results = executor.execute(IMAGE, _decision(webhook.url), dry_run=True)
     assert [(r.action.type, r.status, r.target) for r in results] == [
-        ("notify", "planned", webhook.url)]
+        ("notify", "planned", webhook.url)
+    ]
     assert webhook.requests == []
     executor.close()

@@ -36,10 +36,14 @@ def _opa(url: str) -> OpaHttpEngine:
     return OpaHttpEngine(url, timeout=5.0, retries=1, backoff=0.01, circuit_failures=3)
 
 
-def _failover(url: str, mode: FailureMode, seed_bundle: Bundle | None = None,
-              config: Path | None = None) -> FailoverEngine:
-    embedded = (EmbeddedEngine(seed_bundle.modules(), seed_bundle.data(), seed_bundle.revision)
-                if seed_bundle is not None else None)
+def _failover(
+    url: str, mode: FailureMode, seed_bundle: Bundle | None = None, config: Path | None = None
+) -> FailoverEngine:
+    embedded = (
+        EmbeddedEngine(seed_bundle.modules(), seed_bundle.data(), seed_bundle.revision)
+        if seed_bundle is not None
+        else None
+    )
     return FailoverEngine(_opa(url), mode, embedded=embedded, legacy=load_legacy_rules(config))
 
 
@@ -49,8 +53,9 @@ def _legacy_config(tmp_path: Path) -> Path:
     return path
 
 
-def test_fail_closed_when_opa_is_killed_mid_run(opa_factory: Any, seed_bundle: Bundle,
-                                                caplog: pytest.LogCaptureFixture) -> None:
+def test_fail_closed_when_opa_is_killed_mid_run(
+    opa_factory: Any, seed_bundle: Bundle, caplog: pytest.LogCaptureFixture
+) -> None:
     running = opa_factory.start(seed_bundle)
     engine = _failover(running.url, "fail-closed")
     try:
@@ -66,10 +71,15 @@ def test_fail_closed_when_opa_is_killed_mid_run(opa_factory: Any, seed_bundle: B
         assert decision.metadata["engine_error"].startswith(f"OPA at {running.url} unavailable: ")
         assert decision.metadata["failure_mode"] == "fail-closed"
         assert decision.reason.startswith(
-            "blocked: decision engine failed (failure_mode fail-closed): OPA at ")
+            "blocked: decision engine failed (failure_mode fail-closed): OPA at "
+        )
         assert decision.actions[0].parameters["reason"] == decision.reason
-        assert engine.counters == {"primary_ok": 1, "engine_error": 1,
-                                   "engine_error.EngineUnavailable": 1, "fallback.fail-closed": 1}
+        assert engine.counters == {
+            "primary_ok": 1,
+            "engine_error": 1,
+            "engine_error.EngineUnavailable": 1,
+            "fallback.fail-closed": 1,
+        }
         assert "failing closed" in caplog.text
     finally:
         engine.close()
@@ -93,14 +103,16 @@ def test_fail_closed_on_undefined_decision(opa_factory: Any) -> None:
         assert decision.metadata["engine_error_type"] == "UndefinedDecision"
         assert decision.reason == (
             "blocked: decision engine failed (failure_mode fail-closed): "
-            "data.freightliner.replication.decision is undefined (OPA answered without a result)")
+            "data.freightliner.replication.decision is undefined (OPA answered without a result)"
+        )
     finally:
         engine.close()
         running.stop()
 
 
-def test_fail_open_uses_the_legacy_rules(opa_factory: Any, seed_bundle: Bundle,
-                                         tmp_path: Path) -> None:
+def test_fail_open_uses_the_legacy_rules(
+    opa_factory: Any, seed_bundle: Bundle, tmp_path: Path
+) -> None:
     running = opa_factory.start(seed_bundle)
     engine = _failover(running.url, "fail-open", config=_legacy_config(tmp_path))
     try:
@@ -110,11 +122,12 @@ def test_fail_open_uses_the_legacy_rules(opa_factory: Any, seed_bundle: Bundle,
         decision = engine.decide(PROD_UNSCANNED, now=NOW)
         assert decision.should_replicate is True
         assert decision.outcome == "replicate"
-        assert [(a.target_registry, a.target_repo, a.target_tag, a.policy_ids)
-                for a in decision.actions] == [("ecr", "mirror/app", "prod-v1.0.1",
-                                                [LEGACY_POLICY_ID])]
+        assert [
+            (a.target_registry, a.target_repo, a.target_tag, a.policy_ids) for a in decision.actions
+        ] == [("ecr", "mirror/app", "prod-v1.0.1", [LEGACY_POLICY_ID])]
         assert decision.reason == (
-            "replicate to ecr/mirror/app:prod-v1.0.1 (legacy replication rules)")
+            "replicate to ecr/mirror/app:prod-v1.0.1 (legacy replication rules)"
+        )
         assert decision.metadata["fallback"] == "legacy"
         assert decision.metadata["failure_mode"] == "fail-open"
         assert decision.metadata["engine_error_type"] == "EngineUnavailable"
@@ -131,7 +144,8 @@ def test_fail_open_without_legacy_rules_fails_closed_and_says_so(dead_url: str) 
     assert decision.outcome == "block"
     assert decision.reason.startswith(
         "blocked: decision engine failed and failure_mode fail-open has no legacy replication "
-        "rules to fall back to: OPA at ")
+        "rules to fall back to: OPA at "
+    )
     assert decision.metadata["fallback"] == "fail-closed"
     assert decision.metadata["failure_mode"] == "fail-open"
     engine.close()
@@ -147,9 +161,10 @@ def test_embedded_mode_decides_like_opa(opa_factory: Any, seed_bundle: Bundle) -
         after = engine.decide_many(images, now=NOW)
         assert [d.metadata["fallback"] for d in after] == ["embedded"] * 3
         strip = {"failure_mode", "fallback", "engine_error", "engine_error_type"}
-        assert [{**d.model_dump(), "metadata": {k: v for k, v in d.metadata.items()
-                                                if k not in strip}} for d in after] == [
-            d.model_dump() for d in before]
+        assert [
+            {**d.model_dump(), "metadata": {k: v for k, v in d.metadata.items() if k not in strip}}
+            for d in after
+        ] == [d.model_dump() for d in before]
         assert engine.counters["fallback.embedded"] == 3
     finally:
         engine.close()
@@ -157,8 +172,9 @@ def test_embedded_mode_decides_like_opa(opa_factory: Any, seed_bundle: Bundle) -
 
 def test_embedded_mode_with_an_undefined_bundle_fails_closed(dead_url: str) -> None:
     bundle = undefined_bundle()
-    engine = FailoverEngine(_opa(dead_url), "embedded",
-                            embedded=EmbeddedEngine(bundle.modules(), bundle.data()))
+    engine = FailoverEngine(
+        _opa(dead_url), "embedded", embedded=EmbeddedEngine(bundle.modules(), bundle.data())
+    )
     decision = engine.decide(PROD_SCANNED, now=NOW)
     assert decision.outcome == "block"
     assert "the embedded fallback failed too" in decision.reason

@@ -50,9 +50,11 @@ def test_decide_replicates_a_scanned_prod_image(opa_seed: Any) -> None:
         ("replicate", "ecr", "production/team/app", "prod-v1.0.0"),
         ("replicate", "gcr", "prod-mirror/team/app", "prod-v1.0.0"),
     ]
-    assert decision.reason == ("replicate to ecr/production/team/app:prod-v1.0.0, "
-                               "gcr/prod-mirror/team/app:prod-v1.0.0 "
-                               "(policies: production-replication)")
+    assert decision.reason == (
+        "replicate to ecr/production/team/app:prod-v1.0.0, "
+        "gcr/prod-mirror/team/app:prod-v1.0.0 "
+        "(policies: production-replication)"
+    )
 
 
 def test_decide_blocks_an_unscanned_image(opa_seed: Any) -> None:
@@ -63,7 +65,8 @@ def test_decide_blocks_an_unscanned_image(opa_seed: Any) -> None:
     assert decision.reason == "Missing security scan"
     assert decision.matched_policies == ["compliance-blocking", "production-replication"]
     assert [(a.type, a.parameters) for a in decision.actions] == [
-        ("block", {"reason": "Missing security scan"})]
+        ("block", {"reason": "Missing security scan"})
+    ]
 
 
 def test_batch_equals_single_decisions_in_input_order(opa_seed: Any) -> None:
@@ -72,8 +75,16 @@ def test_batch_equals_single_decisions_in_input_order(opa_seed: Any) -> None:
         singles = [engine.decide(i, now=NOW) for i in ALL]
         assert engine.decide_many([], now=NOW) == []
     assert batch == singles
-    assert [d.outcome for d in batch] == ["replicate", "block", "no_match", "no_match", "block",
-                                          "replicate", "no_match", "replicate"]
+    assert [d.outcome for d in batch] == [
+        "replicate",
+        "block",
+        "no_match",
+        "no_match",
+        "block",
+        "replicate",
+        "no_match",
+        "replicate",
+    ]
 
 
 def test_http_and_embedded_engines_agree(opa_seed: Any, seed_bundle: Bundle) -> None:
@@ -82,7 +93,8 @@ def test_http_and_embedded_engines_agree(opa_seed: Any, seed_bundle: Bundle) -> 
         over_http = engine.decide_many(ALL, now=NOW)
         assert engine.revision == seed_bundle.revision == embedded.revision
     assert [d.model_dump() for d in over_http] == [
-        d.model_dump() for d in embedded.decide_many(ALL, now=NOW)]
+        d.model_dump() for d in embedded.decide_many(ALL, now=NOW)
+    ]
 
 
 def test_ready_and_revision(opa_seed: Any, dead_url: str, seed_bundle: Bundle) -> None:
@@ -98,11 +110,13 @@ def test_undefined_decision_is_an_error_never_replicate(opa_factory: Any) -> Non
     running = opa_factory.start(undefined_bundle())
     try:
         with _engine(running.url) as engine:
-            with pytest.raises(UndefinedDecision,
-                               match=r"data\.freightliner\.replication\.decision is undefined"):
+            with pytest.raises(
+                UndefinedDecision, match=r"data\.freightliner\.replication\.decision is undefined"
+            ):
                 engine.decide(PROD_SCANNED, now=NOW)
-            with pytest.raises(UndefinedDecision,
-                               match=r"data\.freightliner\.replication\.decisions is undefined"):
+            with pytest.raises(
+                UndefinedDecision, match=r"data\.freightliner\.replication\.decisions is undefined"
+            ):
                 engine.decide_many([PROD_SCANNED], now=NOW)
             assert engine.breaker.state == "closed"  # OPA answered: not an outage
             assert engine.revision == "no-decision-1"
@@ -163,8 +177,9 @@ def test_timeout_bounds_the_whole_decision(opa_seed: Any) -> None:
 def test_circuit_opens_fails_fast_and_recovers(opa_factory: Any, seed_bundle: Bundle) -> None:
     running = opa_factory.start(seed_bundle)
     clock = [1000.0]
-    engine = _engine(running.url, retries=0, circuit_failures=2, circuit_reset=30.0,
-                     clock=lambda: clock[0])
+    engine = _engine(
+        running.url, retries=0, circuit_failures=2, circuit_reset=30.0, clock=lambda: clock[0]
+    )
     try:
         assert engine.decide(PROD_SCANNED, now=NOW).outcome == "replicate"
         running.kill()
@@ -189,8 +204,9 @@ def test_circuit_opens_fails_fast_and_recovers(opa_factory: Any, seed_bundle: Bu
 
 def test_half_open_trial_failure_reopens(dead_url: str) -> None:
     clock = [0.0]
-    with _engine(dead_url, retries=0, circuit_failures=1, circuit_reset=5.0,
-                 clock=lambda: clock[0]) as engine:
+    with _engine(
+        dead_url, retries=0, circuit_failures=1, circuit_reset=5.0, clock=lambda: clock[0]
+    ) as engine:
         with pytest.raises(EngineUnavailable, match="ConnectError"):
             engine.decide(PROD_SCANNED, now=NOW)
         clock[0] = 6.0
@@ -203,19 +219,22 @@ def test_half_open_trial_failure_reopens(dead_url: str) -> None:
 
 
 def test_injected_transport_and_malformed_documents() -> None:
-    answers = iter([
-        httpx.Response(200, json={"result": {"should_replicate": "maybe"}}),
-        httpx.Response(200, json={"result": [1]}),
-        httpx.Response(200, content=b"not json"),
-    ])
+    answers = iter(
+        [
+            httpx.Response(200, json={"result": {"should_replicate": "maybe"}}),
+            httpx.Response(200, json={"result": [1]}),
+            httpx.Response(200, content=b"not json"),
+        ]
+    )
     seen: list[httpx.Request] = []
 
     def handler(request: httpx.Request) -> httpx.Response:
         seen.append(request)
         return next(answers)
 
-    with OpaHttpEngine("http://opa.invalid:8181", timeout=5.0,
-                       transport=httpx.MockTransport(handler)) as engine:
+    with OpaHttpEngine(
+        "http://opa.invalid:8181", timeout=5.0, transport=httpx.MockTransport(handler)
+    ) as engine:
         with pytest.raises(EngineError, match="does not match the contract"):
             engine.decide(PROD_SCANNED, now=NOW)
         with pytest.raises(EngineError, match="expected 2 decisions, got 1 decisions"):
@@ -226,4 +245,6 @@ def test_injected_transport_and_malformed_documents() -> None:
     assert json.loads(seen[0].content) == {"input": {"image": PROD_SCANNED.as_input(), "now": NOW}}
     assert seen[1].url.path == "/v1/data/freightliner/replication/decisions"
     assert json.loads(seen[1].content)["input"]["images"] == [
-        PROD_SCANNED.as_input(), DEV_SCANNED.as_input()]
+        PROD_SCANNED.as_input(),
+        DEV_SCANNED.as_input(),
+    ]

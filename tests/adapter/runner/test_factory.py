@@ -18,8 +18,9 @@ from adapter.runner.factory import build_engine, build_runtime
 def test_examples_config_builds_an_embedded_runtime(repo_root: Path) -> None:
     path = repo_root / "examples" / "config.yaml"
     config = FreightlinerConfig.load(path)
-    runtime = build_runtime(config, config_path=path,
-                            bundle=lambda: load_bundle((path,), generate_tests=False))
+    runtime = build_runtime(
+        config, config_path=path, bundle=lambda: load_bundle((path,), generate_tests=False)
+    )
     with runtime:
         assert isinstance(runtime.engine.primary, EmbeddedEngine)
         assert runtime.engine.mode == "fail-closed"
@@ -41,13 +42,15 @@ def test_opa_url_and_failure_modes(repo_root: Path, tmp_path: Path) -> None:
     assert (engine.primary.breaker.failures, engine.primary.breaker.reset) == (5, 30.0)
     assert engine.embedded is None and engine.legacy is None
     engine.close()
-    open_config = config.model_copy(update={"opa": config.opa.model_copy(
-        update={"failure_mode": "fail-open"})})
+    open_config = config.model_copy(
+        update={"opa": config.opa.model_copy(update={"failure_mode": "fail-open"})}
+    )
     engine = build_engine(open_config, opa_url="http://127.0.0.1:1", config_path=path)
     assert isinstance(engine.legacy, LegacyRulesEngine) and engine.legacy.rules == 1
     engine.close()
-    embedded_config = config.model_copy(update={"opa": config.opa.model_copy(
-        update={"failure_mode": "embedded"})})
+    embedded_config = config.model_copy(
+        update={"opa": config.opa.model_copy(update={"failure_mode": "embedded"})}
+    )
     engine = build_engine(embedded_config, opa_url="http://127.0.0.1:1", bundle=bundle)
     assert isinstance(engine.embedded, EmbeddedEngine)
     engine.close()

@@ -54,4 +54,9 @@ def test_bundle_without_tests_decides_the_same(repo_root: Path, opa_bin: str) ->
     )
     assert served.data() == full.data()
     assert served.revision != full.revision
-    assert BundleBuilder().build(load_policy_documents([repo_root / "examples/policies"])).without_tests() == served
+    assert (
+        BundleBuilder()
+        .build(load_policy_documents([repo_root / "examples/policies"]))
+        .without_tests()
+        == served
+    )
