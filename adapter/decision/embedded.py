@@ -92,10 +92,22 @@ class EmbeddedEngine:
         return value
 
     def decide(self, image: ImageMetadata, now: str | None = None) -> ReplicationDecision:
-        value = self.evaluate(
-            _DECISION_RULE, {"image": image.as_input(), "now": now or now_rfc3339()}
+        # The hot path: pydantic writes and reads the JSON itself (in Rust).
+        input_json = (
+            f'{{"image": {image.model_dump_json()}, "now": {json.dumps(now or now_rfc3339())}}}'
         )
-        return _parse(value)
+        engine = self._engine()
+        try:
+            engine.set_input_json(input_json)
+            raw = engine.eval_rule_as_json(_DECISION_RULE)
+        except RuntimeError as exc:
+            raise EngineError(f"evaluation of {_DECISION_RULE} failed: {exc}") from None
+        if raw.strip() == json.dumps(_UNDEFINED):
+            raise UndefinedDecision(f"{_DECISION_RULE} is undefined")
+        try:
+            return ReplicationDecision.model_validate_json(raw)
+        except ValidationError as exc:
+            raise EngineError(f"the decision document does not match the contract: {exc}") from None
 
     def decide_many(
         self, images: Sequence[ImageMetadata], now: str | None = None

@@ -39,25 +39,24 @@ now_ns(inp) := time.now_ns() if not is_string(inp.now)
 # description: One policy on its own - whether it matches and its rendered actions (used by generated tests).
 evaluate_policy(policy, image, now) := _evaluate(policy, image, conditions.clock(image, now))
 
+# Evaluated once per candidate policy of every decision: kept to few calls.
 _evaluate(policy, image, clock) := {
 	"matched": matched,
-	"explanation": _explain(policy, results, matched),
+	"explanation": {
+		"policy_id": policy.id,
+		"priority": policy.priority,
+		"matched": matched,
+		"conditions": [object.union(leaf.about, results[i]) | some i, leaf in policy.leaves],
+	},
 	"actions": [actions.render(a, policy, image) | matched; some a in policy.actions],
 } if {
-	results := conditions.leaf_results(policy, image, clock)
+	results := [conditions.result(leaf, image, clock) | some leaf in policy.leaves]
 	matched := _matched(policy, results)
 }
 
-_matched(policy, results) := conditions.matches(policy, results) if policy.enabled
-
-_matched(policy, _) := false if not policy.enabled
-
-_explain(policy, results, matched) := {
-	"policy_id": policy.id,
-	"priority": policy.priority,
-	"matched": matched,
-	"conditions": [object.union(leaf.about, results[i]) | some i, leaf in policy.leaves],
-}
+_matched(policy, results) := conditions.matches(policy, results) if {
+	policy.enabled
+} else := false
 
 _policy_set := data.freightliner.policy_set
 
