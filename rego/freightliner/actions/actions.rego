@@ -11,11 +11,12 @@ package freightliner.actions
 # description: Renders a compiled template (a list of text and variable parts).
 render_template(parts, image, action) := concat("", [_part(part, image, action) | some part in parts])
 
-_part(part, _, _) := part.text if is_string(part.text)
-
-_part(part, image, _) := image[part.var] if part.var in {"registry", "repository", "tag"}
-
-_part(part, image, action) := trim_suffix(trim_prefix(image.repository, action.match_prefix), action.match_suffix) if {
+# One else chain: a part is text, a plain image field, or {match}.
+_part(part, image, action) := part.text if {
+	is_string(part.text)
+} else := image[part.var] if {
+	part.var in {"registry", "repository", "tag"}
+} else := trim_suffix(trim_prefix(image.repository, action.match_prefix), action.match_suffix) if {
 	part.var == "match"
 }
 

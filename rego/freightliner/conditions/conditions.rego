@@ -58,20 +58,6 @@ _semver_of(s) := trim_prefix(s, "v") if {
 	semver.is_valid(trim_prefix(s, "v"))
 }
 
-# Whether a subject counts as present: label and annotation keys exist even
-# when empty; strings must be non-empty, numbers greater than zero.
-_present(leaf, _) if leaf.type in {"label", "annotation", "age"}
-
-_present(_, s) if {
-	is_string(s)
-	s != ""
-}
-
-_present(_, s) if {
-	is_number(s)
-	s > 0
-}
-
 # The base operators, most common first. An else chain stops at the first
 # branch that holds, so a leaf costs a few comparisons, not one evaluation of
 # every operator (Rego evaluates every definition of a function otherwise).
@@ -81,8 +67,14 @@ _base_truth(leaf, s) := true if {
 } else := false if {
 	leaf.base == "equals"
 } else := true if {
+	# exists: a label or annotation key is present even when empty; any other
+	# subject must be a non-empty string or a number above zero (sizes are >= 0).
 	leaf.base == "exists"
-	_present(leaf, s)
+	leaf.type in {"label", "annotation", "age"}
+} else := true if {
+	leaf.base == "exists"
+	s != ""
+	s != 0
 } else := false if {
 	leaf.base == "exists"
 } else := true if {
