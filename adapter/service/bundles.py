@@ -56,6 +56,7 @@ class PublishedBundle:
     files: dict[str, str]  # source path -> sha256
     published_at: str
     tests_passed: int
+    engine: EmbeddedEngine  # compiled once when published; safe to share across threads
 
     @property
     def revision(self) -> str:
@@ -146,9 +147,9 @@ class BundleManager:
             ]
             raise _TestsFailed(f"{report.failed} bundle test(s) failed", failing)
         served = bundle.without_tests()  # tested above; OPA need not compile the tests
-        EmbeddedEngine(served.modules(), served.data(), served.revision)  # compiles, or raises
+        engine = EmbeddedEngine(served.modules(), served.data(), served.revision)  # or raises
         return PublishedBundle(
-            served, served.tarball_bytes(), policy_set, files, now_text(), report.passed
+            served, served.tarball_bytes(), policy_set, files, now_text(), report.passed, engine
         )
 
     def load_initial(self) -> PublishedBundle:

@@ -37,26 +37,15 @@ __all__ = ["AuditedEngine", "CurrentBundleEngine", "Decided", "Decider", "error_
 class CurrentBundleEngine:
     """A DecisionEngine over whatever bundle the manager has published last.
 
-    regorus engines are unsendable (a clone made on another thread than the
-    original's panics), so each thread builds its own :class:`EmbeddedEngine`
-    per revision from the published bundle's modules and data.
+    Each published bundle carries the :class:`EmbeddedEngine` compiled when it
+    was published (it keeps one regorus engine per thread itself).
     """
 
     def __init__(self, manager: BundleManager) -> None:
         self._manager = manager
-        self._local = threading.local()
 
     def _engine(self) -> EmbeddedEngine:
-        published = self._manager.current
-        cached: tuple[str, EmbeddedEngine] | None = getattr(self._local, "engine", None)
-        if cached is None or cached[0] != published.revision:
-            bundle = published.bundle
-            cached = (
-                published.revision,
-                EmbeddedEngine(bundle.modules(), bundle.data(), published.revision),
-            )
-            self._local.engine = cached
-        return cached[1]
+        return self._manager.current.engine
 
     def decide(self, image: ImageMetadata, now: str | None = None) -> ReplicationDecision:
         return self._engine().decide(image, now)
@@ -71,7 +60,7 @@ class CurrentBundleEngine:
         return self._manager.current.revision
 
     def close(self) -> None:
-        """Per-thread engines go with their threads."""
+        """The published bundles own their engines."""
 
 
 def error_type(exc: BaseException) -> str:
