@@ -155,21 +155,40 @@ def _rule(number: int, rule: ReplicationRule, out: Conversion) -> None:
                 rule.origin,
                 f"destination {dst!r} is used as written, with a literal '*' (legacy behaviour)",
             )
+    name = (
+        f"Legacy rule {number}: {rule.source_registry}/{src} to {rule.destination_registry}/{dst}"
+    )
     for vid, extra, targets in variants:
-        policy: dict[str, Any] = {
-            "id": vid,
-            "name": f"Legacy rule {number}: {rule.source_registry}/{src} to "
-            f"{rule.destination_registry}/{dst}",
-            "description": f"Converted from {rule.origin.render()}.",
-            "enabled": True,
-            "priority": 0,
-        }
-        if schedule is not None:
-            policy["schedule"] = schedule
-        policy["conditions"] = conditions + extra
-        policy["actions"] = [{**action, **targets}]
+        policy = _policy(
+            vid, name, rule.origin, conditions + extra, {**action, **targets}, schedule=schedule
+        )
         out.policies.append(ConvertedPolicy(policy, rule.origin, comment))
     out.note("translated", rule.origin, f"rule -> {', '.join(v[0] for v in variants)}")
+
+
+def _policy(
+    pid: str,
+    name: str,
+    origin: Origin,
+    conditions: list[dict[str, Any]],
+    action: dict[str, Any],
+    *,
+    enabled: bool = True,
+    schedule: str | None = None,
+) -> dict[str, Any]:
+    """A converted policy (legacy rules have no priorities: all are 0)."""
+    policy: dict[str, Any] = {
+        "id": pid,
+        "name": name,
+        "description": f"Converted from {origin.render()}.",
+        "enabled": enabled,
+        "priority": 0,
+    }
+    if schedule is not None:
+        policy["schedule"] = schedule
+    policy["conditions"] = conditions
+    policy["actions"] = [action]
+    return policy
 
 
 def _sync_image(number: int, sync: SyncConfig, image: SyncImage, out: Conversion) -> None:
@@ -221,16 +240,11 @@ def _sync_image(number: int, sync: SyncConfig, image: SyncImage, out: Conversion
     }
     if parameters:
         action["parameters"] = dict(sorted(parameters.items()))
-    policy = {
-        "id": pid,
-        "name": f"Legacy sync {number}: {sync.source_registry}/{image.repository} to "
-        f"{sync.destination_registry}",
-        "description": f"Converted from {image.origin.render()}.",
-        "enabled": enabled,
-        "priority": 0,
-        "conditions": conditions,
-        "actions": [action],
-    }
+    name = (
+        f"Legacy sync {number}: {sync.source_registry}/{image.repository} to "
+        f"{sync.destination_registry}"
+    )
+    policy = _policy(pid, name, image.origin, conditions, action, enabled=enabled)
     comment = (
         f"{image.origin.render()}: {_quote(sync.source_registry)}/{_quote(image.repository)} -> "
         f"{_quote(sync.destination_registry)}, tags {list(image.tags)}, tag_regex "
@@ -299,15 +313,8 @@ def _tree(number: int, tree: TreeFilters, out: Conversion) -> None:
         action.update(target_repo=head + "{match}", match_prefix=src_prefix + "/")
     else:
         action["target_repo"] = head + "{repository}"
-    policy = {
-        "id": pid,
-        "name": f"Legacy tree replication {number}: {tree.source} to {tree.destination}",
-        "description": f"Converted from {tree.origin.render()}.",
-        "enabled": True,
-        "priority": 0,
-        "conditions": conditions,
-        "actions": [action],
-    }
+    name = f"Legacy tree replication {number}: {tree.source} to {tree.destination}"
+    policy = _policy(pid, name, tree.origin, conditions, action)
     comment = (
         f"{tree.origin.render()}: {tree.source} -> {tree.destination}, excludeRepos "
         f"{list(tree.exclude_repos)}, excludeTags {list(tree.exclude_tags)}, includeTags "
