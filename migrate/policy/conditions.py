@@ -209,7 +209,7 @@ def compile_leaf(node: ConditionNode, path: str) -> dict[str, Any]:
         "path": path,
         "type": ctype,
         "key": key,
-        "subject": subject if ctype != "age" else ["created_at"],
+        "subject": subject if ctype != "age" else ["age_ns"],  # see facts in the Rego library
         "operator": op,
         "value": node.value,
         "base": base,

@@ -247,7 +247,9 @@ TEMPLATE_VARIABLES = frozenset({"registry", "repository", "tag", "match"})
 
 
 def parse_template(text: str) -> list[dict[str, str]]:
-    """``"prod-mirror/{repository}"`` to parts ``[{"text": ...}, {"var": ...}]``.
+    """``"prod-mirror/{repository}"`` to parts ``[{"text": "prod-mirror/", "var": ""},
+    {"text": "", "var": "repository"}]``: every part has both keys, so the Rego
+    library fills a part with one lookup (the variable's value, else the text).
 
     ``{{`` and ``}}`` are literal braces; any other brace is an error.
     """
@@ -270,9 +272,9 @@ def parse_template(text: str) -> list[dict[str, str]]:
                     f"unknown placeholder in {text!r} (known: {known}; '{{{{' for a brace)"
                 )
             if literal:
-                parts.append({"text": "".join(literal)})
+                parts.append({"text": "".join(literal), "var": ""})
                 literal = []
-            parts.append({"var": name})
+            parts.append({"text": "", "var": name})
             i = end + 1
         elif char == "}":
             raise ValueError(f"unmatched '}}' in {text!r} (write '}}}}' for a literal brace)")
@@ -280,5 +282,5 @@ def parse_template(text: str) -> list[dict[str, str]]:
             literal.append(char)
             i += 1
     if literal:
-        parts.append({"text": "".join(literal)})
+        parts.append({"text": "".join(literal), "var": ""})
     return parts

@@ -7,18 +7,31 @@
 package freightliner.actions
 
 # METADATA
-# title: render_template
-# description: Renders a compiled template (a list of text and variable parts).
-render_template(parts, image, action) := concat("", [_part(part, image, action) | some part in parts])
-
-# One else chain: a part is text, a plain image field, or {match}.
-_part(part, image, action) := part.text if {
-	is_string(part.text)
-} else := image[part.var] if {
-	part.var in {"registry", "repository", "tag"}
-} else := trim_suffix(trim_prefix(image.repository, action.match_prefix), action.match_suffix) if {
-	part.var == "match"
+# title: template_vars
+# description: |
+#   The values of a template's variables for an image and an action:
+#   registry, repository and tag ("" when the image has none), and match
+#   (the repository without the action's match_prefix and match_suffix).
+template_vars(image, action) := {
+	"registry": object.get(image, "registry", ""),
+	"repository": repository,
+	"tag": object.get(image, "tag", ""),
+	"match": trim_suffix(trim_prefix(repository, action.match_prefix), action.match_suffix),
+} if {
+	repository := object.get(image, "repository", "")
 }
+
+# METADATA
+# title: fill
+# description: |
+#   Fills a compiled template: a list of parts, each {"text": literal, "var": ""}
+#   or {"text": "", "var": name}. A part's value is its variable's, else its text.
+fill(parts, vars) := concat("", [object.get(vars, part.var, part.text) | some part in parts])
+
+# METADATA
+# title: render_template
+# description: Renders a compiled template for an image and an action (see fill).
+render_template(parts, image, action) := fill(parts, template_vars(image, action))
 
 # METADATA
 # title: render
@@ -26,12 +39,14 @@ _part(part, image, action) := part.text if {
 render(action, policy, image) := {
 	"type": action.type,
 	"target_registry": action.target_registry,
-	"target_repo": render_template(action.target_repo, image, action),
-	"target_tag": render_template(action.target_tag, image, action),
+	"target_repo": fill(action.target_repo, vars),
+	"target_tag": fill(action.target_tag, vars),
 	"parameters": action.parameters,
 	"retry_policy": action.retry_policy,
 	"policy_ids": [policy.id],
 	"priority": policy.priority,
+} if {
+	vars := template_vars(image, action)
 }
 
 # A block covers a replicate when its priority is at least the replicate's and
@@ -41,33 +56,36 @@ _covers(block, replicate) if {
 	block.target_registry in {"", replicate.target_registry}
 }
 
-_order_key(a) := [0 - a.priority, a.policy_ids[0], a.target_registry, a.target_repo, a.target_tag]
-
-# Replications to the same target are one copy, whatever their parameters;
-# blocks and notifications are the same only with the same parameters.
-_target(a) := [a.type, a.target_registry, a.target_repo, a.target_tag] if a.type == "replicate"
-
-_target(a) := [a.type, a.target_registry, a.target_repo, a.target_tag, a.parameters] if a.type != "replicate"
+# The key that orders actions (higher priority first, then policy id, then
+# target) and the target that identifies duplicates: replications to the same
+# target are one copy, whatever their parameters; blocks and notifications are
+# the same only with the same parameters. Each entry of the sorted list is
+# [order key, target, action].
+_keyed(a) := [[0 - a.priority, a.policy_ids[0], a.target_registry, a.target_repo, a.target_tag], [a.type, a.target_registry, a.target_repo, a.target_tag], a] if {
+	a.type == "replicate"
+} else := [[0 - a.priority, a.policy_ids[0], a.target_registry, a.target_repo, a.target_tag], [a.type, a.target_registry, a.target_repo, a.target_tag, a.parameters], a]
 
 # Merges actions with the same target: the first in priority order is kept,
-# with every contributing policy id. One sort, then linear passes.
-_merge(actions) := [object.union(entry[2], {"policy_ids": _contributors(entry[1], ordered)}) |
-	ordered := sort({[_order_key(a), _target(a), a] | some a in actions})
+# with every contributing policy id (each once, in that order). One sort, then
+# linear passes; fewer than two actions have nothing to merge.
+_merge(actions) := actions if {
+	count(actions) < 2
+} else := [_merged(entry, ordered) |
+	ordered := sort({_keyed(a) | some a in actions})
+	targets := [e[1] | some e in ordered]
 	some i, entry in ordered
-	not _seen_before(ordered, i, entry[1])
+	not entry[1] in array.slice(targets, 0, i)
 ]
 
-_seen_before(ordered, i, target) if {
-	some j, other in ordered
-	j < i
-	other[1] == target
-}
-
-_contributors(target, ordered) := [id |
-	ids := [entry[2].policy_ids[0] | some entry in ordered; entry[1] == target]
+# (A ref with two brackets, like entry[2].policy_ids[0], costs regorus ~10 us:
+# the action is bound first.)
+_merged(entry, ordered) := object.union(action, {"policy_ids": [id |
 	some k, id in ids
 	not id in array.slice(ids, 0, k)
-]
+]}) if {
+	action := entry[2]
+	ids := [a.policy_ids[0] | some e in ordered; e[1] == entry[1]; a := e[2]]
+}
 
 # METADATA
 # title: resolve

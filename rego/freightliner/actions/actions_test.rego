@@ -9,19 +9,23 @@ _action(type, registry, priority, policy) := {
 	"parameters": {}, "retry_policy": null, "policy_ids": [policy], "priority": priority,
 }
 
+_text(t) := {"text": t, "var": ""}
+
+_var(name) := {"text": "", "var": name}
+
 test_render_template_parts if {
-	parts := [{"text": "mirror/"}, {"var": "repository"}, {"text": ":"}, {"var": "tag"}, {"var": "registry"}]
-	actions.render_template(parts, _image, {}) == "mirror/team/app-svc:v1src"
+	parts := [_text("mirror/"), _var("repository"), _text(":"), _var("tag"), _var("registry")]
+	actions.render_template(parts, _image, {"match_prefix": "", "match_suffix": ""}) == "mirror/team/app-svc:v1src"
 }
 
 test_render_match if {
 	action := {"match_prefix": "team/", "match_suffix": "-svc"}
-	actions.render_template([{"text": "x/"}, {"var": "match"}], _image, action) == "x/app"
+	actions.render_template([_text("x/"), _var("match")], _image, action) == "x/app"
 }
 
 test_render_does_not_expand_placeholders_in_values if {
 	image := {"registry": "src", "repository": "{tag}", "tag": "v1"}
-	actions.render_template([{"var": "repository"}], image, {}) == "{tag}"
+	actions.render_template([_var("repository")], image, {"match_prefix": "", "match_suffix": ""}) == "{tag}"
 }
 
 test_block_at_higher_priority_wins if {

@@ -10,17 +10,21 @@ package freightliner.conditions
 _rfc3339 := `^[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,9})?([Zz]|[+-][0-9]{2}:[0-9]{2})$`
 
 # METADATA
-# title: subject
+# title: facts
 # description: |
-#   The value a leaf condition looks at; undefined when the image has none.
-#   leaf.subject is its path in the image (["tag"], ["labels", "env"],
-#   ["size"]), set by the translator; age conditions look at created_at.
-subject(leaf, image, clock) := clock.age_ns if {
-	leaf.type == "age"
+#   What leaf conditions look at: the image, plus its age in ns under the
+#   clock as "age_ns" (absent when created_at is not valid RFC 3339).
+#   leaf.subject is a path in it (["tag"], ["labels", "env"], ["size"],
+#   ["age_ns"]), set by the translator. Computed once per image.
+facts(image, clock) := object.union(image, {"age_ns": clock.age_ns}) if {
 	clock.age_ns != null
-} else := s if {
-	leaf.type != "age"
-	s := object.get(image, leaf.subject, null)
+} else := object.remove(image, {"age_ns"})
+
+# METADATA
+# title: subject
+# description: The value a leaf condition looks at; undefined when the image has none.
+subject(leaf, image, clock) := s if {
+	s := object.get(facts(image, clock), leaf.subject, null)
 	s != null
 }
 
@@ -29,8 +33,8 @@ subject(leaf, image, clock) := clock.age_ns if {
 # description: |
 #   The time facts of one evaluation, computed once per image: now and the
 #   image's age in ns (null when created_at is not valid RFC 3339).
-clock(image, now_ns) := {"now_ns": now_ns, "age_ns": now_ns - created_at_ns(image)} if {
-	created_at_ns(image)
+clock(image, now_ns) := {"now_ns": now_ns, "age_ns": now_ns - created} if {
+	created := created_at_ns(image)
 } else := {"now_ns": now_ns, "age_ns": null}
 
 # METADATA
@@ -58,58 +62,42 @@ _semver_of(s) := trim_prefix(s, "v") if {
 	semver.is_valid(trim_prefix(s, "v"))
 }
 
-# The base operators, most common first. An else chain stops at the first
-# branch that holds, so a leaf costs a few comparisons, not one evaluation of
-# every operator (Rego evaluates every definition of a function otherwise).
-_base_truth(leaf, s) := true if {
-	leaf.base == "equals"
-	s == leaf.arg
+# METADATA
+# title: holds
+# description: |
+#   Whether a leaf's base operator holds for a subject value (true or false,
+#   never undefined); false for every operator when the subject is absent
+#   (null). One definition per base operator, selected by its first
+#   argument, which is cheaper than an else chain over every operator.
+#   (Compiled arguments are never null.)
+holds("equals", _, s, arg) := s == arg
+
+# exists: a label or annotation key is present even when empty (and an age is
+# present whenever created_at is valid); any other subject must be a non-empty
+# string or a number above zero (sizes are >= 0).
+holds("exists", type, s, _) := false if {
+	s == null
+} else := true if {
+	type in {"label", "annotation", "age"}
 } else := false if {
-	leaf.base == "equals"
-} else := true if {
-	# exists: a label or annotation key is present even when empty; any other
-	# subject must be a non-empty string or a number above zero (sizes are >= 0).
-	leaf.base == "exists"
-	leaf.type in {"label", "annotation", "age"}
-} else := true if {
-	leaf.base == "exists"
-	s != ""
-	s != 0
-} else := false if {
-	leaf.base == "exists"
-} else := true if {
-	leaf.base == "matches"
-	is_string(s)
-	regex.match(leaf.arg, s)
-} else := false if {
-	leaf.base == "matches"
-} else := true if {
-	leaf.base == "in"
-	s in leaf.arg
-} else := true if {
-	leaf.base == "contains"
-	is_string(s)
-	contains(s, leaf.arg)
-} else := true if {
-	leaf.base == "gt"
-	is_number(s)
-	s > leaf.arg
-} else := true if {
-	leaf.base == "gte"
-	is_number(s)
-	s >= leaf.arg
-} else := true if {
-	leaf.base == "lt"
-	is_number(s)
-	s < leaf.arg
-} else := true if {
-	leaf.base == "lte"
-	is_number(s)
-	s <= leaf.arg
-} else := true if {
-	leaf.base == "semver"
-	_semver_holds(s, leaf.arg)
-} else := false
+	s == ""
+} else := s != 0
+
+holds("matches", _, s, arg) := regex.match(arg, s) if is_string(s) else := false
+
+holds("in", _, s, arg) := s in arg
+
+holds("contains", _, s, arg) := contains(s, arg) if is_string(s) else := false
+
+holds("gt", _, s, arg) := s > arg if is_number(s) else := false
+
+holds("gte", _, s, arg) := s >= arg if is_number(s) else := false
+
+holds("lt", _, s, arg) := s < arg if is_number(s) else := false
+
+holds("lte", _, s, arg) := s <= arg if is_number(s) else := false
+
+holds("semver", _, s, arg) := true if _semver_holds(s, arg) else := false
 
 _semver_holds(s, alternatives) if {
 	v := _semver_of(s)
@@ -124,9 +112,21 @@ _semver_holds(s, alternatives) if {
 # description: |
 #   A leaf's outcome under a clock (see clock): matched (true or false, never undefined, negation
 #   applied) and the subject value seen (null when absent).
-result(leaf, image, clock) := {"matched": _base_truth(leaf, s) != leaf.negate, "actual": s} if {
-	s := subject(leaf, image, clock)
-} else := {"matched": leaf.negate == true, "actual": null}
+result(leaf, image, clock) := {"matched": holds(leaf.base, leaf.type, s, leaf.arg) != leaf.negate, "actual": s} if {
+	s := object.get(facts(image, clock), leaf.subject, null)
+}
+
+# METADATA
+# title: entries
+# description: |
+#   The explanation line of every leaf of a compiled policy, in leaf order:
+#   what the leaf is (leaf.about) with its result (see result), given the
+#   image's facts (see facts). This runs for every leaf of every candidate
+#   policy, so the leaf is evaluated inline rather than through result.
+entries(policy, facts) := [object.union(leaf.about, {"matched": holds(leaf.base, leaf.type, s, leaf.arg) != leaf.negate, "actual": s}) |
+	some leaf in policy.leaves
+	s := object.get(facts, leaf.subject, null)
+]
 
 # METADATA
 # title: truth

@@ -24,7 +24,12 @@ _subjects := {"label": ["labels"], "annotation": ["annotations"], "metadata": []
 
 _subject(type, key) := array.concat(_subjects[type], [key]) if type in object.keys(_subjects)
 
-_subject(type, _) := [type] if not type in object.keys(_subjects)
+_subject("age", _) := ["age_ns"]
+
+_subject(type, _) := [type] if {
+	not type in object.keys(_subjects)
+	type != "age"
+}
 
 _leaf(type, key, base, arg) := {
 	"type": type, "key": key, "subject": _subject(type, key),
@@ -89,6 +94,14 @@ test_age if {
 	conditions.truth(_leaf("age", "", "gt", 29 * _day), _image, _now)
 	not conditions.truth(_leaf("age", "", "gt", 30 * _day), _image, _now)
 	conditions.truth(_leaf("age", "", "lt", 31 * _day), _image, _now)
+}
+
+test_age_is_computed_not_read_from_the_image if {
+	# an input image that carries its own age_ns does not decide an age condition
+	image := object.union(_image, {"created_at": "yesterday", "age_ns": 100 * _day})
+	not conditions.truth(_leaf("age", "", "gt", 1), image, _now)
+	conditions.facts(image, conditions.clock(image, _now)) == object.remove(image, {"age_ns"})
+	conditions.facts(_image, conditions.clock(_image, _now)).age_ns == 30 * _day
 }
 
 test_age_of_unparseable_created_at_is_false if {

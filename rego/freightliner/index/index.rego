@@ -11,8 +11,6 @@ package freightliner.index
 
 _exact_fields := ["repository", "registry", "tag"]
 
-_prefix_fields := ["repository", "tag"]
-
 # METADATA
 # title: prefixes
 # description: |
@@ -29,38 +27,31 @@ suffixes(s, lengths) := {substring(s, count(s) - n, n) | some n in lengths; n <=
 _index := data.freightliner.policy_set.index
 
 # METADATA
-# title: probes
-# description: |
-#   The index paths an image can be filed under: its exact field, label and
-#   annotation values, and the prefixes and suffixes of repository and tag
-#   with the lengths the index holds.
-probes(image) := array.concat(
-	array.concat(
-		[["exact", field, image[field]] | some field in _exact_fields],
-		array.concat(
-			[["exact", "label", key, value] | some key, value in image.labels],
-			[["exact", "annotation", key, value] | some key, value in image.annotations],
-		),
-	),
-	array.concat(
-		[["prefix", field, p] |
-			some field in _prefix_fields
-			some p in prefixes(image[field], object.get(_index, ["prefix_lengths", field], []))
-		],
-		[["suffix", field, p] |
-			some field in _prefix_fields
-			some p in suffixes(image[field], object.get(_index, ["suffix_lengths", field], []))
-		],
-	),
-)
-
-# METADATA
 # title: candidates
 # description: |
 #   The ids of the policies that may match the image under the bundle's
-#   index (data.freightliner.policy_set.index). The index is read from data,
-#   not passed as an argument: regorus copies large arguments on every call.
-candidates(image) := {id |
-	some probe in probes(image)
-	some id in object.get(_index, probe, [])
-} | {id | some id in _index.always}
+#   index (data.freightliner.policy_set.index): those filed under the image's
+#   exact repository, registry, tag, label and annotation values, under a
+#   prefix or suffix of its repository or tag (of the lengths the index
+#   holds), and those filed under `always`. The index is read from data, not
+#   passed as an argument: regorus copies large arguments on every call.
+#   Written as one union of comprehensions, with no intermediate list of
+#   probes: this runs once per decision.
+candidates(image) := ((((({id |
+	some field in _exact_fields
+	some id in object.get(_index, ["exact", field, image[field]], [])
+} | {id |
+	some key, value in image.labels
+	some id in object.get(_index, ["exact", "label", key, value], [])
+}) | {id |
+	some key, value in image.annotations
+	some id in object.get(_index, ["exact", "annotation", key, value], [])
+}) | {id |
+	some field, lengths in object.get(_index, "prefix_lengths", {})
+	some p in prefixes(image[field], lengths)
+	some id in object.get(_index, ["prefix", field, p], [])
+}) | {id |
+	some field, lengths in object.get(_index, "suffix_lengths", {})
+	some p in suffixes(image[field], lengths)
+	some id in object.get(_index, ["suffix", field, p], [])
+}) | {id | some id in _index.always})

@@ -37,21 +37,21 @@ now_ns(inp) := time.now_ns() if not is_string(inp.now)
 # METADATA
 # title: evaluate_policy
 # description: One policy on its own - whether it matches and its rendered actions (used by generated tests).
-evaluate_policy(policy, image, now) := _evaluate(policy, image, conditions.clock(image, now))
+evaluate_policy(policy, image, now) := _evaluate(policy, image, conditions.facts(image, conditions.clock(image, now)))
 
 # Evaluated once per candidate policy of every decision: kept to few calls.
-_evaluate(policy, image, clock) := {
+_evaluate(policy, image, facts) := {
 	"matched": matched,
 	"explanation": {
 		"policy_id": policy.id,
 		"priority": policy.priority,
 		"matched": matched,
-		"conditions": [object.union(leaf.about, results[i]) | some i, leaf in policy.leaves],
+		"conditions": entries,
 	},
 	"actions": [actions.render(a, policy, image) | matched; some a in policy.actions],
 } if {
-	results := [conditions.result(leaf, image, clock) | some leaf in policy.leaves]
-	matched := _matched(policy, results)
+	entries := conditions.entries(policy, facts)
+	matched := _matched(policy, entries)
 }
 
 _matched(policy, results) := conditions.matches(policy, results) if {
@@ -79,8 +79,8 @@ decide(image, now) := {
 	"explanation": [r.explanation | some r in evaluated],
 } if {
 	ids := index.candidates(image)
-	clock := conditions.clock(image, now)
-	evaluated := [_evaluate(_policy_set.policies[id], image, clock) | some id in sort(ids)]
+	facts := conditions.facts(image, conditions.clock(image, now))
+	evaluated := [_evaluate(_policy_set.policies[id], image, facts) | some id in sort(ids)]
 	matched := [r | some r in evaluated; r.matched]
 	resolved := actions.resolve([a | some r in matched; some a in r.actions])
 	outcome := _outcome(matched, resolved)

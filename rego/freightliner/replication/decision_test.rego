@@ -13,8 +13,8 @@ _production := {
 	],
 	"levels": [[{"id": 2, "op": "all", "children": [0, 1]}]], "root": 2, "shape": "all",
 	"actions": [
-		{"type": "replicate", "target_registry": "ecr", "target_repo": [{"text": "production/"}, {"var": "repository"}], "target_tag": [{"var": "tag"}], "match_prefix": "", "match_suffix": "", "parameters": {}, "retry_policy": null},
-		{"type": "replicate", "target_registry": "gcr", "target_repo": [{"text": "prod-mirror/"}, {"var": "repository"}], "target_tag": [{"var": "tag"}], "match_prefix": "", "match_suffix": "", "parameters": {}, "retry_policy": null},
+		{"type": "replicate", "target_registry": "ecr", "target_repo": [{"text": "production/", "var": ""}, {"text": "", "var": "repository"}], "target_tag": [{"text": "", "var": "tag"}], "match_prefix": "", "match_suffix": "", "parameters": {}, "retry_policy": null},
+		{"type": "replicate", "target_registry": "gcr", "target_repo": [{"text": "prod-mirror/", "var": ""}, {"text": "", "var": "repository"}], "target_tag": [{"text": "", "var": "tag"}], "match_prefix": "", "match_suffix": "", "parameters": {}, "retry_policy": null},
 	],
 }
 

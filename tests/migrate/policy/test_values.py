@@ -91,14 +91,14 @@ def test_semver_ranges() -> None:
 
 def test_templates() -> None:
     assert parse_template("prod-mirror/{repository}") == [
-        {"text": "prod-mirror/"},
-        {"var": "repository"},
+        {"text": "prod-mirror/", "var": ""},
+        {"text": "", "var": "repository"},
     ]
     assert parse_template("{registry}/{tag}{{x}}") == [
-        {"var": "registry"},
-        {"text": "/"},
-        {"var": "tag"},
-        {"text": "{x}"},
+        {"text": "", "var": "registry"},
+        {"text": "/", "var": ""},
+        {"text": "", "var": "tag"},
+        {"text": "{x}", "var": ""},
     ]
     assert parse_template("") == []
     for bad in ["{repo}", "{tag", "a}b", "{}"]:
