@@ -35,12 +35,14 @@ render_template(parts, image, action) := fill(parts, template_vars(image, action
 
 # METADATA
 # title: render
-# description: One matched policy's action, ready to execute.
+# description: |
+#   One matched policy's action, ready to execute (runs for every action of
+#   every matched policy, so fill is written out inline).
 render(action, policy, image) := {
 	"type": action.type,
 	"target_registry": action.target_registry,
-	"target_repo": fill(action.target_repo, vars),
-	"target_tag": fill(action.target_tag, vars),
+	"target_repo": concat("", [object.get(vars, part.var, part.text) | some part in action.target_repo]),
+	"target_tag": concat("", [object.get(vars, part.var, part.text) | some part in action.target_tag]),
 	"parameters": action.parameters,
 	"retry_policy": action.retry_policy,
 	"policy_ids": [policy.id],
@@ -93,7 +95,17 @@ _merged(entry, ordered) := object.union(action, {"policy_ids": [id |
 #   From every rendered action of the matched policies, the actions to
 #   execute: surviving replicates, the blocks that stopped something (every
 #   block when no replicate survives), and every notification.
-resolve(rendered) := {
+resolve(rendered) := {"replicate": [], "block": [], "notify": []} if {
+	count(rendered) == 0
+} else := {
+	"replicate": _merge(replicates),
+	"block": [],
+	"notify": _merge([a | some a in rendered; a.type == "notify"]),
+} if {
+	# no block: every replicate survives (the common case, decided directly)
+	not _has_block(rendered)
+	replicates := [a | some a in rendered; a.type == "replicate"]
+} else := {
 	"replicate": _merge(surviving),
 	"block": _merge(blocks_in_force),
 	"notify": _merge([a | some a in rendered; a.type == "notify"]),
@@ -102,6 +114,11 @@ resolve(rendered) := {
 	blocks := [a | some a in rendered; a.type == "block"]
 	surviving := [r | some r in replicates; not _blocked(r, blocks)]
 	blocks_in_force := _blocks_in_force(blocks, replicates, surviving)
+}
+
+_has_block(rendered) if {
+	some a in rendered
+	a.type == "block"
 }
 
 _blocked(replicate, blocks) if {

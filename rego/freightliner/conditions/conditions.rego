@@ -173,17 +173,25 @@ _level(policy, depth, values) := values if depth >= count(policy.levels)
 #   over every leaf (the common case, decided directly); a "tree" is
 #   evaluated level by level, deepest first; the translator guarantees at
 #   most 8 levels (Rego has no recursion).
-matches(policy, results) := true if {
-	policy.shape == "all"
+matches(policy, results) := shape_holds(policy.shape, policy, results)
+
+# METADATA
+# title: shape_holds
+# description: |
+#   matches for a given shape, one definition per shape (selected by the
+#   first argument, no else chain to walk): true or false, never undefined.
+shape_holds("all", _, results) := true if {
 	every r in results {
 		r.matched
 	}
-} else := true if {
-	policy.shape == "any"
+} else := false
+
+shape_holds("any", _, results) := true if {
 	some r in results
 	r.matched
-} else := true if {
-	policy.shape == "tree"
+} else := false
+
+shape_holds("tree", policy, results) := true if {
 	_tree_holds(policy, leaf_values(results))
 } else := false
 

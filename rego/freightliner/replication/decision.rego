@@ -51,12 +51,13 @@ _evaluate(policy, image, facts) := {
 	"actions": [actions.render(a, policy, image) | matched; some a in policy.actions],
 } if {
 	entries := conditions.entries(policy, facts)
-	matched := _matched(policy, entries)
+	matched := _matched(policy.enabled, policy, entries)
 }
 
-_matched(policy, results) := conditions.matches(policy, results) if {
-	policy.enabled
-} else := false
+# A disabled policy never matches (the index leaves it out; a scan does not).
+_matched(true, policy, entries) := conditions.shape_holds(policy.shape, policy, entries)
+
+_matched(false, _, _) := false
 
 _policy_set := data.freightliner.policy_set
 
@@ -86,20 +87,13 @@ decide(image, now) := {
 	outcome := _outcome(matched, resolved)
 }
 
-_outcome(_, resolved) := "replicate" if count(resolved.replicate) > 0
-
-_outcome(_, resolved) := "block" if {
-	count(resolved.replicate) == 0
+_outcome(matched, resolved) := "replicate" if {
+	count(resolved.replicate) > 0
+} else := "block" if {
 	count(resolved.block) > 0
-}
-
-_outcome(matched, resolved) := "no_action" if {
-	count(resolved.replicate) == 0
-	count(resolved.block) == 0
+} else := "no_action" if {
 	count(matched) > 0
-}
-
-_outcome(matched, _) := "no_match" if count(matched) == 0
+} else := "no_match"
 
 _target_text(a) := sprintf("%s/%s:%s", [a.target_registry, a.target_repo, a.target_tag])
 
