@@ -70,20 +70,36 @@ _policy_set := data.freightliner.policy_set
 decide(image, now) := {
 	"should_replicate": count(resolved.replicate) > 0,
 	"actions": array.concat(array.concat(resolved.replicate, resolved.block), resolved.notify),
-	"matched_policies": [id | some key in sort({[0 - r.explanation.priority, r.explanation.policy_id] | some r in matched}); id := key[1]],
+	"matched_policies": [id | some key in sort({[0 - e.priority, e.policy_id] | some e in matched}); id := key[1]],
 	"reason": _reason(outcome, resolved),
 	"metadata": {
 		"outcome": outcome,
 		"candidates": count(ids),
 		"policies": count(_policy_set.policies),
 	},
-	"explanation": [r.explanation | some r in evaluated],
+	"explanation": explanation,
 } if {
 	ids := index.candidates(image)
 	facts := conditions.facts(image, conditions.clock(image, now))
-	evaluated := [_evaluate(_policy_set.policies[id], image, facts) | some id in sort(ids)]
-	matched := [r | some r in evaluated; r.matched]
-	resolved := actions.resolve([a | some r in matched; some a in r.actions])
+
+	# One explanation per candidate policy, in id order; written out here
+	# rather than calling _evaluate, because it runs for every candidate.
+	explanation := [{
+		"policy_id": policy.id,
+		"priority": policy.priority,
+		"matched": _matched(policy.enabled, policy, entries),
+		"conditions": entries,
+	} |
+		some id in sort(ids)
+		policy := _policy_set.policies[id]
+		entries := conditions.entries(policy, facts)
+	]
+	matched := [e | some e in explanation; e.matched]
+	resolved := actions.resolve([actions.render(a, policy, image) |
+		some e in matched
+		policy := _policy_set.policies[e.policy_id]
+		some a in policy.actions
+	])
 	outcome := _outcome(matched, resolved)
 }
 
