@@ -30,9 +30,7 @@ decisions := [decide(image, now) |
 # METADATA
 # title: now_ns
 # description: The clock for age conditions: input.now (RFC 3339) when given, else the engine's.
-now_ns(inp) := time.parse_rfc3339_ns(inp.now) if is_string(inp.now)
-
-now_ns(inp) := time.now_ns() if not is_string(inp.now)
+now_ns(inp) := time.parse_rfc3339_ns(inp.now) if is_string(inp.now) else := time.now_ns()
 
 # METADATA
 # title: evaluate_policy
