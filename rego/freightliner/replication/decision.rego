@@ -37,7 +37,8 @@ now_ns(inp) := time.parse_rfc3339_ns(inp.now) if is_string(inp.now) else := time
 # description: One policy on its own - whether it matches and its rendered actions (used by generated tests).
 evaluate_policy(policy, image, now) := _evaluate(policy, image, conditions.facts(image, conditions.clock(image, now)))
 
-# Evaluated once per candidate policy of every decision: kept to few calls.
+# The same steps as decide takes for each candidate (decide writes them out
+# inline, one call fewer per candidate); decision_test.rego checks they agree.
 _evaluate(policy, image, facts) := {
 	"matched": matched,
 	"explanation": {

@@ -88,6 +88,31 @@ test_explanation_lists_every_leaf if {
 	]
 }
 
+# evaluate_policy (what generated tests call) and decide (which writes the
+# same steps out inline) must agree on every policy.
+test_evaluate_policy_agrees_with_decide if {
+	every image in [
+		_image,
+		object.union(_image, {"labels": {"environment": "production"}}),
+		object.union(_image, {"tag": "dev-1"}),
+	] {
+		d := replication.decide(image, _now) with data.freightliner.policy_set as _policy_set
+		count(d.explanation) > 0
+		every e in d.explanation {
+			replication.evaluate_policy(_policy_set.policies[e.policy_id], image, _now).explanation == e
+		}
+	}
+}
+
+test_evaluate_policy_renders_the_decided_actions if {
+	d := replication.decide(_image, _now) with data.freightliner.policy_set as _policy_set
+	rendered := [a |
+		some e in d.explanation
+		some a in replication.evaluate_policy(_policy_set.policies[e.policy_id], _image, _now).actions
+	]
+	rendered == d.actions
+}
+
 test_disabled_policy_never_matches if {
 	disabled := object.union(_policy_set, {"policies": {"production-replication": object.union(_production, {"enabled": false})}})
 	d := replication.decide(_image, _now) with data.freightliner.policy_set as disabled
