@@ -50,13 +50,23 @@ _evaluate(policy, image, facts) := {
 	"actions": [actions.render(a, policy, image) | matched; some a in policy.actions],
 } if {
 	entries := conditions.entries(policy, facts)
-	matched := _matched(policy.enabled, policy, entries)
+	matched := _matched(policy, entries)
 }
 
-# A disabled policy never matches (the index leaves it out; a scan does not).
-_matched(true, policy, entries) := conditions.shape_holds(policy.shape, policy, entries)
-
-_matched(false, _, _) := false
+# Whether a candidate matches. A disabled policy never does (the index leaves
+# it out; a scan does not). The common shape, an enabled AND of leaves, is
+# decided here without a further call.
+_matched(policy, entries) := true if {
+	policy.shape == "all"
+	policy.enabled
+	every e in entries {
+		e.matched
+	}
+} else := false if {
+	policy.shape == "all"
+} else := false if {
+	not policy.enabled
+} else := conditions.shape_holds(policy.shape, policy, entries)
 
 _policy_set := data.freightliner.policy_set
 
@@ -86,7 +96,7 @@ decide(image, now) := {
 	explanation := [{
 		"policy_id": policy.id,
 		"priority": policy.priority,
-		"matched": _matched(policy.enabled, policy, entries),
+		"matched": _matched(policy, entries),
 		"conditions": entries,
 	} |
 		some id in sort(ids)
