@@ -21,14 +21,6 @@ facts(image, clock) := object.union(image, {"age_ns": clock.age_ns}) if {
 } else := object.remove(image, {"age_ns"})
 
 # METADATA
-# title: subject
-# description: The value a leaf condition looks at; undefined when the image has none.
-subject(leaf, image, clock) := s if {
-	s := object.get(facts(image, clock), leaf.subject, null)
-	s != null
-}
-
-# METADATA
 # title: clock
 # description: |
 #   The time facts of one evaluation, computed once per image: now and the
@@ -111,9 +103,10 @@ _semver_holds(s, alternatives) if {
 # title: result
 # description: |
 #   A leaf's outcome under a clock (see clock): matched (true or false, never undefined, negation
-#   applied) and the subject value seen (null when absent).
-result(leaf, image, clock) := {"matched": holds(leaf.base, leaf.type, s, leaf.arg) != leaf.negate, "actual": s} if {
-	s := object.get(facts(image, clock), leaf.subject, null)
+#   applied) and the subject value seen (null when absent). Computed by
+#   entries, the code decisions run, for a policy of this one leaf.
+result(leaf, image, clock) := {"matched": e.matched, "actual": e.actual} if {
+	[e] := entries({"leaves": [object.union({"about": {}}, leaf)]}, facts(image, clock))
 }
 
 # METADATA
