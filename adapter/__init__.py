@@ -5,13 +5,13 @@ The public surface (tested in tests/adapter/test_public_api.py)::
     ImageMetadata, ReplicationDecision, DecisionAction   the contract's documents
     DecisionEngine                                      the engine interface
     EmbeddedEngine                                      regorus, in-process
-    FreightlinerError and its tree                      adapter.errors
+    FreightlinerError and its tree                      migrate.core.errors
 """
 
-from adapter.decision.embedded import EmbeddedEngine
 from adapter.decision.interface import DecisionEngine
-from adapter.decision.model import DecisionAction, ReplicationDecision
-from adapter.errors import (
+from migrate.contract.decision import DecisionAction, ReplicationDecision
+from migrate.contract.image import ImageMetadata
+from migrate.core.errors import (
     ActionError,
     AuthenticationError,
     BundleError,
@@ -25,7 +25,7 @@ from adapter.errors import (
     RegistryError,
     UndefinedDecision,
 )
-from adapter.metadata.model import ImageMetadata
+from migrate.engine.embedded import EmbeddedEngine
 
 __all__ = [
     "ActionError",

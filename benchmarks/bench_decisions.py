@@ -34,9 +34,9 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from adapter.decision.embedded import EmbeddedEngine
-from adapter.metadata.model import ImageMetadata
 from migrate.bundle.builder import BundleBuilder
+from migrate.contract.image import ImageMetadata
+from migrate.engine.embedded import EmbeddedEngine
 from migrate.policy.model import LoadedPolicy, Policy, PolicySet
 
 NOW = "2026-11-23T12:00:00Z"

@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 
 import click
 
-from adapter.errors import Diagnostic, FreightlinerError
+from migrate.core.errors import Diagnostic, FreightlinerError
 from migrate.legacy.cases import edge_cases
 from migrate.legacy.convert import Conversion, convert_legacy
 from migrate.legacy.emit import render_report, write_output
@@ -31,7 +31,7 @@ from migrate.legacy.verify import engines_available, verify_images
 __all__ = ["cli", "main"]
 
 F = TypeVar("F", bound=Callable[..., Any])
-# The project's exit codes (docs/cli.md, adapter.cli.exit_codes).
+# The project's exit codes (docs/cli.md, migrate.core.exit_codes).
 EXIT_MISMATCH = 4
 EXIT_INPUT = 3
 

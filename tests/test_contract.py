@@ -18,10 +18,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from adapter.decision.embedded import EmbeddedEngine
-from adapter.decision.model import ReplicationDecision
-from adapter.metadata.model import ImageMetadata
 from migrate.bundle.builder import BundleBuilder
+from migrate.contract.decision import ReplicationDecision
+from migrate.contract.image import ImageMetadata
+from migrate.engine.embedded import EmbeddedEngine
 from migrate.policy.model import LoadedPolicy, Policy, PolicySet
 from tests.opa_cli import opa_decisions
 

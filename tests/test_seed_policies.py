@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 
-from adapter.decision.embedded import EmbeddedEngine
-from adapter.decision.model import ReplicationDecision
-from adapter.metadata.model import ImageMetadata
 from migrate.bundle.builder import BundleBuilder
+from migrate.contract.decision import ReplicationDecision
+from migrate.contract.image import ImageMetadata
+from migrate.engine.embedded import EmbeddedEngine
 from migrate.policy.loader import load_policy_documents
 from tests.opa_cli import opa_decisions
 

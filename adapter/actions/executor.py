@@ -29,10 +29,10 @@ from collections.abc import Mapping
 from adapter.actions.interface import ActionResult
 from adapter.actions.notify import WebhookNotifier, decision_event
 from adapter.actions.replicate import ImageCopier, ImageLocation
-from adapter.decision.model import DecisionAction, ReplicationDecision
-from adapter.errors import ActionError, FreightlinerError
-from adapter.metadata.model import ImageMetadata
 from adapter.registry.interface import Registry
+from migrate.contract.decision import DecisionAction, ReplicationDecision
+from migrate.contract.image import ImageMetadata
+from migrate.core.errors import ActionError, FreightlinerError
 
 __all__ = ["DecisionExecutor", "is_true", "target_of"]
 

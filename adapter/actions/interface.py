@@ -12,8 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
-from adapter.decision.model import DecisionAction, ReplicationDecision
-from adapter.metadata.model import ImageMetadata
+from migrate.contract.decision import DecisionAction, ReplicationDecision
+from migrate.contract.image import ImageMetadata
 
 __all__ = ["ActionExecutor", "ActionResult", "ActionStatus"]
 

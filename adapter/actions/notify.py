@@ -27,10 +27,10 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from adapter.decision.embedded import now_rfc3339
-from adapter.decision.model import ReplicationDecision
-from adapter.errors import ActionError
-from adapter.metadata.model import ImageMetadata
+from migrate.contract.decision import ReplicationDecision
+from migrate.contract.image import ImageMetadata
+from migrate.core.errors import ActionError
+from migrate.engine.embedded import now_rfc3339
 
 __all__ = ["EVENT_TYPE", "WebhookNotifier", "decision_event"]
 

@@ -28,11 +28,11 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import NamedTuple
 
-from adapter.decision.model import RetrySettings
-from adapter.errors import ActionError, FreightlinerError
 from adapter.registry.interface import Manifest, Registry
 from adapter.registry.manifest import Descriptor, ParsedManifest, parse_manifest
 from adapter.registry.retry import backoff_delay, is_transient
+from migrate.contract.decision import RetrySettings
+from migrate.core.errors import ActionError, FreightlinerError
 
 __all__ = ["CopyJob", "CopyOutcome", "CopyResult", "ImageCopier", "ImageLocation", "copy_many"]
 

@@ -10,8 +10,7 @@ from typing import Any, TypeVar
 
 import click
 
-from adapter.cli.exit_codes import ExitCode
-from adapter.errors import (
+from migrate.core.errors import (
     AuthenticationError,
     BundleError,
     ConfigError,
@@ -20,6 +19,7 @@ from adapter.errors import (
     PolicyError,
     RegistryError,
 )
+from migrate.core.exit_codes import ExitCode
 
 __all__ = ["exit_on_error", "is_bundle_path", "load_bundle"]
 

@@ -11,10 +11,10 @@ import click
 from pydantic import ValidationError
 
 from adapter.cli.common import exit_on_error, load_bundle
-from adapter.cli.exit_codes import ExitCode
-from adapter.decision.model import ReplicationDecision
-from adapter.errors import ConfigError, Diagnostic, PolicyError
-from adapter.metadata.model import ImageMetadata
+from migrate.contract.decision import ReplicationDecision
+from migrate.contract.image import ImageMetadata
+from migrate.core.errors import ConfigError, Diagnostic, PolicyError
+from migrate.core.exit_codes import ExitCode
 
 __all__ = ["policy"]
 
@@ -155,7 +155,7 @@ def eval_command(
     paths: tuple[Path, ...], image_source: str, output: str, explain: bool, now: str | None
 ) -> None:
     """Decide one image with the embedded engine. Exit 5 when the decision blocks it."""
-    from adapter.decision.embedded import EmbeddedEngine
+    from migrate.engine.embedded import EmbeddedEngine
 
     image = _read_image(image_source)
     bundle = load_bundle(paths, generate_tests=False)

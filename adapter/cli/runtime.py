@@ -20,10 +20,10 @@ import click
 from adapter.cli.common import exit_on_error, load_bundle
 from adapter.cli.policy import render_decision_text
 from adapter.config import FreightlinerConfig
-from adapter.errors import ConfigError
 from adapter.runner.factory import Runtime, build_runtime
 from adapter.runner.interface import ImageOutcome, ImageReference, OutcomeStatus, RunSummary
 from adapter.runner.selection import TagPlan
+from migrate.core.errors import ConfigError
 
 __all__ = ["evaluate", "replicate"]
 

@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable
 from typing import Literal
 
-from adapter.errors import EngineUnavailable
+from migrate.core.errors import EngineUnavailable
 
 __all__ = ["CircuitBreaker", "CircuitState"]
 

@@ -33,9 +33,9 @@ from typing import Any, Protocol
 
 from adapter.config import FailureMode
 from adapter.decision.interface import DecisionEngine
-from adapter.decision.model import DecisionAction, ReplicationDecision
-from adapter.errors import ConfigError, EngineError
-from adapter.metadata.model import ImageMetadata
+from migrate.contract.decision import DecisionAction, ReplicationDecision
+from migrate.contract.image import ImageMetadata
+from migrate.core.errors import ConfigError, EngineError
 
 __all__ = ["FailoverEngine", "LegacyEvaluator", "fail_closed_decision"]
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Protocol, runtime_checkable
 
-from adapter.decision.model import ReplicationDecision
-from adapter.errors import EngineError, EngineUnavailable, UndefinedDecision
-from adapter.metadata.model import ImageMetadata
+from migrate.contract.decision import DECISION_PATH, ReplicationDecision
+from migrate.contract.image import ImageMetadata
+from migrate.core.errors import EngineError, EngineUnavailable, UndefinedDecision
 
 __all__ = [
     "DECISION_PATH",
@@ -16,9 +16,6 @@ __all__ = [
     "EngineUnavailable",
     "UndefinedDecision",
 ]
-
-#: The contract's decision document, as a data path.
-DECISION_PATH = "freightliner/replication/decision"
 
 
 @runtime_checkable

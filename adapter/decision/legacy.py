@@ -17,9 +17,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from adapter.decision.model import DecisionAction, ReplicationDecision
-from adapter.errors import ConfigError
-from adapter.metadata.model import ImageMetadata
+from migrate.contract.decision import DecisionAction, ReplicationDecision
+from migrate.contract.image import ImageMetadata
+from migrate.core.errors import ConfigError
 
 if TYPE_CHECKING:
     from migrate.legacy.semantics import LegacyEvaluator
@@ -68,7 +68,7 @@ class LegacyRulesEngine:
 def load_legacy_rules(config_path: Path | None) -> LegacyRulesEngine | None:
     """The ``replication.rules`` of a config file, or ``None`` when it has none.
 
-    Raises :class:`adapter.errors.ConfigError` (with lines) for malformed rules.
+    Raises :class:`migrate.core.errors.ConfigError` (with lines) for malformed rules.
     """
     if config_path is None:
         return None

@@ -30,11 +30,11 @@ import httpx
 from pydantic import ValidationError
 
 from adapter.decision.circuit import CircuitBreaker
-from adapter.decision.embedded import now_rfc3339
 from adapter.decision.interface import DECISION_PATH
-from adapter.decision.model import ReplicationDecision
-from adapter.errors import EngineError, EngineUnavailable, UndefinedDecision
-from adapter.metadata.model import ImageMetadata
+from migrate.contract.decision import ReplicationDecision
+from migrate.contract.image import ImageMetadata
+from migrate.core.errors import EngineError, EngineUnavailable, UndefinedDecision
+from migrate.engine.embedded import now_rfc3339
 
 __all__ = ["BATCH_PATH", "OpaHttpEngine"]
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from adapter.errors import RegistryError
-from adapter.metadata.model import ImageMetadata
+from migrate.contract.image import ImageMetadata
+from migrate.core.errors import RegistryError
 
 __all__ = ["DockerMetadataSource", "metadata_from_inspect"]
 

@@ -12,8 +12,8 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from adapter.errors import ConfigError, Diagnostic, RegistryError
-from adapter.metadata.model import ImageMetadata
+from migrate.contract.image import ImageMetadata
+from migrate.core.errors import ConfigError, Diagnostic, RegistryError
 
 __all__ = ["FileMetadataSource", "load_metadata_file"]
 

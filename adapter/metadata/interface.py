@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Protocol, runtime_checkable
 
-from adapter.errors import ConfigError, RegistryError
-from adapter.metadata.model import ImageMetadata
+from migrate.contract.image import ImageMetadata
+from migrate.core.errors import ConfigError, RegistryError
 
 __all__ = ["ConfigError", "MetadataSource", "RegistryError"]
 

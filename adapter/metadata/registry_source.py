@@ -8,10 +8,10 @@ from collections import OrderedDict
 from collections.abc import Mapping
 from typing import Any
 
-from adapter.errors import ConfigError, RegistryError
-from adapter.metadata.model import ImageMetadata
 from adapter.registry.interface import Registry
 from adapter.registry.manifest import Descriptor, ParsedManifest, parse_manifest
+from migrate.contract.image import ImageMetadata
+from migrate.core.errors import ConfigError, RegistryError
 
 __all__ = ["RegistryMetadataSource", "metadata_from_config"]
 

@@ -22,8 +22,8 @@ from typing import Any
 
 import httpx
 
-from adapter.errors import AuthenticationError
 from adapter.registry.config import Credentials
+from migrate.core.errors import AuthenticationError
 
 __all__ = ["Authenticator", "Challenge", "parse_challenge", "scopes_for"]
 

@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING
 
 import httpx
 
-from adapter.errors import RegistryError
 from adapter.registry.digest import DigestVerifier, parse_digest
+from migrate.core.errors import RegistryError
 
 if TYPE_CHECKING:
     from adapter.registry.client import RegistryClient

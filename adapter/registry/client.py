@@ -18,8 +18,6 @@ from typing import Any, Literal
 
 import httpx
 
-from adapter.decision.model import RetrySettings
-from adapter.errors import AuthenticationError, RegistryError
 from adapter.registry.auth import Authenticator, scopes_for
 from adapter.registry.blobs import BlobStream, upload_blob
 from adapter.registry.config import Credentials, RegistriesConfig, RegistryConfig
@@ -27,6 +25,8 @@ from adapter.registry.digest import DigestVerifier, compute_digest, is_digest, p
 from adapter.registry.interface import Manifest, ManifestInfo
 from adapter.registry.manifest import MANIFEST_ACCEPT, detect_media_type
 from adapter.registry.retry import DEFAULT_RETRY, RETRYABLE_STATUSES, retry_delay
+from migrate.contract.decision import RetrySettings
+from migrate.core.errors import AuthenticationError, RegistryError
 
 __all__ = ["MAX_MANIFEST_BYTES", "RegistryClient", "open_clients"]
 

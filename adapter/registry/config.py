@@ -37,7 +37,7 @@ from urllib.parse import urlsplit
 import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, model_validator
 
-from adapter.errors import ConfigError, Diagnostic
+from migrate.core.errors import ConfigError, Diagnostic
 
 __all__ = ["Credentials", "RegistriesConfig", "RegistryConfig", "docker_config_path", "env_prefix"]
 

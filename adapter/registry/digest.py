@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import re
 
-from adapter.errors import DigestMismatch, RegistryError
+from migrate.core.errors import DigestMismatch, RegistryError
 
 __all__ = ["DigestVerifier", "compute_digest", "is_digest", "parse_digest"]
 

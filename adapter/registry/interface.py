@@ -13,7 +13,7 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
-from adapter.errors import AuthenticationError, DigestMismatch, RegistryError
+from migrate.core.errors import AuthenticationError, DigestMismatch, RegistryError
 
 __all__ = [
     "AuthenticationError",

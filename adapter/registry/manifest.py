@@ -10,7 +10,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from adapter.errors import RegistryError
+from migrate.core.errors import RegistryError
 
 __all__ = [
     "DOCKER_CONFIG",

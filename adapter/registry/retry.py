@@ -7,8 +7,8 @@ from datetime import UTC, datetime
 
 import httpx
 
-from adapter.decision.model import RetrySettings
-from adapter.errors import RegistryError
+from migrate.contract.decision import RetrySettings
+from migrate.core.errors import RegistryError
 
 __all__ = [
     "DEFAULT_RETRY",

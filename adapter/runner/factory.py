@@ -23,14 +23,14 @@ from typing import Any
 from adapter.actions.executor import DecisionExecutor
 from adapter.actions.notify import WebhookNotifier
 from adapter.config import FreightlinerConfig
-from adapter.decision.embedded import EmbeddedEngine
 from adapter.decision.failover import FailoverEngine
 from adapter.decision.legacy import load_legacy_rules
 from adapter.decision.opa_http import OpaHttpEngine
-from adapter.errors import ConfigError
 from adapter.metadata.registry_source import RegistryMetadataSource
 from adapter.registry.client import RegistryClient
 from adapter.runner.replicator import RegistryReplicator
+from migrate.core.errors import ConfigError
+from migrate.engine.embedded import EmbeddedEngine
 from migrate.policy.values import parse_duration_ns
 
 __all__ = ["Runtime", "build_engine", "build_runtime"]

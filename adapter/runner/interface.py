@@ -13,8 +13,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
-from adapter.decision.model import ReplicationDecision
-from adapter.metadata.model import ImageMetadata
+from migrate.contract.decision import ReplicationDecision
+from migrate.contract.image import ImageMetadata
 
 __all__ = [
     "ImageOutcome",
@@ -96,7 +96,7 @@ class RunSummary:
     def exit_code(self) -> int:
         """6 when the engine failed (fail-closed), else 7 when any failed, 5 when any was
         blocked, else 0 (the most severe wins)."""
-        from adapter.cli.exit_codes import ExitCode
+        from migrate.core.exit_codes import ExitCode
 
         if any(o.engine_failed for o in self.outcomes):
             return int(ExitCode.UNAVAILABLE)

@@ -19,8 +19,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from adapter.decision.model import DecisionAction, ReplicationDecision
-from adapter.metadata.model import ImageMetadata
+from migrate.contract.decision import DecisionAction, ReplicationDecision
+from migrate.contract.image import ImageMetadata
 
 __all__ = ["combine_platforms", "platform_name"]
 

@@ -28,10 +28,7 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 
 from adapter.actions.interface import ActionExecutor, ActionResult
 from adapter.decision.interface import DecisionEngine
-from adapter.decision.model import ReplicationDecision
-from adapter.errors import FreightlinerError, RegistryError
 from adapter.metadata.interface import MetadataSource
-from adapter.metadata.model import ImageMetadata
 from adapter.registry.interface import Registry
 from adapter.runner.interface import (
     ImageOutcome,
@@ -43,6 +40,9 @@ from adapter.runner.interface import (
 )
 from adapter.runner.platforms import combine_platforms
 from adapter.runner.selection import TagPlan, apply_sweep_limits
+from migrate.contract.decision import ReplicationDecision
+from migrate.contract.image import ImageMetadata
+from migrate.core.errors import FreightlinerError, RegistryError
 
 __all__ = ["RegistryReplicator"]
 

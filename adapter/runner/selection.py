@@ -19,8 +19,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from adapter.decision.model import DecisionAction, ReplicationDecision
-from adapter.metadata.model import ImageMetadata
+from migrate.contract.decision import DecisionAction, ReplicationDecision
+from migrate.contract.image import ImageMetadata
 
 __all__ = ["TagPlan", "apply_sweep_limits"]
 

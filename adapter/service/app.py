@@ -24,8 +24,6 @@ from typing import Any, TypeVar
 
 from pydantic import ValidationError
 
-from adapter.errors import ConfigError, EngineError, FreightlinerError, RegistryError
-from adapter.metadata.model import ImageMetadata
 from adapter.runner.interface import ImageReference
 from adapter.service.context import ServiceContext
 from adapter.service.engine import error_type
@@ -40,6 +38,8 @@ from adapter.service.http import (
     read_request,
 )
 from adapter.service.metrics import CONTENT_TYPE
+from migrate.contract.image import ImageMetadata
+from migrate.core.errors import ConfigError, EngineError, FreightlinerError, RegistryError
 
 __all__ = ["ServiceApp"]
 

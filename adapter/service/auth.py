@@ -13,8 +13,8 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from adapter.config import ServeSettings
-from adapter.errors import ConfigError
 from adapter.service.http import ApiError
+from migrate.core.errors import ConfigError
 
 __all__ = ["TokenAuth", "load_token"]
 

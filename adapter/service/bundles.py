@@ -21,12 +21,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from adapter.decision.embedded import EmbeddedEngine
-from adapter.errors import FreightlinerError
 from adapter.service.audit import JsonlWriter, now_text
 from adapter.service.metrics import ServiceMetrics
 from migrate.bundle.builder import Bundle, BundleBuilder
 from migrate.bundle.tester import run_bundle_tests
+from migrate.core.errors import FreightlinerError
+from migrate.engine.embedded import EmbeddedEngine
 from migrate.policy.loader import load_policy_documents, policy_files
 from migrate.policy.model import PolicySet
 

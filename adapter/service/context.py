@@ -15,8 +15,6 @@ from adapter.actions.executor import DecisionExecutor
 from adapter.actions.interface import ActionResult
 from adapter.actions.notify import WebhookNotifier
 from adapter.config import FreightlinerConfig
-from adapter.decision.model import ReplicationDecision
-from adapter.metadata.model import ImageMetadata
 from adapter.metadata.registry_source import RegistryMetadataSource
 from adapter.registry.client import RegistryClient
 from adapter.runner.interface import ImageOutcome, ImageReference
@@ -29,6 +27,8 @@ from adapter.service.metrics import ServiceMetrics
 from adapter.service.scheduler import Scheduler
 from adapter.service.state import StateDB
 from adapter.service.sweep import SweepResult, run_sweep
+from migrate.contract.decision import ReplicationDecision
+from migrate.contract.image import ImageMetadata
 
 __all__ = ["MeteredExecutor", "ServiceContext"]
 

@@ -19,16 +19,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from adapter.config import FreightlinerConfig
-from adapter.decision.embedded import EmbeddedEngine, now_rfc3339
 from adapter.decision.failover import FailoverEngine
 from adapter.decision.legacy import load_legacy_rules
-from adapter.decision.model import ReplicationDecision
 from adapter.decision.opa_http import OpaHttpEngine
-from adapter.errors import EngineError, EngineUnavailable, UndefinedDecision
-from adapter.metadata.model import ImageMetadata
 from adapter.service.audit import AuditLog, new_decision_id
 from adapter.service.bundles import BundleManager
 from adapter.service.metrics import ServiceMetrics
+from migrate.contract.decision import ReplicationDecision
+from migrate.contract.image import ImageMetadata
+from migrate.core.errors import EngineError, EngineUnavailable, UndefinedDecision
+from migrate.engine.embedded import EmbeddedEngine, now_rfc3339
 from migrate.policy.values import parse_duration_ns
 
 __all__ = ["AuditedEngine", "CurrentBundleEngine", "Decided", "Decider", "error_type"]

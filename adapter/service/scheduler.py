@@ -17,9 +17,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from adapter.service.bundles import PublishedBundle
-from adapter.service.cron import CronSchedule
 from adapter.service.state import StateDB
 from adapter.service.sweep import SweepResult
+from migrate.core.cron import CronSchedule
 from migrate.policy.model import Policy
 
 __all__ = ["Scheduler", "source_registries"]

@@ -16,9 +16,9 @@ from pathlib import Path
 import uvicorn
 
 from adapter.config import FreightlinerConfig
-from adapter.errors import ConfigError
 from adapter.service.app import ServiceApp
 from adapter.service.context import ServiceContext
+from migrate.core.errors import ConfigError
 
 __all__ = ["parse_listen", "policy_sources", "serve"]
 

@@ -22,13 +22,13 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
 from adapter.actions.executor import target_of
-from adapter.errors import FreightlinerError
 from adapter.runner.interface import ImageReference
 from adapter.runner.selection import TagPlan
 from adapter.service.engine import Decider
 from adapter.service.interface import SweepReplicator
 from adapter.service.metrics import ServiceMetrics
 from adapter.service.state import StateDB
+from migrate.core.errors import FreightlinerError
 
 __all__ = ["SweepResult", "run_sweep"]
 

@@ -25,11 +25,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from adapter.errors import BundleError, Diagnostic, PolicyError
 from migrate.bundle.atomic import atomic_directory
 from migrate.bundle.index import build_index
 from migrate.bundle.library import library_files
 from migrate.bundle.testgen import policy_test_module
+from migrate.core.errors import BundleError, Diagnostic, PolicyError
 from migrate.policy.model import PolicySet
 from migrate.policy.semantics import compile_policy
 

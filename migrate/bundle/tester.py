@@ -13,8 +13,8 @@ from pathlib import Path
 
 import regorus
 
-from adapter.errors import BundleError
 from migrate.bundle.builder import Bundle
+from migrate.core.errors import BundleError
 
 __all__ = ["TestOutcome", "TestReport", "run_bundle_tests"]
 

@@ -19,8 +19,8 @@ import hashlib
 import re
 from typing import Any
 
-from adapter.metadata.model import ImageMetadata
 from migrate.bundle.rego_text import rego_literal, rego_set, render_template
+from migrate.contract.image import ImageMetadata
 from migrate.policy.model import LoadedPolicy
 
 __all__ = ["package_key", "policy_test_module"]

@@ -9,9 +9,9 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from adapter.errors import Diagnostic
 from migrate.bundle.atomic import atomic_directory
 from migrate.bundle.builder import Bundle, BundleBuilder
+from migrate.core.errors import Diagnostic
 from migrate.legacy.convert import Conversion, ConvertedPolicy
 from migrate.legacy.model import LegacyInput
 from migrate.policy.loader import parse_policy_text

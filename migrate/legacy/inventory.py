@@ -18,7 +18,7 @@ from urllib.parse import urljoin, urlparse
 
 import httpx
 
-from adapter.errors import ConfigError, Diagnostic, RegistryError
+from migrate.core.errors import ConfigError, Diagnostic, RegistryError
 from migrate.legacy.cases import Image
 
 __all__ = ["live_inventory", "load_inventory", "parse_registry_option"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from adapter.errors import Diagnostic
+from migrate.core.errors import Diagnostic
 
 __all__ = [
     "LegacyInput",

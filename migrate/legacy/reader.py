@@ -15,7 +15,7 @@ from urllib.parse import urlparse
 
 import re2
 
-from adapter.errors import ConfigError, Diagnostic
+from migrate.core.errors import ConfigError, Diagnostic
 from migrate.legacy.model import (
     LegacyInput,
     Origin,

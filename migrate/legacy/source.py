@@ -9,7 +9,7 @@ from typing import Any
 
 import yaml
 
-from adapter.errors import ConfigError, Diagnostic
+from migrate.core.errors import ConfigError, Diagnostic
 
 __all__ = ["LocDict", "LocList", "line_of", "load_document", "snake"]
 

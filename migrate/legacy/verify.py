@@ -16,9 +16,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from adapter.decision.embedded import EmbeddedEngine
-from adapter.errors import EngineError
-from adapter.metadata.model import ImageMetadata
+from migrate.contract.image import ImageMetadata
+from migrate.core.errors import EngineError
+from migrate.engine.embedded import EmbeddedEngine
 from migrate.legacy.cases import Image
 from migrate.legacy.model import LegacyInput
 from migrate.legacy.semantics import LegacyEvaluator, Target

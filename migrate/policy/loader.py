@@ -19,7 +19,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from adapter.errors import Diagnostic, PolicyError
+from migrate.core.errors import Diagnostic, PolicyError
 from migrate.policy.model import LoadedPolicy, Policy, PolicyConfig, PolicySet
 from migrate.policy.semantics import check_policy
 from migrate.policy.yaml_source import line_of, load_yaml

@@ -22,7 +22,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from adapter.metadata.model import ImageMetadata
+from migrate.contract.image import ImageMetadata
 from migrate.policy.conditions import ConditionError, compile_leaf
 from migrate.policy.model import ConditionNode, Policy, PolicyAction
 from migrate.policy.values import parse_cron, parse_duration_ns, parse_template

@@ -13,7 +13,7 @@ from typing import Any
 
 import yaml
 
-from adapter.errors import Diagnostic, PolicyError
+from migrate.core.errors import Diagnostic, PolicyError
 
 __all__ = ["LocatedDict", "LocatedList", "line_of", "load_yaml"]
 

@@ -7,8 +7,8 @@ from typing import Any
 import pytest
 
 from adapter.actions.executor import DecisionExecutor
-from adapter.decision.embedded import EmbeddedEngine
 from adapter.metadata.registry_source import RegistryMetadataSource
+from migrate.engine.embedded import EmbeddedEngine
 from tests.fixtures.images import push_image
 from tests.fixtures.registry import RunningRegistry
 from tests.fixtures.webhook import WebhookReceiver
@@ -36,8 +36,8 @@ def test_blocked_image_writes_nothing(
 
 
 def test_blocked_image_is_still_notified(webhook: WebhookReceiver) -> None:
-    from adapter.decision.model import DecisionAction, ReplicationDecision
-    from adapter.metadata.model import ImageMetadata
+    from migrate.contract.decision import DecisionAction, ReplicationDecision
+    from migrate.contract.image import ImageMetadata
 
     image = ImageMetadata(registry="local", repository="a", tag="t")
     decision = ReplicationDecision(

@@ -8,9 +8,9 @@ import pytest
 
 from adapter.actions.executor import DecisionExecutor
 from adapter.actions.notify import WebhookNotifier, decision_event
-from adapter.decision.model import DecisionAction, ReplicationDecision
-from adapter.errors import ActionError
-from adapter.metadata.model import ImageMetadata
+from migrate.contract.decision import DecisionAction, ReplicationDecision
+from migrate.contract.image import ImageMetadata
+from migrate.core.errors import ActionError
 from tests.fixtures.images import push_image
 from tests.fixtures.registry import RunningRegistry, free_port
 from tests.fixtures.webhook import WebhookReceiver

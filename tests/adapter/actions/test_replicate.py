@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from adapter.actions.replicate import CopyJob, CopyResult, ImageCopier, ImageLocation, copy_many
-from adapter.errors import RegistryError
+from migrate.core.errors import RegistryError
 from tests.fixtures.images import push_image, push_index
 from tests.fixtures.registry import RunningRegistry
 

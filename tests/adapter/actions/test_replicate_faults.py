@@ -11,9 +11,9 @@ from collections.abc import Callable
 import pytest
 
 from adapter.actions.replicate import ImageCopier
-from adapter.decision.model import RetrySettings
-from adapter.errors import AuthenticationError, DigestMismatch, RegistryError
 from adapter.registry.config import Credentials
+from migrate.contract.decision import RetrySettings
+from migrate.core.errors import AuthenticationError, DigestMismatch, RegistryError
 from tests.fixtures.faults import FaultProxy
 from tests.fixtures.images import push_image
 from tests.fixtures.registry import USERNAME, RunningRegistry

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from adapter.metadata.model import ImageMetadata
+from migrate.contract.image import ImageMetadata
 
 NOW = "2026-11-23T12:00:00Z"
 SCANNED = {"environment": "production", "security.scan.status": "passed"}

@@ -5,9 +5,9 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from adapter.decision.embedded import EmbeddedEngine
-from adapter.metadata.model import ImageMetadata
 from migrate.bundle.builder import BundleBuilder
+from migrate.contract.image import ImageMetadata
+from migrate.engine.embedded import EmbeddedEngine
 from migrate.policy.loader import load_policy_documents
 
 NOW = "2026-11-23T12:00:00Z"

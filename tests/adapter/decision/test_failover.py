@@ -10,12 +10,12 @@ from typing import Any
 import pytest
 
 from adapter.config import FailureMode
-from adapter.decision.embedded import EmbeddedEngine
 from adapter.decision.failover import FailoverEngine
 from adapter.decision.legacy import LEGACY_POLICY_ID, load_legacy_rules
 from adapter.decision.opa_http import OpaHttpEngine
-from adapter.errors import ConfigError
 from migrate.bundle.builder import Bundle
+from migrate.core.errors import ConfigError
+from migrate.engine.embedded import EmbeddedEngine
 from tests.adapter.decision.images import DEV_SCANNED, NOW, PROD_SCANNED, PROD_UNSCANNED
 from tests.adapter.decision.test_opa_http import undefined_bundle
 

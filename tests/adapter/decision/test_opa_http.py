@@ -9,10 +9,10 @@ from typing import Any
 import httpx
 import pytest
 
-from adapter.decision.embedded import EmbeddedEngine
 from adapter.decision.opa_http import OpaHttpEngine
-from adapter.errors import EngineError, EngineUnavailable, UndefinedDecision
 from migrate.bundle.builder import Bundle
+from migrate.core.errors import EngineError, EngineUnavailable, UndefinedDecision
+from migrate.engine.embedded import EmbeddedEngine
 from tests.adapter.decision.images import (
     ALL,
     DEV_SCANNED,

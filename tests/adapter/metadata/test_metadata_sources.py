@@ -7,13 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from adapter.errors import ConfigError, RegistryError
 from adapter.metadata.docker_source import metadata_from_inspect
 from adapter.metadata.file_source import FileMetadataSource
 from adapter.metadata.interface import MetadataSource
-from adapter.metadata.model import ImageMetadata
 from adapter.metadata.registry_source import RegistryMetadataSource
 from adapter.registry.manifest import DOCKER_MANIFEST, OCI_MANIFEST
+from migrate.contract.image import ImageMetadata
+from migrate.core.errors import ConfigError, RegistryError
 from tests.fixtures.images import CREATED, push_image, push_index
 from tests.fixtures.registry import RunningRegistry
 

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from adapter.errors import ConfigError
 from adapter.registry.config import Credentials, RegistriesConfig, RegistryConfig, env_prefix
+from migrate.core.errors import ConfigError
 
 YAML = """
 opa: {url: http://127.0.0.1:8181}

@@ -8,11 +8,11 @@ import pytest
 
 from adapter.cli.common import load_bundle
 from adapter.config import FreightlinerConfig
-from adapter.decision.embedded import EmbeddedEngine
 from adapter.decision.legacy import LegacyRulesEngine
 from adapter.decision.opa_http import OpaHttpEngine
-from adapter.errors import ConfigError
 from adapter.runner.factory import build_engine, build_runtime
+from migrate.core.errors import ConfigError
+from migrate.engine.embedded import EmbeddedEngine
 
 
 def test_examples_config_builds_an_embedded_runtime(repo_root: Path) -> None:

@@ -9,13 +9,13 @@ from pathlib import Path
 import pytest
 
 from adapter.actions.executor import DecisionExecutor
-from adapter.decision.embedded import EmbeddedEngine
 from adapter.decision.failover import FailoverEngine
 from adapter.metadata.registry_source import RegistryMetadataSource
 from adapter.registry.client import RegistryClient
 from adapter.runner.interface import ImageOutcome, ImageReference
 from adapter.runner.replicator import RegistryReplicator
 from migrate.bundle.builder import BundleBuilder
+from migrate.engine.embedded import EmbeddedEngine
 from migrate.policy.loader import load_policy_documents
 from tests.fixtures.images import push_image, push_index
 from tests.fixtures.registry import RegistryFactory, RunningRegistry

@@ -9,10 +9,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from adapter.service.cron import CronSchedule
 from adapter.service.metrics import MetricsRegistry
 from adapter.service.scheduler import source_registries
 from adapter.service.state import StateDB
+from migrate.core.cron import CronSchedule
 from migrate.policy.model import Policy
 
 T0 = datetime(2026, 11, 23, 12, 0, 0, tzinfo=UTC)  # a Monday

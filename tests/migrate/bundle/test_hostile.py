@@ -15,11 +15,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-from adapter.decision.embedded import EmbeddedEngine
-from adapter.errors import BundleError
-from adapter.metadata.model import ImageMetadata
 from migrate.bundle.builder import BundleBuilder
 from migrate.bundle.tester import run_bundle_tests
+from migrate.contract.image import ImageMetadata
+from migrate.core.errors import BundleError
+from migrate.engine.embedded import EmbeddedEngine
 from migrate.policy.loader import parse_policy_text
 
 HOSTILE = [
@@ -142,7 +142,7 @@ def test_generated_rego_contains_no_raw_user_text() -> None:
 
 
 def test_overlong_id_is_one_clear_error() -> None:
-    from adapter.errors import PolicyError
+    from migrate.core.errors import PolicyError
 
     with pytest.raises(PolicyError) as info:
         parse_policy_text(yaml.safe_dump({"id": "x" * 300}), "long.yaml")

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from adapter.errors import ConfigError
+from migrate.core.errors import ConfigError
 from migrate.legacy.model import Origin, SyncImage
 from migrate.legacy.reader import read_legacy, resolve_names
 from migrate.legacy.semantics import legacy_destination, match_pattern, sync_selects_tag

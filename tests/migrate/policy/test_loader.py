@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from adapter.errors import PolicyError
+from migrate.core.errors import PolicyError
 from migrate.policy.loader import load_policy_documents, parse_policy_text
 
 

@@ -16,10 +16,9 @@ from typing import Any
 import regorus
 from pydantic import ValidationError
 
-from adapter.decision.interface import DECISION_PATH
-from adapter.decision.model import ReplicationDecision
-from adapter.errors import EngineError, UndefinedDecision
-from adapter.metadata.model import ImageMetadata
+from migrate.contract.decision import DECISION_PATH, ReplicationDecision
+from migrate.contract.image import ImageMetadata
+from migrate.core.errors import EngineError, UndefinedDecision
 
 __all__ = ["EmbeddedEngine", "now_rfc3339"]
 

@@ -12,6 +12,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 __all__ = [
+    "DECISION_PATH",
     "ActionType",
     "ConditionExplanation",
     "DecisionAction",
@@ -19,6 +20,9 @@ __all__ = [
     "ReplicationDecision",
     "RetrySettings",
 ]
+
+#: The contract's decision document, as a data path.
+DECISION_PATH = "freightliner/replication/decision"
 
 ActionType = Literal["replicate", "block", "notify"]
 

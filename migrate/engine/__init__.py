@@ -1,0 +1,1 @@
+"""The embedded engine: a built bundle evaluated in-process with regorus."""

@@ -1,0 +1,1 @@
+"""Legacy Freightliner replication rules: reading, converting and proving the migration equal."""
