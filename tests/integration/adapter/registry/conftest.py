@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.adapter.registry.token_server import TokenServer
 from tests.fixtures.registry import PASSWORD, USERNAME, RegistryFactory, RunningRegistry
+from tests.integration.adapter.registry.token_server import TokenServer
 
 
 @pytest.fixture(scope="session")

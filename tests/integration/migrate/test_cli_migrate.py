@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "legacy"
+EXAMPLES = Path(__file__).resolve().parents[3] / "examples" / "legacy"
 SCRIPT = Path(sys.executable).parent / "freightliner-migrate"
 TREE = ["--tree-source", "docker-hub/library", "--tree-dest", "ecr/mirror"]
 

@@ -7,8 +7,8 @@ import time
 
 import httpx
 
-from tests.adapter.service.policies import image, tag_policy
 from tests.fixtures.topology import TOKEN, TopologyFactory, wait_for
+from tests.integration.adapter.service.policies import image, tag_policy
 
 
 def _replicates(decision: dict[str, object]) -> bool:

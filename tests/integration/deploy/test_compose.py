@@ -18,7 +18,7 @@ from migrate.bundle.tester import run_bundle_tests
 from migrate.policy.loader import load_policy_documents
 from tests.fixtures.registry import RunningRegistry
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 PINNED = re.compile(r"^[\w./-]+:\d+(\.\d+)+(-[\w.-]+)?$")
 
 

@@ -16,8 +16,8 @@ from adapter.decision.opa_http import OpaHttpEngine
 from migrate.bundle.builder import Bundle
 from migrate.core.errors import ConfigError
 from migrate.engine.embedded import EmbeddedEngine
-from tests.adapter.decision.images import DEV_SCANNED, NOW, PROD_SCANNED, PROD_UNSCANNED
-from tests.adapter.decision.test_opa_http import undefined_bundle
+from tests.integration.adapter.decision.images import DEV_SCANNED, NOW, PROD_SCANNED, PROD_UNSCANNED
+from tests.integration.adapter.decision.test_opa_http import undefined_bundle
 
 pytestmark = pytest.mark.opa
 

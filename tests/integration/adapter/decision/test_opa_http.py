@@ -13,7 +13,7 @@ from adapter.decision.opa_http import OpaHttpEngine
 from migrate.bundle.builder import Bundle
 from migrate.core.errors import EngineError, EngineUnavailable, UndefinedDecision
 from migrate.engine.embedded import EmbeddedEngine
-from tests.adapter.decision.images import (
+from tests.integration.adapter.decision.images import (
     ALL,
     DEV_SCANNED,
     NOW,

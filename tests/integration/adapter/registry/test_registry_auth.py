@@ -8,9 +8,9 @@ from adapter.registry.auth import Challenge, parse_challenge, scopes_for
 from adapter.registry.config import Credentials
 from adapter.registry.digest import compute_digest
 from migrate.core.errors import AuthenticationError
-from tests.adapter.registry.token_server import SERVICE, TokenServer
 from tests.fixtures.images import push_image
 from tests.fixtures.registry import USERNAME, RunningRegistry
+from tests.integration.adapter.registry.token_server import SERVICE, TokenServer
 
 pytestmark = pytest.mark.registry
 

@@ -8,9 +8,9 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.adapter.service.policies import image, tag_policy
 from tests.fixtures.images import push_image
 from tests.fixtures.topology import Topology, TopologyFactory
+from tests.integration.adapter.service.policies import image, tag_policy
 
 NOW = "2026-11-23T12:00:00Z"
 

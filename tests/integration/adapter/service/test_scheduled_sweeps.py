@@ -8,10 +8,10 @@ from typing import Any
 
 import httpx
 
-from tests.adapter.service.policies import tag_policy
 from tests.fixtures.images import PushedImage, push_image
 from tests.fixtures.registry import RunningRegistry
 from tests.fixtures.topology import Topology, TopologyFactory, wait_for
+from tests.integration.adapter.service.policies import tag_policy
 
 EVERY_SECOND = "*/1 * * * * *"
 MANIFEST_ACCEPT = ", ".join(
