@@ -7,6 +7,7 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 echo "== ruff"; ruff check adapter migrate tests benchmarks && ruff format --check --quiet adapter migrate tests benchmarks
 echo "== mypy --strict"; mypy
+echo "== lint-imports (layers, docs/architecture.md)"; lint-imports
 if command -v opa >/dev/null 2>&1; then
   echo "== opa check + opa test rego/"; opa check --strict rego && opa test rego
 fi

@@ -29,8 +29,8 @@ import httpx
 
 from migrate.contract.decision import ReplicationDecision
 from migrate.contract.image import ImageMetadata
+from migrate.core.clock import now_rfc3339
 from migrate.core.errors import ActionError
-from migrate.engine.embedded import now_rfc3339
 
 __all__ = ["EVENT_TYPE", "WebhookNotifier", "decision_event"]
 

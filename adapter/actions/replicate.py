@@ -31,8 +31,8 @@ from typing import NamedTuple
 from adapter.registry.interface import Manifest, Registry
 from adapter.registry.manifest import Descriptor, ParsedManifest, parse_manifest
 from adapter.registry.retry import backoff_delay, is_transient
-from migrate.contract.decision import RetrySettings
 from migrate.core.errors import ActionError, FreightlinerError
+from migrate.core.retry import RetrySettings
 
 __all__ = ["CopyJob", "CopyOutcome", "CopyResult", "ImageCopier", "ImageLocation", "copy_many"]
 

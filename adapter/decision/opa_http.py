@@ -33,8 +33,8 @@ from adapter.decision.circuit import CircuitBreaker
 from adapter.decision.interface import DECISION_PATH
 from migrate.contract.decision import ReplicationDecision
 from migrate.contract.image import ImageMetadata
+from migrate.core.clock import now_rfc3339
 from migrate.core.errors import EngineError, EngineUnavailable, UndefinedDecision
-from migrate.engine.embedded import now_rfc3339
 
 __all__ = ["BATCH_PATH", "OpaHttpEngine"]
 

@@ -4,15 +4,37 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterable, Iterator
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import httpx
 
 from adapter.registry.digest import DigestVerifier, parse_digest
 from migrate.core.errors import RegistryError
 
-if TYPE_CHECKING:
-    from adapter.registry.client import RegistryClient
+
+class _Uploader(Protocol):
+    """What the upload protocol needs of :class:`adapter.registry.client.RegistryClient`.
+
+    Declared here, not imported, so blobs.py does not import client.py (which
+    imports blobs.py): the two modules stay acyclic.
+    """
+
+    @property
+    def name(self) -> str: ...
+
+    def request(
+        self,
+        method: str,
+        url: str,
+        *,
+        params: dict[str, str] | None = None,
+        headers: dict[str, str] | None = None,
+        content: bytes | Iterable[bytes] | None = None,
+        retry: bool = True,
+    ) -> httpx.Response: ...
+
+    def check(self, response: httpx.Response, expected: set[int], what: str) -> None: ...
+
 
 __all__ = ["BlobStream", "rechunk", "upload_blob"]
 
@@ -77,7 +99,7 @@ def _verified(chunks: Iterable[bytes], verifier: DigestVerifier) -> Iterator[byt
 
 
 def upload_blob(
-    client: RegistryClient,
+    client: _Uploader,
     repository: str,
     digest: str,
     chunks: Iterable[bytes],
@@ -127,6 +149,6 @@ def upload_blob(
     return verifier.size
 
 
-def _cancel(client: RegistryClient, location: str) -> None:
+def _cancel(client: _Uploader, location: str) -> None:
     with contextlib.suppress(RegistryError):
         client.request("DELETE", location, retry=False)

@@ -25,8 +25,8 @@ from adapter.registry.digest import DigestVerifier, compute_digest, is_digest, p
 from adapter.registry.interface import Manifest, ManifestInfo
 from adapter.registry.manifest import MANIFEST_ACCEPT, detect_media_type
 from adapter.registry.retry import DEFAULT_RETRY, RETRYABLE_STATUSES, retry_delay
-from migrate.contract.decision import RetrySettings
 from migrate.core.errors import AuthenticationError, RegistryError
+from migrate.core.retry import RetrySettings
 
 __all__ = ["MAX_MANIFEST_BYTES", "RegistryClient", "open_clients"]
 

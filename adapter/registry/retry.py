@@ -7,8 +7,8 @@ from datetime import UTC, datetime
 
 import httpx
 
-from migrate.contract.decision import RetrySettings
 from migrate.core.errors import RegistryError
+from migrate.core.retry import RetrySettings
 
 __all__ = [
     "DEFAULT_RETRY",

@@ -29,9 +29,9 @@ from adapter.decision.opa_http import OpaHttpEngine
 from adapter.metadata.registry_source import RegistryMetadataSource
 from adapter.registry.client import RegistryClient
 from adapter.runner.replicator import RegistryReplicator
+from migrate.core.durations import parse_duration_ns
 from migrate.core.errors import ConfigError
 from migrate.engine.embedded import EmbeddedEngine
-from migrate.policy.values import parse_duration_ns
 
 __all__ = ["Runtime", "build_engine", "build_runtime"]
 

@@ -27,6 +27,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from migrate.core.clock import now_rfc3339, rfc3339
+
 __all__ = [
     "AuditLog",
     "JsonFormatter",
@@ -35,10 +37,6 @@ __all__ = [
     "input_digest",
     "new_decision_id",
 ]
-
-
-def now_text() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def new_decision_id() -> str:
@@ -98,7 +96,7 @@ class AuditLog(JsonlWriter):
         record: dict[str, Any] = {
             "kind": "decision",
             "decision_id": decision_id,
-            "time": now_text(),
+            "time": now_rfc3339(),
             "source": source,
             "image": engine_input.get("image"),
             "input_digest": input_digest(engine_input),
@@ -120,7 +118,7 @@ class JsonFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         entry: dict[str, Any] = {
-            "time": datetime.fromtimestamp(record.created, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+            "time": rfc3339(datetime.fromtimestamp(record.created, UTC)),
             "level": record.levelname.lower(),
             "logger": record.name,
             "msg": record.getMessage(),

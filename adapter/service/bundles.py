@@ -21,10 +21,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from adapter.service.audit import JsonlWriter, now_text
+from adapter.service.audit import JsonlWriter
 from adapter.service.metrics import ServiceMetrics
 from migrate.bundle.builder import Bundle, BundleBuilder
 from migrate.bundle.tester import run_bundle_tests
+from migrate.core.clock import now_rfc3339
 from migrate.core.errors import FreightlinerError
 from migrate.engine.embedded import EmbeddedEngine
 from migrate.policy.loader import load_policy_documents, policy_files
@@ -149,7 +150,7 @@ class BundleManager:
         served = bundle.without_tests()  # tested above; OPA need not compile the tests
         engine = EmbeddedEngine(served.modules(), served.data(), served.revision)  # or raises
         return PublishedBundle(
-            served, served.tarball_bytes(), policy_set, files, now_text(), report.passed, engine
+            served, served.tarball_bytes(), policy_set, files, now_rfc3339(), report.passed, engine
         )
 
     def load_initial(self) -> PublishedBundle:
@@ -198,7 +199,7 @@ class BundleManager:
             return True
 
     def _reject(self, message: str, lines: list[str], files: dict[str, str]) -> None:
-        self.last_error = RebuildError(now_text(), message, lines, files)
+        self.last_error = RebuildError(now_rfc3339(), message, lines, files)
         self.metrics.rebuild_failures.inc()
         self.metrics.errors.inc(type="bundle_rebuild")
         log.error(

@@ -29,6 +29,7 @@ from adapter.service.state import StateDB
 from adapter.service.sweep import SweepResult, run_sweep
 from migrate.contract.decision import ReplicationDecision
 from migrate.contract.image import ImageMetadata
+from migrate.core.clock import now_rfc3339
 
 __all__ = ["MeteredExecutor", "ServiceContext"]
 
@@ -260,6 +261,4 @@ class ServiceContext:
 
     @staticmethod
     def audit_time() -> str:
-        from adapter.service.audit import now_text
-
-        return now_text()
+        return now_rfc3339()

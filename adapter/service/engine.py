@@ -27,9 +27,10 @@ from adapter.service.bundles import BundleManager
 from adapter.service.metrics import ServiceMetrics
 from migrate.contract.decision import ReplicationDecision
 from migrate.contract.image import ImageMetadata
+from migrate.core.clock import now_rfc3339
+from migrate.core.durations import parse_duration_ns
 from migrate.core.errors import EngineError, EngineUnavailable, UndefinedDecision
-from migrate.engine.embedded import EmbeddedEngine, now_rfc3339
-from migrate.policy.values import parse_duration_ns
+from migrate.engine.embedded import EmbeddedEngine
 
 __all__ = ["AuditedEngine", "CurrentBundleEngine", "Decided", "Decider", "error_type"]
 

@@ -11,6 +11,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from migrate.core.retry import RetrySettings
+
 __all__ = [
     "DECISION_PATH",
     "ActionType",
@@ -18,24 +20,12 @@ __all__ = [
     "DecisionAction",
     "PolicyExplanation",
     "ReplicationDecision",
-    "RetrySettings",
 ]
 
 #: The contract's decision document, as a data path.
 DECISION_PATH = "freightliner/replication/decision"
 
 ActionType = Literal["replicate", "block", "notify"]
-
-
-class RetrySettings(BaseModel):
-    """A policy action's retry policy, normalised to seconds."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    max_attempts: int = Field(default=3, ge=1)
-    initial_backoff_seconds: float = Field(default=1.0, ge=0)
-    max_backoff_seconds: float = Field(default=30.0, ge=0)
-    multiplier: float = Field(default=2.0, ge=1)
 
 
 class DecisionAction(BaseModel):

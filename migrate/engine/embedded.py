@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Sequence
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -18,18 +17,14 @@ from pydantic import ValidationError
 
 from migrate.contract.decision import DECISION_PATH, ReplicationDecision
 from migrate.contract.image import ImageMetadata
+from migrate.core.clock import now_rfc3339
 from migrate.core.errors import EngineError, UndefinedDecision
 
-__all__ = ["EmbeddedEngine", "now_rfc3339"]
+__all__ = ["EmbeddedEngine"]
 
 _DECISION_RULE = "data." + DECISION_PATH.replace("/", ".")
 _BATCH_RULE = "data.freightliner.replication.decisions"
 _UNDEFINED = "<undefined>"
-
-
-def now_rfc3339() -> str:
-    """The current time as the contract's ``input.now``."""
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 class EmbeddedEngine:

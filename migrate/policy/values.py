@@ -1,10 +1,16 @@
 """Parsers for the typed strings policies contain: durations, sizes, cron
 schedules, semver ranges and action templates. Each raises ValueError with a
-message fit for a one-line diagnostic."""
+message fit for a one-line diagnostic.
+
+Durations and cron live in :mod:`migrate.core` (the scheduler and configs use
+them too) and are re-exported here for the policy code."""
 
 from __future__ import annotations
 
 import re
+
+from migrate.core.cron import parse_cron
+from migrate.core.durations import parse_duration_ns
 
 __all__ = [
     "TEMPLATE_VARIABLES",
@@ -14,39 +20,6 @@ __all__ = [
     "parse_size",
     "parse_template",
 ]
-
-_DURATION_UNITS_NS = {
-    "ns": 1,
-    "us": 1_000,
-    "µs": 1_000,
-    "ms": 1_000_000,
-    "s": 1_000_000_000,
-    "m": 60 * 1_000_000_000,
-    "h": 3600 * 1_000_000_000,
-    "d": 86400 * 1_000_000_000,
-    "w": 7 * 86400 * 1_000_000_000,
-}
-_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h|d|w)")
-
-
-def parse_duration_ns(text: str) -> int:
-    """``"30d"``, ``"12h"``, ``"1h30m"``, ``"500ms"`` to nanoseconds (must be positive)."""
-    if not isinstance(text, str) or not text:
-        raise ValueError(f"expected a duration such as '30d' or '12h', got {text!r}")
-    pos, total = 0, 0.0
-    for match in _DURATION_PART.finditer(text):
-        if match.start() != pos:
-            break
-        total += float(match.group(1)) * _DURATION_UNITS_NS[match.group(2)]
-        pos = match.end()
-    if pos != len(text) or pos == 0:
-        raise ValueError(
-            f"invalid duration {text!r} (units: ns us ms s m h d w, e.g. '30d', '1h30m')"
-        )
-    if total <= 0:
-        raise ValueError(f"duration {text!r} must be positive")
-    return int(total)
-
 
 _SIZE_UNITS = {
     "": 1,
@@ -82,80 +55,6 @@ def parse_size(value: object) -> int:
         f"invalid size {value!r} "
         "(a byte count, or a number with B, KB, MB, GB, TB, KiB, MiB, GiB, TiB)"
     )
-
-
-# --- cron -------------------------------------------------------------------
-
-_MONTH_NAMES = ["JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC"]
-_MONTHS = {m: i + 1 for i, m in enumerate(_MONTH_NAMES)}
-_DAYS = {d: i for i, d in enumerate(["SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT"])}
-_DESCRIPTORS = {"@yearly", "@annually", "@monthly", "@weekly", "@daily", "@midnight", "@hourly"}
-# (name, low, high, names)
-_FIELDS_5 = [
-    ("minute", 0, 59, {}),
-    ("hour", 0, 23, {}),
-    ("day of month", 1, 31, {}),
-    ("month", 1, 12, _MONTHS),
-    ("day of week", 0, 7, _DAYS),
-]
-_FIELDS_6 = [("second", 0, 59, {}), *_FIELDS_5]
-
-
-def _cron_number(text: str, field: tuple[str, int, int, dict[str, int]]) -> int:
-    name, low, high, names = field
-    if text.upper() in names:
-        return names[text.upper()]
-    if not text.isdigit():
-        raise ValueError(f"{name} field: {text!r} is not a number")
-    number = int(text)
-    if not low <= number <= high:
-        raise ValueError(f"{name} field: {number} is outside {low}-{high}")
-    return number
-
-
-def _check_cron_field(text: str, field: tuple[str, int, int, dict[str, int]]) -> None:
-    name = field[0]
-    for item in text.split(","):
-        base, _, step = item.partition("/")
-        if step and (not step.isdigit() or int(step) == 0):
-            raise ValueError(f"{name} field: invalid step {step!r}")
-        if base in {"*", "?"}:
-            if base == "?" and name not in {"day of month", "day of week"}:
-                raise ValueError(f"{name} field: '?' is only allowed for days")
-            continue
-        low_text, dash, high_text = base.partition("-")
-        low = _cron_number(low_text, field)
-        if dash:
-            high = _cron_number(high_text, field)
-            if high < low:
-                raise ValueError(f"{name} field: range {base!r} runs backwards")
-
-
-def parse_cron(text: str) -> int:
-    """Validate a cron schedule; return its field count (5, 6, or 0 for a descriptor).
-
-    Five fields are standard cron (minute first); six fields have a leading
-    seconds field, as Freightliner's legacy scheduler (robfig/cron with
-    seconds) parses them. ``@hourly`` etc. and ``@every <duration>`` are
-    accepted too.
-    """
-    if not isinstance(text, str) or not text.strip():
-        raise ValueError("schedule must be a cron expression")
-    stripped = text.strip()
-    if stripped.startswith("@"):
-        if stripped in _DESCRIPTORS:
-            return 0
-        if stripped.startswith("@every "):
-            parse_duration_ns(stripped.removeprefix("@every ").strip())
-            return 0
-        raise ValueError(f"unknown cron descriptor {stripped!r}")
-    parts = stripped.split()
-    if len(parts) not in (5, 6):
-        raise ValueError(f"cron expression {text!r} has {len(parts)} fields; expected 5 or 6")
-    fields = _FIELDS_5 if len(parts) == 5 else _FIELDS_6
-    for part, field in zip(parts, fields, strict=True):
-        _check_cron_field(part, field)
-    return len(parts)
 
 
 # --- semver ranges -------------------------------------------------------------

@@ -12,8 +12,8 @@ import pytest
 
 from adapter.actions.replicate import ImageCopier
 from adapter.registry.config import Credentials
-from migrate.contract.decision import RetrySettings
 from migrate.core.errors import AuthenticationError, DigestMismatch, RegistryError
+from migrate.core.retry import RetrySettings
 from tests.fixtures.faults import FaultProxy
 from tests.fixtures.images import push_image
 from tests.fixtures.registry import USERNAME, RunningRegistry

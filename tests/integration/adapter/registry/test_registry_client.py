@@ -11,8 +11,8 @@ import pytest
 from adapter.registry.digest import compute_digest
 from adapter.registry.interface import ManifestInfo, Registry
 from adapter.registry.manifest import DOCKER_MANIFEST, OCI_INDEX, OCI_MANIFEST
-from migrate.contract.decision import RetrySettings
 from migrate.core.errors import DigestMismatch, RegistryError
+from migrate.core.retry import RetrySettings
 from tests.fixtures.faults import FaultProxy, http_date_in
 from tests.fixtures.images import push_image, push_index, random_stream
 from tests.fixtures.registry import RunningRegistry

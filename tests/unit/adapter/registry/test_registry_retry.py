@@ -7,8 +7,8 @@ from datetime import UTC, datetime
 import httpx
 
 from adapter.registry.retry import backoff_delay, is_transient, parse_retry_after, retry_delay
-from migrate.contract.decision import RetrySettings
 from migrate.core.errors import AuthenticationError, RegistryError
+from migrate.core.retry import RetrySettings
 
 SETTINGS = RetrySettings(
     max_attempts=5, initial_backoff_seconds=0.5, max_backoff_seconds=3.0, multiplier=2.0
