@@ -6,7 +6,9 @@ The click group :data:`cli` is also mounted as ``freightliner-policy migrate``.
 * ``verify LEGACY_FILE...`` compares legacy semantics with the bundle, image by image;
 * ``report LEGACY_FILE...`` prints what translates, what does not, and the warnings.
 
-Exit status: 0 success, 1 mismatches found (verify), 2 bad input.
+Exit codes are the project's one table (:mod:`migrate.core.exit_codes`,
+docs/cli.md): 0 ok, 2 usage, 3 invalid legacy input, 4 mismatches found
+(verify), 6 a registry unavailable (live inventory), 1 anything unexpected.
 """
 
 from __future__ import annotations
@@ -19,7 +21,8 @@ from typing import Any, TypeVar
 
 import click
 
-from migrate.core.errors import Diagnostic, FreightlinerError
+from migrate.core.errors import ConfigError, Diagnostic
+from migrate.core.exit_codes import ExitCode, exit_on_error
 from migrate.legacy.cases import edge_cases
 from migrate.legacy.convert import Conversion, convert_legacy
 from migrate.legacy.emit import render_report, write_output
@@ -31,9 +34,6 @@ from migrate.legacy.verify import engines_available, verify_images
 __all__ = ["cli", "main"]
 
 F = TypeVar("F", bound=Callable[..., Any])
-# The project's exit codes (docs/cli.md, migrate.core.exit_codes).
-EXIT_MISMATCH = 4
-EXIT_INPUT = 3
 
 
 def _legacy_options(func: F) -> F:
@@ -61,30 +61,21 @@ def _legacy_options(func: F) -> F:
     )(func)
 
 
-def _fail(lines: list[str]) -> None:
-    for line in lines:
-        click.echo(f"error: {line}", err=True)
-    sys.exit(EXIT_INPUT)
-
-
 def _load(
     files: tuple[Path, ...], registries: tuple[str, ...], tree_source: str, tree_dest: str
 ) -> tuple[LegacyInput, Conversion, dict[str, str]]:
-    try:
-        names = parse_registry_option(registries)
-        legacy = resolve_names(read_legacy(files), names, tree_source, tree_dest)
-    except FreightlinerError as exc:
-        _fail(exc.lines())
-        raise AssertionError("unreachable") from None
+    names = parse_registry_option(registries)
+    legacy = resolve_names(read_legacy(files), names, tree_source, tree_dest)
     for warning in legacy.warnings:
         click.echo(f"warning: {warning.render()}", err=True)
     conversion = convert_legacy(legacy)
     if conversion.errors:
-        _fail(
+        raise ConfigError(
+            "the legacy rules do not convert",
             [
-                Diagnostic(e.message, e.origin.file, e.origin.line, field=e.origin.label).render()
+                Diagnostic(e.message, e.origin.file, e.origin.line, field=e.origin.label)
                 for e in conversion.errors
-            ]
+            ],
         )
     return legacy, conversion, names
 
@@ -104,6 +95,7 @@ def cli() -> None:
     type=click.Path(path_type=Path, file_okay=False),
     help="Output directory (replaced atomically).",
 )
+@exit_on_error
 def convert(
     legacy_files: tuple[Path, ...],
     registries: tuple[str, ...],
@@ -113,10 +105,7 @@ def convert(
 ) -> None:
     """Convert LEGACY_FILE... into OUT_DIR/{policies/*.yaml,bundle.tar.gz,report.md}."""
     legacy, conversion, _ = _load(legacy_files, registries, tree_source, tree_dest)
-    try:
-        bundle = write_output(out_dir, legacy, conversion)
-    except FreightlinerError as exc:
-        _fail(exc.lines())
+    bundle = write_output(out_dir, legacy, conversion)
     click.echo(
         f"{len(conversion.policies)} policies from {len(legacy.files)} file(s) -> {out_dir} "
         f"(bundle revision {bundle.revision})"
@@ -125,6 +114,7 @@ def convert(
 
 @cli.command()
 @_legacy_options
+@exit_on_error
 def report(
     legacy_files: tuple[Path, ...], registries: tuple[str, ...], tree_source: str, tree_dest: str
 ) -> None:
@@ -161,6 +151,7 @@ def report(
     help="Engines to use (default: embedded, plus opa when on PATH).",
 )
 @click.option("--seed", default=0, show_default=True, help="Seed of the edge-case generator.")
+@exit_on_error
 def verify(
     legacy_files: tuple[Path, ...],
     registries: tuple[str, ...],
@@ -174,20 +165,15 @@ def verify(
 ) -> None:
     """Check the bundle decides like the legacy rules on an inventory and generated edge cases."""
     legacy, conversion, names = _load(legacy_files, registries, tree_source, tree_dest)
-    try:
-        images = (
-            load_inventory(inventory) if inventory else (live_inventory(names) if names else [])
-        )
-        source = len(images)
-        images = sorted(set(images) | set(edge_cases(legacy, samples, seed)))
-        with tempfile.TemporaryDirectory(prefix="freightliner-verify-") as tmp:
-            if bundle_path is None:
-                write_output(Path(tmp) / "out", legacy, conversion)
-                bundle_path = Path(tmp) / "out" / "bundle.tar.gz"
-            engines = engines_available(bundle_path, engine_names or ("embedded", "opa"))
-            result = verify_images(legacy, images, engines)
-    except FreightlinerError as exc:
-        _fail(exc.lines())
+    images = load_inventory(inventory) if inventory else (live_inventory(names) if names else [])
+    source = len(images)
+    images = sorted(set(images) | set(edge_cases(legacy, samples, seed)))
+    with tempfile.TemporaryDirectory(prefix="freightliner-verify-") as tmp:
+        if bundle_path is None:
+            write_output(Path(tmp) / "out", legacy, conversion)
+            bundle_path = Path(tmp) / "out" / "bundle.tar.gz"
+        engines = engines_available(bundle_path, engine_names or ("embedded", "opa"))
+        result = verify_images(legacy, images, engines)
     for mismatch in result.mismatches:
         click.echo(mismatch.render())
     click.echo(
@@ -196,7 +182,7 @@ def verify(
         f"{', '.join(result.engines)}: {len(result.mismatches)} mismatches"
     )
     if not result.ok:
-        sys.exit(EXIT_MISMATCH)
+        sys.exit(int(ExitCode.TEST_FAILURE))
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -1,52 +1,13 @@
-"""Helpers shared by the CLI commands: error printing and policy sources."""
+"""Helpers shared by the CLI commands: policy sources (errors: migrate.core.exit_codes)."""
 
 from __future__ import annotations
 
-import functools
-import sys
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
-import click
+from migrate.core.errors import BundleError
 
-from migrate.core.errors import (
-    AuthenticationError,
-    BundleError,
-    ConfigError,
-    EngineUnavailable,
-    FreightlinerError,
-    PolicyError,
-    RegistryError,
-)
-from migrate.core.exit_codes import ExitCode
-
-__all__ = ["exit_on_error", "is_bundle_path", "load_bundle"]
-
-F = TypeVar("F", bound=Callable[..., Any])
-
-
-def _code_for(exc: FreightlinerError) -> ExitCode:
-    if isinstance(exc, PolicyError | ConfigError | BundleError):
-        return ExitCode.INVALID_INPUT
-    if isinstance(exc, EngineUnavailable | AuthenticationError | RegistryError):
-        return ExitCode.UNAVAILABLE
-    return ExitCode.ERROR
-
-
-def exit_on_error(func: F) -> F:
-    """Print a FreightlinerError as one line per problem on stderr and exit with its code."""
-
-    @functools.wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return func(*args, **kwargs)
-        except FreightlinerError as exc:
-            for line in exc.lines():
-                click.echo(f"error: {line}", err=True)
-            sys.exit(int(_code_for(exc)))
-
-    return wrapper  # type: ignore[return-value]
+__all__ = ["is_bundle_path", "load_bundle"]
 
 
 def is_bundle_path(path: Path) -> bool:

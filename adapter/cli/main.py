@@ -7,6 +7,7 @@ import click
 from adapter.cli.policy import policy
 from adapter.cli.runtime import evaluate, replicate
 from adapter.cli.serve import serve
+from migrate.cli import cli as migrate_cli
 
 __all__ = ["cli", "main"]
 
@@ -26,18 +27,8 @@ cli.add_command(policy)
 cli.add_command(serve)
 cli.add_command(evaluate)
 cli.add_command(replicate)
-
-
-def _mount_optional() -> None:
-    """Subcommands whose modules are optional at import time."""
-    try:
-        from migrate.cli import cli as migrate_cli
-    except ImportError:
-        return
-    cli.add_command(migrate_cli, name="migrate")
-
-
-_mount_optional()
+# Not optional: a broken import must fail loudly, not remove the subcommand.
+cli.add_command(migrate_cli, name="migrate")
 
 
 def main() -> None:

@@ -10,11 +10,11 @@ from typing import Any
 import click
 from pydantic import ValidationError
 
-from adapter.cli.common import exit_on_error, load_bundle
+from adapter.cli.common import load_bundle
 from migrate.contract.decision import ReplicationDecision
 from migrate.contract.image import ImageMetadata
 from migrate.core.errors import ConfigError, Diagnostic, PolicyError
-from migrate.core.exit_codes import ExitCode
+from migrate.core.exit_codes import ExitCode, exit_on_error
 
 __all__ = ["policy"]
 

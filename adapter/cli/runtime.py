@@ -17,13 +17,14 @@ from typing import Any
 
 import click
 
-from adapter.cli.common import exit_on_error, load_bundle
+from adapter.cli.common import load_bundle
 from adapter.cli.policy import render_decision_text
 from adapter.config import FreightlinerConfig
 from adapter.runner.factory import Runtime, build_runtime
 from adapter.runner.interface import ImageOutcome, ImageReference, OutcomeStatus, RunSummary
 from adapter.runner.selection import TagPlan
 from migrate.core.errors import ConfigError
+from migrate.core.exit_codes import exit_on_error
 
 __all__ = ["evaluate", "replicate"]
 

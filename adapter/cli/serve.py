@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from adapter.cli.common import exit_on_error
+from migrate.core.exit_codes import exit_on_error
 
 __all__ = ["serve"]
 

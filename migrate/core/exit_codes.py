@@ -1,10 +1,34 @@
-"""Exit codes of every freightliner command (docs/cli.md)."""
+"""The one exit-code table and error printer of both commands (docs/cli.md).
+
+``freightliner-policy`` and ``freightliner-migrate`` map a
+:class:`~migrate.core.errors.FreightlinerError` to a code with
+:func:`exit_code_for` and print it with :func:`exit_on_error`: one
+``error: ...`` line per problem on stderr.
+"""
 
 from __future__ import annotations
 
+import functools
+import sys
+from collections.abc import Callable
 from enum import IntEnum
+from typing import Any, TypeVar
 
-__all__ = ["ExitCode"]
+import click
+
+from migrate.core.errors import (
+    AuthenticationError,
+    BundleError,
+    ConfigError,
+    EngineUnavailable,
+    FreightlinerError,
+    PolicyError,
+    RegistryError,
+)
+
+__all__ = ["ExitCode", "exit_code_for", "exit_on_error", "print_error"]
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 
 class ExitCode(IntEnum):
@@ -16,3 +40,32 @@ class ExitCode(IntEnum):
     BLOCKED = 5  # the decision blocks the image (or any image of a sweep)
     UNAVAILABLE = 6  # decision engine or registry unreachable, credentials rejected
     PARTIAL = 7  # some replications of a sweep failed
+
+
+def exit_code_for(exc: FreightlinerError) -> ExitCode:
+    """The exit code of an error that ends a command."""
+    if isinstance(exc, PolicyError | ConfigError | BundleError):
+        return ExitCode.INVALID_INPUT
+    if isinstance(exc, EngineUnavailable | AuthenticationError | RegistryError):
+        return ExitCode.UNAVAILABLE
+    return ExitCode.ERROR
+
+
+def print_error(exc: FreightlinerError) -> None:
+    """One ``error: ...`` line per problem on stderr."""
+    for line in exc.lines():
+        click.echo(f"error: {line}", err=True)
+
+
+def exit_on_error(func: F) -> F:
+    """Print a FreightlinerError (:func:`print_error`) and exit with :func:`exit_code_for`."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except FreightlinerError as exc:
+            print_error(exc)
+            sys.exit(int(exit_code_for(exc)))
+
+    return wrapper  # type: ignore[return-value]

@@ -1,0 +1,68 @@
+"""One exit-code table and one error printer for both commands."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from adapter.cli.main import cli as policy_cli
+from migrate.cli import cli as migrate_cli
+from migrate.core.errors import (
+    ActionError,
+    AuthenticationError,
+    BundleError,
+    ConfigError,
+    EngineError,
+    EngineUnavailable,
+    FreightlinerError,
+    PolicyError,
+    RegistryError,
+)
+from migrate.core.exit_codes import ExitCode, exit_code_for
+
+
+@pytest.mark.parametrize(
+    ("error", "code"),
+    [
+        (PolicyError("x"), 3),
+        (ConfigError("x"), 3),
+        (BundleError("x"), 3),
+        (EngineUnavailable("x"), 6),
+        (AuthenticationError("x"), 6),
+        (RegistryError("x"), 6),
+        (EngineError("x"), 1),
+        (ActionError("x"), 1),
+        (FreightlinerError("x"), 1),
+    ],
+)
+def test_the_table(error: FreightlinerError, code: int) -> None:
+    assert exit_code_for(error) == code
+
+
+def test_codes_are_the_documented_ones() -> None:
+    assert [(c.name, int(c)) for c in ExitCode] == [
+        ("OK", 0),
+        ("ERROR", 1),
+        ("USAGE", 2),
+        ("INVALID_INPUT", 3),
+        ("TEST_FAILURE", 4),
+        ("BLOCKED", 5),
+        ("UNAVAILABLE", 6),
+        ("PARTIAL", 7),
+    ]
+
+
+def test_both_commands_print_and_exit_alike(tmp_path: Path) -> None:
+    missing = tmp_path / "nope.yaml"
+    runner = CliRunner()
+    migrate = runner.invoke(migrate_cli, ["report", str(missing)])
+    mounted = runner.invoke(policy_cli, ["migrate", "report", str(missing)])
+    expected = f"error: {missing}: cannot read file: No such file or directory\n"
+    assert (migrate.exit_code, migrate.stderr) == (3, expected)
+    assert (mounted.exit_code, mounted.stderr) == (3, expected)
+
+
+def test_migrate_is_always_mounted() -> None:
+    assert policy_cli.commands["migrate"] is migrate_cli  # type: ignore[attr-defined]
