@@ -30,6 +30,7 @@ from adapter.actions.interface import ActionResult
 from adapter.actions.notify import WebhookNotifier, decision_event
 from adapter.actions.replicate import ImageCopier, ImageLocation
 from adapter.registry.interface import Registry
+from adapter.registry.lookup import registry_named
 from migrate.contract.decision import DecisionAction, ReplicationDecision
 from migrate.contract.image import ImageMetadata
 from migrate.core.errors import ActionError, FreightlinerError
@@ -153,11 +154,7 @@ class DecisionExecutor:
         return ActionResult(action, "notified", url)
 
     def _client(self, name: str) -> Registry:
-        try:
-            return self.clients[name]
-        except KeyError:
-            known = ", ".join(sorted(self.clients)) or "none"
-            raise ActionError(f"unknown registry {name!r} (configured: {known})") from None
+        return registry_named(self.clients, name)
 
     def close(self) -> None:
         self.notifier.close()

@@ -177,13 +177,7 @@ def _outcome_json(outcome: ImageOutcome) -> dict[str, Any]:
     decision = outcome.decision
     return {
         "reference": outcome.image.reference,
-        "status": outcome.status,
-        "targets": outcome.targets,
-        "bytes_copied": outcome.bytes_copied,
-        "error": outcome.error,
-        "detail": outcome.detail,
-        "platforms": outcome.platforms,
-        "notifications_failed": outcome.notifications_failed,
+        **outcome.view(),
         "decision": decision.model_dump(mode="json", exclude={"explanation"}) if decision else None,
     }
 

@@ -27,11 +27,10 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import httpx
-from pydantic import ValidationError
 
 from adapter.decision.circuit import CircuitBreaker
 from adapter.decision.interface import DECISION_PATH
-from migrate.contract.decision import ReplicationDecision
+from migrate.contract.decision import ReplicationDecision, parse_decision
 from migrate.contract.image import ImageMetadata
 from migrate.core.clock import now_rfc3339
 from migrate.core.errors import EngineError, EngineUnavailable, UndefinedDecision
@@ -91,7 +90,7 @@ class OpaHttpEngine:
     # -- DecisionEngine ------------------------------------------------------
     def decide(self, image: ImageMetadata, now: str | None = None) -> ReplicationDecision:
         body = {"input": {"image": image.as_input(), "now": now or now_rfc3339()}}
-        return _parse(self._query(DECISION_PATH, body, self.timeout))
+        return parse_decision(self._query(DECISION_PATH, body, self.timeout))
 
     def decide_many(
         self, images: Sequence[ImageMetadata], now: str | None = None
@@ -109,7 +108,7 @@ class OpaHttpEngine:
                     f"data.{BATCH_PATH.replace('/', '.')}: expected "
                     f"{len(chunk)} decisions, got {got}"
                 )
-            decisions.extend(_parse(v) for v in value)
+            decisions.extend(parse_decision(v) for v in value)
         return decisions
 
     @property
@@ -230,10 +229,3 @@ def _opa_error(response: httpx.Response) -> str:
     if isinstance(body, dict) and body.get("code"):
         return f": {body['code']}: {body.get('message', '')}"
     return ""
-
-
-def _parse(value: Any) -> ReplicationDecision:
-    try:
-        return ReplicationDecision.model_validate(value)
-    except ValidationError as exc:
-        raise EngineError(f"the decision document does not match the contract: {exc}") from None

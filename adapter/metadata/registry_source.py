@@ -9,9 +9,10 @@ from collections.abc import Mapping
 from typing import Any
 
 from adapter.registry.interface import Registry
+from adapter.registry.lookup import registry_named
 from adapter.registry.manifest import Descriptor, ParsedManifest, parse_manifest
 from migrate.contract.image import ImageMetadata
-from migrate.core.errors import ConfigError, RegistryError
+from migrate.core.errors import RegistryError
 
 __all__ = ["RegistryMetadataSource", "metadata_from_config"]
 
@@ -84,11 +85,7 @@ class RegistryMetadataSource:
         self.misses = 0
 
     def client(self, registry: str) -> Registry:
-        try:
-            return self._clients[registry]
-        except KeyError:
-            known = ", ".join(sorted(self._clients)) or "none"
-            raise ConfigError(f"unknown registry {registry!r} (configured: {known})") from None
+        return registry_named(self._clients, registry)
 
     def get_metadata(self, registry: str, repository: str, tag: str) -> list[ImageMetadata]:
         client = self.client(registry)

@@ -37,6 +37,7 @@ from urllib.parse import urlsplit
 import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, model_validator
 
+from adapter.registry.lookup import registry_named
 from migrate.core.errors import ConfigError, Diagnostic
 
 __all__ = ["Credentials", "RegistriesConfig", "RegistryConfig", "docker_config_path", "env_prefix"]
@@ -281,11 +282,7 @@ class RegistriesConfig(BaseModel):
 
     def get(self, name: str) -> RegistryConfig:
         """The registry called ``name``; :class:`ConfigError` listing the known names otherwise."""
-        try:
-            return self.registries[name]
-        except KeyError:
-            known = ", ".join(sorted(self.registries)) or "none"
-            raise ConfigError(f"unknown registry {name!r} (configured: {known})") from None
+        return registry_named(self.registries, name)
 
     def __contains__(self, name: object) -> bool:
         return name in self.registries

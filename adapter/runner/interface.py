@@ -11,10 +11,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
 
 from migrate.contract.decision import ReplicationDecision
 from migrate.contract.image import ImageMetadata
+from migrate.core.exit_codes import ExitCode
 
 __all__ = [
     "ImageOutcome",
@@ -76,6 +77,23 @@ class ImageOutcome:
     detail: str = ""  # why: the decision's reason, a sweep limit, a platform conflict
     platforms: int = 1
 
+    def view(self) -> dict[str, Any]:
+        """The JSON fields every report of an outcome has (CLI ``--output json`` and the API).
+
+        The one serializer: each caller adds only how it names the image and
+        the decision (``reference``/``decision`` on the CLI, ``decision_id``/
+        ``image``/``outcome`` in the API).
+        """
+        return {
+            "status": self.status,
+            "targets": self.targets,
+            "bytes_copied": self.bytes_copied,
+            "error": self.error,
+            "detail": self.detail,
+            "platforms": self.platforms,
+            "notifications_failed": self.notifications_failed,
+        }
+
     @property
     def engine_failed(self) -> bool:
         """The decision is a fail-closed block because no engine could decide."""
@@ -96,8 +114,6 @@ class RunSummary:
     def exit_code(self) -> int:
         """6 when the engine failed (fail-closed), else 7 when any failed, 5 when any was
         blocked, else 0 (the most severe wins)."""
-        from migrate.core.exit_codes import ExitCode
-
         if any(o.engine_failed for o in self.outcomes):
             return int(ExitCode.UNAVAILABLE)
         if self.count("failed"):

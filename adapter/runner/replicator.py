@@ -30,6 +30,7 @@ from adapter.actions.interface import ActionExecutor, ActionResult
 from adapter.decision.interface import DecisionEngine
 from adapter.metadata.interface import MetadataSource
 from adapter.registry.interface import Registry
+from adapter.registry.lookup import registry_named
 from adapter.runner.interface import (
     ImageOutcome,
     ImageReference,
@@ -155,11 +156,7 @@ class RegistryReplicator:
             plan.decision = combine_platforms(plan.platforms, plan.decisions)
 
     def _client(self, name: str) -> Registry:
-        try:
-            return self.clients[name]
-        except KeyError:
-            known = ", ".join(sorted(self.clients)) or "none"
-            raise RegistryError(f"unknown registry {name!r} (configured: {known})") from None
+        return registry_named(self.clients, name)
 
     # -- execution -----------------------------------------------------------
     def _execute(self, plan: TagPlan, dry_run: bool) -> ImageOutcome:

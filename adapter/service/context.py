@@ -63,12 +63,7 @@ def _outcome_view(outcome: ImageOutcome, decision_id: str) -> dict[str, Any]:
     return {
         "decision_id": decision_id,
         "image": outcome.image.as_input(),
-        "status": outcome.status,
-        "targets": outcome.targets,
-        "bytes_copied": outcome.bytes_copied,
-        "error": outcome.error,
-        "detail": outcome.detail,
-        "platforms": outcome.platforms,
+        **outcome.view(),
         "outcome": outcome.decision.outcome if outcome.decision else None,
     }
 

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from migrate.core.errors import EngineError
 from migrate.core.retry import RetrySettings
 
 __all__ = [
@@ -20,6 +21,8 @@ __all__ = [
     "DecisionAction",
     "PolicyExplanation",
     "ReplicationDecision",
+    "parse_decision",
+    "parse_decision_json",
 ]
 
 #: The contract's decision document, as a data path.
@@ -100,3 +103,23 @@ class ReplicationDecision(BaseModel):
 
     def notifications(self) -> list[DecisionAction]:
         return [a for a in self.actions if a.type == "notify"]
+
+
+def parse_decision(value: Any) -> ReplicationDecision:
+    """A decision document from an engine's parsed answer.
+
+    Raises :class:`EngineError` (caused by pydantic's ValidationError) when it
+    does not match the contract; every engine parses its answer here.
+    """
+    try:
+        return ReplicationDecision.model_validate(value)
+    except ValidationError as exc:
+        raise EngineError(f"the decision document does not match the contract: {exc}") from exc
+
+
+def parse_decision_json(text: str) -> ReplicationDecision:
+    """:func:`parse_decision` for the answer as JSON text (pydantic parses it in Rust)."""
+    try:
+        return ReplicationDecision.model_validate_json(text)
+    except ValidationError as exc:
+        raise EngineError(f"the decision document does not match the contract: {exc}") from exc

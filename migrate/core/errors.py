@@ -20,6 +20,7 @@ Tree::
     │   └── DigestMismatch         content did not hash to the expected digest
     ├── ActionError            executing replicate / block / notify
     └── ConfigError            the config file or CLI options
+        └── UnknownRegistry        a registry name that is not configured
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ __all__ = [
     "PolicyError",
     "RegistryError",
     "UndefinedDecision",
+    "UnknownRegistry",
 ]
 
 
@@ -91,6 +93,10 @@ class BundleError(FreightlinerError):
 
 class ConfigError(FreightlinerError):
     """The configuration file or command-line options are invalid."""
+
+
+class UnknownRegistry(ConfigError):
+    """A registry name (in a reference, a policy target or a config) that is not configured."""
 
 
 class EngineError(FreightlinerError):

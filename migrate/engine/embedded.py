@@ -13,9 +13,13 @@ from pathlib import Path
 from typing import Any
 
 import regorus
-from pydantic import ValidationError
 
-from migrate.contract.decision import DECISION_PATH, ReplicationDecision
+from migrate.contract.decision import (
+    DECISION_PATH,
+    ReplicationDecision,
+    parse_decision,
+    parse_decision_json,
+)
 from migrate.contract.image import ImageMetadata
 from migrate.core.clock import now_rfc3339
 from migrate.core.errors import EngineError, UndefinedDecision
@@ -98,10 +102,7 @@ class EmbeddedEngine:
             raise EngineError(f"evaluation of {_DECISION_RULE} failed: {exc}") from None
         if raw.strip() == json.dumps(_UNDEFINED):
             raise UndefinedDecision(f"{_DECISION_RULE} is undefined")
-        try:
-            return ReplicationDecision.model_validate_json(raw)
-        except ValidationError as exc:
-            raise EngineError(f"the decision document does not match the contract: {exc}") from None
+        return parse_decision_json(raw)
 
     def decide_many(
         self, images: Sequence[ImageMetadata], now: str | None = None
@@ -111,14 +112,7 @@ class EmbeddedEngine:
         value = self.evaluate(
             _BATCH_RULE, {"images": [i.as_input() for i in images], "now": now or now_rfc3339()}
         )
-        return [_parse(v) for v in value]
+        return [parse_decision(v) for v in value]
 
     def close(self) -> None:
         self._local = threading.local()
-
-
-def _parse(value: Any) -> ReplicationDecision:
-    try:
-        return ReplicationDecision.model_validate(value)
-    except ValidationError as exc:
-        raise EngineError(f"the decision document does not match the contract: {exc}") from None
