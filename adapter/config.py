@@ -46,6 +46,8 @@ class OpaSettings(BaseModel):
     bundle: str | None = (
         None  # the bundle for failure_mode: embedded (default: built from the policies)
     )
+    # Connections to OPA kept open at most (never fewer than policy.maxConcurrency).
+    max_connections: int = Field(default=64, ge=1, le=1024)
 
 
 class ServeSettings(BaseModel):

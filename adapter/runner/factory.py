@@ -11,6 +11,10 @@ Engine selection:
 * no URL → :class:`EmbeddedEngine` over the bundle built from ``--policies``
   (or a built bundle), else from the config's policies; still wrapped, so an
   undefined decision fails closed (or open) the same way.
+
+:func:`build_engine` is the one engine factory of the CLI and ``serve`` (which
+passes its current published bundle as the embedded engine); the OPA client
+keeps at most ``max(opa.max_connections, policy.maxConcurrency)`` connections.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from adapter.actions.executor import DecisionExecutor
 from adapter.actions.notify import WebhookNotifier
 from adapter.config import FreightlinerConfig
 from adapter.decision.failover import FailoverEngine
+from adapter.decision.interface import DecisionEngine
 from adapter.decision.legacy import load_legacy_rules
 from adapter.decision.opa_http import OpaHttpEngine
 from adapter.metadata.registry_source import RegistryMetadataSource
@@ -33,7 +38,7 @@ from migrate.core.durations import parse_duration_ns
 from migrate.core.errors import ConfigError
 from migrate.engine.embedded import EmbeddedEngine
 
-__all__ = ["Runtime", "build_engine", "build_runtime"]
+__all__ = ["Runtime", "build_engine", "build_runtime", "opa_engine"]
 
 BundleLoader = Callable[[], Any]  # returns a migrate.bundle.builder.Bundle
 
@@ -42,18 +47,38 @@ def _seconds(text: str) -> float:
     return parse_duration_ns(text) / 1e9
 
 
+def opa_engine(config: FreightlinerConfig, url: str) -> OpaHttpEngine:
+    """The OPA client with the configured timeout, retries, circuit and connection limit."""
+    return OpaHttpEngine(
+        url,
+        timeout=config.evaluation_timeout_seconds,
+        retries=config.opa.retries,
+        backoff=_seconds(config.opa.backoff),
+        circuit_failures=config.opa.circuit_failures,
+        circuit_reset=_seconds(config.opa.circuit_reset),
+        max_connections=max(config.opa.max_connections, config.policy.maxConcurrency),
+    )
+
+
 def build_engine(
     config: FreightlinerConfig,
     *,
     opa_url: str | None = None,
     bundle: BundleLoader | None = None,
     config_path: Path | None = None,
+    embedded: Callable[[], DecisionEngine] | None = None,
+    opa: OpaHttpEngine | None = None,
 ) -> FailoverEngine:
-    """The decision engine (see the module docstring)."""
+    """The decision engine (see the module docstring).
+
+    ``embedded`` makes the in-process engine (default: the ``opa.bundle``, else
+    ``bundle()``); it is called only when the engine or its fallback needs it.
+    ``opa`` is an :func:`opa_engine` the caller keeps a handle on.
+    """
     url = opa_url or config.opa.url
     mode = config.opa.failure_mode
 
-    def embedded() -> EmbeddedEngine:
+    def bundled() -> DecisionEngine:
         if config.opa.bundle:
             return EmbeddedEngine.from_bundle(Path(config.opa.bundle))
         if bundle is None:
@@ -63,20 +88,13 @@ def build_engine(
         built = bundle()
         return EmbeddedEngine(built.modules(), built.data(), built.revision)
 
+    make_embedded = embedded or bundled
     legacy = load_legacy_rules(config_path) if mode == "fail-open" else None
-    if url:
-        primary = OpaHttpEngine(
-            url,
-            timeout=config.evaluation_timeout_seconds,
-            retries=config.opa.retries,
-            backoff=_seconds(config.opa.backoff),
-            circuit_failures=config.opa.circuit_failures,
-            circuit_reset=_seconds(config.opa.circuit_reset),
-            max_connections=max(config.policy.maxConcurrency, 4),
-        )
-        fallback = embedded() if mode == "embedded" else None
+    if opa is not None or url:
+        primary = opa or opa_engine(config, url or "")
+        fallback = make_embedded() if mode == "embedded" else None
         return FailoverEngine(primary, mode, embedded=fallback, legacy=legacy)
-    engine = embedded()
+    engine = make_embedded()
     return FailoverEngine(engine, "fail-closed" if mode == "embedded" else mode, legacy=legacy)
 
 

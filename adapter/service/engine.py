@@ -20,15 +20,14 @@ from pathlib import Path
 
 from adapter.config import FreightlinerConfig
 from adapter.decision.failover import FailoverEngine
-from adapter.decision.legacy import load_legacy_rules
 from adapter.decision.opa_http import OpaHttpEngine
+from adapter.runner.factory import build_engine, opa_engine
 from adapter.service.audit import AuditLog, new_decision_id
 from adapter.service.bundles import BundleManager
 from adapter.service.metrics import ServiceMetrics
 from migrate.contract.decision import ReplicationDecision
 from migrate.contract.image import ImageMetadata
 from migrate.core.clock import now_rfc3339
-from migrate.core.durations import parse_duration_ns
 from migrate.core.errors import EngineError, EngineUnavailable, UndefinedDecision
 from migrate.engine.embedded import EmbeddedEngine
 
@@ -102,22 +101,13 @@ class Decider:
         self.audit = audit
         self.embedded = CurrentBundleEngine(manager)
         self.opa: OpaHttpEngine | None = None
+        # Without OPA the current bundle decides unwrapped: an engine error is an
+        # API error (counted and audited below), not a fail-closed block.
         self.engine: FailoverEngine | CurrentBundleEngine = self.embedded
         if config.opa.url:
-            self.opa = OpaHttpEngine(
-                config.opa.url,
-                timeout=config.evaluation_timeout_seconds,
-                retries=config.opa.retries,
-                backoff=parse_duration_ns(config.opa.backoff) / 1e9,
-                circuit_failures=config.opa.circuit_failures,
-                circuit_reset=parse_duration_ns(config.opa.circuit_reset) / 1e9,
-                max_connections=64,
-            )
-            legacy = (
-                load_legacy_rules(config_path) if config.opa.failure_mode == "fail-open" else None
-            )
-            self.engine = FailoverEngine(
-                self.opa, config.opa.failure_mode, embedded=self.embedded, legacy=legacy
+            self.opa = opa_engine(config, config.opa.url)
+            self.engine = build_engine(
+                config, opa=self.opa, embedded=lambda: self.embedded, config_path=config_path
             )
         self._opa_revision = ("", 0.0)
         self._local = threading.local()
