@@ -23,8 +23,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from adapter.registry.config import RegistriesConfig
 from migrate.core.durations import parse_duration_ns
 from migrate.core.errors import ConfigError, Diagnostic
+from migrate.core.yaml_source import line_of, load_yaml
 from migrate.policy.model import PolicyConfig
-from migrate.policy.yaml_source import line_of, load_yaml
 
 __all__ = ["FailureMode", "FreightlinerConfig", "OpaSettings", "ServeSettings"]
 

@@ -20,9 +20,9 @@ from typing import Any
 from pydantic import ValidationError
 
 from migrate.core.errors import Diagnostic, PolicyError
+from migrate.core.yaml_source import line_of, load_yaml
 from migrate.policy.model import LoadedPolicy, Policy, PolicyConfig, PolicySet
 from migrate.policy.semantics import check_policy
-from migrate.policy.yaml_source import line_of, load_yaml
 
 __all__ = ["load_policy_documents", "parse_policy_text", "policy_files"]
 
