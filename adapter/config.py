@@ -53,7 +53,7 @@ class OpaSettings(BaseModel):
 class ServeSettings(BaseModel):
     """``freightliner-policy serve`` settings (see docs/deployment.md)."""
 
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="forbid")
 
     listen: str = "127.0.0.1:8080"
     token_env: str = "FREIGHTLINER_API_TOKEN"
@@ -72,7 +72,7 @@ class ServeSettings(BaseModel):
 class FreightlinerConfig(BaseModel):
     """The whole configuration file."""
 
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="forbid")
 
     policy: PolicyConfig = Field(default_factory=PolicyConfig)
     registries: RegistriesConfig = Field(default_factory=RegistriesConfig)
@@ -92,12 +92,11 @@ class FreightlinerConfig(BaseModel):
         try:
             text = path.read_text(encoding="utf-8")
         except OSError as exc:
-            raise ConfigError(f"{name}: cannot read: {exc.strerror}") from None
-        try:
-            data = load_yaml(text, name) or {}
-        except Exception as exc:  # PolicyError from YAML syntax: same lines, config category
-            lines = getattr(exc, "diagnostics", None)
-            raise ConfigError(f"{name}: invalid YAML", lines) from None
+            raise ConfigError(f"{name}: cannot read: {exc.strerror}") from exc
+        except UnicodeDecodeError as exc:
+            raise ConfigError(f"{name}: cannot read: not UTF-8 text ({exc.reason})") from exc
+        # YAML syntax errors and duplicate keys, one line each, as config errors.
+        data = load_yaml(text, name, error=ConfigError) or {}
         return cls.from_document(data, name)
 
     @classmethod

@@ -3,7 +3,8 @@
 Mappings load as :class:`LocatedDict` and sequences as :class:`LocatedList`;
 both know the line of each of their entries, so an error found later (by the
 schema or a semantic check) can name the line it came from. Duplicate keys,
-which plain YAML silently overwrites, are errors. Timestamps stay strings.
+which plain YAML silently overwrites, are errors naming both lines. Timestamps
+stay strings. The one YAML loader of policies, legacy rules and the config.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from typing import Any
 
 import yaml
 
-from migrate.core.errors import Diagnostic, PolicyError
+from migrate.core.errors import Diagnostic, FreightlinerError, PolicyError
 
 __all__ = ["LocatedDict", "LocatedList", "line_of", "load_yaml"]
 
@@ -52,8 +53,11 @@ class _Loader(_Base):  # type: ignore[valid-type,misc]
             if not isinstance(key, str):
                 key = str(key)
             if key in result:
+                first = result.lines[key]
                 self.problems.append(
-                    Diagnostic(f"duplicate key {key!r}", file=self.name, line=line)
+                    Diagnostic(
+                        f"duplicate key {key!r} (first at line {first})", file=self.name, line=line
+                    )
                 )
                 continue
             result[key] = self.construct_object(value_node, deep=True)
@@ -79,8 +83,17 @@ _Loader.add_constructor(
 )
 
 
-def load_yaml(text: str, filename: str) -> Any:
-    """Parse one YAML document; syntax errors and duplicate keys raise PolicyError."""
+def load_yaml(
+    text: str,
+    filename: str,
+    *,
+    error: type[FreightlinerError] = PolicyError,
+    syntax: str = "YAML syntax error",
+) -> Any:
+    """Parse one YAML document; syntax errors and duplicate keys raise ``error``.
+
+    A syntax error is one diagnostic ``<syntax>: <parser's problem>`` at its line.
+    """
     loader = _Loader(text)
     loader.name = filename
     loader.problems = []
@@ -89,15 +102,15 @@ def load_yaml(text: str, filename: str) -> Any:
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark is not None else None
-        message = f"YAML syntax error: {exc.problem or exc.context}"
-        raise PolicyError(message, [Diagnostic(message, file=filename, line=line)]) from None
+        message = f"{syntax}: {exc.problem or exc.context}"
+        raise error(message, [Diagnostic(message, file=filename, line=line)]) from exc
     except yaml.YAMLError as exc:
-        message = f"YAML error: {exc}"
-        raise PolicyError(message, [Diagnostic(message, file=filename)]) from None
+        message = f"{syntax}: {exc}"
+        raise error(message, [Diagnostic(message, file=filename)]) from exc
     finally:
         loader.dispose()
     if loader.problems:
-        raise PolicyError("duplicate keys", loader.problems)
+        raise error("duplicate keys", loader.problems)
     return data
 
 

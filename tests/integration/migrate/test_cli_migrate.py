@@ -89,7 +89,7 @@ def test_bad_inputs_one_line_each(tmp_path: Path) -> None:
     proc = _run("report", str(yaml_error), str(tmp_path / "nope.yaml"), str(unknown))
     assert proc.returncode == 3
     assert proc.stderr.splitlines() == [
-        f"error: {yaml_error}:2: invalid YAML: expected the node content, but found '<stream end>'",
+        f"error: {yaml_error}:2: invalid YAML: did not find expected node content",
         f"error: {tmp_path / 'nope.yaml'}: cannot read file: No such file or directory",
     ]
     proc = _run("report", str(unknown))

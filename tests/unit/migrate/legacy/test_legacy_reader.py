@@ -76,7 +76,11 @@ def test_json_top_level_rules(tmp_path: Path) -> None:
     [
         (
             "rules: [\n  {source_registry: hub\n",
-            "{f}:3: invalid YAML: expected ',' or '}', but got '<stream end>'",
+            "{f}:3: invalid YAML: did not find expected ',' or '}'",
+        ),
+        (
+            "rules:\n  - source_registry: hub\n    source_registry: ecr\n",
+            "{f}:3: duplicate key 'source_registry' (first at line 2)",
         ),
         (
             "rules:\n  - {source_registry: hub, source_repository: 'a[*', destination_registry: e,"

@@ -111,7 +111,9 @@ def test_duplicate_ids_across_files(tmp_path: Path) -> None:
 
 
 def test_duplicate_yaml_keys_are_errors() -> None:
-    assert _errors("id: a\npriority: 1\npriority: 2\n") == ["p.yaml:3: duplicate key 'priority'"]
+    assert _errors("id: a\npriority: 1\npriority: 2\n") == [
+        "p.yaml:3: duplicate key 'priority' (first at line 2)"
+    ]
 
 
 def test_value_shape_errors() -> None:
