@@ -94,15 +94,15 @@ def _read_image(source: str) -> ImageMetadata:
         value = json.loads(text)
         return ImageMetadata.model_validate(value)
     except OSError as exc:
-        raise ConfigError(f"{name}: cannot read: {exc.strerror}") from None
+        raise ConfigError(f"{name}: cannot read: {exc.strerror}") from exc
     except json.JSONDecodeError as exc:
-        raise ConfigError(f"{name}:{exc.lineno}: invalid JSON: {exc.msg}") from None
+        raise ConfigError(f"{name}:{exc.lineno}: invalid JSON: {exc.msg}") from exc
     except ValidationError as exc:
         problems = [
             Diagnostic(e["msg"], file=name, field="image." + ".".join(str(s) for s in e["loc"]))
             for e in exc.errors()
         ]
-        raise PolicyError("invalid image metadata", problems) from None
+        raise PolicyError("invalid image metadata", problems) from exc
 
 
 def _shown(type_: str, actual: Any) -> str:

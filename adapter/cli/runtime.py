@@ -71,7 +71,7 @@ def _runtime(
     try:
         ref = ImageReference.parse(reference)
     except ValueError as exc:
-        raise ConfigError(str(exc)) from None
+        raise ConfigError(str(exc)) from exc
     config = FreightlinerConfig.load(config_path) if config_path else FreightlinerConfig()
 
     def bundle() -> Any:

@@ -67,8 +67,8 @@ class CircuitBreaker:
                 self._trial_in_flight = True
                 return
             self.rejected += 1
-            assert self._opened_at is not None
-            retry_in = max(self.reset - (self._clock() - self._opened_at), 0.0)
+            opened = self._opened_at if self._opened_at is not None else self._clock()
+            retry_in = max(self.reset - (self._clock() - opened), 0.0)
         raise EngineUnavailable(
             f"circuit open after {self.failures} consecutive failures "
             f"(next trial in {retry_in:.1f}s)"

@@ -15,14 +15,14 @@ Every target the rules give becomes a ``replicate`` action; no match is
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Any
 
 from migrate.contract.decision import DecisionAction, ReplicationDecision
 from migrate.contract.image import ImageMetadata
-from migrate.core.errors import ConfigError
-
-if TYPE_CHECKING:
-    from migrate.legacy.semantics import LegacyEvaluator
+from migrate.legacy.model import LegacyInput
+from migrate.legacy.reader import read_legacy
+from migrate.legacy.semantics import LegacyEvaluator
+from migrate.legacy.source import load_document, snake
 
 __all__ = ["LEGACY_POLICY_ID", "LegacyRulesEngine", "load_legacy_rules"]
 
@@ -65,6 +65,20 @@ class LegacyRulesEngine:
         )
 
 
+def _has_rules(document: Any) -> bool:
+    """Whether a config document has legacy rules (``rules`` or ``replication.rules``).
+
+    Decided on the document's shape, so a config without rules is told apart
+    from malformed rules without reading any error's text.
+    """
+    if not isinstance(document, dict):
+        return False
+    top = {snake(str(k)): v for k, v in document.items()}
+    replication = top.get("replication")
+    nested = isinstance(replication, dict) and any(snake(str(k)) == "rules" for k in replication)
+    return "rules" in top or nested
+
+
 def load_legacy_rules(config_path: Path | None) -> LegacyRulesEngine | None:
     """The ``replication.rules`` of a config file, or ``None`` when it has none.
 
@@ -72,16 +86,9 @@ def load_legacy_rules(config_path: Path | None) -> LegacyRulesEngine | None:
     """
     if config_path is None:
         return None
-    from migrate.legacy.model import LegacyInput
-    from migrate.legacy.reader import read_legacy
-    from migrate.legacy.semantics import LegacyEvaluator
-
-    try:
-        found = read_legacy([config_path])
-    except ConfigError as exc:
-        if "no legacy input found" in " ".join(exc.lines()):
-            return None
-        raise
+    if not _has_rules(load_document(config_path)):
+        return None
+    found = read_legacy([config_path])
     if not found.rules:
         return None
     return LegacyRulesEngine(

@@ -183,8 +183,8 @@ class OpaHttpEngine:
             )
         try:
             document = response.json()
-        except ValueError:
-            raise EngineError(f"OPA answered {rule} with a body that is not JSON") from None
+        except ValueError as exc:
+            raise EngineError(f"OPA answered {rule} with a body that is not JSON") from exc
         if not isinstance(document, dict) or "result" not in document:
             raise UndefinedDecision(f"{rule} is undefined (OPA answered without a result)")
         return document["result"]

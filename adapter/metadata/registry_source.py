@@ -165,7 +165,8 @@ class RegistryMetadataSource:
 
     @staticmethod
     def _config(client: Registry, repository: str, manifest: ParsedManifest) -> dict[str, Any]:
-        assert manifest.config is not None
+        if manifest.config is None:
+            raise RegistryError(f"{repository}: the image manifest has no config")
         raw = client.get_blob(repository, manifest.config.digest, max_size=16 << 20)
         try:
             document = json.loads(raw)

@@ -104,7 +104,8 @@ def apply_sweep_limits(plans: Sequence[TagPlan]) -> None:
             drop[index].append((action, why))
     for index, dropped in drop.items():
         plan = plans[index]
-        assert plan.decision is not None
+        if plan.decision is None:  # nothing was decided, so nothing to drop
+            continue
         gone = [a for a, _ in dropped]
         actions = [a for a in plan.decision.actions if not any(a is g for g in gone)]
         replicate = any(a.type == "replicate" for a in actions)

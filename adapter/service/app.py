@@ -176,7 +176,7 @@ class ServiceApp:
             try:
                 image = ImageMetadata.model_validate(body["image"])
             except ValidationError as exc:
-                raise ApiError("invalid_input", _pydantic_message("image", exc)) from None
+                raise ApiError("invalid_input", _pydantic_message("image", exc)) from exc
             now = body.get("now")
             if now is not None and not isinstance(now, str):
                 raise ApiError("invalid_input", "'now' must be an RFC 3339 string")
@@ -204,7 +204,7 @@ def _reference(body: dict[str, Any], allowed: set[str]) -> ImageReference:
     try:
         return ImageReference.parse(text)
     except ValueError as exc:
-        raise ApiError("invalid_input", str(exc)) from None
+        raise ApiError("invalid_input", str(exc)) from exc
 
 
 def _pydantic_message(prefix: str, exc: ValidationError) -> str:
@@ -222,11 +222,11 @@ def _guard(func: Callable[[], T]) -> T:
     except ApiError:
         raise
     except ConfigError as exc:
-        raise ApiError("unknown_registry", exc.message) from None
+        raise ApiError("unknown_registry", exc.message) from exc
     except EngineError as exc:
         code = error_type(exc)
-        raise ApiError(code if code != "engine_error" else "engine_error", exc.message) from None
+        raise ApiError(code if code != "engine_error" else "engine_error", exc.message) from exc
     except RegistryError as exc:
-        raise ApiError("registry_error", exc.message) from None
+        raise ApiError("registry_error", exc.message) from exc
     except FreightlinerError as exc:
-        raise ApiError("internal_error", exc.message) from None
+        raise ApiError("internal_error", exc.message) from exc

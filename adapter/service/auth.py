@@ -28,8 +28,8 @@ def load_token(settings: ServeSettings, environ: Mapping[str, str] | None = None
         path = Path(settings.token_file).expanduser()
         try:
             token = path.read_text(encoding="utf-8").strip().splitlines()[0].strip()
-        except (OSError, IndexError):
-            raise ConfigError(f"serve.token_file {path}: cannot read a token from it") from None
+        except (OSError, IndexError) as exc:
+            raise ConfigError(f"serve.token_file {path}: cannot read a token from it") from exc
         source = f"serve.token_file {path}"
     else:
         token = env.get(settings.token_env, "").strip()

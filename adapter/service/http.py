@@ -88,7 +88,7 @@ class Request:
         try:
             return json.loads(self.body)
         except (ValueError, UnicodeDecodeError) as exc:
-            raise ApiError("invalid_json", f"the request body is not valid JSON: {exc}") from None
+            raise ApiError("invalid_json", f"the request body is not valid JSON: {exc}") from exc
 
 
 @dataclass

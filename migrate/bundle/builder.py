@@ -198,7 +198,7 @@ def read_bundle(path: Path) -> Bundle:
                             files[member.name.lstrip("/")] = extracted.read()
         manifest = json.loads(files[".manifest"])
     except (OSError, tarfile.TarError, KeyError, json.JSONDecodeError) as exc:
-        raise BundleError(f"{path}: not a readable bundle ({exc})") from None
+        raise BundleError(f"{path}: not a readable bundle ({exc})") from exc
     ids = sorted(
         json.loads(files.get("data.json", b"{}"))
         .get(BUNDLE_ROOT, {})

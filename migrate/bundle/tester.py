@@ -65,7 +65,7 @@ def _embedded(bundle: Bundle) -> TestReport:
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise BundleError(
                 f"the embedded engine cannot load {path}: {first}; run the tests with opa"
-            ) from None
+            ) from exc
         package = _PACKAGE.search(text)
         if package and path.endswith("_test.rego"):
             names = dict.fromkeys(_TEST_RULE.findall(text))
@@ -95,10 +95,8 @@ def _opa(bundle: Bundle, opa: str) -> TestReport:
     report = TestReport(runner=f"opa test ({opa})", output=proc.stderr)
     try:
         results = json.loads(proc.stdout or "[]")
-    except json.JSONDecodeError:
-        raise BundleError(
-            f"opa test failed: {proc.stdout.strip() or proc.stderr.strip()}"
-        ) from None
+    except json.JSONDecodeError as exc:
+        raise BundleError(f"opa test failed: {proc.stdout.strip() or proc.stderr.strip()}") from exc
     if proc.returncode == 1 or not isinstance(results, list):
         raise BundleError(
             f"opa test could not load the bundle: {proc.stdout.strip() or proc.stderr.strip()}"

@@ -52,7 +52,7 @@ class EmbeddedEngine:
                 engine.add_policy(path, text)
             engine.add_data_json(self._data_json)
         except (RuntimeError, ValueError) as exc:
-            raise EngineError(f"the embedded engine rejected the bundle: {exc}") from None
+            raise EngineError(f"the embedded engine rejected the bundle: {exc}") from exc
         return engine
 
     @classmethod
@@ -82,7 +82,7 @@ class EmbeddedEngine:
             engine.set_input_json(json.dumps(input_value))
             value = json.loads(engine.eval_rule_as_json(rule))
         except RuntimeError as exc:
-            raise EngineError(f"evaluation of {rule} failed: {exc}") from None
+            raise EngineError(f"evaluation of {rule} failed: {exc}") from exc
         # regorus reports an undefined rule as this marker string; the contract's
         # rules are an object and an array, so the marker cannot be a real value.
         if value == _UNDEFINED:
@@ -99,7 +99,7 @@ class EmbeddedEngine:
             engine.set_input_json(input_json)
             raw = engine.eval_rule_as_json(_DECISION_RULE)
         except RuntimeError as exc:
-            raise EngineError(f"evaluation of {_DECISION_RULE} failed: {exc}") from None
+            raise EngineError(f"evaluation of {_DECISION_RULE} failed: {exc}") from exc
         if raw.strip() == json.dumps(_UNDEFINED):
             raise UndefinedDecision(f"{_DECISION_RULE} is undefined")
         return parse_decision_json(raw)

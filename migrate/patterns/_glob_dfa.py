@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Hashable
-from typing import Any
+from typing import Any, cast
 
 from migrate.patterns._glob_syntax import (
     MAX_RUNE,
@@ -54,7 +54,7 @@ class GlobAutomaton:
         return ("chunk", index, (("a", 0, 0),), chunk.star)
 
     def accepting(self, state: State) -> bool:
-        assert isinstance(state, tuple)
+        state = cast(tuple[Any, ...], state)  # every state is a tuple (see _enter)
         kind = state[0]
         if kind in ("end", "trail"):
             return True
@@ -77,7 +77,7 @@ class GlobAutomaton:
         return (t + 1, 0) if item.mid_rune else None
 
     def _feed_byte(self, state: State, byte: int, offset: int, rune: int, size: int) -> State:
-        assert isinstance(state, tuple)
+        state = cast(tuple[Any, ...], state)  # every state is a tuple (see _enter)
         kind = state[0]
         if kind in ("dead", "end"):
             return DEAD

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import overload
+
 __all__ = ["eliminate"]
 
 # A regex fragment: (text, kind) with kind "eps" | "atom" | "cat" | "alt".
@@ -9,6 +11,10 @@ Fragment = tuple[str, str]
 _EPS: Fragment = ("", "eps")
 
 
+@overload
+def _alt(a: Fragment | None, b: Fragment) -> Fragment: ...
+@overload
+def _alt(a: Fragment | None, b: Fragment | None) -> Fragment | None: ...
 def _alt(a: Fragment | None, b: Fragment | None) -> Fragment | None:
     if a is None:
         return b
@@ -82,7 +88,6 @@ def eliminate(
         for p, into in ins:
             for q, out in outs:
                 merged = _alt(edges.get((p, q)), _cat(into, loop, out))
-                assert merged is not None
                 if len(merged[0]) > limit:
                     raise ValueError("glob pattern too complex to translate to a regex")
                 edges[(p, q)] = merged

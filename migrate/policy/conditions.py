@@ -95,7 +95,7 @@ def _check_regex(pattern: str) -> str:
             if exc.args and isinstance(exc.args[0], bytes)
             else exc
         )
-        raise ValueError(f"invalid RE2 pattern {pattern!r}: {detail}") from None
+        raise ValueError(f"invalid RE2 pattern {pattern!r}: {detail}") from exc
     return pattern
 
 
@@ -106,7 +106,7 @@ def _split_key(node: ConditionNode, op: str) -> tuple[str, Any]:
     except ConditionError:
         raise
     except ValueError as exc:
-        raise ConditionError("key" if node.key is not None else "value", str(exc)) from None
+        raise ConditionError("key" if node.key is not None else "value", str(exc)) from exc
 
 
 def _split_key_unchecked(node: ConditionNode, op: str) -> tuple[str, Any]:
@@ -197,7 +197,7 @@ def compile_leaf(node: ConditionNode, path: str) -> dict[str, Any]:
     try:
         arg = _argument(ctype, key, op, value)
     except ValueError as exc:
-        raise ConditionError("value", str(exc)) from None
+        raise ConditionError("value", str(exc)) from exc
     negate = op.startswith("not_")
     base = _BASE.get(op.removeprefix("not_"), op.removeprefix("not_"))
     subject = {"label": ["labels", key], "annotation": ["annotations", key], "metadata": [key]}.get(
