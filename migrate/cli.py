@@ -68,7 +68,11 @@ def _fail(lines: list[str]) -> None:
 
 
 def _load(
-    files: tuple[Path, ...], registries: tuple[str, ...], tree_source: str, tree_dest: str
+    files: tuple[Path, ...],
+    registries: tuple[str, ...],
+    tree_source: str,
+    tree_dest: str,
+    strict: bool = False,
 ) -> tuple[LegacyInput, Conversion, dict[str, str]]:
     try:
         names = parse_registry_option(registries)
@@ -78,7 +82,9 @@ def _load(
         raise AssertionError("unreachable") from None
     for warning in legacy.warnings:
         click.echo(f"warning: {warning.render()}", err=True)
-    conversion = convert_legacy(legacy)
+    conversion = convert_legacy(legacy, strict=strict)
+    for warning in conversion.warnings:
+        click.echo(f"warning: {warning.render()}", err=True)
     if conversion.errors:
         _fail(
             [
@@ -104,15 +110,23 @@ def cli() -> None:
     type=click.Path(path_type=Path, file_okay=False),
     help="Output directory (replaced atomically).",
 )
+@click.option(
+    "--strict",
+    is_flag=True,
+    help="Refuse what legacy accepted but never acted on (malformed globs, unparsable "
+    "tag_regex/semver_constraint, non-portable destination regexes) instead of "
+    "converting it disabled.",
+)
 def convert(
     legacy_files: tuple[Path, ...],
     registries: tuple[str, ...],
     tree_source: str,
     tree_dest: str,
     out_dir: Path,
+    strict: bool,
 ) -> None:
     """Convert LEGACY_FILE... into OUT_DIR/{policies/*.yaml,bundle.tar.gz,report.md}."""
-    legacy, conversion, _ = _load(legacy_files, registries, tree_source, tree_dest)
+    legacy, conversion, _ = _load(legacy_files, registries, tree_source, tree_dest, strict)
     try:
         bundle = write_output(out_dir, legacy, conversion)
     except FreightlinerError as exc:

@@ -19,6 +19,7 @@ class LocDict(dict[str, Any]):
 
     line: int | None = None
     key_lines: dict[str, int]
+    duplicates: list[tuple[str, int, int]]  # (key, first line, repeated line)
 
 
 class LocList(list[Any]):
@@ -34,10 +35,14 @@ def _map(loader: _Loader, node: yaml.MappingNode) -> LocDict:
     out = LocDict()
     out.line = node.start_mark.line + 1
     out.key_lines = {}
+    out.duplicates = []
     for key_node, value_node in node.value:
         key = loader.construct_object(key_node, deep=True)
+        line = key_node.start_mark.line + 1
+        if str(key) in out.key_lines:
+            out.duplicates.append((str(key), out.key_lines[str(key)], line))
         out[str(key)] = loader.construct_object(value_node, deep=True)
-        out.key_lines[str(key)] = key_node.start_mark.line + 1
+        out.key_lines.setdefault(str(key), line)
     return out
 
 
