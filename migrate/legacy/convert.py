@@ -260,9 +260,11 @@ def _sync_image(
             image.origin,
             f"limit={image.limit} is not applied to listed tags by legacy: dropped",
         )
-    for key, value in (("limit", image.limit), ("latest_n", image.latest_n)):
-        if value is not None and value <= 0:
-            out.note("attention", image.origin, f"{key}={value} means no limit in legacy: dropped")
+    for setting, count in (("limit", image.limit), ("latest_n", image.latest_n)):
+        if count is not None and count <= 0:
+            out.note(
+                "attention", image.origin, f"{setting}={count} means no limit in legacy: dropped"
+            )
     if counts:
         parameters["limit"] = str(min(counts))
         if kind == "semver":

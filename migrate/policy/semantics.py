@@ -161,12 +161,12 @@ def _compile_action(
         p.get("var") == "legacy" for p in templates["target_repo"] + templates["target_tag"]
     )
     if action.legacy_destination is not None:
-        spec = action.legacy_destination
-        problem = legacy_destination_problem(spec.source, spec.destination)
+        legacy_spec = action.legacy_destination
+        problem = legacy_destination_problem(legacy_spec.source, legacy_spec.destination)
         if problem:
             problems.append((f"{path}.legacy_destination", problem))
         else:
-            legacy = destination_spec(spec.source, spec.destination)
+            legacy = destination_spec(legacy_spec.source, legacy_spec.destination)
     elif uses_legacy:
         problems.append((f"{path}.target_repo", "{legacy} needs 'legacy_destination'"))
     compiled = {

@@ -48,6 +48,7 @@ _leading_zero(pre) if {
 #   prerelease numeric identifiers without leading zeros. Undefined when the
 #   string is not a version.
 new_version(s) := {"major": major, "minor": minor, "patch": patch, "pre": m[5]} if {
+	is_string(s)
 	ms := regex.find_all_string_submatch_n(_loose, s, 1)
 	count(ms) == 1
 	m := ms[0]
@@ -272,8 +273,10 @@ _caret(v, c) := false if {
 # description: |
 #   Whether the legacy sync's semver filter keeps a tag: it parses in the
 #   legacy dialect (parse_tag) and satisfies one OR group of the compiled
-#   constraint (every constraint of the group). True or false, never undefined.
+#   constraint (every constraint of the group). True or false, never undefined
+#   (false for a non-string).
 semver_selects(tag, groups) := true if {
+	is_string(tag)
 	v := parse_tag(tag)
 	some group in groups
 	every c in group {
