@@ -62,13 +62,19 @@ def _legacy_options(func: F) -> F:
 
 
 def _load(
-    files: tuple[Path, ...], registries: tuple[str, ...], tree_source: str, tree_dest: str
+    files: tuple[Path, ...],
+    registries: tuple[str, ...],
+    tree_source: str,
+    tree_dest: str,
+    strict: bool = False,
 ) -> tuple[LegacyInput, Conversion, dict[str, str]]:
     names = parse_registry_option(registries)
     legacy = resolve_names(read_legacy(files), names, tree_source, tree_dest)
     for warning in legacy.warnings:
         click.echo(f"warning: {warning.render()}", err=True)
-    conversion = convert_legacy(legacy)
+    conversion = convert_legacy(legacy, strict=strict)
+    for warning in conversion.warnings:
+        click.echo(f"warning: {warning.render()}", err=True)
     if conversion.errors:
         raise ConfigError(
             "the legacy rules do not convert",
@@ -95,6 +101,13 @@ def cli() -> None:
     type=click.Path(path_type=Path, file_okay=False),
     help="Output directory (replaced atomically).",
 )
+@click.option(
+    "--strict",
+    is_flag=True,
+    help="Refuse what legacy accepted but never acted on (malformed globs, unparsable "
+    "tag_regex/semver_constraint, non-portable destination regexes) instead of "
+    "converting it disabled.",
+)
 @exit_on_error
 def convert(
     legacy_files: tuple[Path, ...],
@@ -102,9 +115,10 @@ def convert(
     tree_source: str,
     tree_dest: str,
     out_dir: Path,
+    strict: bool,
 ) -> None:
     """Convert LEGACY_FILE... into OUT_DIR/{policies/*.yaml,bundle.tar.gz,report.md}."""
-    legacy, conversion, _ = _load(legacy_files, registries, tree_source, tree_dest)
+    legacy, conversion, _ = _load(legacy_files, registries, tree_source, tree_dest, strict)
     bundle = write_output(out_dir, legacy, conversion)
     click.echo(
         f"{len(conversion.policies)} policies from {len(legacy.files)} file(s) -> {out_dir} "

@@ -6,7 +6,11 @@ the same replicate action (same policies, same target registry):
 * ``limit: "N"`` keeps the first N such tags in registry order (the order the
   registry lists them);
 * ``latest_n: "N"`` keeps the N newest by ``created_at`` (unknown dates count
-  as oldest; ties keep registry order).
+  as oldest; ties keep registry order);
+* with ``limit_order: "semver"`` (converted legacy ``semver_constraint``
+  images), ``limit`` keeps the first N in the legacy sync's order instead:
+  newest version first in the legacy semver dialect (pkg/sync/semver.go
+  ``FilterAndSort``; equal versions keep registry order).
 
 The action is removed from the decisions of the other tags, with a note
 saying why; a tag left without a replicate action is ``skipped``.
@@ -21,6 +25,7 @@ from datetime import datetime
 
 from migrate.contract.decision import DecisionAction, ReplicationDecision
 from migrate.contract.image import ImageMetadata
+from migrate.legacy.gosemver import Version, compare, legacy_parse_tag
 
 __all__ = ["TagPlan", "apply_sweep_limits"]
 
@@ -69,6 +74,25 @@ def _count(text: str) -> int | None:
     return value if value >= 0 else None
 
 
+def _semver_order(
+    plans: Sequence[TagPlan], members: list[tuple[int, DecisionAction]]
+) -> list[tuple[int, DecisionAction]]:
+    parsed = [(legacy_parse_tag(plans[i].tag), i, a) for i, a in members]
+    out: list[tuple[Version | None, int, DecisionAction]] = []
+    for item in parsed:  # stable insertion by version, newest first; unparsable last
+        pos = len(out)
+        while pos > 0 and _newer(item[0], out[pos - 1][0]):
+            pos -= 1
+        out.insert(pos, item)
+    return [(i, a) for _, i, a in out]
+
+
+def _newer(a: Version | None, b: Version | None) -> bool:
+    if a is None:
+        return False
+    return b is None or compare(a, b) > 0
+
+
 def apply_sweep_limits(plans: Sequence[TagPlan]) -> None:
     """Drop replicate actions beyond their ``limit`` / ``latest_n`` (in place)."""
     groups: dict[_Key, list[tuple[int, DecisionAction]]] = defaultdict(list)
@@ -95,7 +119,13 @@ def apply_sweep_limits(plans: Sequence[TagPlan]) -> None:
         if n is None:
             continue
         order = list(members)
-        if name == "latest_n":
+        semver = name == "limit" and any(
+            a.parameters.get("limit_order") == "semver" for _, a in members
+        )
+        if semver:
+            order = _semver_order(plans, order)
+            why = f"beyond the first {n} tags, newest version first (limit) for {key[2]}"
+        elif name == "latest_n":
             order.sort(key=lambda m: -_created(plans[m[0]].image))  # stable: registry order
             why = f"not among the {n} newest tags (latest_n) for {key[2]}"
         else:

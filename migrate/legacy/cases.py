@@ -69,6 +69,54 @@ def _instances(pattern: str, rng: random.Random, count: int) -> list[str]:
     return sorted(out)
 
 
+_SEMVER_TAGS = [
+    "v1.5.0",
+    "1.2.0",
+    "1.2.3",
+    "1.3.0",
+    "1.3.9",
+    "1.4",
+    "2.0.0",
+    "3.1.0",
+    "0.2.5",
+    "0.3.0",
+    "release-1.3.0",
+    "RELEASE-1.2.1",
+    "version-1.4.0",
+    "ver-1.0.0",
+    "V2.0",
+    "vv1.2",
+    "01.2.3",
+    "1.2.3-rc.1",
+    "1.2.3-rc.2",
+    "1.2.3-01",
+    "1.2.3+build.5",
+    "1.x",
+    "18446744073709551616.0.0",
+    "18446744073709551615.0.0",
+    "latest",
+    "not-a-version",
+    "1.2.3.4",
+    "1.2.3\n",
+]
+
+
+def _tree_names(pattern: str, rng: random.Random, count: int) -> list[str]:
+    """Names around a tree-matcher pattern: its literal, with '?' and '*' filled, extended."""
+    out = {pattern, pattern.replace("*", "").replace("?", "x"), "x" + pattern, pattern + "/a/b"}
+    for _ in range(count):
+        name = "".join(
+            rng.choice(["", "a", "a/b", "-rc"])
+            if c == "*"
+            else rng.choice(["0", "/", "é"])
+            if c == "?"
+            else c
+            for c in pattern
+        )
+        out.update({name, name + rng.choice(["", "x", "/y"])})
+    return sorted(out)
+
+
 def _regex_tags(regex: str, rng: random.Random, count: int) -> list[str]:
     """Tags around a regex: its literal pieces recombined with digits, dots, newlines."""
     pieces = [
@@ -101,7 +149,7 @@ def edge_cases(legacy: LegacyInput, samples: int = 8, seed: int = 0) -> list[Ima
             tags = list(image.tags) + (
                 _regex_tags(image.tag_regex, rng, samples) if image.tag_regex else []
             )
-            tags += list(_TAG_POOL)
+            tags += list(_TAG_POOL) + (_SEMVER_TAGS if image.semver_constraint else [])
             for tag in tags:
                 found.add((sync.source_registry, image.repository, tag))
             found.add((sync.source_registry, image.repository + "x", tags[0]))
@@ -110,10 +158,10 @@ def edge_cases(legacy: LegacyInput, samples: int = 8, seed: int = 0) -> list[Ima
         registry, prefix = split_location(tree.source)
         repos = [f"{prefix}/app" if prefix else "app", prefix or "x", f"{prefix}x/app"]
         for pattern in tree.exclude_repos:
-            repos += _instances(pattern, rng, samples)
+            repos += _tree_names(pattern, rng, samples)
         tags = list(_TAG_POOL)
         for pattern in tree.exclude_tags + tree.include_tags:
-            tags += _instances(pattern, rng, samples)
+            tags += _tree_names(pattern, rng, samples)
         for i, tag in enumerate(tags):
             found.add((registry, repos[i % len(repos)], tag))
         for repo in repos:

@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from migrate.core.errors import Diagnostic
+from migrate.legacy.destination import has_substitution
 from migrate.legacy.model import (
     LegacyInput,
     Origin,
@@ -19,8 +21,10 @@ from migrate.legacy.model import (
     SyncImage,
     TreeFilters,
 )
-from migrate.legacy.semantics import split_location
-from migrate.patterns.glob import escape_re2
+from migrate.legacy.semantics import split_location, sync_filter_kind
+from migrate.legacy.treematch import tree_regex
+from migrate.patterns.glob import escape_re2, is_valid_glob
+from migrate.policy.semantics import legacy_destination_problem
 from migrate.policy.values import parse_cron
 
 __all__ = ["Conversion", "ConvertedPolicy", "ReportEntry", "convert_legacy", "template_text"]
@@ -45,6 +49,7 @@ class Conversion:
     policies: list[ConvertedPolicy] = field(default_factory=list)
     entries: list[ReportEntry] = field(default_factory=list)
     errors: list[ReportEntry] = field(default_factory=list)
+    warnings: list[Diagnostic] = field(default_factory=list)
 
     _once: set[str] = field(default_factory=set)
 
@@ -65,6 +70,11 @@ def template_text(text: str) -> str:
 def _pattern_condition(ctype: str, pattern: str) -> dict[str, Any]:
     operator = "glob" if "*" in pattern else "equals"
     return {"type": ctype, "operator": operator, "value": pattern}
+
+
+def _tree_condition(ctype: str, pattern: str) -> dict[str, Any]:
+    """A tree filter with the tree replicator's own matcher (see treematch)."""
+    return {"type": ctype, "operator": "matches", "value": tree_regex(pattern)}
 
 
 def _schedule(value: str, origin: Origin, out: Conversion) -> str | None:
@@ -88,17 +98,45 @@ def _quote(value: object) -> str:
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
 
 
-def _rule(number: int, rule: ReplicationRule, out: Conversion) -> None:
+def _malformed(rule: ReplicationRule) -> list[str]:
+    """The rule's patterns that Go's filepath.Match rejects (MatchPattern: never matches)."""
+    return [
+        f"{name} {pattern!r}"
+        for name, pattern in (
+            ("source_repository", rule.source_repository),
+            ("tag_filter", rule.tag_filter),
+        )
+        if "*" in pattern and not is_valid_glob(pattern)
+    ]
+
+
+def _rule(number: int, rule: ReplicationRule, out: Conversion, strict: bool) -> None:
     pid = f"legacy-rule-{number:04d}"
     src, dst = rule.source_repository, rule.destination_repository
     conditions: list[dict[str, Any]] = [
         {"type": "registry", "operator": "equals", "value": rule.source_registry},
-        _pattern_condition("repository", src),
     ]
-    if rule.tag_filter:
-        conditions.append(_pattern_condition("tag", rule.tag_filter))
+    enabled = True
+    bad = _malformed(rule)
+    if bad:
+        message = (
+            f"malformed glob {', '.join(bad)} (Go: syntax error in pattern): this rule never "
+            "matched in legacy"
+        )
+        if strict:
+            out.errors.append(ReportEntry("error", rule.origin, message + " (--strict)"))
+            return
+        enabled = False
+        out.warnings.append(
+            Diagnostic(message, rule.origin.file, rule.origin.line, field=rule.origin.label)
+        )
+        out.note("attention", rule.origin, f"{message}; converted disabled")
+    else:
+        conditions.append(_pattern_condition("repository", src))
+        if rule.tag_filter:
+            conditions.append(_pattern_condition("tag", rule.tag_filter))
     action: dict[str, Any] = {"type": "replicate", "target_registry": rule.destination_registry}
-    if rule.settings.retry_count is not None:
+    if rule.settings.retry_count is not None and rule.settings.retry_count >= 0:
         action["retry_policy"] = {"max_attempts": min(rule.settings.retry_count + 1, 100)}
     if rule.settings.max_concurrent_replications is not None:
         out.note(
@@ -115,55 +153,47 @@ def _rule(number: int, rule: ReplicationRule, out: Conversion) -> None:
         f"{_quote(rule.destination_registry)}/{_quote(dst)}, tag_filter {_quote(rule.tag_filter)}, "
         f"schedule {_quote(rule.schedule)}"
     )
-    variants: list[tuple[str, list[dict[str, Any]], dict[str, Any]]] = []
     if src == dst:
-        variants.append((pid, [], {"target_repo": "{repository}"}))
-    elif "*" in src and "*" not in dst:
-        variants.append((pid, [], {"target_repo": template_text(dst)}))
-    elif src.count("*") == 1 and dst.count("*") == 1:
-        prefix, suffix = src.split("*")
-        before, after = dst.split("*")
-        moved = {
-            "target_repo": template_text(before) + "{match}" + template_text(after),
-            "match_prefix": prefix,
-            "match_suffix": suffix,
-        }
-        if not any(c in prefix + suffix for c in "?[\\"):
-            variants.append((pid, [], moved))
+        action["target_repo"] = "{repository}"
+    elif "*" in src and ("*" in dst or has_substitution(dst)):
+        problem = legacy_destination_problem(src, dst)
+        if problem and enabled:
+            if strict:
+                out.errors.append(
+                    ReportEntry("error", rule.origin, f"destination: {problem} (--strict)")
+                )
+                return
+            enabled = False
+            out.warnings.append(
+                Diagnostic(
+                    f"destination: {problem}",
+                    rule.origin.file,
+                    rule.origin.line,
+                    field=rule.origin.label,
+                )
+            )
+            out.note("attention", rule.origin, f"destination: {problem}; converted disabled")
+        if problem:
+            action["target_repo"] = template_text(dst)
         else:
-            literal = {
-                "type": "repository",
-                "operator": "matches",
-                "value": f"^{escape_re2(prefix)}(?s:.*){escape_re2(suffix)}$",
-            }
-            variants.append((pid, [literal], moved))
-            variants.append(
-                (f"{pid}-as-written", [{"not": literal}], {"target_repo": template_text(dst)})
-            )
-            out.note(
-                "attention",
-                rule.origin,
-                f"destination {dst!r} stays literal (with '*') for "
-                f"repositories that match {src!r} without starting with {prefix!r} and "
-                f"ending with {suffix!r}",
-            )
+            action["target_repo"] = "{legacy}"
+            action["legacy_destination"] = {"source": src, "destination": dst}
     else:
-        variants.append((pid, [], {"target_repo": template_text(dst)}))
-        if "*" in dst:
+        action["target_repo"] = template_text(dst)
+        if "*" in dst or has_substitution(dst):
             out.note(
                 "attention",
                 rule.origin,
-                f"destination {dst!r} is used as written, with a literal '*' (legacy behaviour)",
+                f"destination {dst!r} is used as written (legacy substitutes only when the "
+                "source has '*')",
             )
     name = (
         f"Legacy rule {number}: {rule.source_registry}/{src} to {rule.destination_registry}/{dst}"
     )
-    for vid, extra, targets in variants:
-        policy = _policy(
-            vid, name, rule.origin, conditions + extra, {**action, **targets}, schedule=schedule
-        )
-        out.policies.append(ConvertedPolicy(policy, rule.origin, comment))
-    out.note("translated", rule.origin, f"rule -> {', '.join(v[0] for v in variants)}")
+    policy = _policy(pid, name, rule.origin, conditions, action, enabled=enabled, schedule=schedule)
+    out.policies.append(ConvertedPolicy(policy, rule.origin, comment))
+    if enabled:
+        out.note("translated", rule.origin, f"rule -> {pid}")
 
 
 def _policy(
@@ -191,45 +221,63 @@ def _policy(
     return policy
 
 
-def _sync_image(number: int, sync: SyncConfig, image: SyncImage, out: Conversion) -> None:
+def _sync_image(
+    number: int, sync: SyncConfig, image: SyncImage, out: Conversion, strict: bool
+) -> None:
+    """One image of a sync config: legacy NewTagFilter builds exactly one filter."""
     pid = f"legacy-sync-{number:04d}"
     conditions: list[dict[str, Any]] = [
         {"type": "registry", "operator": "equals", "value": sync.source_registry},
         {"type": "repository", "operator": "equals", "value": image.repository},
     ]
-    selectors: list[dict[str, Any]] = []
-    if image.tags:
-        selectors.append({"type": "tag", "operator": "in", "value": list(image.tags)})
-    if image.tag_regex:
-        selectors.append({"type": "tag", "operator": "matches", "value": image.tag_regex})
+    kind = sync_filter_kind(image)
     enabled = True
-    if image.all_tags or (not selectors and (image.semver_constraint or image.latest_n)):
-        pass
-    elif len(selectors) == 1:
-        conditions.append(selectors[0])
-    elif selectors:
-        conditions.append({"any": selectors})
-    else:
+    if kind == "skip":
+        what = "tag_regex" if image.tag_regex else "semver_constraint"
+        value = image.tag_regex or image.semver_constraint
+        message = f"{what} {value!r} does not parse: legacy skips this image (never replicated)"
+        if strict:
+            out.errors.append(ReportEntry("error", image.origin, message + " (--strict)"))
+            return
         enabled = False
-        out.note(
-            "attention", image.origin, "selects no tags (no tags, tag_regex or all_tags): disabled"
+        out.warnings.append(
+            Diagnostic(message, image.origin.file, image.origin.line, field=image.origin.label)
+        )
+        out.note("attention", image.origin, f"{message}; converted disabled")
+    elif kind == "tags":
+        conditions.append({"type": "tag", "operator": "in", "value": list(image.tags)})
+    elif kind == "tag_regex":
+        conditions.append({"type": "tag", "operator": "matches", "value": image.tag_regex})
+    elif kind == "semver":
+        conditions.append(
+            {"type": "tag", "operator": "legacy_semver", "value": image.semver_constraint}
         )
     parameters: dict[str, str] = {}
-    if image.limit is not None:
-        parameters["limit"] = str(image.limit)
-    if image.latest_n is not None:
-        parameters["latest_n"] = str(image.latest_n)
-    if image.semver_constraint:
-        parameters["semver_constraint"] = image.semver_constraint
-    if sync.skip_existing:
-        parameters["skip_existing"] = "true"
-    for key, value in parameters.items():
+    counts = [n for n in (image.limit if kind != "tags" else None, image.latest_n) if n and n > 0]
+    if kind == "tags" and image.limit:
         out.note(
             "attention",
             image.origin,
-            f"{key}={value} has no per-image condition: carried as an "
-            "action parameter for the adapter",
+            f"limit={image.limit} is not applied to listed tags by legacy: dropped",
         )
+    for setting, count in (("limit", image.limit), ("latest_n", image.latest_n)):
+        if count is not None and count <= 0:
+            out.note(
+                "attention", image.origin, f"{setting}={count} means no limit in legacy: dropped"
+            )
+    if counts:
+        parameters["limit"] = str(min(counts))
+        if kind == "semver":
+            parameters["limit_order"] = "semver"
+        out.note(
+            "attention",
+            image.origin,
+            f"first {min(counts)} selected tags "
+            f"({'newest version first' if kind == 'semver' else 'registry order'}): carried as "
+            "parameters.limit for the adapter's sweep",
+        )
+    if sync.skip_existing:
+        parameters["skip_existing"] = "true"
     action: dict[str, Any] = {
         "type": "replicate",
         "target_registry": sync.destination_registry,
@@ -248,10 +296,12 @@ def _sync_image(number: int, sync: SyncConfig, image: SyncImage, out: Conversion
     comment = (
         f"{image.origin.render()}: {_quote(sync.source_registry)}/{_quote(image.repository)} -> "
         f"{_quote(sync.destination_registry)}, tags {list(image.tags)}, tag_regex "
-        f"{_quote(image.tag_regex)}, all_tags {image.all_tags}"
+        f"{_quote(image.tag_regex)}, semver_constraint {_quote(image.semver_constraint)}, "
+        f"all_tags {image.all_tags}, latest_n {image.latest_n}, limit {image.limit}"
     )
     out.policies.append(ConvertedPolicy(policy, image.origin, comment))
-    out.note("translated", image.origin, f"sync image -> {pid}")
+    if enabled:
+        out.note("translated", image.origin, f"sync image -> {pid}")
 
 
 def _sync_settings(sync: SyncConfig, out: Conversion) -> None:
@@ -300,9 +350,9 @@ def _tree(number: int, tree: TreeFilters, out: Conversion) -> None:
                 "value": f"^{escape_re2(src_prefix + '/')}",
             }
         )
-    conditions += [{"not": _pattern_condition("repository", p)} for p in tree.exclude_repos]
-    conditions += [{"not": _pattern_condition("tag", p)} for p in tree.exclude_tags]
-    includes = [_pattern_condition("tag", p) for p in tree.include_tags]
+    conditions += [{"not": _tree_condition("repository", p)} for p in tree.exclude_repos]
+    conditions += [{"not": _tree_condition("tag", p)} for p in tree.exclude_tags]
+    includes = [_tree_condition("tag", p) for p in tree.include_tags]
     if len(includes) == 1:
         conditions.append(includes[0])
     elif includes:
@@ -324,17 +374,22 @@ def _tree(number: int, tree: TreeFilters, out: Conversion) -> None:
     out.note("translated", tree.origin, f"tree filters -> {pid}")
 
 
-def convert_legacy(legacy: LegacyInput) -> Conversion:
-    """Translate everything; ``Conversion.errors`` lists what makes the input unusable."""
+def convert_legacy(legacy: LegacyInput, strict: bool = False) -> Conversion:
+    """Translate everything; ``Conversion.errors`` lists what makes the input unusable.
+
+    What legacy accepted but never acted on (a malformed glob, an unparsable
+    tag_regex or semver_constraint) becomes a disabled policy with a warning;
+    ``strict`` makes it an error instead.
+    """
     out = Conversion()
     for number, rule in enumerate(legacy.rules, start=1):
-        _rule(number, rule, out)
+        _rule(number, rule, out, strict)
     number = 0
     for sync in legacy.syncs:
         _sync_settings(sync, out)
         for image in sync.images:
             number += 1
-            _sync_image(number, sync, image, out)
+            _sync_image(number, sync, image, out, strict)
     for number, tree in enumerate(legacy.trees, start=1):
         _tree(number, tree, out)
     return out

@@ -109,7 +109,8 @@ def render_report(legacy: LegacyInput, conversion: Conversion) -> str:
         f"* tree-replication filter sets: {len(legacy.trees)}",
         f"* policies generated: {len(conversion.policies)}",
         f"* translated: {counts['translated']}, needing attention: {counts['attention']}, "
-        f"not translated: {counts['not translated']}, warnings: {len(legacy.warnings)}",
+        f"not translated: {counts['not translated']}, "
+        f"warnings: {len(legacy.warnings) + len(conversion.warnings)}",
         "",
     ]
     for status, title in (
@@ -121,7 +122,7 @@ def render_report(legacy: LegacyInput, conversion: Conversion) -> str:
         lines += [f"* {e.origin.render()}: {e.message}" for e in chosen] or ["None."]
         lines.append("")
     lines += ["## Warnings", ""]
-    lines += [f"* {_render(d)}" for d in legacy.warnings] or ["None."]
+    lines += [f"* {_render(d)}" for d in [*legacy.warnings, *conversion.warnings]] or ["None."]
     lines += ["", "## Translated", ""]
     lines += [
         f"* {e.origin.render()}: {e.message}"

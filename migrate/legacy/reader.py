@@ -141,9 +141,9 @@ class _Doc:
         value = data.get(key)
         if value is None:
             return None
-        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        if isinstance(value, bool) or not isinstance(value, int):
             line = data["__lines__"].get(key)
-            self.error(f"{key}: must be a non-negative integer, got {value!r}", None, where, line)
+            self.error(f"{key}: must be an integer, got {value!r}", None, where, line)
             return None
         return value
 
@@ -224,8 +224,6 @@ def _rules(
             origin=Origin(doc.file, data["__line__"], label),
             settings=settings,
         )
-        doc.glob(rule.source_repository, data, "source_repository", label)
-        doc.glob(rule.tag_filter, data, "tag_filter", label)
         _check_schedule(doc, rule.schedule, data, label)
         out.rules.append(rule)
 
@@ -239,6 +237,37 @@ def _check_schedule(doc: _Doc, schedule: str, data: dict[str, Any], where: str) 
     except ValueError as exc:
         line = data["__lines__"].get("schedule", data["__line__"])
         doc.error(f"schedule {schedule!r}: {exc}", None, f"{where}: schedule", line)
+
+
+def _check_filters(doc: _Doc, image: SyncImage, data: dict[str, Any], where: str) -> None:
+    """pkg/sync/schema.go ``Validate``: exactly one tag filter per image (else legacy
+    refuses the file)."""
+    chosen = [
+        name
+        for name, present in (
+            ("tags", bool(image.tags)),
+            ("tag_regex", bool(image.tag_regex)),
+            ("semver_constraint", bool(image.semver_constraint)),
+            ("all_tags", image.all_tags),
+            ("latest_n", image.latest_n is not None and image.latest_n > 0),
+        )
+        if present
+    ]
+    if not chosen:
+        doc.error(
+            "must specify at least one of: tags, tag_regex, semver_constraint, all_tags, or "
+            "latest_n > 0 (legacy refuses this file)",
+            None,
+            where,
+            data["__line__"],
+        )
+    elif len(chosen) > 1:
+        doc.error(
+            f"cannot specify multiple tag filters ({', '.join(chosen)}); legacy refuses this file",
+            None,
+            where,
+            data["__line__"],
+        )
 
 
 def _endpoint(doc: _Doc, data: dict[str, Any], key: str) -> tuple[str, bool, bool]:
@@ -283,8 +312,7 @@ def _sync(doc: _Doc, data: dict[str, Any], out: LegacyInput) -> None:
             destination_prefix=doc.string(part, "destination_prefix", label),
             limit=doc.integer(part, "limit", label),
         )
-        if image.tag_regex:
-            doc.regex(image.tag_regex, part, "tag_regex", label)
+        _check_filters(doc, image, part, label)
         images.append(image)
     timeout = data.get("timeout", "")
     out.syncs.append(
@@ -316,9 +344,6 @@ def _tree(doc: _Doc, raw: Any, out: LegacyInput) -> None:
         source=doc.string(data, "source", "treeReplicate"),
         destination=doc.string(data, "destination", "treeReplicate"),
     )
-    for key in ("exclude_repos", "exclude_tags", "include_tags"):
-        for pattern in getattr(tree, key):
-            doc.glob(pattern, data, key, "treeReplicate")
     if tree.exclude_repos or tree.exclude_tags or tree.include_tags:
         out.trees.append(tree)
 

@@ -1,18 +1,34 @@
 """The legacy replication semantics, evaluated directly in Python.
 
 This is the reference the generated bundle is verified against, so it is
-written from the legacy behaviour (docs/migration.md), not from the
-translation: globs use the Go ``filepath.Match`` port
-(:func:`migrate.patterns.gomatch.go_match`), never a regex.
+written from the legacy Go source (hemzaz/freightliner), not from the
+translation:
+
+* rules: ``MatchPattern``/``ShouldReplicate`` (pkg/replication/rules.go) with
+  the Go ``filepath.Match`` port (:func:`migrate.patterns.gomatch.go_match`),
+  and ``GetDestinationRepository`` (:mod:`migrate.legacy.destination`);
+* sync images: ``NewTagFilter``/``Filter`` (pkg/sync/filters.go): exactly one
+  filter applies, in the order tags, tag_regex, semver_constraint, all_tags,
+  latest_n > 0; an invalid tag_regex or semver constraint makes ``resolveTags``
+  fail and cmd/sync.go skip the image; the semver dialect is
+  :mod:`migrate.legacy.gosemver`;
+* tree filters: the tree replicator's ``patternCache`` (:mod:`migrate.legacy.treematch`).
+
+``limit`` and ``latest_n`` are set-based (they pick among the tags of a
+repository) and are checked by :func:`sync_select_tags`, not per image.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
+from functools import lru_cache
 
 import re2
 
+from migrate.legacy.destination import legacy_destination
+from migrate.legacy.gosemver import InvalidConstraint, new_constraint, semver_filter, semver_selects
 from migrate.legacy.model import LegacyInput, ReplicationRule, SyncConfig, SyncImage, TreeFilters
+from migrate.legacy.treematch import tree_match
 from migrate.patterns.gomatch import BadPattern, go_match
 
 __all__ = [
@@ -21,6 +37,8 @@ __all__ = [
     "legacy_destination",
     "match_pattern",
     "split_location",
+    "sync_filter_kind",
+    "sync_select_tags",
     "sync_selects_tag",
 ]
 
@@ -37,30 +55,68 @@ def match_pattern(pattern: str, value: str) -> bool:
         return False
 
 
-def legacy_destination(source: str, destination: str, repository: str) -> str:
-    """Legacy ``GetDestinationRepository``."""
-    if source == destination:
-        return repository
-    if "*" in source and "*" not in destination:
-        return destination
-    if source.count("*") == 1 and destination.count("*") == 1:
-        prefix, suffix = source.split("*")
-        fits = len(repository) >= len(prefix) + len(suffix)
-        if fits and repository.startswith(prefix) and repository.endswith(suffix):
-            middle = repository[len(prefix) : len(repository) - len(suffix)]
-            return destination.replace("*", middle, 1)
-    return destination
+_constraint = lru_cache(maxsize=4096)(new_constraint)
+
+
+def sync_filter_kind(image: SyncImage) -> str:
+    """Which filter ``NewTagFilter`` builds: tags, tag_regex, semver, all_tags, latest_n, none;
+    ``skip`` when it fails (invalid regex or constraint: the image is skipped)."""
+    if image.tags:
+        return "tags"
+    if image.tag_regex:
+        try:
+            re2.compile(image.tag_regex)
+        except re2.error:
+            return "skip"
+        return "tag_regex"
+    if image.semver_constraint:
+        try:
+            _constraint(image.semver_constraint)
+        except InvalidConstraint:
+            return "skip"
+        return "semver"
+    if image.all_tags:
+        return "all_tags"
+    if image.latest_n is not None and image.latest_n > 0:
+        return "latest_n"
+    return "none"
 
 
 def sync_selects_tag(image: SyncImage, tag: str) -> bool:
-    """Per-image tag selection (``limit``/``latest_n``/``semver_constraint`` are applied later)."""
-    if image.all_tags:
-        return True
-    if not image.tags and not image.tag_regex:
-        return bool(image.semver_constraint or image.latest_n)
-    if tag in image.tags:
-        return True
-    return bool(image.tag_regex) and re2.search(image.tag_regex, tag) is not None
+    """Per-tag selection of ``TagFilter.Filter`` (``limit``/``latest_n`` counts: see below)."""
+    kind = sync_filter_kind(image)
+    if kind == "tags":
+        return tag in image.tags
+    if kind == "tag_regex":
+        return re2.search(image.tag_regex, tag) is not None
+    if kind == "semver":
+        return semver_selects(_constraint(image.semver_constraint), tag)
+    return kind in ("all_tags", "latest_n")
+
+
+def sync_select_tags(image: SyncImage, registry_tags: list[str]) -> list[str]:
+    """The tags ``freightliner sync`` replicates for one image, in its order.
+
+    cmd/sync.go ``resolveTags``: listed ``tags`` are returned as written (no
+    registry listing, no ``limit``); otherwise ``Filter`` over the registry's
+    tags (semver: newest first), then ``ApplyLimit`` when ``limit > 0``; then
+    ``buildSyncTasks`` keeps the first ``latest_n`` when ``latest_n > 0``.
+    """
+    kind = sync_filter_kind(image)
+    if kind in ("skip", "none"):
+        return []
+    if kind == "tags":
+        tags = list(image.tags)
+    else:
+        if kind == "semver":
+            tags = semver_filter(image.semver_constraint, registry_tags)
+        else:
+            tags = [t for t in registry_tags if sync_selects_tag(image, t)]
+        if image.limit is not None and image.limit > 0:
+            tags = tags[: image.limit]
+    if image.latest_n is not None and image.latest_n > 0:
+        tags = tags[: image.latest_n]
+    return tags
 
 
 def split_location(location: str) -> tuple[str, str]:
@@ -127,11 +183,11 @@ def _tree_target(tree: TreeFilters, registry: str, repository: str, tag: str) ->
         return None
     if src_prefix and not repository.startswith(src_prefix + "/"):
         return None
-    if any(match_pattern(p, repository) for p in tree.exclude_repos):
+    if any(tree_match(p, repository) for p in tree.exclude_repos):
         return None
-    if any(match_pattern(p, tag) for p in tree.exclude_tags):
+    if any(tree_match(p, tag) for p in tree.exclude_tags):
         return None
-    if tree.include_tags and not any(match_pattern(p, tag) for p in tree.include_tags):
+    if tree.include_tags and not any(tree_match(p, tag) for p in tree.include_tags):
         return None
     relative = repository[len(src_prefix) + 1 :] if src_prefix else repository
     return dst_registry, f"{dst_prefix}/{relative}" if dst_prefix else relative, tag

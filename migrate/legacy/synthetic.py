@@ -15,7 +15,16 @@ from typing import Any
 
 from migrate.patterns.glob import is_valid_glob
 
-__all__ = ["HARD_PATTERNS", "HARD_REGEXES", "synthetic_rules", "synthetic_sync"]
+__all__ = [
+    "HARD_PATTERNS",
+    "HARD_REGEXES",
+    "SEMVER_CONSTRAINTS",
+    "SUBSTITUTION_SOURCES",
+    "TREE_PATTERNS",
+    "synthetic_rules",
+    "synthetic_sync",
+    "synthetic_tree",
+]
 
 HARD_PATTERNS = [
     "library/*",
@@ -67,6 +76,68 @@ HARD_REGEXES = [
     "^[^.]+$",
     "x$",
 ]
+# Sources whose regex form (GetDestinationRepository) exercises several captures and
+# regex metacharacters that are not escaped: ".", "+", "(", "|", "[".
+SUBSTITUTION_SOURCES = [
+    "project/*/*",
+    "**team/x",
+    "a.b/*",
+    "org+x/*",
+    "(team|grp)/*",
+    "x[ab]*/*",
+    "*-*-*",
+    "lib.*",
+    "a+*",
+    "*/*/*",
+    "team-*/app-*",
+    "*.io/*",
+]
+_SUBSTITUTION_DESTS = [
+    "dest/$1",
+    "dest/$2/$1",
+    "d/$3-$1/$2",
+    "$1",
+    "m/*/$1",
+    "copy/*",
+    "x/$2",
+    "$1$1/*",
+]
+# Legacy semver_constraint values: ranges, x-ranges, carets/tildes, ANDs, ORs, hyphen
+# ranges, prereleases, and constraints legacy cannot parse (the image is skipped).
+SEMVER_CONSTRAINTS = [
+    "^1.2.0",
+    ">=1.0.0 <2.0.0",
+    "1.x",
+    "~1.2",
+    ">=1.2, <1.4",
+    "1.2.x || >=3",
+    "1.0.0 - 1.3.0",
+    "!=1.2.0",
+    ">1.2",
+    "<=1.3",
+    "^0.2.3",
+    ">=1.2.3-rc.1",
+    "*",
+    "=1.2.3",
+    "~>1",
+    ">= 1.0",
+    "not-a-constraint",
+    ">=1.2.3.4",
+]
+TREE_PATTERNS = [
+    "*",
+    "excluded/*",
+    "v1.?",
+    "[0-9]*",
+    "*-rc",
+    "*dev*",
+    "latest",
+    "v?.*",
+    "a.b+c",
+    "x(y)*",
+    "*[a]?",
+    "v*.0",
+]
 _ALPHABET = "abx/**?[]^!-\\é{,}."
 _REGISTRIES = ["docker-hub", "quay", "ghcr"]
 _DESTS = ["ecr", "gcr"]
@@ -82,7 +153,13 @@ def _random_glob(rng: random.Random) -> str:
 
 
 def _destination(source: str, rng: random.Random) -> str:
+    from migrate.legacy.destination import portable
+
     choice = rng.random()
+    if portable(source) is not None:
+        return rng.choice([source, "fixed/repo"])
+    if choice < 0.2:
+        return rng.choice(_SUBSTITUTION_DESTS)
     if choice < 0.25:
         return source
     if choice < 0.5:
@@ -99,7 +176,11 @@ def synthetic_rules(count: int, seed: int = 0, hard_share: float = 0.5) -> dict[
     rng = random.Random(seed)
     rules: list[dict[str, Any]] = []
     for i in range(count):
-        if rng.random() < hard_share:
+        if i < len(SUBSTITUTION_SOURCES) * 2:
+            source = SUBSTITUTION_SOURCES[i % len(SUBSTITUTION_SOURCES)]
+        elif rng.random() < 0.15:
+            source = rng.choice(SUBSTITUTION_SOURCES)
+        elif rng.random() < hard_share:
             source = rng.choice(HARD_PATTERNS) if rng.random() < 0.6 else _random_glob(rng)
         else:
             source = rng.choice(
@@ -122,28 +203,29 @@ def synthetic_rules(count: int, seed: int = 0, hard_share: float = 0.5) -> dict[
 
 
 def synthetic_sync(count: int, seed: int = 0) -> dict[str, Any]:
-    """A sync config with ``count`` images."""
+    """A sync config with ``count`` images, each with exactly one tag filter (legacy
+    ``Validate``), limits 0/-1/N and latest_n."""
     rng = random.Random(seed)
     images: list[dict[str, Any]] = []
     for i in range(count):
         image: dict[str, Any] = {"repository": f"library/img{i % 40}"}
-        kind = rng.random()
-        if kind < 0.3:
+        kind = i % 5 if i >= len(SEMVER_CONSTRAINTS) else 2
+        if kind == 0:
             image["tags"] = rng.sample(["1.25", "latest", "v1.0", "main", "1.2", "stable"], 2)
-        if i < len(HARD_REGEXES):
-            image["tag_regex"] = HARD_REGEXES[i]
-        elif 0.2 < kind < 0.8:
-            image["tag_regex"] = rng.choice(HARD_REGEXES)
-        if kind >= 0.8:
+        elif kind == 1:
+            image["tag_regex"] = HARD_REGEXES[(i // 5) % len(HARD_REGEXES)]
+        elif kind == 2:
+            image["semver_constraint"] = SEMVER_CONSTRAINTS[i % len(SEMVER_CONSTRAINTS)]
+        elif kind == 3:
             image["all_tags"] = True
+        else:
+            image["latest_n"] = rng.choice([1, 3])
         if rng.random() < 0.3:
             image["destination_prefix"] = rng.choice(["mirror-", "x{", "p/"])
         if rng.random() < 0.3:
             image["destination_repository"] = f"copy/img{i}"
-        if rng.random() < 0.2:
-            image["limit"] = rng.randint(1, 9)
-        if rng.random() < 0.1:
-            image["latest_n"] = 3
+        if rng.random() < 0.5:
+            image["limit"] = rng.choice([0, -1, 1, 2, 5])
         images.append(image)
     return {
         "source": {"registry": "docker-hub"},
@@ -151,4 +233,18 @@ def synthetic_sync(count: int, seed: int = 0) -> dict[str, Any]:
         "parallel": 2,
         "skip_existing": True,
         "images": images,
+    }
+
+
+def synthetic_tree(seed: int = 0) -> dict[str, Any]:
+    """A config.yaml ``treeReplicate`` section using every tree-matcher pattern kind."""
+    rng = random.Random(seed)
+    return {
+        "treeReplicate": {
+            "source": "quay/base",
+            "destination": "gcr/mirror",
+            "excludeRepos": ["base/excluded/*", "*-old", "base/x?y"],
+            "excludeTags": rng.sample(TREE_PATTERNS[1:], 3),
+            "includeTags": rng.sample(TREE_PATTERNS[1:], 4),
+        }
     }

@@ -9,7 +9,8 @@ A compiled leaf is a JSON object::
 
 ``base`` is one of the Rego library's base operators (exists, equals, in,
 matches, contains, gt, gte, lt, lte, semver); ``negate`` turns it into its
-``not_*`` form; ``arg`` is the normalised argument (a regex for ``glob``, a
+``not_*`` form (``legacy_semver``, the legacy sync's semver_constraint dialect
+for converted policies, has none); ``arg`` is the normalised argument (a regex for ``glob``, a
 byte count for sizes, nanoseconds for ages, comparator lists for semver).
 """
 
@@ -19,6 +20,7 @@ from typing import Any
 
 import re2
 
+from migrate.legacy.gosemver import InvalidConstraint, compile_constraint
 from migrate.patterns.glob import glob_to_re2
 from migrate.policy.model import ConditionNode
 from migrate.policy.values import parse_duration_ns, parse_semver_range, parse_size
@@ -50,6 +52,7 @@ _STRING_OPERATORS = {
     "exists",
     "not_exists",
     "semver",
+    "legacy_semver",
 }
 _SIZE_OPERATORS = {
     "equals",
@@ -156,6 +159,11 @@ def _argument(ctype: str, key: str, op: str, value: Any) -> Any:
         return regex
     if base == "semver":
         return parse_semver_range(_string(value))
+    if base == "legacy_semver":
+        try:
+            return compile_constraint(_string(value))
+        except InvalidConstraint as exc:
+            raise ValueError(f"invalid legacy semver constraint {value!r}: {exc}") from None
     return _string(value)
 
 

@@ -76,6 +76,16 @@ class RetryPolicySpec(BaseModel):
     multiplier: float = Field(default=2.0, ge=1.0, le=10.0)
 
 
+class LegacyDestination(BaseModel):
+    """A converted legacy rule's source and destination repository patterns, rendered
+    as ``{legacy}`` by legacy ``GetDestinationRepository`` (docs/migration.md)."""
+
+    model_config = _STRICT
+
+    source: str = Field(min_length=1)
+    destination: str = Field(min_length=1)
+
+
 class PolicyAction(BaseModel):
     """The seed's ReplicationAction, plus ``target_tag`` and the ``{match}`` trims."""
 
@@ -89,6 +99,7 @@ class PolicyAction(BaseModel):
     match_suffix: str = ""
     parameters: dict[str, str] = Field(default_factory=dict)
     retry_policy: RetryPolicySpec | None = None
+    legacy_destination: LegacyDestination | None = None
 
     @model_validator(mode="after")
     def _targets(self) -> PolicyAction:

@@ -23,6 +23,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from migrate.contract.image import ImageMetadata
+from migrate.legacy.destination import MAX_GROUPS, destination_spec, has_substitution, portable
 from migrate.policy.conditions import ConditionError, compile_leaf
 from migrate.policy.model import ConditionNode, Policy, PolicyAction
 from migrate.policy.values import parse_cron, parse_duration_ns, parse_template
@@ -107,6 +108,21 @@ class _TreeCompiler:
         return {"leaves": self.leaves, "levels": levels, "root": root_id, "shape": shape}
 
 
+def legacy_destination_problem(source: str, destination: str) -> str:
+    """Why a legacy_destination cannot be evaluated the same way by both engines ("" if fine)."""
+    if "*" not in source or not ("*" in destination or has_substitution(destination)):
+        return (
+            "legacy_destination is for a source with '*' and a destination with '*' or $1..$9 "
+            "(other cases are plain target_repo templates)"
+        )
+    reason = portable(source)
+    if reason:
+        return reason
+    if len(destination_spec(source, destination)["placeholders"]) > MAX_GROUPS:
+        return f"the source's regex has more than {MAX_GROUPS} capture groups"
+    return ""
+
+
 def _compile_action(
     action: PolicyAction, path: str, problems: list[tuple[str, str]]
 ) -> dict[str, Any]:
@@ -140,7 +156,20 @@ def _compile_action(
             }
         except ValueError as exc:
             problems.append((f"{path}.retry_policy", str(exc)))
-    return {
+    legacy: dict[str, Any] | None = None
+    uses_legacy = any(
+        p.get("var") == "legacy" for p in templates["target_repo"] + templates["target_tag"]
+    )
+    if action.legacy_destination is not None:
+        legacy_spec = action.legacy_destination
+        problem = legacy_destination_problem(legacy_spec.source, legacy_spec.destination)
+        if problem:
+            problems.append((f"{path}.legacy_destination", problem))
+        else:
+            legacy = destination_spec(legacy_spec.source, legacy_spec.destination)
+    elif uses_legacy:
+        problems.append((f"{path}.target_repo", "{legacy} needs 'legacy_destination'"))
+    compiled = {
         "type": action.type,
         "target_registry": action.target_registry,
         "target_repo": templates["target_repo"],
@@ -150,6 +179,9 @@ def _compile_action(
         "parameters": dict(sorted(action.parameters.items())),
         "retry_policy": retry,
     }
+    if legacy is not None:
+        compiled["legacy_destination"] = legacy
+    return compiled
 
 
 def _check_examples(policy: Policy, problems: list[tuple[str, str]]) -> None:

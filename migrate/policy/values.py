@@ -142,7 +142,7 @@ def parse_semver_range(text: str) -> list[list[list[str]]]:
 
 # --- templates -----------------------------------------------------------------
 
-TEMPLATE_VARIABLES = frozenset({"registry", "repository", "tag", "match"})
+TEMPLATE_VARIABLES = frozenset({"registry", "repository", "tag", "match", "legacy"})
 
 
 def parse_template(text: str) -> list[dict[str, str]]:

@@ -6,17 +6,21 @@
 #   The rules are documented in docs/policies.md ("Priority and conflicts").
 package freightliner.actions
 
+import data.freightliner.legacy
+
 # METADATA
 # title: template_vars
 # description: |
 #   The values of a template's variables for an image and an action:
 #   registry, repository and tag ("" when the image has none), and match
-#   (the repository without the action's match_prefix and match_suffix).
+#   (the repository without the action's match_prefix and match_suffix), and
+#   legacy (a converted legacy rule's destination, "" for other actions).
 template_vars(image, action) := {
 	"registry": object.get(image, "registry", ""),
 	"repository": repository,
 	"tag": object.get(image, "tag", ""),
 	"match": trim_suffix(trim_prefix(repository, action.match_prefix), action.match_suffix),
+	"legacy": legacy.target(object.get(action, "legacy_destination", null), repository),
 } if {
 	repository := object.get(image, "repository", "")
 }

@@ -7,6 +7,8 @@
 #   docs/policies.md ("Compiled form").
 package freightliner.conditions
 
+import data.freightliner.legacy
+
 _rfc3339 := `^[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,9})?([Zz]|[+-][0-9]{2}:[0-9]{2})$`
 
 # METADATA
@@ -88,6 +90,9 @@ holds("gte", _, s, arg) := s >= arg if is_number(s) else := false
 holds("lt", _, s, arg) := s < arg if is_number(s) else := false
 
 holds("lte", _, s, arg) := s <= arg if is_number(s) else := false
+
+# legacy_semver: the legacy sync's semver_constraint dialect (converted policies only).
+holds("legacy_semver", _, s, arg) := legacy.semver_selects(s, arg) if is_string(s) else := false
 
 holds("semver", _, s, arg) := true if _semver_holds(s, arg) else := false
 

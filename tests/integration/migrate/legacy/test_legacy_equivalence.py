@@ -15,7 +15,15 @@ from migrate.legacy.cases import edge_cases
 from migrate.legacy.convert import convert_legacy
 from migrate.legacy.emit import write_output
 from migrate.legacy.reader import read_legacy
-from migrate.legacy.synthetic import HARD_PATTERNS, HARD_REGEXES, synthetic_rules, synthetic_sync
+from migrate.legacy.synthetic import (
+    HARD_PATTERNS,
+    HARD_REGEXES,
+    SEMVER_CONSTRAINTS,
+    SUBSTITUTION_SOURCES,
+    synthetic_rules,
+    synthetic_sync,
+    synthetic_tree,
+)
 from migrate.legacy.verify import engines_available, verify_images
 
 
@@ -25,11 +33,20 @@ def test_ten_thousand_cases_zero_mismatches(tmp_path: Path, opa_bin: str) -> Non
         yaml.safe_dump(synthetic_rules(190, seed=7), allow_unicode=True), encoding="utf-8"
     )
     sync = tmp_path / "sync.json"
-    sync.write_text(json.dumps(synthetic_sync(45, seed=8)), encoding="utf-8")
-    legacy = read_legacy([rules, sync])
+    sync.write_text(json.dumps(synthetic_sync(100, seed=8)), encoding="utf-8")
+    tree = tmp_path / "config.yaml"
+    tree.write_text(yaml.safe_dump(synthetic_tree(seed=5)), encoding="utf-8")
+    legacy = read_legacy([rules, sync, tree])
     sources = {r.source_repository for r in legacy.rules}
     assert len(sources & set(HARD_PATTERNS)) >= 20
-    assert {i.tag_regex for s in legacy.syncs for i in s.images} >= set(HARD_REGEXES)
+    assert sources >= set(SUBSTITUTION_SOURCES)
+    dests = {r.destination_repository for r in legacy.rules}
+    assert {"dest/$1", "dest/$2/$1", "d/$3-$1/$2"} <= dests  # 1-3 captures
+    images_ = [i for s in legacy.syncs for i in s.images]
+    assert {i.tag_regex for i in images_} >= set(HARD_REGEXES)
+    assert {i.semver_constraint for i in images_} >= set(SEMVER_CONSTRAINTS)
+    assert {i.limit for i in images_} >= {0, -1, 1, 2, 5}
+    assert legacy.trees
     conversion = convert_legacy(legacy)
     write_output(tmp_path / "out", legacy, conversion)
     bundle = tmp_path / "out" / "bundle.tar.gz"
