@@ -160,7 +160,7 @@ def eval_command(
     image = _read_image(image_source)
     bundle = load_bundle(paths, generate_tests=False)
     engine = EmbeddedEngine(bundle.modules(), bundle.data(), bundle.revision)
-    decision = engine.decide(image, now=now)
+    decision = engine.decide(image, now=now, explain=explain)
     if output == "json":
         document: dict[str, Any] = decision.model_dump(mode="json")
         click.echo(json.dumps(document, indent=2, sort_keys=True, ensure_ascii=False))

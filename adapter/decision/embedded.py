@@ -91,10 +91,15 @@ class EmbeddedEngine:
             raise UndefinedDecision(f"{rule} is undefined")
         return value
 
-    def decide(self, image: ImageMetadata, now: str | None = None) -> ReplicationDecision:
+    def decide(
+        self, image: ImageMetadata, now: str | None = None, *, explain: bool = False
+    ) -> ReplicationDecision:
+        """The decision; ``explain`` adds every candidate's condition lines (docs/contract.md)."""
         # The hot path: pydantic writes and reads the JSON itself (in Rust).
+        flag = ', "explain": true' if explain else ""
         input_json = (
-            f'{{"image": {image.model_dump_json()}, "now": {json.dumps(now or now_rfc3339())}}}'
+            f'{{"image": {image.model_dump_json()}, "now": {json.dumps(now or now_rfc3339())}'
+            f"{flag}}}"
         )
         engine = self._engine()
         try:
@@ -110,13 +115,17 @@ class EmbeddedEngine:
             raise EngineError(f"the decision document does not match the contract: {exc}") from None
 
     def decide_many(
-        self, images: Sequence[ImageMetadata], now: str | None = None
+        self, images: Sequence[ImageMetadata], now: str | None = None, *, explain: bool = False
     ) -> list[ReplicationDecision]:
         if not images:
             return []
-        value = self.evaluate(
-            _BATCH_RULE, {"images": [i.as_input() for i in images], "now": now or now_rfc3339()}
-        )
+        query: dict[str, Any] = {
+            "images": [i.as_input() for i in images],
+            "now": now or now_rfc3339(),
+        }
+        if explain:
+            query["explain"] = True
+        value = self.evaluate(_BATCH_RULE, query)
         return [_parse(v) for v in value]
 
     def close(self) -> None:
