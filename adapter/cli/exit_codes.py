@@ -16,3 +16,6 @@ class ExitCode(IntEnum):
     BLOCKED = 5  # the decision blocks the image (or any image of a sweep)
     UNAVAILABLE = 6  # decision engine or registry unreachable, credentials rejected
     PARTIAL = 7  # some replications of a sweep failed
+    TOO_MANY_CANDIDATES = (
+        8  # policy build/validate --max-candidates: the index's worst case is above it
+    )
