@@ -28,17 +28,106 @@ def policy() -> None:
     """Validate, build, test and evaluate replication policies."""
 
 
+_MAX_CANDIDATES = click.option(
+    "--max-candidates",
+    type=click.IntRange(min=0),
+    default=None,
+    help="Fail (exit 9) when an image may have more candidate policies than this.",
+)
+
+
+class _Progress:
+    """Build progress on stderr: one line per step and every few seconds when not
+    a terminal; one rewritten line on a terminal."""
+
+    def __init__(self, enabled: bool = True, every_s: float = 1.0) -> None:
+        import time
+
+        self._clock = time.monotonic
+        self._started = self._clock()
+        self._last = -every_s
+        self._every = every_s
+        self._enabled = enabled
+        self._tty = sys.stderr.isatty()
+
+    def __call__(self, message: str, *, step: bool = True) -> None:
+        if not self._enabled:
+            return
+        now = self._clock()
+        if not step and now - self._last < self._every:
+            return
+        self._last = now
+        text = f"[{now - self._started:5.1f}s] {message}"
+        if self._tty:
+            sys.stderr.write("\r\x1b[K" + text)
+        else:
+            sys.stderr.write(text + "\n")
+        sys.stderr.flush()
+
+    def done(self) -> None:
+        if self._enabled and self._tty:
+            sys.stderr.write("\n")
+            sys.stderr.flush()
+
+
+def _build(
+    paths: tuple[Path, ...], *, generate_tests: bool, progress: _Progress
+) -> tuple[Any, Any]:
+    """(bundle, index report): load and build policy sources, reporting progress."""
+    from adapter.cli.common import is_bundle_path
+    from migrate.core.errors import BundleError
+    from migrate.bundle.builder import BundleBuilder
+    from migrate.policy.loader import load_policy_documents
+
+    if any(is_bundle_path(p) for p in paths):
+        raise BundleError("give policy sources, not a built bundle")
+    progress("loading policies")
+    policy_set = load_policy_documents(list(paths))
+    progress(f"loaded {len(policy_set):,} policies; compiling")
+    builder = BundleBuilder(generate_tests=generate_tests)
+    bundle = builder.build(policy_set, progress=lambda m: progress(m, step=False))
+    progress("built")
+    progress.done()
+    return bundle, builder.report
+
+
+def _index_checks(bundle: Any, report: Any, max_candidates: int | None) -> None:
+    """Warnings where the index cannot help; exit 9 above --max-candidates."""
+    from migrate.bundle.advice import index_warnings
+
+    policy_set = bundle.data()["freightliner"]["policy_set"]
+    guarded = [g["id"] for g in policy_set["index"].get("guarded", [])]
+    for line in index_warnings(policy_set["policies"], report, guarded):
+        click.echo(line, err=True)
+    if max_candidates is not None and report.worst_case > max_candidates:
+        click.echo(
+            f"error: an image may have {report.worst_case:,} candidate policies, more than "
+            f"--max-candidates {max_candidates:,} (see the warnings above); nothing written",
+            err=True,
+        )
+        sys.exit(int(ExitCode.TOO_MANY_CANDIDATES))
+
+
 @policy.command()
 @_PATHS
+@_MAX_CANDIDATES
 @exit_on_error
-def validate(paths: tuple[Path, ...]) -> None:
-    """Check policy files (YAML files, directories, config.yaml) and report every problem."""
-    from migrate.policy.loader import load_policy_documents, policy_files
+def validate(paths: tuple[Path, ...], max_candidates: int | None) -> None:
+    """Check policy files (YAML files, directories, config.yaml) and report every problem.
 
-    policy_set = load_policy_documents(list(paths))
+    Also compiles and indexes them: policies every image must evaluate (the
+    index cannot narrow them) are named on stderr with a rewrite that would
+    index them.
+    """
+    from migrate.policy.loader import policy_files
+
+    bundle, report = _build(paths, generate_tests=False, progress=_Progress(enabled=False))
+    _index_checks(bundle, report, max_candidates)
+    count = len(bundle.policy_ids)
     files = len(policy_files(list(paths)))
     click.echo(
-        f"ok: {len(policy_set)} polic{'y' if len(policy_set) == 1 else 'ies'} in {files} file(s)"
+        f"ok: {count} polic{'y' if count == 1 else 'ies'} in {files} file(s); "
+        f"at most {report.worst_case:,} candidate(s) per image"
     )
 
 
@@ -53,12 +142,23 @@ def validate(paths: tuple[Path, ...]) -> None:
     help="OUT.tar.gz for a tarball, otherwise a bundle directory.",
 )
 @click.option("--no-tests", is_flag=True, help="Leave out the generated per-policy tests.")
+@_MAX_CANDIDATES
+@click.option("-q", "--quiet", is_flag=True, help="No progress lines on stderr.")
 @exit_on_error
-def build(paths: tuple[Path, ...], out: Path, no_tests: bool) -> None:
+def build(
+    paths: tuple[Path, ...], out: Path, no_tests: bool, max_candidates: int | None, quiet: bool
+) -> None:
     """Build an OPA bundle from policy sources (written atomically)."""
-    bundle = load_bundle(paths, generate_tests=not no_tests)
+    progress = _Progress(enabled=not quiet)
+    bundle, report = _build(paths, generate_tests=not no_tests, progress=progress)
+    _index_checks(bundle, report, max_candidates)
+    progress("writing")
     bundle.write(out)
-    click.echo(f"built {out} revision {bundle.revision} ({len(bundle.policy_ids)} policies)")
+    progress.done()
+    click.echo(
+        f"built {out} revision {bundle.revision} ({len(bundle.policy_ids)} policies; "
+        f"at most {report.worst_case:,} candidate(s) per image)"
+    )
 
 
 @policy.command(name="test")
@@ -160,7 +260,7 @@ def eval_command(
     image = _read_image(image_source)
     bundle = load_bundle(paths, generate_tests=False)
     engine = EmbeddedEngine(bundle.modules(), bundle.data(), bundle.revision)
-    decision = engine.decide(image, now=now)
+    decision = engine.decide(image, now=now, explain=explain)
     if output == "json":
         document: dict[str, Any] = decision.model_dump(mode="json")
         click.echo(json.dumps(document, indent=2, sort_keys=True, ensure_ascii=False))

@@ -21,13 +21,15 @@ import json
 import os
 import tarfile
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from migrate.bundle.atomic import atomic_directory
-from migrate.bundle.index import build_index
+from migrate.bundle.index import IndexReport, build_index_with_report
 from migrate.bundle.library import library_files
+from migrate.bundle.program import guard_always, optimise
 from migrate.bundle.testgen import policy_test_module
 from migrate.core.errors import BundleError, Diagnostic, PolicyError
 from migrate.policy.model import PolicySet
@@ -126,12 +128,20 @@ class BundleBuilder:
     def __init__(self, *, generate_tests: bool = True, use_index: bool = True) -> None:
         self.generate_tests = generate_tests
         self.use_index = use_index
+        #: What the index of the last build does (worst case, unindexed policies).
+        self.report = IndexReport(worst_case=0)
 
-    def build(self, policy_set: PolicySet) -> Bundle:
+    def build(
+        self, policy_set: PolicySet, progress: Callable[[str], None] = lambda _: None
+    ) -> Bundle:
+        """The bundle; ``progress`` is told each step (and every 1,000 policies compiled)."""
         compiled: dict[str, dict[str, Any]] = {}
         files: dict[str, bytes] = dict(library_files())
         problems: list[Diagnostic] = []
-        for loaded in policy_set.policies:
+        total = len(policy_set.policies)
+        for number, loaded in enumerate(policy_set.policies, 1):
+            if number % 1000 == 0:
+                progress(f"compiled {number:,}/{total:,} policies")
             policy, errors = compile_policy(loaded.policy)
             problems.extend(
                 Diagnostic(
@@ -148,14 +158,19 @@ class BundleBuilder:
         if problems:
             raise PolicyError(f"{len(problems)} problem(s) in policy input", problems)
         ordered = [compiled[k] for k in sorted(compiled)]
+        progress("indexing")
         if self.use_index:
-            index = build_index(ordered)
+            index, report, chosen = build_index_with_report(ordered)
         else:
-            index = {
-                "exact": {},
-                "prefix": {},
-                "always": sorted(p["id"] for p in ordered if p["enabled"]),
-            }
+            always = sorted(p["id"] for p in ordered if p["enabled"])
+            index = {"exact": {}, "prefix": {}, "always": always}
+            report, chosen = IndexReport(worst_case=len(always), always=always), {}
+        for policy in ordered:
+            optimise(policy, chosen.get(policy["id"]))
+        if self.use_index:
+            guard_always(index, compiled)
+        self.report = report
+        progress("writing data.json")
         files["data.json"] = _json_bytes(
             {
                 BUNDLE_ROOT: {
@@ -168,7 +183,11 @@ class BundleBuilder:
             "revision": revision,
             "roots": [BUNDLE_ROOT],
             "rego_version": 1,
-            "metadata": {"generator": "freightliner-policy", "policies": len(ordered)},
+            "metadata": {
+                "generator": "freightliner-policy",
+                "policies": len(ordered),
+                "worst_case_candidates": report.worst_case,
+            },
         }
         files[".manifest"] = _json_bytes(manifest)
         return Bundle(files=files, revision=revision, policy_ids=sorted(compiled))

@@ -1,37 +1,121 @@
 """The candidate index: which policies an image can possibly match.
 
-Each policy is filed under one *sound* key set: a condition that every image
-the policy matches must satisfy (exact value of repository, registry, tag, a
-label or an annotation; or a literal prefix of repository or tag). The Rego
-library (``freightliner.index``) looks the image's values up and evaluates
-only those policies plus the ``always`` ones (no indexable condition).
-Disabled policies are filed nowhere: they never match.
+Each enabled policy is filed under one *sound* key set: keys of conditions
+every image the policy matches must satisfy (exact value of repository,
+registry, tag, a label or an annotation; a literal prefix, suffix or required
+substring of repository or tag; or a repository/tag prefix combined with a
+label value). The Rego library (``freightliner.index``) looks the image's
+values up and evaluates only those policies plus the ``always`` ones (no
+indexable condition). Disabled policies are filed nowhere: they never match.
+
+Which key a policy is filed under is chosen over the whole set
+(selectivity-aware): every indexable condition of the policy is an *option*,
+and the option shared by the fewest policies wins (counted over all
+policies' options), so a team policy ``repository glob team-42/*`` +
+``environment=production`` is filed under its team's prefix, not under the
+label every team shares. When even the best single key is shared by many
+policies, a composite key (repository or tag prefix + label value) is used.
 """
 
 from __future__ import annotations
 
+import re
+from collections import Counter
+from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["IndexKey", "build_index", "index_keys", "regex_literal_prefix", "regex_literal_suffix"]
+__all__ = [
+    "IndexKey",
+    "IndexReport",
+    "build_index",
+    "index_keys",
+    "regex_literal",
+    "regex_literal_prefix",
+    "regex_literal_suffix",
+    "regex_required_literal",
+]
 
 # ("exact", field, value) | ("exact", "label"/"annotation", key, value)
-# | ("prefix", field, text) | ("suffix", field, text)
+# | ("prefix" | "suffix" | "contains", field, text)
+# | ("composite", field, prefix, label key, label value)
 IndexKey = tuple[str, ...]
+Option = tuple[IndexKey, ...]
 
 _REGEX_META = set("\\.[]{}()*+?|^$")
 _GLOB_META = set("*?[\\")
-# Lower is more selective; used to pick one child of an "all" group.
+# Characters a backslash may escape to stand for themselves (RE2 accepts an
+# escaped punctuation character as that character).
+_ESCAPABLE = set("\\.+*?()|[]{}^$-/_:=@#%&~!,;<>'\"` ")
+#: Required literals shorter than this are not used (too many images contain them).
+MIN_CONTAINS = 3
+#: A single key shared by more policies than this makes a composite key worth it.
+COMPOSITE_FROM = 16
+# Lower is more selective; breaks ties between options shared by equally many.
 _RANK = {
-    ("exact", "repository"): 0,
-    ("exact", "tag"): 1,
-    ("exact", "label"): 2,
-    ("exact", "annotation"): 2,
-    ("prefix", "repository"): 3,
-    ("suffix", "repository"): 3,
-    ("prefix", "tag"): 4,
-    ("suffix", "tag"): 4,
-    ("exact", "registry"): 5,
+    "exact": 0,
+    "composite": 1,
+    "prefix": 2,
+    "suffix": 2,
+    "contains": 3,
 }
+# Between kinds of equal rank: a repository is the most specific field, a registry the least.
+_FIELD_RANK = {"repository": 0, "tag": 1, "label": 2, "annotation": 2, "registry": 5}
+
+
+def _rank(option: Option) -> tuple[int, int, int]:
+    return (
+        max(_RANK[k[0]] for k in option),
+        max(_FIELD_RANK[k[1]] for k in option),
+        len(option),
+    )
+
+
+def _literal_run(pattern: str, start: int) -> tuple[str, int]:
+    """The literal text from ``start`` up to the first metacharacter, and where it stops.
+
+    Escaped punctuation counts as literal. A quantifier after the run removes
+    the run's last character (it may repeat zero times).
+    """
+    run: list[str] = []
+    i = start
+    while i < len(pattern):
+        char = pattern[i]
+        if char == "\\" and i + 1 < len(pattern) and pattern[i + 1] in _ESCAPABLE:
+            run.append(pattern[i + 1])
+            i += 2
+            continue
+        if char in _REGEX_META:
+            if char in "?*{" and run:
+                run.pop()
+            break
+        run.append(char)
+        i += 1
+    return "".join(run), i
+
+
+def regex_literal(pattern: str) -> tuple[str, str] | None:
+    """A regex that is a string test in disguise: ``(kind, text)`` or None.
+
+    kind is ``equals`` (``^text$``), ``prefix`` (``^text``), ``suffix``
+    (``text$``) or ``contains`` (``text``), for patterns made only of literal
+    characters (escaped punctuation allowed). RE2's ``$`` without the ``m``
+    flag matches only at the end of the text, so ``text$`` is an exact suffix.
+    """
+    anchored = pattern.startswith("^")
+    body = pattern[1:] if anchored else pattern
+    ended = body.endswith("$") and not body.endswith("\\$")
+    if ended:
+        body = body[:-1]
+    text, stop = _literal_run(body, 0)
+    if stop != len(body):
+        return None
+    if anchored and ended:
+        return "equals", text
+    if anchored:
+        return "prefix", text
+    if ended:
+        return "suffix", text
+    return "contains", text
 
 
 def regex_literal_prefix(pattern: str) -> str:
@@ -43,14 +127,7 @@ def regex_literal_prefix(pattern: str) -> str:
     """
     if not pattern.startswith("^") or "|" in pattern:
         return ""
-    run: list[str] = []
-    for char in pattern[1:]:
-        if char in _REGEX_META:
-            if char in "?*{" and run:
-                run.pop()
-            break
-        run.append(char)
-    return "".join(run)
+    return _literal_run(pattern, 1)[0]
 
 
 def regex_literal_suffix(pattern: str) -> str:
@@ -71,6 +148,57 @@ def regex_literal_suffix(pattern: str) -> str:
     return "".join(reversed(run))
 
 
+def regex_required_literal(pattern: str) -> str:
+    """The longest literal text every match of a regex contains ("" if unknown).
+
+    Only top-level literal runs count: text inside groups or classes is
+    skipped (it may be optional or an alternative), a top-level ``|`` or a
+    flag group (``(?i)`` changes what a literal matches) gives nothing, and a
+    quantified last character is dropped from its run.
+    """
+    if "(?" in pattern or re.search(r"\\[0-9A-Za-z]", pattern):
+        return ""  # flags, or escapes like \x41 / \pL / \d whose text is not literal
+    best = ""
+    depth = 0
+    i = 0
+    while i < len(pattern):
+        char = pattern[i]
+        if char == "\\":
+            if depth == 0:
+                run, stop = _literal_run(pattern, i)
+                if stop > i:
+                    best = max(best, run, key=len)
+                    i = stop
+                    continue
+            i += 2
+            continue
+        if char == "[":
+            close = pattern.find("]", i + 2)
+            if close < 0:
+                return ""
+            i = close + 1
+            continue
+        if char == "{":  # a repetition count: its digits are not text
+            close = pattern.find("}", i)
+            if close < 0:
+                return ""
+            i = close + 1
+            continue
+        if char == "(":
+            depth += 1
+        elif char == ")":
+            depth -= 1
+        elif char == "|" and depth == 0:
+            return ""
+        elif depth == 0 and char not in _REGEX_META:
+            run, stop = _literal_run(pattern, i)
+            best = max(best, run, key=len)
+            i = max(stop, i + 1)
+            continue
+        i += 1
+    return best
+
+
 def _glob_literal_suffix(pattern: str) -> str:
     """The text after a glob's last metacharacter ("" when it contains a backslash escape)."""
     if "\\" in pattern:
@@ -89,97 +217,235 @@ def _glob_literal_prefix(pattern: str) -> tuple[str, bool]:
     return pattern, True
 
 
-def _leaf_keys(leaf: dict[str, Any]) -> list[IndexKey] | None:
+def _string_options(ctype: str, op: str, leaf: dict[str, Any]) -> list[Option]:
+    """Options of a repository / tag / registry leaf."""
+    if op == "equals":
+        return [(("exact", ctype, leaf["arg"]),)]
+    if op == "in":
+        return [tuple(("exact", ctype, v) for v in sorted(set(leaf["arg"])))]
+    if ctype == "registry":
+        return []
+    options: list[Option] = []
+    if op == "matches":
+        pattern = leaf["value"] if isinstance(leaf.get("value"), str) else leaf["arg"]
+        literal = regex_literal(pattern)
+        if literal is not None and literal[0] == "equals":
+            return [(("exact", ctype, literal[1]),)]
+        prefix = regex_literal_prefix(pattern)
+        if prefix:
+            options.append((("prefix", ctype, prefix),))
+        suffix = regex_literal_suffix(pattern)
+        if suffix:
+            options.append((("suffix", ctype, suffix),))
+        required = regex_required_literal(pattern)
+        if len(required) >= MIN_CONTAINS and required not in {prefix, suffix}:
+            options.append((("contains", ctype, required),))
+    elif op == "glob":
+        prefix, whole = _glob_literal_prefix(leaf["value"])
+        if whole:
+            return [(("exact", ctype, prefix),)]
+        if prefix:
+            options.append((("prefix", ctype, prefix),))
+        suffix = _glob_literal_suffix(leaf["value"])
+        if suffix:
+            options.append((("suffix", ctype, suffix),))
+    elif op == "contains" and len(leaf["arg"]) >= MIN_CONTAINS:
+        options.append((("contains", ctype, leaf["arg"]),))
+    return options
+
+
+def _leaf_options(leaf: dict[str, Any]) -> list[Option]:
     if leaf.get("negate") or "base" not in leaf:
-        return None
+        return []
     ctype, op = leaf["type"], leaf["operator"]
     if ctype in {"repository", "registry", "tag"}:
-        if op == "equals":
-            return [("exact", ctype, leaf["arg"])]
-        if op == "in":
-            return [("exact", ctype, v) for v in leaf["arg"]]
-        if ctype == "registry":
-            return None
-        if op == "matches":
-            prefix = regex_literal_prefix(leaf["arg"])
-            if prefix:
-                return [("prefix", ctype, prefix)]
-            suffix = regex_literal_suffix(leaf["arg"])
-            return [("suffix", ctype, suffix)] if suffix else None
-        if op == "glob":
-            prefix, whole = _glob_literal_prefix(leaf["value"])
-            if whole:
-                return [("exact", ctype, prefix)]
-            suffix = _glob_literal_suffix(leaf["value"])
-            if len(suffix) > len(prefix):
-                return [("suffix", ctype, suffix)]
-            return [("prefix", ctype, prefix)] if prefix else None
-        return None
+        return _string_options(ctype, op, leaf)
     if ctype in {"label", "annotation"}:
         if op == "equals":
-            return [("exact", ctype, leaf["key"], leaf["arg"])]
+            return [(("exact", ctype, leaf["key"], leaf["arg"]),)]
         if op == "in":
-            return [("exact", ctype, leaf["key"], v) for v in leaf["arg"]]
-    return None
+            return [tuple(("exact", ctype, leaf["key"], v) for v in sorted(set(leaf["arg"])))]
+    return []
 
 
-def _rank(keys: list[IndexKey]) -> tuple[int, int]:
-    return max(_RANK[(k[0], k[1])] for k in keys), len(keys)
+def _composites(options: list[Option]) -> list[Option]:
+    """Repository/tag prefix (or exact value) x label value, from one AND's members' options."""
+    scopes = [
+        o[0]
+        for o in options
+        if len(o) == 1 and o[0][1] in {"repository", "tag"} and o[0][0] in {"prefix", "exact"}
+    ]
+    labels = [o[0] for o in options if len(o) == 1 and o[0][:2] == ("exact", "label")]
+    return [(("composite", s[1], s[2], label[2], label[3]),) for s in scopes for label in labels]
 
 
-def index_keys(compiled: dict[str, Any]) -> list[IndexKey] | None:
-    """The keys to file a compiled policy under, or None when it must always be evaluated."""
+def policy_options(compiled: dict[str, Any]) -> list[Option]:
+    """Every sound way to file a compiled policy (empty: it must always be evaluated)."""
     leaves = compiled["leaves"]
     groups = {g["id"]: g for level in compiled["levels"] for g in level}
 
-    def keys_of(node: int) -> list[IndexKey] | None:
+    def options_of(node: int) -> list[Option]:
         if node < len(leaves):
-            return _leaf_keys(leaves[node])
+            return _leaf_options(leaves[node])
         group = groups[node]
         if group["op"] == "all":
-            options = [k for k in (keys_of(c) for c in group["children"]) if k]
-            return min(options, key=_rank) if options else None
+            options = [o for c in group["children"] for o in options_of(c)]
+            return options + _composites(options)
         if group["op"] == "any" and group["children"]:
-            parts = [keys_of(c) for c in group["children"]]
+            parts = [options_of(c) for c in group["children"]]
             if all(parts):
-                return sorted({k for p in parts if p for k in p})
+                # every member must be findable: the union of each member's first option
+                return [tuple(sorted({k for p in parts for k in p[0]}))]
+        return []
+
+    return options_of(compiled["root"])
+
+
+def index_keys(compiled: dict[str, Any]) -> list[IndexKey] | None:
+    """The keys one policy on its own would be filed under (None: always evaluated).
+
+    The whole set's choice (:func:`build_index`) also weighs how many other
+    policies share each key; on its own, the most specific kind of key wins.
+    """
+    options = policy_options(compiled)
+    if not options:
         return None
+    best: Option = min(options, key=_rank)
+    return list(best)
 
-    return keys_of(compiled["root"])
+
+@dataclass
+class IndexReport:
+    """What the index does for an image: the worst case and the policies it cannot narrow."""
+
+    worst_case: int
+    always: list[str] = field(default_factory=list)
+    #: (key text, policy ids) of keys shared by a large share of the policies
+    crowded: list[tuple[str, list[str]]] = field(default_factory=list)
 
 
-def build_index(compiled_policies: list[dict[str, Any]]) -> dict[str, Any]:
+def _key_text(key: IndexKey) -> str:
+    kind, fld = key[0], key[1]
+    if kind == "composite":
+        return f"{fld} prefix {key[2]!r} + label {key[3]}={key[4]!r}"
+    if kind == "exact" and fld in {"label", "annotation"}:
+        return f"{fld} {key[2]}={key[3]!r}"
+    return f"{fld} {kind} {key[2]!r}" if kind != "exact" else f"{fld} = {key[2]!r}"
+
+
+def build_index(
+    compiled_policies: list[dict[str, Any]],
+) -> dict[str, Any]:
     """The ``index`` document for a set of compiled policies (keys sorted, ids sorted)."""
-    exact: dict[str, Any] = {}
-    prefix: dict[str, Any] = {}
-    suffix: dict[str, Any] = {}
+    return build_index_with_report(compiled_policies)[0]
+
+
+def build_index_with_report(
+    compiled_policies: list[dict[str, Any]],
+) -> tuple[dict[str, Any], IndexReport, dict[str, list[IndexKey]]]:
+    """The index, its report, and the keys each filed policy was filed under."""
+    enabled = [p for p in compiled_policies if p["enabled"]]
+    options = {p["id"]: policy_options(p) for p in enabled}
+    shared: Counter[IndexKey] = Counter()
+    for opts in options.values():
+        for key in {k for o in opts for k in o}:
+            shared[key] += 1
+
+    def cost(option: Option) -> tuple[int, tuple[int, int, int]]:
+        return sum(shared[k] for k in option), _rank(option)
+
+    chosen: dict[str, list[IndexKey]] = {}
     always: list[str] = []
-    for policy in compiled_policies:
-        if not policy["enabled"]:
+    for pid in sorted(options):
+        opts = options[pid]
+        if not opts:
+            always.append(pid)
             continue
-        keys = index_keys(policy)
-        if keys is None:
-            always.append(policy["id"])
-            continue
+        singles = [o for o in opts if o[0][0] != "composite"]
+        best = min(singles or opts, key=cost)
+        composites = [o for o in opts if o[0][0] == "composite"]
+        if composites and sum(shared[k] for k in best) > COMPOSITE_FROM:
+            alternative = min(composites, key=cost)
+            if cost(alternative) < cost(best):
+                best = alternative
+        chosen[pid] = list(best)
+
+    exact: dict[str, Any] = {}
+    tables: dict[str, dict[str, Any]] = {"prefix": {}, "suffix": {}, "contains": {}}
+    composite: dict[str, Any] = {}
+    for pid, keys in chosen.items():
         for key in keys:
-            if key[0] in {"prefix", "suffix"}:
-                table = prefix if key[0] == "prefix" else suffix
-                table.setdefault(key[1], {}).setdefault(key[2], []).append(policy["id"])
+            kind = key[0]
+            if kind in tables:
+                tables[kind].setdefault(key[1], {}).setdefault(key[2], []).append(pid)
+            elif kind == "composite":
+                composite.setdefault(key[1], {}).setdefault(key[2], {}).setdefault(
+                    key[3], {}
+                ).setdefault(key[4], []).append(pid)
             elif key[1] in {"label", "annotation"}:
                 exact.setdefault(key[1], {}).setdefault(key[2], {}).setdefault(key[3], []).append(
-                    policy["id"]
+                    pid
                 )
             else:
-                exact.setdefault(key[1], {}).setdefault(key[2], []).append(policy["id"])
+                exact.setdefault(key[1], {}).setdefault(key[2], []).append(pid)
 
     def lengths(table: dict[str, Any]) -> dict[str, list[int]]:
-        return {field: sorted({len(text) for text in texts}) for field, texts in table.items()}
+        return {fld: sorted({len(text) for text in texts}) for fld, texts in table.items()}
 
-    return {
+    index = {
         "exact": exact,
-        "prefix": prefix,
-        "prefix_lengths": lengths(prefix),
-        "suffix": suffix,
-        "suffix_lengths": lengths(suffix),
+        "prefix": tables["prefix"],
+        "prefix_lengths": lengths(tables["prefix"]),
+        "suffix": tables["suffix"],
+        "suffix_lengths": lengths(tables["suffix"]),
+        "contains": tables["contains"],
+        "contains_lengths": lengths(tables["contains"]),
+        "composite": composite,
+        "composite_lengths": lengths(composite),
         "always": sorted(always),
     }
+    return index, _report(index, chosen, len(enabled)), chosen
+
+
+def _chain_max(table: dict[str, list[str]], related: Any) -> int:
+    """The most policies one image value can reach in a prefix/suffix/contains table:
+    for each text, the policies under every text related to it (a prefix of it, ...)."""
+    best = 0
+    texts = list(table)
+    for text in texts:
+        best = max(best, sum(len(table[t]) for t in texts if related(text, t)))
+    return best
+
+
+def _report(index: dict[str, Any], chosen: dict[str, list[IndexKey]], enabled: int) -> IndexReport:
+    worst = len(index["always"])
+    for fld, table in index["exact"].items():
+        if fld in {"label", "annotation"}:
+            worst += sum(max(len(ids) for ids in values.values()) for values in table.values())
+        else:
+            worst += max(len(ids) for ids in table.values())
+    for table in index["prefix"].values():
+        worst += _chain_max(table, lambda text, t: text.startswith(t))
+    for table in index["suffix"].values():
+        worst += _chain_max(table, lambda text, t: text.endswith(t))
+    for table in index["contains"].values():
+        worst += _chain_max(table, lambda text, t: t in text)
+    for by_prefix in index["composite"].values():
+        flat: dict[str, list[str]] = {
+            p: max(
+                (list(ids) for values in labels.values() for ids in values.values()),
+                key=len,
+            )
+            for p, labels in by_prefix.items()
+        }
+        worst += _chain_max(flat, lambda text, t: text.startswith(t))
+    by_key: dict[IndexKey, list[str]] = {}
+    for pid, keys in chosen.items():
+        for key in keys:
+            by_key.setdefault(key, []).append(pid)
+    threshold = max(50, enabled // 10)
+    crowded = sorted(
+        ((_key_text(k), sorted(ids)) for k, ids in by_key.items() if len(ids) > threshold),
+        key=lambda item: (-len(item[1]), item[0]),
+    )
+    return IndexReport(worst_case=worst, always=list(index["always"]), crowded=crowded)

@@ -89,10 +89,15 @@ class EmbeddedEngine:
             raise UndefinedDecision(f"{rule} is undefined")
         return value
 
-    def decide(self, image: ImageMetadata, now: str | None = None) -> ReplicationDecision:
+    def decide(
+        self, image: ImageMetadata, now: str | None = None, *, explain: bool = False
+    ) -> ReplicationDecision:
+        """The decision; ``explain`` adds every candidate's condition lines (docs/contract.md)."""
         # The hot path: pydantic writes and reads the JSON itself (in Rust).
+        flag = ', "explain": true' if explain else ""
         input_json = (
-            f'{{"image": {image.model_dump_json()}, "now": {json.dumps(now or now_rfc3339())}}}'
+            f'{{"image": {image.model_dump_json()}, "now": {json.dumps(now or now_rfc3339())}'
+            f"{flag}}}"
         )
         engine = self._engine()
         try:
@@ -105,13 +110,17 @@ class EmbeddedEngine:
         return parse_decision_json(raw)
 
     def decide_many(
-        self, images: Sequence[ImageMetadata], now: str | None = None
+        self, images: Sequence[ImageMetadata], now: str | None = None, *, explain: bool = False
     ) -> list[ReplicationDecision]:
         if not images:
             return []
-        value = self.evaluate(
-            _BATCH_RULE, {"images": [i.as_input() for i in images], "now": now or now_rfc3339()}
-        )
+        query: dict[str, Any] = {
+            "images": [i.as_input() for i in images],
+            "now": now or now_rfc3339(),
+        }
+        if explain:
+            query["explain"] = True
+        value = self.evaluate(_BATCH_RULE, query)
         return [parse_decision(v) for v in value]
 
     def close(self) -> None:

@@ -83,6 +83,12 @@ holds("in", _, s, arg) := s in arg
 
 holds("contains", _, s, arg) := contains(s, arg) if is_string(s) else := false
 
+# prefix / suffix: a regex that is a literal anchored at the start (or end),
+# rewritten by the translator into a string test (migrate/bundle/program.py).
+holds("prefix", _, s, arg) := startswith(s, arg) if is_string(s) else := false
+
+holds("suffix", _, s, arg) := endswith(s, arg) if is_string(s) else := false
+
 holds("gt", _, s, arg) := s > arg if is_number(s) else := false
 
 holds("gte", _, s, arg) := s >= arg if is_number(s) else := false

@@ -156,3 +156,12 @@ test_flat_shapes if {
 	empty := {"leaves": [], "levels": [[{"id": 0, "op": "all", "children": []}]], "root": 0, "shape": "all"}
 	conditions.matches(empty, _values(empty))
 }
+
+test_prefix_and_suffix_are_string_tests if {
+	conditions.holds("prefix", "tag", "prod-1", "prod-")
+	not conditions.holds("prefix", "tag", "xprod-1", "prod-")
+	conditions.holds("suffix", "repository", "a/api-svc", "-svc")
+	not conditions.holds("suffix", "repository", "a/api-svc2", "-svc")
+	conditions.holds("prefix", "label", null, "x") == false
+	conditions.holds("suffix", "label", 3, "x") == false
+}

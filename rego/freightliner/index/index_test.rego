@@ -14,6 +14,10 @@ _index := {
 	"prefix_lengths": {"tag": [5], "repository": [5]},
 	"suffix": {"repository": {"-svc": ["by-repo-suffix"]}},
 	"suffix_lengths": {"repository": [4]},
+	"contains": {"tag": {"hotfix": ["by-tag-literal"]}},
+	"contains_lengths": {"tag": [6]},
+	"composite": {"repository": {"team/": {"environment": {"production": ["by-team-production"]}}}},
+	"composite_lengths": {"repository": [5]},
 	"always": ["always"],
 }
 
@@ -22,16 +26,36 @@ test_candidates_by_every_key if {
 		"registry": "ecr", "repository": "team/app", "tag": "prod-1",
 		"labels": {"environment": "production"}, "annotations": {"team": "core"},
 	}
-	cands := index.candidates(image) with data.freightliner.policy_set.index as _index
+	cands := index.candidates(image, image) with data.freightliner.policy_set.index as _index
 	cands == {
 		"by-repo", "by-registry", "by-label", "by-annotation",
-		"by-tag-prefix", "by-repo-prefix", "always",
+		"by-tag-prefix", "by-repo-prefix", "by-team-production", "always",
 	}
+}
+
+test_candidates_by_required_literal if {
+	image := {"registry": "gcr", "repository": "x/y", "tag": "1.2-hotfix3", "labels": {}, "annotations": {}}
+	cands := index.candidates(image, image) with data.freightliner.policy_set.index as _index
+	cands == {"by-tag-literal", "always"}
+}
+
+test_composite_needs_both_prefix_and_label if {
+	staging := {"registry": "gcr", "repository": "team/x", "tag": "", "labels": {"environment": "staging"}, "annotations": {}}
+	staging_cands := index.candidates(staging, staging) with data.freightliner.policy_set.index as _index
+	staging_cands == {"by-repo-prefix", "always"}
+	other := {"registry": "gcr", "repository": "lab/x", "tag": "", "labels": {"environment": "production"}, "annotations": {}}
+	other_cands := index.candidates(other, other) with data.freightliner.policy_set.index as _index
+	other_cands == {"by-label", "always"}
+}
+
+test_substrings if {
+	index.substrings("abcd", [2, 5]) == {"ab", "bc", "cd"}
+	index.substrings("", [1]) == set()
 }
 
 test_candidates_by_suffix if {
 	image := {"registry": "gcr", "repository": "x/api-svc", "tag": "", "labels": {}, "annotations": {}}
-	cands := index.candidates(image) with data.freightliner.policy_set.index as _index
+	cands := index.candidates(image, image) with data.freightliner.policy_set.index as _index
 	cands == {"by-repo-suffix", "always"}
 }
 
@@ -41,7 +65,7 @@ test_suffixes if {
 
 test_candidates_of_unrelated_image if {
 	image := {"registry": "gcr", "repository": "other", "tag": "", "labels": {}, "annotations": {}}
-	cands := index.candidates(image) with data.freightliner.policy_set.index as _index
+	cands := index.candidates(image, image) with data.freightliner.policy_set.index as _index
 	cands == {"always"}
 }
 
@@ -52,6 +76,19 @@ test_prefixes if {
 
 test_index_without_prefixes if {
 	image := {"registry": "gcr", "repository": "team/x", "tag": "prod-1", "labels": {}, "annotations": {}}
-	cands := index.candidates(image) with data.freightliner.policy_set.index as {"exact": {}, "prefix": {}, "always": []}
+	cands := index.candidates(image, image) with data.freightliner.policy_set.index as {"exact": {}, "prefix": {}, "always": []}
 	cands == set()
+}
+
+test_guarded_policies_are_candidates_when_their_guard_holds if {
+	guarded := {"exact": {}, "always": ["tree"], "guarded": [
+		{"id": "unscanned", "subject": ["labels", "scan"], "base": "exists", "type": "label", "arg": null, "negate": true},
+		{"id": "old", "subject": ["age_ns"], "base": "gt", "type": "age", "arg": 10, "negate": false},
+	]}
+	image := {"registry": "gcr", "repository": "x", "tag": "", "labels": {"scan": "ok"}, "annotations": {}}
+	scanned := index.candidates(image, object.union(image, {"age_ns": 5})) with data.freightliner.policy_set.index as guarded
+	scanned == {"tree"}
+	unscanned := object.union(object.remove(image, ["labels"]), {"labels": {}})
+	both := index.candidates(unscanned, object.union(unscanned, {"age_ns": 11})) with data.freightliner.policy_set.index as guarded
+	both == {"tree", "unscanned", "old"}
 }

@@ -16,16 +16,25 @@ import data.freightliner.index
 # title: decision
 # description: The decision for input.image.
 # entrypoint: true
-decision := decide(input.image, now_ns(input))
+decision := decide(input.image, now_ns(input), explain(input))
 
 # METADATA
 # title: decisions
 # description: Batch form, one decision per element of input.images, in order.
 # entrypoint: true
-decisions := [decide(image, now) |
+decisions := [decide(image, now, flag) |
 	now := now_ns(input)
+	flag := explain(input)
 	some image in input.images
 ]
+
+# METADATA
+# title: explain
+# description: |
+#   Whether the decision explains every candidate's conditions: input.explain
+#   is true. Otherwise only matched policies carry their condition lines (a
+#   candidate that does not match is listed with "conditions": []).
+explain(inp) := true if inp.explain == true else := false
 
 # METADATA
 # title: now_ns
@@ -75,8 +84,10 @@ _policy_set := data.freightliner.policy_set
 # description: |
 #   The decision for one image under the bundle's compiled policy set
 #   (read from data, not passed as an argument: regorus copies large
-#   arguments on every call).
-decide(image, now) := {
+#   arguments on every call). With explain false, a candidate is first
+#   checked by its compiled program (see passes), and condition lines are
+#   built only for the candidates that match.
+decide(image, now, explain) := {
 	"should_replicate": count(resolved.replicate) > 0,
 	"actions": array.concat(array.concat(resolved.replicate, resolved.block), resolved.notify),
 	"matched_policies": [id | some key in sort({[0 - e.priority, e.policy_id] | some e in matched}); id := key[1]],
@@ -88,20 +99,13 @@ decide(image, now) := {
 	},
 	"explanation": explanation,
 } if {
-	ids := index.candidates(image)
 	facts := conditions.facts(image, conditions.clock(image, now))
+	ids := index.candidates(image, facts)
 
-	# One explanation per candidate policy, in id order; written out here
-	# rather than calling _evaluate, because it runs for every candidate.
-	explanation := [{
-		"policy_id": policy.id,
-		"priority": policy.priority,
-		"matched": _matched(policy, entries),
-		"conditions": entries,
-	} |
+	# One explanation per candidate policy, in id order.
+	explanation := [_explained(explain, policy, facts) |
 		some id in sort(ids)
 		policy := _policy_set.policies[id]
-		entries := conditions.entries(policy, facts)
 	]
 	matched := [e | some e in explanation; e.matched]
 	resolved := actions.resolve([actions.render(a, policy, image) |
@@ -110,6 +114,51 @@ decide(image, now) := {
 		some a in policy.actions
 	])
 	outcome := _outcome(matched, resolved)
+}
+
+# A candidate's explanation: every condition line when explaining; otherwise
+# the compiled program decides, and only a match builds its lines.
+_explained(true, policy, facts) := {
+	"policy_id": policy.id,
+	"priority": policy.priority,
+	"matched": _matched(policy, entries),
+	"conditions": entries,
+} if {
+	entries := conditions.entries(policy, facts)
+}
+
+_explained(false, policy, facts) := {
+	"policy_id": policy.id,
+	"priority": policy.priority,
+	"matched": true,
+	"conditions": conditions.entries(policy, facts),
+} if {
+	passes(policy, facts)
+} else := {
+	"policy_id": policy.id,
+	"priority": policy.priority,
+	"matched": false,
+	"conditions": [],
+}
+
+# METADATA
+# title: passes
+# description: |
+#   Whether a candidate matches, decided as cheaply as possible: an enabled
+#   "all" policy tests its compiled checks (its leaves, cheapest and most
+#   often false first) and stops at the first that fails; other shapes
+#   evaluate every leaf and combine them.
+passes(policy, facts) if {
+	policy.shape == "all"
+	policy.enabled
+	every leaf in policy.checks {
+		conditions.holds(leaf.base, leaf.type, object.get(facts, leaf.subject, null), leaf.arg) != leaf.negate
+	}
+}
+
+passes(policy, facts) if {
+	policy.shape != "all"
+	_matched(policy, conditions.entries(policy, facts))
 }
 
 _outcome(matched, resolved) := "replicate" if {

@@ -12,6 +12,10 @@ _production := {
 		{"path": "conditions[1]", "type": "label", "key": "environment", "subject": ["labels", "environment"], "operator": "equals", "value": "environment=production", "about": {"path": "conditions[1]", "type": "label", "key": "environment", "operator": "equals", "value": "environment=production"}, "base": "equals", "negate": false, "arg": "production"},
 	],
 	"levels": [[{"id": 2, "op": "all", "children": [0, 1]}]], "root": 2, "shape": "all",
+	"checks": [
+		{"subject": ["labels", "environment"], "base": "equals", "type": "label", "arg": "production", "negate": false},
+		{"subject": ["tag"], "base": "prefix", "type": "tag", "arg": "prod-", "negate": false},
+	],
 	"actions": [
 		{"type": "replicate", "target_registry": "ecr", "target_repo": [{"text": "production/", "var": ""}, {"text": "", "var": "repository"}], "target_tag": [{"text": "", "var": "tag"}], "match_prefix": "", "match_suffix": "", "parameters": {}, "retry_policy": null},
 		{"type": "replicate", "target_registry": "gcr", "target_repo": [{"text": "prod-mirror/", "var": ""}, {"text": "", "var": "repository"}], "target_tag": [{"text": "", "var": "tag"}], "match_prefix": "", "match_suffix": "", "parameters": {}, "retry_policy": null},
@@ -23,6 +27,7 @@ _compliance := {
 	"priority": 200, "enabled": true, "schedule": "",
 	"leaves": [{"path": "conditions[0]", "type": "label", "key": "security.scan.status", "subject": ["labels", "security.scan.status"], "operator": "not_exists", "value": "security.scan.status", "about": {"path": "conditions[0]", "type": "label", "key": "security.scan.status", "operator": "not_exists", "value": "security.scan.status"}, "base": "exists", "negate": true, "arg": null}],
 	"levels": [[{"id": 1, "op": "all", "children": [0]}]], "root": 1, "shape": "all",
+	"checks": [{"subject": ["labels", "security.scan.status"], "base": "exists", "type": "label", "arg": null, "negate": true}],
 	"actions": [{"type": "block", "target_registry": "", "target_repo": [], "target_tag": [], "match_prefix": "", "match_suffix": "", "parameters": {"reason": "Missing security scan"}, "retry_policy": null}],
 }
 
@@ -44,7 +49,7 @@ _image := {
 _now := time.parse_rfc3339_ns("2026-11-23T12:00:00Z")
 
 test_scanned_production_image_replicates_to_both_targets if {
-	d := replication.decide(_image, _now) with data.freightliner.policy_set as _policy_set
+	d := replication.decide(_image, _now, true) with data.freightliner.policy_set as _policy_set
 	d.should_replicate
 	d.metadata.outcome == "replicate"
 	d.matched_policies == ["production-replication"]
@@ -55,7 +60,7 @@ test_scanned_production_image_replicates_to_both_targets if {
 }
 
 test_unscanned_image_is_blocked if {
-	d := replication.decide(object.union(object.remove(_image, ["labels"]), {"labels": {"environment": "production"}}), _now) with data.freightliner.policy_set as _policy_set
+	d := replication.decide(object.union(object.remove(_image, ["labels"]), {"labels": {"environment": "production"}}), _now, true) with data.freightliner.policy_set as _policy_set
 	not d.should_replicate
 	d.metadata.outcome == "block"
 	d.reason == "Missing security scan"
@@ -64,7 +69,7 @@ test_unscanned_image_is_blocked if {
 }
 
 test_no_match if {
-	d := replication.decide(object.union(_image, {"tag": "dev-1"}), _now) with data.freightliner.policy_set as _policy_set
+	d := replication.decide(object.union(_image, {"tag": "dev-1"}), _now, true) with data.freightliner.policy_set as _policy_set
 	not d.should_replicate
 	d.actions == []
 	d.matched_policies == []
@@ -73,13 +78,13 @@ test_no_match if {
 }
 
 test_index_limits_candidates if {
-	d := replication.decide(object.union(_image, {"tag": "dev-1"}), _now) with data.freightliner.policy_set as _policy_set
+	d := replication.decide(object.union(_image, {"tag": "dev-1"}), _now, true) with data.freightliner.policy_set as _policy_set
 	d.metadata.candidates == 1
 	[e.policy_id | some e in d.explanation] == ["compliance-blocking"]
 }
 
 test_explanation_lists_every_leaf if {
-	d := replication.decide(_image, _now) with data.freightliner.policy_set as _policy_set
+	d := replication.decide(_image, _now, true) with data.freightliner.policy_set as _policy_set
 	some e in d.explanation
 	e.policy_id == "production-replication"
 	[[c.path, c.matched, c.actual] | some c in e.conditions] == [
@@ -96,7 +101,7 @@ test_evaluate_policy_agrees_with_decide if {
 		object.union(_image, {"labels": {"environment": "production"}}),
 		object.union(_image, {"tag": "dev-1"}),
 	] {
-		d := replication.decide(image, _now) with data.freightliner.policy_set as _policy_set
+		d := replication.decide(image, _now, true) with data.freightliner.policy_set as _policy_set
 		count(d.explanation) > 0
 		every e in d.explanation {
 			replication.evaluate_policy(_policy_set.policies[e.policy_id], image, _now).explanation == e
@@ -105,7 +110,7 @@ test_evaluate_policy_agrees_with_decide if {
 }
 
 test_evaluate_policy_renders_the_decided_actions if {
-	d := replication.decide(_image, _now) with data.freightliner.policy_set as _policy_set
+	d := replication.decide(_image, _now, true) with data.freightliner.policy_set as _policy_set
 	rendered := [a |
 		some e in d.explanation
 		some a in replication.evaluate_policy(_policy_set.policies[e.policy_id], _image, _now).actions
@@ -115,7 +120,7 @@ test_evaluate_policy_renders_the_decided_actions if {
 
 test_disabled_policy_never_matches if {
 	disabled := object.union(_policy_set, {"policies": {"production-replication": object.union(_production, {"enabled": false})}})
-	d := replication.decide(_image, _now) with data.freightliner.policy_set as disabled
+	d := replication.decide(_image, _now, true) with data.freightliner.policy_set as disabled
 	d.matched_policies == []
 }
 
@@ -129,4 +134,34 @@ test_batch_decisions_in_order if {
 	ds := replication.decisions with data.freightliner.policy_set as _policy_set
 		with input as {"images": [_image, object.union(_image, {"tag": "dev-1"})], "now": "2026-11-23T12:00:00Z"}
 	[d.metadata.outcome | some d in ds] == ["replicate", "no_match"]
+}
+
+# Without explain, a candidate that does not match carries no condition
+# lines; everything else is the explained decision.
+test_unexplained_decision_lists_conditions_of_matches_only if {
+	for_images := [_image, object.union(_image, {"tag": "dev-1"}), object.union(_image, {"labels": {}})]
+	every image in for_images {
+		full := replication.decide(image, _now, true) with data.freightliner.policy_set as _policy_set
+		short := replication.decide(image, _now, false) with data.freightliner.policy_set as _policy_set
+		object.remove(full, ["explanation"]) == object.remove(short, ["explanation"])
+		[[e.policy_id, e.matched] | some e in full.explanation] == [[e.policy_id, e.matched] | some e in short.explanation]
+		every e in short.explanation {
+			e.matched == (e.conditions != [])
+		}
+		[e | some e in full.explanation; e.matched] == [e | some e in short.explanation; e.matched]
+	}
+}
+
+test_unexplained_explanation_of_a_miss if {
+	d := replication.decide(object.union(_image, {"tag": "dev-1"}), _now, false) with data.freightliner.policy_set as _policy_set
+	d.explanation == [{"policy_id": "compliance-blocking", "priority": 200, "matched": false, "conditions": []}]
+}
+
+test_decision_explains_on_request if {
+	d := replication.decision with data.freightliner.policy_set as _policy_set
+		with input as {"image": object.union(_image, {"tag": "dev-1"}), "now": "2026-11-23T12:00:00Z", "explain": true}
+	[e.conditions[0].path | some e in d.explanation] == ["conditions[0]"]
+	d2 := replication.decision with data.freightliner.policy_set as _policy_set
+		with input as {"image": object.union(_image, {"tag": "dev-1"}), "now": "2026-11-23T12:00:00Z"}
+	[e.conditions | some e in d2.explanation] == [[]]
 }

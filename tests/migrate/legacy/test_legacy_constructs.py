@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from adapter.decision.model import DecisionAction, ReplicationDecision
+from migrate.contract.decision import DecisionAction, ReplicationDecision
 from adapter.runner.selection import TagPlan, apply_sweep_limits
 from migrate.legacy.convert import convert_legacy
 from migrate.legacy.destination import legacy_destination, portable

@@ -28,11 +28,91 @@ def examples(repo_root: Path) -> Path:
 
 
 def test_validate_ok(examples: Path) -> None:
-    assert run("policy", "validate", str(examples / "policies")) == (
-        0,
-        "ok: 5 policies in 2 file(s)\n",
-        "",
+    code, out, err = run("policy", "validate", str(examples / "policies"))
+    assert (code, out) == (0, "ok: 5 policies in 2 file(s); at most 5 candidate(s) per image\n")
+    # the policies every image evaluates are named, with the reason and a rewrite
+    platform, seed = examples / "policies" / "platform.yaml", examples / "policies" / "seed.yaml"
+    add = "add a repository, tag or label condition with equals, in, a glob or an anchored regex"
+    assert err.splitlines() == [
+        f"warning: {platform}:58: policy 'arm-nightlies': not indexed, every image evaluates it: "
+        "an 'any' group has a member that cannot be indexed (conditions[0].any[0] (metadata in) "
+        "cannot be indexed); to index it: give every member of the 'any' group an indexable "
+        f"condition, or {add}",
+        f"warning: {seed}:32: policy 'compliance-blocking': not indexed, every image evaluates "
+        f"its first condition: conditions[0] (label not_exists) is a negation; to index it: {add}",
+        f"warning: {platform}:38: policy 'edge-no-stale-images': not indexed, every image "
+        f"evaluates its first condition: conditions[0] (age older_than) cannot be indexed; "
+        f"to index it: {add}",
+    ]
+
+
+ADVERSARIAL = """
+- id: scoped-by-unanchored-regex
+  conditions: [{type: repository, operator: matches, value: "team-00042/"}]
+  actions: [{type: block}]
+- id: case-insensitive
+  conditions: [{type: tag, operator: matches, value: "(?i)^cve-1-"}]
+  actions: [{type: block}]
+- id: no-literal
+  conditions: [{type: tag, operator: matches, value: "-(dev|rc)[0-9]$"}]
+  actions: [{type: block}]
+"""
+
+
+def test_validate_names_unindexable_regexes_with_a_rewrite(tmp_path: Path) -> None:
+    source = tmp_path / "adversarial.yaml"
+    source.write_text(ADVERSARIAL)
+    code, out, err = run("policy", "validate", str(source))
+    assert (code, out) == (0, "ok: 3 policies in 1 file(s); at most 3 candidate(s) per image\n")
+    # the unanchored repository scope is indexed by its required literal: no warning
+    assert err.splitlines() == [
+        f"warning: {source}:5: policy 'case-insensitive': not indexed, every image evaluates its "
+        "first condition: conditions[0] (tag matches): regex '(?i)^cve-1-' has no literal prefix "
+        "(its flags change what a literal matches); to index it: drop the flag group and anchor "
+        "the regex with a literal prefix, e.g. '^cve-'",
+        f"warning: {source}:8: policy 'no-literal': not indexed, every image evaluates its first "
+        "condition: conditions[0] (tag matches): regex '-(dev|rc)[0-9]$' has no literal prefix "
+        "and no required literal of 3+ characters; to index it: anchor the regex with a literal "
+        "prefix (e.g. '^team-42/')",
+    ]
+
+
+def test_max_candidates_fails_the_build_with_exit_8_and_writes_nothing(
+    tmp_path: Path, examples: Path
+) -> None:
+    out = tmp_path / "bundle.tar.gz"
+    code, stdout, err = run(
+        "policy", "build", str(examples / "policies"), "-o", str(out), "--max-candidates", "4"
     )
+    assert code == 8
+    assert stdout == ""
+    assert err.splitlines()[-1] == (
+        "error: an image may have 5 candidate policies, more than --max-candidates 4 "
+        "(see the warnings above); nothing written"
+    )
+    assert not out.exists()
+    code, stdout, _ = run(
+        "policy", "build", str(examples / "policies"), "-o", str(out), "--max-candidates", "5"
+    )
+    assert code == 0
+    assert stdout.endswith("(5 policies; at most 5 candidate(s) per image)\n")
+    with tarfile.open(out) as tar:
+        member = tar.extractfile("/.manifest")
+        assert member is not None
+        manifest = json.loads(member.read())
+    assert manifest["metadata"]["worst_case_candidates"] == 5
+
+
+def test_build_reports_progress_on_stderr_when_not_a_terminal(
+    tmp_path: Path, examples: Path
+) -> None:
+    _, _, err = run("policy", "build", str(examples / "policies"), "-o", str(tmp_path / "b"))
+    steps = [line.split("] ", 1)[1] for line in err.splitlines() if line.startswith("[")]
+    assert steps == ["loading policies", "loaded 5 policies; compiling", "built", "writing"]
+    _, _, quiet = run(
+        "policy", "build", str(examples / "policies"), "-o", str(tmp_path / "c"), "-q"
+    )
+    assert not any(line.startswith("[") for line in quiet.splitlines())
 
 
 def test_validate_reports_every_problem_with_exit_3(tmp_path: Path) -> None:
@@ -208,4 +288,7 @@ def test_console_script_runs(examples: Path) -> None:
         env=os.environ,
         check=False,
     )
-    assert (proc.returncode, proc.stdout) == (0, "ok: 5 policies in 2 file(s)\n")
+    assert (proc.returncode, proc.stdout) == (
+        0,
+        "ok: 5 policies in 2 file(s); at most 5 candidate(s) per image\n",
+    )

@@ -1,0 +1,105 @@
+"""Per-policy condition programs: cheaper leaves and the order to reject in.
+
+Two build-time rewrites of a compiled policy (docs/policies.md, "The compiled
+form"), neither of which changes what the policy decides:
+
+* a regex leaf whose pattern is a literal in disguise (``^team-42/``,
+  ``-hotfix``, ``^lib$``, and globs without wildcards) is evaluated as a
+  string operation: its ``base`` becomes ``prefix``, ``contains``, ``suffix``
+  or ``equals`` and its ``arg`` the literal (``value`` keeps the pattern as
+  written, for the explanation);
+* ``checks``: for a policy of shape ``all``, its leaves in the order the
+  library tests them to reject a non-matching candidate early: leaves the
+  index already guarantees (the key the policy is filed under) last, then by
+  cost (string and number tests before regexes, regexes before semver
+  ranges) and by how rarely the test holds (equality before existence
+  before size and age bounds).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from migrate.bundle.index import IndexKey, _leaf_options, regex_literal
+
+__all__ = ["guard_always", "optimise"]
+
+# Cost of a base operator in the interpreters (relative; a regex is a
+# cache lookup plus a match, a semver range several comparisons).
+_COST = {"matches": 3, "semver": 4}
+# How often a leaf of this base tends to hold (lower: rejects more often).
+_HOLDS_OFTEN = {
+    "equals": 0,
+    "in": 0,
+    "prefix": 1,
+    "suffix": 1,
+    "contains": 1,
+    "matches": 1,
+    "semver": 1,
+    "exists": 2,
+}
+_STRING_TYPES = {"tag", "repository", "registry", "label", "annotation"}
+_CHECK_FIELDS = ("subject", "base", "type", "arg", "negate")
+
+
+def _string_operation(leaf: dict[str, Any]) -> None:
+    if leaf.get("base") != "matches" or leaf.get("type") not in _STRING_TYPES:
+        return
+    literal = regex_literal(leaf["arg"])
+    if literal is not None:
+        leaf["base"], leaf["arg"] = literal
+
+
+def _is_key(leaf: dict[str, Any], keys: set[IndexKey]) -> bool:
+    own = {k for option in _leaf_options(leaf) for k in option}
+    if own & keys:
+        return True
+    for key in keys:
+        if key[0] == "composite":
+            if ("prefix", key[1], key[2]) in own or ("exact", key[1], key[2]) in own:
+                return True
+            if ("exact", "label", key[3], key[4]) in own:
+                return True
+    return False
+
+
+def optimise(compiled: dict[str, Any], keys: list[IndexKey] | None) -> None:
+    """Rewrite literal regex leaves and add ``checks`` (in place)."""
+    chosen = set(keys or [])
+    # Which leaves carry the index key is decided on the leaves as written.
+    is_key = [bool(chosen) and _is_key(leaf, chosen) for leaf in compiled["leaves"]]
+    for leaf in compiled["leaves"]:
+        _string_operation(leaf)
+    if compiled.get("shape") != "all":
+        compiled["checks"] = []
+        return
+    order = sorted(
+        range(len(compiled["leaves"])),
+        key=lambda i: (
+            is_key[i],
+            _COST.get(compiled["leaves"][i].get("base", ""), 1),
+            _HOLDS_OFTEN.get(compiled["leaves"][i].get("base", ""), 3),
+            i,
+        ),
+    )
+    compiled["checks"] = [{f: compiled["leaves"][i][f] for f in _CHECK_FIELDS} for i in order]
+
+
+def guard_always(index: dict[str, Any], compiled: dict[str, dict[str, Any]]) -> None:
+    """Give each always-evaluated ``all`` policy a guard: its first check.
+
+    The index evaluates the guard (one leaf) for every image and makes the
+    policy a candidate only when it holds; a policy of another shape stays
+    in ``always``. Sound: a policy of shape ``all`` matches only when every
+    check holds.
+    """
+    guarded = []
+    always = []
+    for pid in index["always"]:
+        checks = compiled[pid].get("checks") or []
+        if checks:
+            guarded.append({"id": pid, **checks[0]})
+        else:
+            always.append(pid)
+    index["always"] = always
+    index["guarded"] = guarded
