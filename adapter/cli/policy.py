@@ -75,8 +75,8 @@ def _build(
 ) -> tuple[Any, Any]:
     """(bundle, index report): load and build policy sources, reporting progress."""
     from adapter.cli.common import is_bundle_path
-    from migrate.core.errors import BundleError
     from migrate.bundle.builder import BundleBuilder
+    from migrate.core.errors import BundleError
     from migrate.policy.loader import load_policy_documents
 
     if any(is_bundle_path(p) for p in paths):

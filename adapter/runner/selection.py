@@ -25,7 +25,7 @@ from datetime import datetime
 
 from migrate.contract.decision import DecisionAction, ReplicationDecision
 from migrate.contract.image import ImageMetadata
-from migrate.legacy.gosemver import Version, compare, legacy_parse_tag
+from migrate.patterns.gosemver import Version, compare, legacy_parse_tag
 
 __all__ = ["TagPlan", "apply_sweep_limits"]
 

@@ -40,7 +40,7 @@ class ExitCode(IntEnum):
     BLOCKED = 5  # the decision blocks the image (or any image of a sweep)
     UNAVAILABLE = 6  # decision engine or registry unreachable, credentials rejected
     PARTIAL = 7  # some replications of a sweep failed
-    TOO_MANY_CANDIDATES = 9  # policy build/validate --max-candidates: the index's worst case is above it
+    TOO_MANY_CANDIDATES = 9  # policy build/validate --max-candidates: worst case above it
 
 
 def exit_code_for(exc: FreightlinerError) -> ExitCode:

@@ -12,7 +12,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from migrate.core.errors import Diagnostic
-from migrate.legacy.destination import has_substitution
 from migrate.legacy.model import (
     LegacyInput,
     Origin,
@@ -23,6 +22,7 @@ from migrate.legacy.model import (
 )
 from migrate.legacy.semantics import split_location, sync_filter_kind
 from migrate.legacy.treematch import tree_regex
+from migrate.patterns.destination import has_substitution
 from migrate.patterns.glob import escape_re2, is_valid_glob
 from migrate.policy.semantics import legacy_destination_problem
 from migrate.policy.values import parse_cron

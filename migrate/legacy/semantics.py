@@ -6,12 +6,12 @@ translation:
 
 * rules: ``MatchPattern``/``ShouldReplicate`` (pkg/replication/rules.go) with
   the Go ``filepath.Match`` port (:func:`migrate.patterns.gomatch.go_match`),
-  and ``GetDestinationRepository`` (:mod:`migrate.legacy.destination`);
+  and ``GetDestinationRepository`` (:mod:`migrate.patterns.destination`);
 * sync images: ``NewTagFilter``/``Filter`` (pkg/sync/filters.go): exactly one
   filter applies, in the order tags, tag_regex, semver_constraint, all_tags,
   latest_n > 0; an invalid tag_regex or semver constraint makes ``resolveTags``
   fail and cmd/sync.go skip the image; the semver dialect is
-  :mod:`migrate.legacy.gosemver`;
+  :mod:`migrate.patterns.gosemver`;
 * tree filters: the tree replicator's ``patternCache`` (:mod:`migrate.legacy.treematch`).
 
 ``limit`` and ``latest_n`` are set-based (they pick among the tags of a
@@ -25,11 +25,16 @@ from functools import lru_cache
 
 import re2
 
-from migrate.legacy.destination import legacy_destination
-from migrate.legacy.gosemver import InvalidConstraint, new_constraint, semver_filter, semver_selects
 from migrate.legacy.model import LegacyInput, ReplicationRule, SyncConfig, SyncImage, TreeFilters
 from migrate.legacy.treematch import tree_match
+from migrate.patterns.destination import legacy_destination
 from migrate.patterns.gomatch import BadPattern, go_match
+from migrate.patterns.gosemver import (
+    InvalidConstraint,
+    new_constraint,
+    semver_filter,
+    semver_selects,
+)
 
 __all__ = [
     "LegacyEvaluator",

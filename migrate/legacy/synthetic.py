@@ -153,7 +153,7 @@ def _random_glob(rng: random.Random) -> str:
 
 
 def _destination(source: str, rng: random.Random) -> str:
-    from migrate.legacy.destination import portable
+    from migrate.patterns.destination import portable
 
     choice = rng.random()
     if portable(source) is not None:

@@ -20,8 +20,8 @@ from typing import Any
 
 import re2
 
-from migrate.legacy.gosemver import InvalidConstraint, compile_constraint
 from migrate.patterns.glob import glob_to_re2
+from migrate.patterns.gosemver import InvalidConstraint, compile_constraint
 from migrate.policy.model import ConditionNode
 from migrate.policy.values import parse_duration_ns, parse_semver_range, parse_size
 

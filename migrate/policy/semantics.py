@@ -23,7 +23,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from migrate.contract.image import ImageMetadata
-from migrate.legacy.destination import MAX_GROUPS, destination_spec, has_substitution, portable
+from migrate.patterns.destination import MAX_GROUPS, destination_spec, has_substitution, portable
 from migrate.policy.conditions import ConditionError, compile_leaf
 from migrate.policy.model import ConditionNode, Policy, PolicyAction
 from migrate.policy.values import parse_cron, parse_duration_ns, parse_template

@@ -10,17 +10,17 @@ from pathlib import Path
 import pytest
 import yaml
 
-from migrate.contract.decision import DecisionAction, ReplicationDecision
 from adapter.runner.selection import TagPlan, apply_sweep_limits
+from migrate.contract.decision import DecisionAction, ReplicationDecision
 from migrate.legacy.convert import convert_legacy
-from migrate.legacy.destination import legacy_destination, portable
 from migrate.legacy.emit import write_output
-from migrate.legacy.gosemver import InvalidConstraint, new_constraint, semver_filter
 from migrate.legacy.model import Origin, SyncImage
 from migrate.legacy.reader import read_legacy
 from migrate.legacy.semantics import sync_select_tags
 from migrate.legacy.treematch import tree_match
 from migrate.legacy.verify import engines_available
+from migrate.patterns.destination import legacy_destination, portable
+from migrate.patterns.gosemver import InvalidConstraint, new_constraint, semver_filter
 
 _O = Origin("f.yaml", 1, "images[0]")
 
