@@ -51,6 +51,7 @@ def test_codes_are_the_documented_ones() -> None:
         ("BLOCKED", 5),
         ("UNAVAILABLE", 6),
         ("PARTIAL", 7),
+        ("TOO_MANY_CANDIDATES", 9),
     ]
 
 
