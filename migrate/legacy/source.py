@@ -10,6 +10,7 @@ from typing import Any
 import yaml
 
 from adapter.errors import ConfigError, Diagnostic
+from migrate.limits import InputLimitError, check_json_text, check_source_size, check_yaml_text
 
 __all__ = ["LocDict", "LocList", "line_of", "load_document", "snake"]
 
@@ -68,11 +69,22 @@ def load_document(path: Path) -> Any:
     """The parsed document (mappings as :class:`LocDict`); ConfigError with one line on failure."""
     name = str(path)
     try:
+        check_source_size(path.stat().st_size)  # before reading it into memory
         text = path.read_text(encoding="utf-8")
+    except InputLimitError as exc:
+        raise ConfigError(exc.message, [Diagnostic(exc.message, file=name)]) from None
     except (OSError, UnicodeDecodeError) as exc:
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
         raise ConfigError(
             "unreadable", [Diagnostic(f"cannot read file: {reason}", file=name)]
+        ) from None
+    try:
+        check_yaml_text(text)  # limits first: the parsers below recurse per level
+        if path.suffix.lower() == ".json":
+            check_json_text(text)
+    except InputLimitError as exc:
+        raise ConfigError(
+            exc.message, [Diagnostic(exc.message, file=name, line=exc.line)]
         ) from None
     try:
         return yaml.load(text, Loader=_Loader)

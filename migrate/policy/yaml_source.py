@@ -14,6 +14,7 @@ from typing import Any
 import yaml
 
 from adapter.errors import Diagnostic, PolicyError
+from migrate.limits import InputLimitError, check_yaml_text
 
 __all__ = ["LocatedDict", "LocatedList", "line_of", "load_yaml"]
 
@@ -80,7 +81,12 @@ _Loader.add_constructor(
 
 
 def load_yaml(text: str, filename: str) -> Any:
-    """Parse one YAML document; syntax errors and duplicate keys raise PolicyError."""
+    """Parse one YAML document; syntax errors, duplicate keys and input past a limit
+    (migrate.limits: size, depth, aliases, expanded size) raise PolicyError."""
+    try:
+        check_yaml_text(text)
+    except InputLimitError as exc:
+        raise PolicyError(exc.message, [Diagnostic(exc.message, file=filename, line=exc.line)])
     loader = _Loader(text)
     loader.name = filename
     loader.problems = []
