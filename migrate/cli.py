@@ -20,6 +20,8 @@ from typing import Any, TypeVar
 import click
 
 from adapter.errors import Diagnostic, FreightlinerError
+from migrate.bundle.atomic import check_output
+from migrate.bundle.builder import read_bundle
 from migrate.legacy.cases import edge_cases
 from migrate.legacy.convert import Conversion, convert_legacy
 from migrate.legacy.emit import render_report, write_output
@@ -102,7 +104,12 @@ def cli() -> None:
     "out_dir",
     required=True,
     type=click.Path(path_type=Path, file_okay=False),
-    help="Output directory (replaced atomically).",
+    help="Output directory (replaced atomically; empty, new, or written by this tool before).",
+)
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Replace OUT_DIR even if it is a non-empty directory this tool did not write.",
 )
 def convert(
     legacy_files: tuple[Path, ...],
@@ -110,8 +117,17 @@ def convert(
     tree_source: str,
     tree_dest: str,
     out_dir: Path,
+    force: bool,
 ) -> None:
-    """Convert LEGACY_FILE... into OUT_DIR/{policies/*.yaml,bundle.tar.gz,report.md}."""
+    """Convert LEGACY_FILE... into OUT_DIR/{policies/*.yaml,bundle.tar.gz,report.md}.
+
+    OUT_DIR must not exist, be empty, or have been written by this tool before
+    (unless --force); an OUT_DIR that contains a LEGACY_FILE is always refused.
+    """
+    try:
+        check_output(out_dir, legacy_files, force)
+    except FreightlinerError as exc:
+        _fail(exc.lines())
     legacy, conversion, _ = _load(legacy_files, registries, tree_source, tree_dest)
     try:
         bundle = write_output(out_dir, legacy, conversion)
@@ -180,6 +196,8 @@ def verify(
         )
         source = len(images)
         images = sorted(set(images) | set(edge_cases(legacy, samples, seed)))
+        if bundle_path is not None:
+            read_bundle(bundle_path)  # limits and integrity, whichever engines read it next
         with tempfile.TemporaryDirectory(prefix="freightliner-verify-") as tmp:
             if bundle_path is None:
                 write_output(Path(tmp) / "out", legacy, conversion)

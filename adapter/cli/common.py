@@ -15,6 +15,7 @@ from adapter.errors import (
     AuthenticationError,
     BundleError,
     ConfigError,
+    EngineError,
     EngineUnavailable,
     FreightlinerError,
     PolicyError,
@@ -31,6 +32,8 @@ def _code_for(exc: FreightlinerError) -> ExitCode:
         return ExitCode.INVALID_INPUT
     if isinstance(exc, EngineUnavailable | AuthenticationError | RegistryError):
         return ExitCode.UNAVAILABLE
+    if isinstance(exc, EngineError):
+        return ExitCode.ENGINE_ERROR
     return ExitCode.ERROR
 
 

@@ -16,3 +16,4 @@ class ExitCode(IntEnum):
     BLOCKED = 5  # the decision blocks the image (or any image of a sweep)
     UNAVAILABLE = 6  # decision engine or registry unreachable, credentials rejected
     PARTIAL = 7  # some replications of a sweep failed
+    ENGINE_ERROR = 8  # the decision engine failed to evaluate (an error, undefined decision)

@@ -20,6 +20,8 @@ from adapter.decision.interface import DECISION_PATH
 from adapter.decision.model import ReplicationDecision
 from adapter.errors import EngineError, UndefinedDecision
 from adapter.metadata.model import ImageMetadata
+from migrate.engine_message import engine_message
+from migrate.patterns.dialect import RegexRefused, rust_policy_data
 
 __all__ = ["EmbeddedEngine", "now_rfc3339"]
 
@@ -42,7 +44,12 @@ class EmbeddedEngine:
 
     def __init__(self, modules: dict[str, str], data: dict[str, Any], revision: str = "") -> None:
         self._modules = {p: t for p, t in sorted(modules.items()) if not p.endswith("_test.rego")}
-        self._data_json = json.dumps(data)
+        try:
+            # Bundles keep Go's (OPA's) regexes; regorus gets the same language in Rust's
+            # syntax (ASCII classes, (?-u:\b); migrate/patterns/dialect.py).
+            self._data_json = json.dumps(rust_policy_data(data))
+        except RegexRefused as exc:
+            raise EngineError(f"the embedded engine cannot run the bundle's regex: {exc}") from None
         self._local = threading.local()
         self._revision = revision
         self._engine()  # compile now, so a bad bundle fails here and not at the first decision
@@ -54,7 +61,9 @@ class EmbeddedEngine:
                 engine.add_policy(path, text)
             engine.add_data_json(self._data_json)
         except (RuntimeError, ValueError) as exc:
-            raise EngineError(f"the embedded engine rejected the bundle: {exc}") from None
+            raise EngineError(
+                f"the embedded engine rejected the bundle: {engine_message(exc)}"
+            ) from None
         return engine
 
     @classmethod
@@ -84,7 +93,7 @@ class EmbeddedEngine:
             engine.set_input_json(json.dumps(input_value))
             value = json.loads(engine.eval_rule_as_json(rule))
         except RuntimeError as exc:
-            raise EngineError(f"evaluation of {rule} failed: {exc}") from None
+            raise EngineError(f"evaluation of {rule} failed: {engine_message(exc)}") from None
         # regorus reports an undefined rule as this marker string; the contract's
         # rules are an object and an array, so the marker cannot be a real value.
         if value == _UNDEFINED:
@@ -101,7 +110,9 @@ class EmbeddedEngine:
             engine.set_input_json(input_json)
             raw = engine.eval_rule_as_json(_DECISION_RULE)
         except RuntimeError as exc:
-            raise EngineError(f"evaluation of {_DECISION_RULE} failed: {exc}") from None
+            raise EngineError(
+                f"evaluation of {_DECISION_RULE} failed: {engine_message(exc)}"
+            ) from None
         if raw.strip() == json.dumps(_UNDEFINED):
             raise UndefinedDecision(f"{_DECISION_RULE} is undefined")
         try:

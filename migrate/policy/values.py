@@ -5,9 +5,13 @@ message fit for a one-line diagnostic."""
 from __future__ import annotations
 
 import re
+from datetime import datetime
+
+from migrate.limits import MAX_EXACT_INTEGER
 
 __all__ = [
     "TEMPLATE_VARIABLES",
+    "check_rfc3339",
     "parse_cron",
     "parse_duration_ns",
     "parse_semver_range",
@@ -45,7 +49,16 @@ def parse_duration_ns(text: str) -> int:
         )
     if total <= 0:
         raise ValueError(f"duration {text!r} must be positive")
-    return int(total)
+    return _exact(int(total), f"duration {text!r}", "ns")
+
+
+def _exact(number: int, what: str, unit: str) -> int:
+    if number > MAX_EXACT_INTEGER:
+        raise ValueError(
+            f"{what} is {number} {unit}; at most {MAX_EXACT_INTEGER} "
+            "(the largest both decision engines compare exactly)"
+        )
+    return number
 
 
 _SIZE_UNITS = {
@@ -70,18 +83,37 @@ def parse_size(value: object) -> int:
     if isinstance(value, int):
         if value < 0:
             raise ValueError(f"size must not be negative, got {value}")
-        return value
+        return _exact(value, "size", "bytes")
     if isinstance(value, str):
         match = _SIZE.match(value)
         if match and match.group(2) in _SIZE_UNITS:
-            number = float(match.group(1)) * _SIZE_UNITS[match.group(2)]
-            if number != int(number):
+            whole, _, fraction = match.group(1).partition(".")
+            scale = _SIZE_UNITS[match.group(2)]
+            numerator = int(whole + fraction) * scale  # exact: no float rounding
+            denominator = 10 ** len(fraction)
+            if numerator % denominator:
                 raise ValueError(f"size {value!r} is not a whole number of bytes")
-            return int(number)
+            return _exact(numerator // denominator, f"size {value!r}", "bytes")
     raise ValueError(
         f"invalid size {value!r} "
         "(a byte count, or a number with B, KB, MB, GB, TB, KiB, MiB, GiB, TiB)"
     )
+
+
+_RFC3339 = re.compile(
+    r"^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})$", re.ASCII
+)
+
+
+def check_rfc3339(text: object) -> str:
+    """``text`` when it is an RFC 3339 time both engines parse (``2026-01-01T00:00:00Z``)."""
+    if not isinstance(text, str) or not _RFC3339.match(text):
+        raise ValueError(f"{text!r} is not an RFC 3339 time such as 2026-01-01T00:00:00Z")
+    try:
+        datetime.fromisoformat(re.sub(r"\.(\d{6})\d+", r".\1", text).replace("z", "Z"))
+    except ValueError as exc:
+        raise ValueError(f"{text!r} is not a valid RFC 3339 time: {exc}") from None
+    return text
 
 
 # --- cron -------------------------------------------------------------------

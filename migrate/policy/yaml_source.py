@@ -86,7 +86,9 @@ def load_yaml(text: str, filename: str) -> Any:
     try:
         check_yaml_text(text)
     except InputLimitError as exc:
-        raise PolicyError(exc.message, [Diagnostic(exc.message, file=filename, line=exc.line)])
+        raise PolicyError(
+            exc.message, [Diagnostic(exc.message, file=filename, line=exc.line)]
+        ) from None
     loader = _Loader(text)
     loader.name = filename
     loader.problems = []
