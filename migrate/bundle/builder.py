@@ -305,6 +305,8 @@ def read_bundle(path: Path) -> Bundle:
         ) from None
     except (OSError, tarfile.TarError, zlib.error) as exc:
         reason = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
+        if "end of data" in reason or "end-of-stream" in reason:
+            reason = f"truncated: {reason}"
         raise BundleError(f"{path}: not a readable bundle ({reason})") from None
     revision = verify_bundle(files, str(path))
     try:
