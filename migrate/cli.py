@@ -6,7 +6,7 @@ The click group :data:`cli` is also mounted as ``freightliner-policy migrate``.
 * ``verify LEGACY_FILE...`` compares legacy semantics with the bundle, image by image;
 * ``report LEGACY_FILE...`` prints what translates, what does not, and the warnings.
 
-Exit status: 0 success, 1 mismatches found (verify), 2 bad input.
+Exit status: 0 success, 4 mismatches found (verify), 3 bad input or a refused output.
 """
 
 from __future__ import annotations

@@ -28,6 +28,7 @@ the embedded engine translates the regex fields when it loads a bundle
 from __future__ import annotations
 
 import json
+import re
 import threading
 from typing import Any
 
@@ -84,6 +85,8 @@ def _lit(code: int) -> str:
         return char
     if code < 0x80:
         return f"\\x{{{code:02X}}}"
+    if 0xD800 <= code <= 0xDFFF:  # not a character: Rust refuses it, Go never matches it
+        return f"\\x{{{code:X}}}"
     return char
 
 
@@ -291,6 +294,7 @@ class _Translator:
         return "".join(out)
 
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
 _RE2_OPTIONS = re2.Options()
 _RE2_OPTIONS.log_errors = False
 
@@ -317,25 +321,27 @@ def to_rust(pattern: str) -> str:
 
 
 _local = threading.local()
+_CHECK_MODULE = 'package freightliner_dialect_check\n\nok := regex.match(input.p, "")\n'
 
 
 def _rust_engine() -> Any:
     engine = getattr(_local, "engine", None)
-    if engine is None:
+    if engine is None:  # a prepared rule: ~7x cheaper than a query per pattern
         engine = _local.engine = regorus.Engine()
+        engine.add_policy("dialect_check.rego", _CHECK_MODULE)
     return engine
 
 
 def rust_error(pattern: str) -> str | None:
     """Why regorus refuses a (Rust) pattern, or None when it compiles."""
     engine = _rust_engine()
-    engine.set_input_json(json.dumps({"p": pattern}))
     try:
-        engine.eval_query_as_json('regex.match(input.p, "")')
+        engine.set_input_json(json.dumps({"p": pattern}))
+        engine.eval_rule("data.freightliner_dialect_check.ok")
     except BaseException as exc:  # regorus raises RuntimeError (and panics as PanicException)
         if isinstance(exc, KeyboardInterrupt | SystemExit):
             raise
-        return engine_message(exc).split(" (at <query.rego>")[0]
+        return engine_message(exc).split(" (at dialect_check.rego")[0]
     return None
 
 
@@ -345,6 +351,8 @@ def check_regex(pattern: str) -> str:
         raise RegexRefused(
             "both engines", f"regex is {len(pattern)} characters; at most {MAX_REGEX_LENGTH}"
         )
+    if _SURROGATE.search(pattern):
+        raise RegexRefused("both engines", "regex contains a lone surrogate (not a character)")
     _check_go(pattern)
     rust = to_rust(pattern)
     error = rust_error(rust)
