@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import gzip
 import io
+import json
 import os
 import resource
 import shutil
@@ -251,6 +252,15 @@ def test_bad_now_is_a_usage_error_and_engine_errors_are_one_line(
     assert (code, out) == (2, "")
     assert "Invalid value for '--now': 'yesterday' is not an RFC 3339 time" in err
     assert "backtrace" not in err.lower()
+    huge = tmp_path / "huge.json"
+    huge.write_text(json.dumps({"registry": "r", "repository": "a", "tag": "t", "size": 10**41}))
+    code, out, err = run(
+        tmp_path, "freightliner-policy", "policy", "eval", str(bundle), "--image", str(huge)
+    )
+    assert (code, err.splitlines()) == (
+        3,
+        [f"error: {huge}: image.size: Input should be less than or equal to 9223372036854775807"],
+    )
     deep = tmp_path / "deep.json"
     deep.write_text("[" * 100_000)
     code, out, err = run(

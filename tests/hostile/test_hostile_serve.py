@@ -90,6 +90,12 @@ def test_hostile_api_bodies_are_4xx(topo: Topology) -> None:
     body = b'{"image": {"registry": "src", "repository": "team/app", "tag": "\\ud800"}}'
     surrogate = api.post("/v1/evaluate", content=body, headers=headers)
     assert (surrogate.status_code, surrogate.json()["error"]["code"]) == (422, "invalid_input")
+    huge = api.post("/v1/evaluate", json={"image": {**image("prod-1"), "size": 10**41}})
+    assert (huge.status_code, huge.json()["error"]["code"]) == (422, "invalid_input")
+    assert (
+        "image.size: Input should be less than or equal to 9223372036854775807"
+        in (huge.json()["error"]["message"])
+    )
     too_big = api.post("/v1/evaluate", content=b" " * ((1 << 20) + 1), headers=headers)
     assert too_big.status_code == 413
     assert _replicates(topo, "prod-1")
