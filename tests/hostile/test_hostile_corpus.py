@@ -352,3 +352,33 @@ def test_migrate_verify_refuses_a_tampered_bundle(tmp_path: Path) -> None:
     )
     assert code == 3
     assert "freightliner/replication/decision.rego differs" in err.splitlines()[0]
+
+
+def test_engine_failure_is_one_line_exit_8(tmp_path: Path) -> None:
+    """A consistent bundle (hashes match) whose regex regorus cannot compile: built by
+    hand, as a future bug or another tool could; the engine's error is one line, exit 8."""
+    from migrate.bundle.builder import Bundle as BundleFiles
+    from migrate.bundle.builder import BundleBuilder, _digests, _json_bytes, _revision
+    from migrate.policy.loader import parse_policy_text
+
+    text = _policy("{type: tag, operator: matches, value: '^v'}")
+    built = BundleBuilder(generate_tests=False).build(parse_policy_text(text, "p.yaml"))
+    data = built.data()
+    data["freightliner"]["policy_set"]["policies"]["p"]["leaves"][0]["arg"] = "^.{129,}$"
+    files = {p: c for p, c in built.files.items() if p != ".manifest"}
+    files["data.json"] = _json_bytes(data)
+    manifest = json.loads(built.files[".manifest"])
+    manifest["revision"] = _revision(files)
+    manifest["metadata"]["files"] = _digests(files)
+    files[".manifest"] = _json_bytes(manifest)
+    BundleFiles(files, manifest["revision"]).write_tarball(tmp_path / "b.tar.gz")
+    image = tmp_path / "i.json"
+    image.write_text(json.dumps({"registry": "r", "repository": "a", "tag": "v1"}))
+    code, out, err = run(
+        tmp_path, "freightliner-policy", "policy", "eval", "b.tar.gz", "--image", str(image)
+    )
+    assert (code, out) == (8, "")
+    assert err.splitlines() == [
+        "error: evaluation of data.freightliner.replication.decision failed: "
+        "compiled regex exceeded size limit (102400 bytes)"
+    ]
