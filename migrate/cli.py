@@ -7,7 +7,7 @@ The click group :data:`cli` is also mounted as ``freightliner-policy migrate``.
 * ``report LEGACY_FILE...`` prints what translates, what does not, and the warnings.
 
 Exit codes are the project's one table (:mod:`migrate.core.exit_codes`,
-docs/cli.md): 0 ok, 2 usage, 3 invalid legacy input, 4 mismatches found
+docs/cli.md): 0 ok, 2 usage, 3 invalid legacy input or a refused output directory, 4 mismatches found
 (verify), 6 a registry unavailable (live inventory), 1 anything unexpected.
 """
 
@@ -21,6 +21,8 @@ from typing import Any, TypeVar
 
 import click
 
+from migrate.bundle.atomic import check_output
+from migrate.bundle.builder import read_bundle
 from migrate.core.errors import ConfigError, Diagnostic
 from migrate.core.exit_codes import ExitCode, exit_on_error
 from migrate.legacy.cases import edge_cases
@@ -99,7 +101,12 @@ def cli() -> None:
     "out_dir",
     required=True,
     type=click.Path(path_type=Path, file_okay=False),
-    help="Output directory (replaced atomically).",
+    help="Output directory (replaced atomically; empty, new, or written by this tool before).",
+)
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Replace OUT_DIR even if it is a non-empty directory this tool did not write.",
 )
 @click.option(
     "--strict",
@@ -116,8 +123,14 @@ def convert(
     tree_dest: str,
     out_dir: Path,
     strict: bool,
+    force: bool,
 ) -> None:
-    """Convert LEGACY_FILE... into OUT_DIR/{policies/*.yaml,bundle.tar.gz,report.md}."""
+    """Convert LEGACY_FILE... into OUT_DIR/{policies/*.yaml,bundle.tar.gz,report.md}.
+
+    OUT_DIR must not exist, be empty, or have been written by this tool before
+    (unless --force); an OUT_DIR that contains a LEGACY_FILE is always refused.
+    """
+    check_output(out_dir, legacy_files, force)
     legacy, conversion, _ = _load(legacy_files, registries, tree_source, tree_dest, strict)
     bundle = write_output(out_dir, legacy, conversion)
     click.echo(
@@ -182,6 +195,8 @@ def verify(
     images = load_inventory(inventory) if inventory else (live_inventory(names) if names else [])
     source = len(images)
     images = sorted(set(images) | set(edge_cases(legacy, samples, seed)))
+    if bundle_path is not None:
+        read_bundle(bundle_path)  # limits and integrity, whichever engines read it next
     with tempfile.TemporaryDirectory(prefix="freightliner-verify-") as tmp:
         if bundle_path is None:
             write_output(Path(tmp) / "out", legacy, conversion)

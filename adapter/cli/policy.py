@@ -144,14 +144,33 @@ def validate(paths: tuple[Path, ...], max_candidates: int | None) -> None:
 @click.option("--no-tests", is_flag=True, help="Leave out the generated per-policy tests.")
 @_MAX_CANDIDATES
 @click.option("-q", "--quiet", is_flag=True, help="No progress lines on stderr.")
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Replace OUT even if it is a non-empty directory this tool did not write.",
+)
 @exit_on_error
 def build(
-    paths: tuple[Path, ...], out: Path, no_tests: bool, max_candidates: int | None, quiet: bool
+    paths: tuple[Path, ...],
+    out: Path,
+    no_tests: bool,
+    max_candidates: int | None,
+    quiet: bool,
+    force: bool,
 ) -> None:
-    """Build an OPA bundle from policy sources (written atomically)."""
+    """Build an OPA bundle from policy sources (written atomically).
+
+    OUT must not exist, be empty, or have been written by this tool (unless
+    --force); an OUT that contains one of PATHS is always refused.
+    """
+    from migrate.bundle.atomic import check_output
+    from migrate.bundle.decides import check_bundle_decides
+
+    check_output(out, paths, force)
     progress = _Progress(enabled=not quiet)
     bundle, report = _build(paths, generate_tests=not no_tests, progress=progress)
     _index_checks(bundle, report, max_candidates)
+    check_bundle_decides(bundle)
     progress("writing")
     bundle.write(out)
     progress.done()
@@ -188,13 +207,18 @@ def test_command(paths: tuple[Path, ...], runner: str, verbose: bool) -> None:
 
 
 def _read_image(source: str) -> ImageMetadata:
+    from migrate.core.limits import InputLimitError, check_json_text
+
     name = "<stdin>" if source == "-" else source
     try:
         text = sys.stdin.read() if source == "-" else Path(source).read_text(encoding="utf-8")
+        check_json_text(text)
         value = json.loads(text)
         return ImageMetadata.model_validate(value)
-    except OSError as exc:
-        raise ConfigError(f"{name}: cannot read: {exc.strerror}") from exc
+    except InputLimitError as exc:
+        raise ConfigError(f"{name}:{exc.line}: {exc.message}") from exc
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{name}: cannot read: {getattr(exc, 'strerror', None) or exc}") from exc
     except json.JSONDecodeError as exc:
         raise ConfigError(f"{name}:{exc.lineno}: invalid JSON: {exc.msg}") from exc
     except ValidationError as exc:
@@ -240,6 +264,18 @@ def render_decision_text(decision: ReplicationDecision, explain: bool) -> list[s
     return lines
 
 
+def _check_now(_ctx: click.Context, _param: click.Parameter, value: str | None) -> str | None:
+    """A usage error (exit 2) before any engine sees it."""
+    from migrate.policy.values import check_rfc3339
+
+    if value is None:
+        return None
+    try:
+        return check_rfc3339(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
 @policy.command(name="eval")
 @_PATHS
 @click.option(
@@ -249,7 +285,12 @@ def render_decision_text(decision: ReplicationDecision, explain: bool) -> list[s
 @click.option(
     "--explain", is_flag=True, help="Show how every candidate policy's conditions evaluated."
 )
-@click.option("--now", default=None, help="RFC 3339 time for age conditions (default: now).")
+@click.option(
+    "--now",
+    default=None,
+    callback=_check_now,
+    help="RFC 3339 time for age conditions (default: now).",
+)
 @exit_on_error
 def eval_command(
     paths: tuple[Path, ...], image_source: str, output: str, explain: bool, now: str | None

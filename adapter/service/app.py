@@ -40,6 +40,7 @@ from adapter.service.http import (
 from adapter.service.metrics import CONTENT_TYPE
 from migrate.contract.image import ImageMetadata
 from migrate.core.errors import ConfigError, EngineError, FreightlinerError, RegistryError
+from migrate.policy.values import check_rfc3339
 
 __all__ = ["ServiceApp"]
 
@@ -178,8 +179,11 @@ class ServiceApp:
             except ValidationError as exc:
                 raise ApiError("invalid_input", _pydantic_message("image", exc)) from exc
             now = body.get("now")
-            if now is not None and not isinstance(now, str):
-                raise ApiError("invalid_input", "'now' must be an RFC 3339 string")
+            if now is not None:
+                try:
+                    check_rfc3339(now)  # before any engine sees it
+                except ValueError as exc:
+                    raise ApiError("invalid_input", f"'now': {exc}") from None
             return await self._run(lambda: _guard(lambda: self.ctx.evaluate_image(image, now)))
         reference = _reference(body, {"reference"})
         return await self._run(lambda: _guard(lambda: self.ctx.evaluate_reference(reference)))

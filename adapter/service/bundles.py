@@ -3,7 +3,9 @@
 :class:`BundleManager` watches the policy sources (polling file sizes and
 mtimes every ``interval`` seconds; a change must be stable for one poll before
 it is read, so half-written files are not built). A change is loaded,
-compiled into a bundle, and the bundle's tests run (embedded engine); only if
+compiled into a bundle, every policy decides a synthetic image in the embedded
+engine without an error (migrate/bundle/decides.py), and the bundle's tests
+run (embedded engine); only if
 all of that succeeds does the new :class:`PublishedBundle` replace the current
 one (one reference assignment: readers see the old or the new revision, never a
 mix). A rejected change keeps the last good bundle and is reported: a log
@@ -24,6 +26,7 @@ from typing import Any
 from adapter.service.audit import JsonlWriter
 from adapter.service.metrics import ServiceMetrics
 from migrate.bundle.builder import Bundle, BundleBuilder
+from migrate.bundle.decides import check_bundle_decides
 from migrate.bundle.tester import run_bundle_tests
 from migrate.core.clock import now_rfc3339
 from migrate.core.errors import FreightlinerError
@@ -139,6 +142,7 @@ class BundleManager:
     def _build(self, files: dict[str, str]) -> PublishedBundle:
         policy_set = load_policy_documents(self.sources)
         bundle = BundleBuilder().build(policy_set)
+        check_bundle_decides(bundle)  # every policy decides without an engine error, or rejected
         report = run_bundle_tests(bundle, self.test_runner)
         if report.failed:
             failing = [

@@ -7,9 +7,12 @@ stable, lower-case ``code`` (see :data:`ERROR_CODES`).
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass, field
 from typing import Any
+
+from migrate.core.limits import InputLimitError, check_json_text
 
 __all__ = [
     "ERROR_CODES",
@@ -86,9 +89,38 @@ class Request:
                 "unsupported_media_type", f"expected application/json, got {content_type!r}"
             )
         try:
-            return json.loads(self.body)
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise ApiError("invalid_json", f"the request body is not valid JSON: {exc}") from exc
+            text = self.body.decode("utf-8")
+            check_json_text(text)  # before json.loads recurses (100k-deep JSON)
+            value = json.loads(text)
+        except InputLimitError as exc:
+            raise ApiError("invalid_input", f"the request body: {exc.message}") from None
+        except (ValueError, UnicodeDecodeError, RecursionError) as exc:
+            raise ApiError("invalid_json", f"the request body is not valid JSON: {exc}") from None
+        if _has_surrogate(value):
+            raise ApiError(
+                "invalid_input",
+                "the request body has a lone surrogate (\\ud800-\\udfff) in a string",
+            )
+        return value
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _has_surrogate(value: Any) -> bool:
+    """A string with a lone UTF-16 surrogate (JSON allows the escape; UTF-8 cannot hold it)."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            if _SURROGATE.search(item):
+                return True
+        elif isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return False
 
 
 @dataclass

@@ -21,21 +21,23 @@ import json
 import os
 import tarfile
 import tempfile
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from migrate.bundle.atomic import atomic_directory
+from migrate.core.errors import BundleError, Diagnostic, PolicyError
+from migrate.bundle.atomic import OUTPUT_MARKER, atomic_directory, remove_leftovers, temp_prefix
 from migrate.bundle.index import IndexReport, build_index_with_report
 from migrate.bundle.library import library_files
 from migrate.bundle.program import guard_always, optimise
 from migrate.bundle.testgen import policy_test_module
-from migrate.core.errors import BundleError, Diagnostic, PolicyError
+from migrate.core.limits import MAX_ARCHIVE_BYTES, MAX_ARCHIVE_MEMBER_BYTES, MAX_ARCHIVE_MEMBERS
 from migrate.policy.model import PolicySet
 from migrate.policy.semantics import compile_policy
 
-__all__ = ["BUNDLE_ROOT", "Bundle", "BundleBuilder", "read_bundle"]
+__all__ = ["BUNDLE_ROOT", "Bundle", "BundleBuilder", "read_bundle", "verify_bundle"]
 
 BUNDLE_ROOT = "freightliner"
 
@@ -57,7 +59,8 @@ class Bundle:
         }
         manifest = json.loads(self.files[".manifest"])
         revision = _revision(files)
-        files[".manifest"] = _json_bytes({**manifest, "revision": revision})
+        metadata = {**manifest.get("metadata", {}), "files": _digests(files)}
+        files[".manifest"] = _json_bytes({**manifest, "revision": revision, "metadata": metadata})
         return Bundle(files=files, revision=revision, policy_ids=list(self.policy_ids))
 
     def data(self) -> dict[str, Any]:
@@ -88,7 +91,8 @@ class Bundle:
     def write_tarball(self, path: Path) -> None:
         """Write atomically: a temp file beside ``path``, then rename."""
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+        remove_leftovers(path.parent, path.name)
+        fd, tmp = tempfile.mkstemp(prefix=temp_prefix(path.name), dir=path.parent)
         try:
             with os.fdopen(fd, "wb") as fh:
                 fh.write(self.tarball_bytes())
@@ -187,6 +191,7 @@ class BundleBuilder:
                 "generator": "freightliner-policy",
                 "policies": len(ordered),
                 "worst_case_candidates": report.worst_case,
+                "files": _digests(files),  # names the file that differs when one was changed
             },
         }
         files[".manifest"] = _json_bytes(manifest)
@@ -194,6 +199,7 @@ class BundleBuilder:
 
 
 def _revision(files: dict[str, bytes]) -> str:
+    """The content hash of every file but ``.manifest`` (the bundle's revision)."""
     digest = hashlib.sha256()
     for path in sorted(files):
         digest.update(path.encode("utf-8") + b"\0")
@@ -201,27 +207,127 @@ def _revision(files: dict[str, bytes]) -> str:
     return digest.hexdigest()[:32]
 
 
-def read_bundle(path: Path) -> Bundle:
-    """Read a built bundle (directory or ``.tar.gz``) back."""
-    files: dict[str, bytes] = {}
+def _digests(files: dict[str, bytes]) -> dict[str, str]:
+    return {p: hashlib.sha256(c).hexdigest()[:32] for p, c in sorted(files.items())}
+
+
+def verify_bundle(files: dict[str, bytes], source: str) -> str:
+    """The revision of a bundle's files when it is their content hash; else BundleError
+    naming the file that differs from what the manifest recorded."""
     try:
-        if path.is_dir():
-            for file in sorted(p for p in path.rglob("*") if p.is_file()):
-                files[file.relative_to(path).as_posix()] = file.read_bytes()
-        else:
-            with tarfile.open(path, "r:gz") as tar:
-                for member in tar.getmembers():
-                    if member.isfile():
-                        extracted = tar.extractfile(member)
-                        if extracted is not None:
-                            files[member.name.lstrip("/")] = extracted.read()
         manifest = json.loads(files[".manifest"])
-    except (OSError, tarfile.TarError, KeyError, json.JSONDecodeError) as exc:
-        raise BundleError(f"{path}: not a readable bundle ({exc})") from exc
-    ids = sorted(
-        json.loads(files.get("data.json", b"{}"))
-        .get(BUNDLE_ROOT, {})
-        .get("policy_set", {})
-        .get("policies", {})
+    except KeyError:
+        raise BundleError(f"{source}: not a bundle: no .manifest") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise BundleError(f"{source}: .manifest is not valid JSON: {exc}") from None
+    revision = manifest.get("revision") if isinstance(manifest, dict) else None
+    if not isinstance(revision, str) or not revision:
+        raise BundleError(f"{source}: .manifest has no revision")
+    content = {p: c for p, c in files.items() if p != ".manifest"}
+    if _revision(content) == revision:
+        return revision
+    metadata = manifest.get("metadata")
+    listed = metadata.get("files") if isinstance(metadata, dict) else None
+    if isinstance(listed, dict):
+        actual = _digests(content)
+        for path in sorted(set(listed) | set(actual)):
+            if path not in actual:
+                problem = f"{path} is missing"
+            elif path not in listed:
+                problem = f"{path} was added"
+            elif listed[path] != actual[path]:
+                problem = f"{path} differs"
+            else:
+                continue
+            raise BundleError(
+                f"{source}: {problem}: the content does not match the manifest's revision "
+                f"{revision} (the bundle was changed after it was built; rebuild it)"
+            )
+    raise BundleError(
+        f"{source}: the content does not match the manifest's revision {revision} "
+        "(the bundle was changed after it was built; rebuild it)"
     )
-    return Bundle(files=files, revision=str(manifest.get("revision", "")), policy_ids=ids)
+
+
+def _member_name(name: str, source: str) -> str:
+    rel = name.lstrip("/")
+    parts = rel.split("/")
+    if not rel or any(part in {"", ".", ".."} for part in parts) or "\0" in rel:
+        raise BundleError(f"{source}: unsafe member name {name!r}")
+    return rel
+
+
+def _read_tarball(path: Path) -> dict[str, bytes]:
+    files: dict[str, bytes] = {}
+    total = 0
+    with tarfile.open(path, "r|gz") as tar:
+        for count, member in enumerate(tar, start=1):
+            if count > MAX_ARCHIVE_MEMBERS:
+                raise BundleError(f"{path}: more than {MAX_ARCHIVE_MEMBERS} members (input limits)")
+            if not member.isfile():
+                continue
+            if member.size > MAX_ARCHIVE_MEMBER_BYTES:
+                raise BundleError(
+                    f"{path}: {member.name} inflates to {member.size} bytes; the limit is "
+                    f"{MAX_ARCHIVE_MEMBER_BYTES} (input limits)"
+                )
+            total += member.size
+            if total > MAX_ARCHIVE_BYTES:
+                raise BundleError(
+                    f"{path}: inflates to more than {MAX_ARCHIVE_BYTES} bytes (input limits)"
+                )
+            name = _member_name(member.name, str(path))
+            extracted = tar.extractfile(member)
+            content = extracted.read(member.size) if extracted is not None else b""
+            if len(content) != member.size:
+                raise EOFError("unexpected end of data")
+            if name in files:
+                raise BundleError(f"{path}: member {name} appears twice")
+            files[name] = content
+    return files
+
+
+def _read_directory(path: Path) -> dict[str, bytes]:
+    files: dict[str, bytes] = {}
+    total = 0
+    for count, file in enumerate(sorted(path.rglob("*")), start=1):
+        if count > MAX_ARCHIVE_MEMBERS:
+            raise BundleError(f"{path}: more than {MAX_ARCHIVE_MEMBERS} files (input limits)")
+        rel = file.relative_to(path).as_posix()
+        if rel == OUTPUT_MARKER:
+            continue
+        if file.is_symlink():
+            raise BundleError(f"{path}: {rel} is a symbolic link; a bundle holds plain files")
+        if not file.is_file():
+            continue
+        size = file.stat().st_size
+        total += size
+        if size > MAX_ARCHIVE_MEMBER_BYTES or total > MAX_ARCHIVE_BYTES:
+            raise BundleError(f"{path}: {rel}: the bundle is too large (input limits)")
+        files[rel] = file.read_bytes()
+    return files
+
+
+def read_bundle(path: Path) -> Bundle:
+    """Read a built bundle (directory or ``.tar.gz``) back, within the input limits,
+    and verify that its content hashes to its revision (BundleError otherwise)."""
+    try:
+        files = _read_directory(path) if path.is_dir() else _read_tarball(path)
+    except BundleError:
+        raise
+    except EOFError:
+        raise BundleError(
+            f"{path}: not a readable bundle (truncated: unexpected end of data)"
+        ) from None
+    except (OSError, tarfile.TarError, zlib.error) as exc:
+        reason = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
+        if "end of data" in reason or "end-of-stream" in reason:
+            reason = f"truncated: {reason}"
+        raise BundleError(f"{path}: not a readable bundle ({reason})") from None
+    revision = verify_bundle(files, str(path))
+    try:
+        data = json.loads(files.get("data.json", b"{}"))
+        ids = sorted(data.get(BUNDLE_ROOT, {}).get("policy_set", {}).get("policies", {}))
+    except (json.JSONDecodeError, UnicodeDecodeError, AttributeError) as exc:
+        raise BundleError(f"{path}: data.json is not a bundle's data: {exc}") from None
+    return Bundle(files=files, revision=revision, policy_ids=ids)

@@ -15,6 +15,7 @@ import regorus
 
 from migrate.bundle.builder import Bundle
 from migrate.core.errors import BundleError
+from migrate.patterns.dialect import RegexRefused, rust_policy_data
 
 __all__ = ["TestOutcome", "TestReport", "run_bundle_tests"]
 
@@ -70,7 +71,10 @@ def _embedded(bundle: Bundle) -> TestReport:
         if package and path.endswith("_test.rego"):
             names = dict.fromkeys(_TEST_RULE.findall(text))
             tests.extend((package.group(1), name) for name in names)
-    engine.add_data_json(json.dumps(bundle.data()))
+    try:
+        engine.add_data_json(json.dumps(rust_policy_data(bundle.data())))  # as EmbeddedEngine
+    except RegexRefused as exc:
+        raise BundleError(f"the embedded engine cannot run the bundle's regex: {exc}") from None
     report = TestReport(runner="embedded (regorus)")
     for package_name, name in tests:
         try:

@@ -6,7 +6,11 @@ Tests come from two places:
   replicate targets, optionally the whole bundle's decision);
 * derived cases: for every leaf condition with an obvious witness (equals,
   in, exists, contains, size comparisons and their negations), an image that
-  satisfies it and one that does not, checked against the Rego library; and
+  satisfies it and one that does not, checked against the Rego library; for
+  every ``matches`` leaf (and every ``glob``, which compiles to one) at least
+  one case - a sample string and whether Go's RE2 (google-re2, the same
+  dialect as OPA) finds the pattern in it - so ``opa test`` and the embedded
+  engine run every regex of the bundle; and
   when the policy is a plain AND of such leaves on distinct subjects, one image
   meeting all of them (matches) and, for each leaf, the same image with that
   leaf broken (does not match).
@@ -19,6 +23,9 @@ import hashlib
 import re
 from typing import Any
 
+import re2
+
+from migrate.contract.image import ImageMetadata
 from migrate.bundle.rego_text import rego_literal, rego_set, render_template
 from migrate.contract.image import ImageMetadata
 from migrate.policy.model import LoadedPolicy
@@ -93,6 +100,9 @@ def _witness(leaf: dict[str, Any], satisfy: bool) -> Setter | None:
         if numeric:
             return path, arg[0] if satisfy else max(arg) + 1
         return path, arg[0] if satisfy else _other_string(arg)
+    if base == "matches" and not numeric:
+        sample = _regex_sample(arg, satisfy)
+        return (path, sample) if sample is not None else None
     if base == "contains" and not numeric:
         if satisfy:
             return path, f"a{arg}b"
@@ -106,6 +116,25 @@ def _witness(leaf: dict[str, Any], satisfy: bool) -> Setter | None:
         }
         value = values[base][0 if satisfy else 1]
         return (path, value) if value >= 0 else None
+    return None
+
+
+_RE2_OPTIONS = re2.Options()
+_RE2_OPTIONS.log_errors = False
+_SAMPLES = ("", "tag-x", "a", "0", "latest", "v1.2.3", "prod", "ΑΒΓ", " ", "-")
+
+
+def _regex_sample(pattern: str, found: bool) -> str | None:
+    """A string in which RE2 (Go's dialect) finds ``pattern`` (or does not), if an
+    easy one exists: the pattern's literal characters, then a few fixed samples."""
+    literal = re.sub(r"\\(.)|[\^$.*+?()\[\]{}|]", lambda m: m.group(1) or "", pattern)
+    try:
+        regex = re2.compile(pattern, _RE2_OPTIONS)
+    except re2.error:
+        return None
+    for sample in (literal, *_SAMPLES):
+        if (regex.search(sample) is not None) == found:
+            return sample
     return None
 
 

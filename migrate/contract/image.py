@@ -6,6 +6,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from migrate.core.limits import MAX_EXACT_INTEGER
+
 __all__ = ["ImageMetadata"]
 
 
@@ -27,7 +29,7 @@ class ImageMetadata(BaseModel):
     digest: str = ""
     labels: dict[str, str] = Field(default_factory=dict)
     annotations: dict[str, str] = Field(default_factory=dict)
-    size: int = Field(default=0, ge=0)
+    size: int = Field(default=0, ge=0, le=MAX_EXACT_INTEGER)  # both engines compare it exactly
     created_at: str = ""
     architecture: str = ""
     os: str = ""

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 
+from migrate.core.limits import MAX_EXACT_INTEGER
+
 __all__ = ["parse_duration_ns", "parse_duration_seconds"]
 
 _DURATION_UNITS_NS = {
@@ -36,6 +38,11 @@ def parse_duration_ns(text: str) -> int:
         )
     if total <= 0:
         raise ValueError(f"duration {text!r} must be positive")
+    if int(total) > MAX_EXACT_INTEGER:
+        raise ValueError(
+            f"duration {text!r} is {int(total)} ns; at most {MAX_EXACT_INTEGER} "
+            "(the largest both decision engines compare exactly)"
+        )
     return int(total)
 
 

@@ -20,6 +20,7 @@ from migrate.core.errors import (
     AuthenticationError,
     BundleError,
     ConfigError,
+    EngineError,
     EngineUnavailable,
     FreightlinerError,
     PolicyError,
@@ -40,6 +41,7 @@ class ExitCode(IntEnum):
     BLOCKED = 5  # the decision blocks the image (or any image of a sweep)
     UNAVAILABLE = 6  # decision engine or registry unreachable, credentials rejected
     PARTIAL = 7  # some replications of a sweep failed
+    ENGINE_ERROR = 8  # the decision engine failed to evaluate (an error, undefined decision)
     TOO_MANY_CANDIDATES = 9  # policy build/validate --max-candidates: worst case above it
 
 
@@ -49,6 +51,8 @@ def exit_code_for(exc: FreightlinerError) -> ExitCode:
         return ExitCode.INVALID_INPUT
     if isinstance(exc, EngineUnavailable | AuthenticationError | RegistryError):
         return ExitCode.UNAVAILABLE
+    if isinstance(exc, EngineError):
+        return ExitCode.ENGINE_ERROR
     return ExitCode.ERROR
 
 

@@ -15,6 +15,7 @@ from typing import Any
 import yaml
 
 from migrate.core.errors import Diagnostic, FreightlinerError, PolicyError
+from migrate.core.limits import InputLimitError, check_yaml_text
 
 __all__ = ["LocatedDict", "LocatedList", "line_of", "load_yaml"]
 
@@ -90,10 +91,17 @@ def load_yaml(
     error: type[FreightlinerError] = PolicyError,
     syntax: str = "YAML syntax error",
 ) -> Any:
-    """Parse one YAML document; syntax errors and duplicate keys raise ``error``.
+    """Parse one YAML document; syntax errors, duplicate keys and input past a limit
+    (migrate.core.limits: size, depth, aliases, expanded size) raise ``error``.
 
     A syntax error is one diagnostic ``<syntax>: <parser's problem>`` at its line.
     """
+    try:
+        check_yaml_text(text)
+    except InputLimitError as exc:
+        raise error(
+            exc.message, [Diagnostic(exc.message, file=filename, line=exc.line)]
+        ) from exc
     loader = _Loader(text)
     loader.name = filename
     loader.problems = []

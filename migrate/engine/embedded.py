@@ -23,6 +23,8 @@ from migrate.contract.decision import (
 from migrate.contract.image import ImageMetadata
 from migrate.core.clock import now_rfc3339
 from migrate.core.errors import EngineError, UndefinedDecision
+from migrate.core.engine_message import engine_message
+from migrate.patterns.dialect import RegexRefused, rust_policy_data
 
 __all__ = ["EmbeddedEngine"]
 
@@ -40,7 +42,12 @@ class EmbeddedEngine:
 
     def __init__(self, modules: dict[str, str], data: dict[str, Any], revision: str = "") -> None:
         self._modules = {p: t for p, t in sorted(modules.items()) if not p.endswith("_test.rego")}
-        self._data_json = json.dumps(data)
+        try:
+            # Bundles keep Go's (OPA's) regexes; regorus gets the same language in Rust's
+            # syntax (ASCII classes, (?-u:\b); migrate/patterns/dialect.py).
+            self._data_json = json.dumps(rust_policy_data(data))
+        except RegexRefused as exc:
+            raise EngineError(f"the embedded engine cannot run the bundle's regex: {exc}") from None
         self._local = threading.local()
         self._revision = revision
         self._engine()  # compile now, so a bad bundle fails here and not at the first decision
@@ -52,7 +59,9 @@ class EmbeddedEngine:
                 engine.add_policy(path, text)
             engine.add_data_json(self._data_json)
         except (RuntimeError, ValueError) as exc:
-            raise EngineError(f"the embedded engine rejected the bundle: {exc}") from exc
+            raise EngineError(
+                f"the embedded engine rejected the bundle: {engine_message(exc)}"
+            ) from exc
         return engine
 
     @classmethod
@@ -82,7 +91,7 @@ class EmbeddedEngine:
             engine.set_input_json(json.dumps(input_value))
             value = json.loads(engine.eval_rule_as_json(rule))
         except RuntimeError as exc:
-            raise EngineError(f"evaluation of {rule} failed: {exc}") from exc
+            raise EngineError(f"evaluation of {rule} failed: {engine_message(exc)}") from exc
         # regorus reports an undefined rule as this marker string; the contract's
         # rules are an object and an array, so the marker cannot be a real value.
         if value == _UNDEFINED:
@@ -104,7 +113,9 @@ class EmbeddedEngine:
             engine.set_input_json(input_json)
             raw = engine.eval_rule_as_json(_DECISION_RULE)
         except RuntimeError as exc:
-            raise EngineError(f"evaluation of {_DECISION_RULE} failed: {exc}") from exc
+            raise EngineError(
+                f"evaluation of {_DECISION_RULE} failed: {engine_message(exc)}"
+            ) from exc
         if raw.strip() == json.dumps(_UNDEFINED):
             raise UndefinedDecision(f"{_DECISION_RULE} is undefined")
         return parse_decision_json(raw)

@@ -12,6 +12,7 @@ from typing import Any
 from migrate.bundle.atomic import atomic_directory
 from migrate.bundle.builder import Bundle, BundleBuilder
 from migrate.core.errors import Diagnostic
+from migrate.bundle.decides import check_bundle_decides
 from migrate.legacy.convert import Conversion, ConvertedPolicy
 from migrate.legacy.model import LegacyInput
 from migrate.policy.loader import parse_policy_text
@@ -144,6 +145,7 @@ def write_output(out_dir: Path, legacy: LegacyInput, conversion: Conversion) -> 
         for name, text in files.items():
             (staging / name).write_text(text, encoding="utf-8")
         bundle = build_bundle(files)
+        check_bundle_decides(bundle)
         bundle.write_tarball(staging / "bundle.tar.gz")
         (staging / "report.md").write_text(render_report(legacy, conversion), encoding="utf-8")
     return bundle

@@ -14,6 +14,8 @@ from typing import Any
 from migrate.core.errors import ConfigError, Diagnostic
 from migrate.core.yaml_source import LocatedDict, load_yaml
 
+from migrate.core.limits import InputLimitError, check_json_text, check_source_size
+
 __all__ = ["line_of", "load_document", "snake"]
 
 _CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
@@ -35,11 +37,21 @@ def load_document(path: Path) -> Any:
     """The parsed document (mappings as LocatedDict); ConfigError with one line on failure."""
     name = str(path)
     try:
+        check_source_size(path.stat().st_size)  # before reading it into memory
         text = path.read_text(encoding="utf-8")
+    except InputLimitError as exc:
+        raise ConfigError(exc.message, [Diagnostic(exc.message, file=name)]) from None
     except (OSError, UnicodeDecodeError) as exc:
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
         raise ConfigError(
             "unreadable", [Diagnostic(f"cannot read file: {reason}", file=name)]
+        ) from exc
+    try:
+        if path.suffix.lower() == ".json":
+            check_json_text(text)  # before json.loads recurses per level
+    except InputLimitError as exc:
+        raise ConfigError(
+            exc.message, [Diagnostic(exc.message, file=name, line=exc.line)]
         ) from exc
     try:
         return load_yaml(text, name, error=ConfigError, syntax="invalid YAML")

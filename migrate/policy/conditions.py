@@ -18,8 +18,7 @@ from __future__ import annotations
 
 from typing import Any
 
-import re2
-
+from migrate.patterns.dialect import RegexRefused, check_regex
 from migrate.patterns.glob import glob_to_re2
 from migrate.patterns.gosemver import InvalidConstraint, compile_constraint
 from migrate.policy.model import ConditionNode
@@ -79,27 +78,19 @@ class ConditionError(ValueError):
         self.field = field
 
 
-_RE2_OPTIONS = re2.Options()
-_RE2_OPTIONS.log_errors = False  # report through our diagnostics, not RE2's stderr logging
-
-
 def _string(value: Any, what: str = "value") -> str:
     if not isinstance(value, str):
         raise ValueError(f"{what} must be a string (quote it in YAML), got {value!r}")
     return value
 
 
-def _check_regex(pattern: str) -> str:
+def _check_regex(pattern: str, what: str = "pattern") -> str:
+    """Accepted only if Go (OPA) and Rust (embedded engine) both accept it (dialect.py)."""
     try:
-        re2.compile(pattern, _RE2_OPTIONS)
-    except re2.error as exc:
-        detail = (
-            exc.args[0].decode("utf-8", "replace")
-            if exc.args and isinstance(exc.args[0], bytes)
-            else exc
-        )
-        raise ValueError(f"invalid RE2 pattern {pattern!r}: {detail}") from exc
-    return pattern
+        return check_regex(pattern)
+    except RegexRefused as exc:
+        shown = pattern if len(pattern) <= 200 else pattern[:120] + "…"
+        raise ValueError(f"invalid RE2 {what} {shown!r}: refused by {exc.engine}: {exc}") from exc
 
 
 def _split_key(node: ConditionNode, op: str) -> tuple[str, Any]:
@@ -156,7 +147,7 @@ def _argument(ctype: str, key: str, op: str, value: Any) -> Any:
         regex = glob_to_re2(_string(value))
         if regex is None:
             raise ValueError(f"invalid glob pattern {value!r}")
-        return regex
+        return _check_regex(regex, f"pattern compiled from glob {value!r}")
     if base == "semver":
         return parse_semver_range(_string(value))
     if base == "legacy_semver":

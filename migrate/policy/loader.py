@@ -21,6 +21,8 @@ from pydantic import ValidationError
 
 from migrate.core.errors import Diagnostic, PolicyError
 from migrate.core.yaml_source import line_of, load_yaml
+from migrate.core.errors import Diagnostic, PolicyError
+from migrate.core.limits import InputLimitError, check_source_size
 from migrate.policy.model import LoadedPolicy, Policy, PolicyConfig, PolicySet
 from migrate.policy.semantics import check_policy
 
@@ -217,7 +219,11 @@ def load_policy_documents(paths: Iterable[Path]) -> PolicySet:
         visited.add(resolved)
         name = str(file)
         try:
+            check_source_size(file.stat().st_size)  # before reading it into memory
             text = file.read_text(encoding="utf-8")
+        except InputLimitError as exc:
+            problems.append(Diagnostic(exc.message, file=name))
+            continue
         except (OSError, UnicodeDecodeError) as exc:
             problems.append(
                 Diagnostic(f"cannot read: {getattr(exc, 'strerror', None) or exc}", file=name)

@@ -8,18 +8,31 @@ them too) and are re-exported here for the policy code."""
 from __future__ import annotations
 
 import re
+from datetime import datetime
+
+from migrate.core.limits import MAX_EXACT_INTEGER
 
 from migrate.core.cron import parse_cron
 from migrate.core.durations import parse_duration_ns
 
 __all__ = [
     "TEMPLATE_VARIABLES",
+    "check_rfc3339",
     "parse_cron",
     "parse_duration_ns",
     "parse_semver_range",
     "parse_size",
     "parse_template",
 ]
+
+def _exact(number: int, what: str, unit: str) -> int:
+    if number > MAX_EXACT_INTEGER:
+        raise ValueError(
+            f"{what} is {number} {unit}; at most {MAX_EXACT_INTEGER} "
+            "(the largest both decision engines compare exactly)"
+        )
+    return number
+
 
 _SIZE_UNITS = {
     "": 1,
@@ -43,18 +56,37 @@ def parse_size(value: object) -> int:
     if isinstance(value, int):
         if value < 0:
             raise ValueError(f"size must not be negative, got {value}")
-        return value
+        return _exact(value, "size", "bytes")
     if isinstance(value, str):
         match = _SIZE.match(value)
         if match and match.group(2) in _SIZE_UNITS:
-            number = float(match.group(1)) * _SIZE_UNITS[match.group(2)]
-            if number != int(number):
+            whole, _, fraction = match.group(1).partition(".")
+            scale = _SIZE_UNITS[match.group(2)]
+            numerator = int(whole + fraction) * scale  # exact: no float rounding
+            denominator = 10 ** len(fraction)
+            if numerator % denominator:
                 raise ValueError(f"size {value!r} is not a whole number of bytes")
-            return int(number)
+            return _exact(numerator // denominator, f"size {value!r}", "bytes")
     raise ValueError(
         f"invalid size {value!r} "
         "(a byte count, or a number with B, KB, MB, GB, TB, KiB, MiB, GiB, TiB)"
     )
+
+
+_RFC3339 = re.compile(
+    r"^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})$", re.ASCII
+)
+
+
+def check_rfc3339(text: object) -> str:
+    """``text`` when it is an RFC 3339 time both engines parse (``2026-01-01T00:00:00Z``)."""
+    if not isinstance(text, str) or not _RFC3339.match(text):
+        raise ValueError(f"{text!r} is not an RFC 3339 time such as 2026-01-01T00:00:00Z")
+    try:
+        datetime.fromisoformat(re.sub(r"\.(\d{6})\d+", r".\1", text).replace("z", "Z"))
+    except ValueError as exc:
+        raise ValueError(f"{text!r} is not a valid RFC 3339 time: {exc}") from None
+    return text
 
 
 # --- semver ranges -------------------------------------------------------------

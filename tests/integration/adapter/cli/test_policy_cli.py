@@ -125,7 +125,7 @@ def test_validate_reports_every_problem_with_exit_3(tmp_path: Path) -> None:
     assert out == ""
     assert err.splitlines() == [
         f"error: {bad}:2: policy 'a': priority: Input should be a valid integer, unable to parse string as an integer",
-        f"error: {bad}:5: policy 'b': conditions[0].value: invalid RE2 pattern '[': missing ]: [",
+        f"error: {bad}:5: policy 'b': conditions[0].value: invalid RE2 pattern '[': refused by Go's regexp (OPA): missing ]: [",
     ]
 
 

@@ -32,7 +32,7 @@ from migrate.core.exit_codes import ExitCode, exit_code_for
         (EngineUnavailable("x"), 6),
         (AuthenticationError("x"), 6),
         (RegistryError("x"), 6),
-        (EngineError("x"), 1),
+        (EngineError("x"), 8),
         (ActionError("x"), 1),
         (FreightlinerError("x"), 1),
     ],
@@ -51,6 +51,7 @@ def test_codes_are_the_documented_ones() -> None:
         ("BLOCKED", 5),
         ("UNAVAILABLE", 6),
         ("PARTIAL", 7),
+        ("ENGINE_ERROR", 8),
         ("TOO_MANY_CANDIDATES", 9),
     ]
 

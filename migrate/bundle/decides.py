@@ -1,0 +1,109 @@
+"""A bundle is published only if it decides.
+
+Before ``policy build`` writes a bundle, ``freightliner-migrate convert``
+writes its output and ``serve`` publishes a reload, every policy of the bundle
+decides a synthetic image in the embedded engine (regorus, with the bundle's
+regexes translated as :class:`~migrate.engine.embedded.EmbeddedEngine`
+translates them) without an engine error. The synthetic image of a policy has
+every label and annotation its conditions name, so every leaf (every regex)
+is evaluated. An engine error is a :class:`~migrate.core.errors.BundleError` naming
+the policy and the engine's one-line reason.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import regorus
+
+from migrate.core.errors import BundleError
+from migrate.bundle.builder import BUNDLE_ROOT, Bundle
+from migrate.core.engine_message import engine_message
+from migrate.patterns.dialect import RegexRefused, rust_policy_data
+
+__all__ = ["SYNTHETIC_NOW", "check_bundle_decides", "synthetic_image"]
+
+SYNTHETIC_NOW = "2026-01-01T00:00:00Z"
+_QUERY = (
+    "r := [x | some id, p in data.freightliner.policy_set.policies; "
+    "x := data.freightliner.replication.evaluate_policy(p, input.images[id], "
+    "time.parse_rfc3339_ns(input.now)).matched]"
+)
+_ONE = (
+    "r := data.freightliner.replication.evaluate_policy("
+    "data.freightliner.policy_set.policies[input.id], input.image, "
+    "time.parse_rfc3339_ns(input.now)).matched"
+)
+
+
+def synthetic_image(policy: dict[str, Any]) -> dict[str, Any]:
+    """An image with every label and annotation the policy's conditions name."""
+    labels: dict[str, str] = {}
+    annotations: dict[str, str] = {}
+    for leaf in policy.get("leaves", []):
+        if not isinstance(leaf, dict):
+            continue
+        if leaf.get("type") == "label":
+            labels[str(leaf.get("key", ""))] = "synthetic"
+        elif leaf.get("type") == "annotation":
+            annotations[str(leaf.get("key", ""))] = "synthetic"
+    return {
+        "registry": "synthetic-registry",
+        "repository": "synthetic/repository",
+        "tag": "synthetic-tag",
+        "digest": "sha256:" + "0" * 64,
+        "labels": labels,
+        "annotations": annotations,
+        "size": 1,
+        "created_at": "2025-01-01T00:00:00Z",
+        "architecture": "amd64",
+        "os": "linux",
+        "variant": "",
+        "media_type": "",
+        "index_digest": "",
+    }
+
+
+def check_bundle_decides(bundle: Bundle) -> None:
+    """Raise BundleError unless every policy decides its synthetic image without an error."""
+    data = bundle.data()
+    policies = data.get(BUNDLE_ROOT, {}).get("policy_set", {}).get("policies", {})
+    if not policies:
+        return
+    engine = regorus.Engine()
+    engine.set_policy_length_config(max_col=1 << 28, max_file_bytes=1 << 28, max_lines=1 << 24)
+    try:
+        for path, text in sorted(bundle.modules().items()):
+            if not path.endswith("_test.rego"):
+                engine.add_policy(path, text)
+        engine.add_data_json(json.dumps(rust_policy_data(data)))
+    except RegexRefused as exc:
+        raise BundleError(f"the embedded engine cannot run the bundle's regex: {exc}") from None
+    except BaseException as exc:  # regorus: RuntimeError, or a pyo3 PanicException
+        if isinstance(exc, KeyboardInterrupt | SystemExit):
+            raise
+        message = engine_message(exc)
+        raise BundleError(f"the embedded engine cannot load the bundle: {message}") from None
+    images = {pid: synthetic_image(p) for pid, p in policies.items()}
+    engine.set_input_json(json.dumps({"images": images, "now": SYNTHETIC_NOW}))
+    try:
+        engine.eval_query_as_json(_QUERY)
+        return
+    except BaseException as exc:
+        if isinstance(exc, KeyboardInterrupt | SystemExit):
+            raise
+    for pid in sorted(policies):  # which one: evaluate them one by one
+        engine.set_input_json(json.dumps({"id": pid, "image": images[pid], "now": SYNTHETIC_NOW}))
+        try:
+            engine.eval_query_as_json(_ONE)
+        except BaseException as exc:
+            if isinstance(exc, KeyboardInterrupt | SystemExit):
+                raise
+            source = policies[pid].get("source") or {}
+            where = f"{source.get('file')}:{source.get('line')}: " if source.get("file") else ""
+            raise BundleError(
+                f"{where}policy {pid!r}: the embedded engine fails to decide a synthetic image: "
+                f"{engine_message(exc)}"
+            ) from None
+    raise BundleError("the embedded engine fails to decide the synthetic images")
