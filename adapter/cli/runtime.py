@@ -69,8 +69,8 @@ def _runtime(
 ) -> tuple[ImageReference, Runtime]:
     try:
         ref = ImageReference.parse(reference)
-    except ValueError as exc:
-        raise ConfigError(str(exc)) from None
+    except ValueError as exc:  # a usage error (exit 2), before anything is read or written
+        raise click.UsageError(str(exc)) from exc
     config = FreightlinerConfig.load(config_path) if config_path else FreightlinerConfig()
 
     def bundle() -> Any:
@@ -162,7 +162,19 @@ def evaluate(
     sys.exit(summary.exit_code)
 
 
+def _printable(text: str) -> str:
+    """``text`` with control characters escaped, so a registry's names cannot drive the
+    terminal or split a line."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
 def _outcome_line(outcome: ImageOutcome) -> str:
+    return _printable(_outcome_text(outcome))
+
+
+def _outcome_text(outcome: ImageOutcome) -> str:
     ref = outcome.image.reference
     if outcome.status in ("replicated", "planned", "skipped") and outcome.targets:
         text = f"{outcome.status} {ref} -> {', '.join(outcome.targets)}"

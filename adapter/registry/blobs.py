@@ -88,7 +88,7 @@ def upload_blob(
     """See :meth:`RegistryClient.upload_blob`."""
     parse_digest(digest)
     what = f"registry {client.name!r}: upload of {repository}@{digest}"
-    response = client.request("POST", f"/v2/{repository}/blobs/uploads/")
+    response = client.request("POST", client.path_for(repository, "blobs/uploads/"))
     client.check(response, {202}, f"start upload to {repository}")
     location = response.headers.get("Location")
     if not location:

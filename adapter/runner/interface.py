@@ -15,6 +15,7 @@ from typing import Literal, Protocol
 
 from adapter.decision.model import ReplicationDecision
 from adapter.metadata.model import ImageMetadata
+from adapter.registry.reference import InvalidName, is_digest, parse_reference, shown
 
 __all__ = [
     "ImageOutcome",
@@ -39,18 +40,15 @@ class ImageReference:
 
     @classmethod
     def parse(cls, text: str) -> ImageReference:
-        registry, _, rest = text.partition("/")
-        if not registry:
-            raise ValueError(
-                f"invalid image reference {text!r}: expected registry[/repository[:tag]]"
+        """Parse and check every part against the name grammar
+        (:func:`adapter.registry.reference.parse_reference`); ``ValueError`` (an
+        :class:`~adapter.registry.reference.InvalidName`) with the reason otherwise."""
+        registry, repository, tag = parse_reference(text)
+        if tag is not None and is_digest(tag):
+            raise InvalidName(
+                f"invalid image reference {shown(text)}: name a tag (registry/repository:tag); "
+                "digest references are not supported here"
             )
-        if not rest:
-            return cls(registry)
-        repository, colon, tag = rest.rpartition(":")
-        if not colon or "/" in tag:
-            return cls(registry, rest)
-        if not repository or not tag:
-            raise ValueError(f"invalid image reference {text!r}")
         return cls(registry, repository, tag)
 
     def __str__(self) -> str:
