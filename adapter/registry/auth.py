@@ -136,7 +136,9 @@ class RegistryAuth(httpx.Auth):
         if again is None:
             return
         request.headers["Authorization"] = again
-        yield request
+        response = yield request
+        if response.status_code == 401:
+            self.on_challenge(response, scopes, again)  # rejected again: says why
 
     # -- header for an outgoing request ---------------------------------
     def header_for(self, scopes: Sequence[str]) -> str | None:

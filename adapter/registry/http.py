@@ -27,11 +27,9 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
 import httpx
-
-from adapter.decision.model import RetrySettings
 
 __all__ = [
     "DEFAULT_SCHEDULE",
@@ -51,6 +49,20 @@ RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
 _JITTER = 0.1
 
 
+class RetrySettingsLike(Protocol):
+    """What :meth:`RetrySchedule.from_settings` reads (a policy's ``RetrySettings``); a
+    protocol so this module depends on nothing but httpx and sits below every user."""
+
+    @property
+    def max_attempts(self) -> int: ...
+    @property
+    def initial_backoff_seconds(self) -> float: ...
+    @property
+    def max_backoff_seconds(self) -> float: ...
+    @property
+    def multiplier(self) -> float: ...
+
+
 @dataclass(frozen=True)
 class RetrySchedule:
     """Attempts, backoff and the bounds of one retried call (see the module docstring)."""
@@ -64,7 +76,7 @@ class RetrySchedule:
 
     @classmethod
     def from_settings(
-        cls, settings: RetrySettings, *, max_retry_after: float = 60.0, max_total: float = 120.0
+        cls, settings: RetrySettingsLike, *, max_retry_after: float = 60.0, max_total: float = 120.0
     ) -> RetrySchedule:
         """A policy's ``retry_policy`` (or the client's settings) as a schedule."""
         return cls(
