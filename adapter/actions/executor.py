@@ -149,27 +149,28 @@ class DecisionExecutor:
                 action,
                 "skipped",
                 target,
-                detail=f"target already has {result.target_digest}" + moved,
+                detail=f"target already has {result.target_digest}",
+                warning=moved,
             )
         _log.info(
-            "replicated %s to %s (%s, %d bytes)%s",
+            "replicated %s to %s (%s, %d bytes)",
             image.reference,
             target,
             result.target_digest,
             result.bytes_copied,
-            moved,
         )
         return ActionResult(
             action,
             "replicated",
             target,
-            detail=result.target_digest + moved,
+            detail=result.target_digest,
             bytes_copied=result.bytes_copied,
+            warning=moved,
         )
 
     @staticmethod
     def _moved(client: Registry, image: ImageMetadata, decided: str) -> str:
-        """``"; source tag moved: ..."`` when the source tag no longer points at the decided
+        """``"source tag moved ..."`` when the source tag no longer points at the decided
         digest (the decided digest is copied all the same), else ``""``."""
         if not image.tag:
             return ""
@@ -184,7 +185,7 @@ class DecisionExecutor:
             now,
         )
         return (
-            f"; source tag moved since the decision: decided {decided}, now {now}; copied {decided}"
+            f"source tag moved since the decision: decided {decided}, now {now}; copied {decided}"
         )
 
     def _notify(

@@ -175,7 +175,14 @@ def _outcome_line(outcome: ImageOutcome) -> str:
 
 
 def _outcome_text(outcome: ImageOutcome) -> str:
-    ref = outcome.image.reference
+    text = _outcome_status_text(outcome)
+    return text + "".join(f" (warning: {w})" for w in outcome.warnings)
+
+
+def _outcome_status_text(outcome: ImageOutcome) -> str:
+    image = outcome.image
+    # a repository refused as a whole (bad name, failed tags listing) has no tag or digest
+    ref = image.reference if image.tag or image.digest else f"{image.registry}/{image.repository}"
     if outcome.status in ("replicated", "planned", "skipped") and outcome.targets:
         text = f"{outcome.status} {ref} -> {', '.join(outcome.targets)}"
         return text + (f" ({outcome.detail})" if outcome.status == "skipped" else "")
@@ -195,6 +202,7 @@ def _outcome_json(outcome: ImageOutcome) -> dict[str, Any]:
         "detail": outcome.detail,
         "platforms": outcome.platforms,
         "notifications_failed": outcome.notifications_failed,
+        "warnings": outcome.warnings,
         "decision": decision.model_dump(mode="json", exclude={"explanation"}) if decision else None,
     }
 

@@ -73,6 +73,7 @@ class ImageOutcome:
     notifications_failed: int = 0
     detail: str = ""  # why: the decision's reason, a sweep limit, a platform conflict
     platforms: int = 1
+    warnings: list[str] = field(default_factory=list)  # e.g. a source tag that moved
 
     @property
     def engine_failed(self) -> bool:

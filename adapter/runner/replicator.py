@@ -215,6 +215,7 @@ class RegistryReplicator:
             ),
             detail=next((r.detail for r in results if r.status == "blocked"), detail),
             platforms=count,
+            warnings=sorted({r.warning for r in results if r.warning}),
         )
         return outcome
 
