@@ -85,8 +85,7 @@ def check_tag(tag: object, what: str = "tag") -> str:
         )
     if not _TAG.fullmatch(tag):
         raise InvalidName(
-            f"invalid {what} {shown(tag)}: expected [A-Za-z0-9_] then up to 127 of "
-            "[A-Za-z0-9._-]"
+            f"invalid {what} {shown(tag)}: expected [A-Za-z0-9_] then up to 127 of [A-Za-z0-9._-]"
         )
     return tag
 

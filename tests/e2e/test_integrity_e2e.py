@@ -218,3 +218,88 @@ def test_a_tag_moved_between_decision_and_copy_copies_the_decided_digest(
     # what the copy read from the source: only the decided digest, never the tag
     manifest_reads = [s.path for s in source.seen if s.method == "GET" and "/manifests/" in s.path]
     assert manifest_reads == [f"/v2/team/app/manifests/{decided}"] * 2  # decision, copy
+
+
+@pytest.mark.parametrize("auth", ["basic", "token"])
+def test_a_link_to_another_origin_gets_no_credentials_and_fails_that_listing(
+    hostile_factory: Start, target: RunningRegistry, tmp_path: Path, auth: str
+) -> None:
+    elsewhere = hostile_factory()
+    source = hostile_factory(auth=auth)
+    good = source.add_image("team/good", "prod-1", labels=SCANNED, seed=1)
+    source.add_image("team/app", "prod-2", labels=SCANNED, seed=2)
+    source.catalog = ["team/app", "team/good"]
+    source.links["/v2/team/app/tags/list"] = f"{elsewhere.url}/v2/team/app/tags/list?last=x"
+    if auth == "basic":
+        env = {"FREIGHTLINER_REGISTRY_SRC_USERNAME": "alice"}
+        env["FREIGHTLINER_REGISTRY_SRC_PASSWORD"] = "wonderland"
+        registry: dict[str, Any] = {}
+        sent = "Basic " + base64.b64encode(b"alice:wonderland").decode()
+    else:
+        env, registry, sent = {"SRC_TOKEN": source.token}, {"token_env": "SRC_TOKEN"}, ""
+        sent = f"Bearer {source.token}"
+    before = snapshot(target)
+    result = run(tmp_path, "src", source, target, env=env, registry=registry)
+    assert result.returncode == 7, result.stdout + result.stderr
+    assert _changed(before, snapshot(target)) == {"mirror/team/good": {"prod-1": good}}
+    assert (
+        f"failed src/team/app: registry 'src': list tags of team/app: Link to another origin "
+        f"'{elsewhere.url}/v2/team/app/tags/list?last=x' refused (the registry is {source.url})"
+    ) in result.stdout.splitlines()
+    assert elsewhere.seen == []  # never followed, with or without credentials
+    assert set(source.authorizations()) == {sent}
+
+
+def test_a_link_loop_stops_with_a_clear_error(
+    hostile_factory: Start, target: RunningRegistry, tmp_path: Path
+) -> None:
+    source = hostile_factory()
+    source.add_image("team/app", "prod-1", labels=SCANNED, seed=1)
+    loop = f"{source.url}/v2/team/app/tags/list?last=prod-1"
+    source.links["/v2/team/app/tags/list"] = loop
+    source.links["/v2/team/app/tags/list?last=prod-1"] = loop
+    before = snapshot(target)
+    result = run(tmp_path, "src/team/app", source, target)
+    assert result.returncode == 7
+    assert result.stdout.splitlines()[0] == (
+        f"failed src/team/app: registry 'src': list tags of team/app: pagination repeats "
+        f"'{loop}'; stopped"
+    )
+    assert snapshot(target) == before
+    assert len([s for s in source.seen if "/tags/list" in s.path]) == 2
+
+
+def test_a_realm_on_another_loopback_origin_gets_basic_but_the_token_stays_home(
+    hostile_factory: Start, target: RunningRegistry, tmp_path: Path
+) -> None:
+    realm = hostile_factory()
+    source = hostile_factory(auth="bearer", realm=f"{realm.url}/token")
+    good = source.add_image("team/app", "prod-1", labels=SCANNED, seed=1)
+    env = {"FREIGHTLINER_REGISTRY_SRC_USERNAME": "alice"}
+    env["FREIGHTLINER_REGISTRY_SRC_PASSWORD"] = "wonderland"
+    before = snapshot(target)
+    result = run(tmp_path, "src/team/app", source, target, env=env)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert _changed(before, snapshot(target)) == {"mirror/team/app": {"prod-1": good}}
+    basic = "Basic " + base64.b64encode(b"alice:wonderland").decode()
+    assert {(s.path.split("?")[0], s.authorization) for s in realm.seen} == {("/token", basic)}
+    assert all(a.startswith("Bearer issued-") for a in source.authorizations())
+
+
+def test_a_rendered_target_outside_the_grammar_fails_that_image(
+    hostile_factory: Start, target: RunningRegistry, tmp_path: Path
+) -> None:
+    source = hostile_factory()
+    good = source.add_image("team/app", "prod-1", labels=SCANNED, seed=1)
+    source.add_image("team/app", "Prod-2", labels=SCANNED, seed=2)
+    policies = json.loads(json.dumps(POLICIES))
+    policies["policies"][0]["actions"][0]["target_repo"] = "mirror/{tag}"
+    before = snapshot(target)
+    result = run(tmp_path, "src/team/app", source, target, policies=policies)
+    assert result.returncode == 7
+    assert _changed(before, snapshot(target)) == {"mirror/prod-1": {"prod-1": good}}
+    assert (
+        "failed src/team/app:Prod-2: dst/mirror/Prod-2:Prod-2: rendered target refused: invalid "
+        "target repository name 'mirror/Prod-2': path component 2 'Prod-2' is not [a-z0-9]+ "
+        "joined by '.', '_', '__' or '-'; nothing copied"
+    ) in result.stdout.splitlines()
