@@ -28,6 +28,40 @@ def policy() -> None:
     """Validate, build, test and evaluate replication policies."""
 
 
+def judge_targets(policy_set: Any) -> list[Diagnostic]:
+    """Replicate targets whose template text already breaks the image-name grammar
+    (:func:`migrate.reference.judge_template`): ``..``, upper case, spaces, a length over the
+    limit. Checked by ``validate`` only: converted legacy rules may keep a literal
+    destination (e.g. with ``*``) that the adapter then refuses at run time."""
+    from migrate.policy.values import parse_template
+    from migrate.policy.yaml_source import line_of
+    from migrate.reference import judge_template
+
+    problems: list[Diagnostic] = []
+    for loaded in policy_set.policies:
+        for index, action in enumerate(loaded.policy.actions):
+            if action.type != "replicate":
+                continue
+            for name in ("target_repo", "target_tag"):
+                try:
+                    parts = parse_template(getattr(action, name))
+                except ValueError:
+                    continue  # reported by the loader already
+                wrong = judge_template(parts, name)
+                if wrong is not None:
+                    line = line_of(loaded.raw, ["actions", index, name]) or loaded.line
+                    problems.append(
+                        Diagnostic(
+                            wrong,
+                            file=loaded.file,
+                            line=line,
+                            policy_id=loaded.policy.id,
+                            field=f"actions[{index}].{name}",
+                        )
+                    )
+    return problems
+
+
 @policy.command()
 @_PATHS
 @exit_on_error
@@ -36,6 +70,10 @@ def validate(paths: tuple[Path, ...]) -> None:
     from migrate.policy.loader import load_policy_documents, policy_files
 
     policy_set = load_policy_documents(list(paths))
+    problems = judge_targets(policy_set)
+    if problems:
+        count = len(problems)
+        raise PolicyError(f"{count} problem{'s' if count != 1 else ''} in policy input", problems)
     files = len(policy_files(list(paths)))
     click.echo(
         f"ok: {len(policy_set)} polic{'y' if len(policy_set) == 1 else 'ies'} in {files} file(s)"

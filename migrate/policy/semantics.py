@@ -26,7 +26,6 @@ from adapter.metadata.model import ImageMetadata
 from migrate.policy.conditions import ConditionError, compile_leaf
 from migrate.policy.model import ConditionNode, Policy, PolicyAction
 from migrate.policy.values import parse_cron, parse_duration_ns, parse_template
-from migrate.reference import judge_template
 
 __all__ = ["MAX_DEPTH", "check_policy", "compile_policy"]
 
@@ -123,10 +122,6 @@ def _compile_action(
         except ValueError as exc:
             problems.append((f"{path}.{name}", str(exc)))
             templates[name] = []
-            continue
-        wrong = judge_template(templates[name], name)
-        if wrong is not None:
-            problems.append((f"{path}.{name}", wrong))
     if (
         action.type == "replicate"
         and not templates["target_repo"]

@@ -136,11 +136,13 @@ def test_catalog_traversal_never_leaves_the_rendered_target(
     good = source.add_image("team/app", "prod-1", labels=SCANNED, seed=1)
     evil = "team/app/../../../prod/critical"
     source.add_image(evil, "latest", labels=SCANNED, seed=2)
+    # a hostile registry also answers the collapsed path an HTTP library would send
+    source.add_image("prod/critical", "latest", labels=SCANNED, seed=2)
     source.catalog = ["team/app", evil]
     before = snapshot(target)
     result = run(tmp_path, "src", source, target)
-    assert result.returncode == 7, result.stderr
     assert _changed(before, snapshot(target)) == {"mirror/team/app": {"prod-1": good}}
+    assert result.returncode == 7, result.stderr
     lines = result.stdout.splitlines()
     assert (
         f"failed src/{evil}: registry 'src': invalid repository name '{evil}': path component "
@@ -158,6 +160,8 @@ def test_crafted_tags_fail_alone_and_nothing_else_is_written(
     good = source.add_image("team/app", "prod-1", labels=SCANNED, seed=1)
     crafted = ["prod-evil/../latest", "prod-3#", "prod-4?x=1", "prod-\n5", "prod-\x1b[31m", ""]
     crafted.append("p" * 300)
+    for truncated in ("latest", "prod-3", "prod-4", "prod-"):  # what normalisation would ask for
+        source.add_image("team/app", truncated, labels=SCANNED, seed=3)
     source.tags["team/app"] = ["prod-1", *crafted]
     before = snapshot(target)
     result = run(tmp_path, "src/team/app", source, target)
@@ -240,13 +244,13 @@ def test_a_link_to_another_origin_gets_no_credentials_and_fails_that_listing(
         sent = f"Bearer {source.token}"
     before = snapshot(target)
     result = run(tmp_path, "src", source, target, env=env, registry=registry)
+    assert elsewhere.seen == []  # never followed, with or without credentials
     assert result.returncode == 7, result.stdout + result.stderr
     assert _changed(before, snapshot(target)) == {"mirror/team/good": {"prod-1": good}}
     assert (
         f"failed src/team/app: registry 'src': list tags of team/app: Link to another origin "
         f"'{elsewhere.url}/v2/team/app/tags/list?last=x' refused (the registry is {source.url})"
     ) in result.stdout.splitlines()
-    assert elsewhere.seen == []  # never followed, with or without credentials
     assert set(source.authorizations()) == {sent}
 
 

@@ -59,9 +59,9 @@ def _policy_yaml(hostile: str) -> str:
             {
                 "type": "replicate",
                 "target_registry": f"reg{hostile}",
-                # target templates follow the image-name grammar (tests/migrate/
-                # test_reference.py): hostile text there is refused at validate time
-                "target_repo": "m/{repository}",
+                "target_repo": "m/"
+                + hostile.replace("{", "{{").replace("}", "}}")
+                + "/{repository}",
                 "target_tag": "{tag}",
                 "parameters": {hostile: hostile},
             }
@@ -119,7 +119,7 @@ def test_hostile_strings_stay_data(hostile: str, tmp_path: Path, opa_bin: str) -
     assert decision.matched_policies == [_policy_id(hostile)]
     assert [
         (a.target_registry, a.target_repo, a.target_tag, a.parameters) for a in decision.actions
-    ] == [(f"reg{hostile}", "m/a/b", hostile, {hostile: hostile})]
+    ] == [(f"reg{hostile}", f"m/{hostile}/a/b", hostile, {hostile: hostile})]
     near_miss = image.model_copy(update={"tag": hostile + " "})
     assert engine.decide(near_miss, now=NOW).matched_policies == []
 
