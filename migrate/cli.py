@@ -7,8 +7,9 @@ The click group :data:`cli` is also mounted as ``freightliner-policy migrate``.
 * ``report LEGACY_FILE...`` prints what translates, what does not, and the warnings.
 
 Exit codes are the project's one table (:mod:`migrate.core.exit_codes`,
-docs/cli.md): 0 ok, 2 usage, 3 invalid legacy input or a refused output directory, 4 mismatches found
-(verify), 6 a registry unavailable (live inventory), 1 anything unexpected.
+docs/cli.md): 0 ok, 2 usage, 3 invalid legacy input or a refused output
+directory, 4 mismatches found (verify), 6 a registry unavailable (live
+inventory), 1 anything unexpected.
 """
 
 from __future__ import annotations

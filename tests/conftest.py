@@ -23,6 +23,7 @@ pytest_plugins = [
     "tests.fixtures.registry",
     "tests.fixtures.images",
     "tests.fixtures.faults",
+    "tests.fixtures.hostile",
     "tests.fixtures.opa",
     "tests.fixtures.webhook",
     "tests.fixtures.topology",

@@ -6,8 +6,13 @@ For one image (one tag, all platforms together):
   result per block action carrying its reason (``parameters.reason``, else
   the decision's reason). Replicate actions are not executed (the contract
   already drops them when a block wins).
-* ``replicate``: source = the image's registry client, repository and tag
-  (the whole tag: an index is copied with every platform); target =
+* ``replicate``: source = the image's registry client, repository and the
+  **decided digest** (``index_digest`` for a multi-platform image, else
+  ``digest``; the whole image: an index is copied with every platform). A
+  source tag that moved since the decision is reported in the result's
+  detail (decided and current digest) and never changes what is copied.
+  The rendered target (repository and tag) must follow the name grammar
+  (:mod:`adapter.registry.reference`), else the action fails. Target =
   ``target_registry`` (a configured registry name) / ``target_repo`` :
   ``target_tag`` (default: the source tag). ``retry_policy`` of the action
   drives the copier's retries. ``parameters.skip_existing: "true"`` skips a
@@ -31,6 +36,7 @@ from adapter.actions.notify import WebhookNotifier, decision_event
 from adapter.actions.replicate import ImageCopier, ImageLocation
 from adapter.registry.interface import Registry
 from adapter.registry.lookup import registry_named
+from adapter.registry.reference import InvalidName, check_repository, check_tag, is_digest, shown
 from migrate.contract.decision import DecisionAction, ReplicationDecision
 from migrate.contract.image import ImageMetadata
 from migrate.core.errors import ActionError, FreightlinerError
@@ -48,6 +54,15 @@ def is_true(value: str | None) -> bool:
 def target_of(image: ImageMetadata, action: DecisionAction) -> str:
     """``registry/repo:tag`` of a replicate action for ``image``."""
     return f"{action.target_registry}/{action.target_repo}:{action.target_tag or image.tag}"
+
+
+def _check_target(repository: str, tag: str) -> None:
+    """The rendered target must follow the name grammar; :class:`ActionError` otherwise."""
+    try:
+        check_repository(repository, "target repository")
+        check_tag(tag, "target tag")
+    except InvalidName as exc:
+        raise ActionError(f"rendered target refused: {exc}; nothing copied") from exc
 
 
 class DecisionExecutor:
@@ -100,6 +115,13 @@ class DecisionExecutor:
             tag = action.target_tag or image.tag
             if not tag:
                 raise ActionError(f"{image.reference}: untagged image and no target_tag")
+            _check_target(action.target_repo, tag)
+            decided = image.index_digest or image.digest
+            if not is_digest(decided):
+                raise ActionError(
+                    f"{image.reference}: the decision carries no digest to copy "
+                    f"({shown(decided)}); nothing copied"
+                )
             if is_true(action.parameters.get("skip_existing")):
                 existing = target_client.head_manifest(action.target_repo, tag)
                 if existing is not None:
@@ -109,18 +131,27 @@ class DecisionExecutor:
                         target,
                         detail=f"target exists as {existing.digest} (skip_existing)",
                     )
-            source_ref = image.tag or image.index_digest or image.digest
+            moved = self._moved(source_client, image, decided)
             result = self.copier.copy(
-                ImageLocation(source_client, image.repository, source_ref),
+                ImageLocation(source_client, image.repository, decided),
                 ImageLocation(target_client, action.target_repo, tag),
                 action.retry_policy,
             )
         except FreightlinerError as exc:
-            _log.warning("replicating %s to %s failed: %s", image.reference, target, exc.message)
+            _log.warning(
+                "replicating %s to %s failed: %s",
+                shown(image.reference),
+                shown(target),
+                exc.message,
+            )
             return ActionResult(action, "failed", target, error=exc.message)
         if result.skipped:
             return ActionResult(
-                action, "skipped", target, detail=f"target already has {result.target_digest}"
+                action,
+                "skipped",
+                target,
+                detail=f"target already has {result.target_digest}",
+                warning=moved,
             )
         _log.info(
             "replicated %s to %s (%s, %d bytes)",
@@ -135,6 +166,27 @@ class DecisionExecutor:
             target,
             detail=result.target_digest,
             bytes_copied=result.bytes_copied,
+            warning=moved,
+        )
+
+    @staticmethod
+    def _moved(client: Registry, image: ImageMetadata, decided: str) -> str:
+        """``"source tag moved ..."`` when the source tag no longer points at the decided
+        digest (the decided digest is copied all the same), else ``""``."""
+        if not image.tag:
+            return ""
+        current = client.head_manifest(image.repository, image.tag)
+        now = current.digest if current is not None else "(deleted)"
+        if now == decided:
+            return ""
+        _log.warning(
+            "%s moved since the decision: decided %s, now %s; copying the decided digest",
+            image.reference,
+            decided,
+            now,
+        )
+        return (
+            f"source tag moved since the decision: decided {decided}, now {now}; copied {decided}"
         )
 
     def _notify(

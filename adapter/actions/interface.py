@@ -30,6 +30,7 @@ class ActionResult:
     detail: str = ""
     bytes_copied: int = 0
     error: str = ""
+    warning: str = ""  # e.g. the source tag moved since the decision (the decided digest copied)
 
     @property
     def ok(self) -> bool:

@@ -9,7 +9,9 @@ The event::
      "time": "2026-11-23T12:00:00.000000Z"}
 
 Each POST has ``timeout`` seconds; connection errors, timeouts, 429 and 5xx
-are retried ``retries`` times with exponential backoff. Any other status
+are retried ``retries`` times through the one retry helper
+(:func:`adapter.registry.http.with_retries`: ``Retry-After`` honoured, at most
+30 s each, jittered backoff, at most 60 s of waits in all). Any other status
 ≥ 300 fails at once. A failure raises :class:`ActionError`; it is logged and
 counted (:attr:`WebhookNotifier.failed`) by the caller and never undoes a
 replication.
@@ -22,11 +24,12 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NoReturn
 from urllib.parse import urlsplit
 
 import httpx
 
+from adapter.registry.http import RetrySchedule, http_client, http_verdict, with_retries
 from migrate.contract.decision import ReplicationDecision
 from migrate.contract.image import ImageMetadata
 from migrate.core.clock import now_rfc3339
@@ -35,7 +38,6 @@ from migrate.core.errors import ActionError
 __all__ = ["EVENT_TYPE", "WebhookNotifier", "decision_event"]
 
 EVENT_TYPE = "freightliner.decision"
-_RETRYABLE = frozenset({429, 500, 502, 503, 504})
 _log = logging.getLogger("freightliner.actions.notify")
 
 
@@ -70,15 +72,17 @@ class WebhookNotifier:
         backoff: float = 0.2,
         transport: httpx.BaseTransport | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        max_connections: int = 16,
     ) -> None:
         self.timeout = timeout
         self.retries = retries
         self.backoff = backoff
         self._sleep = sleep
-        self._http = httpx.Client(
-            timeout=httpx.Timeout(timeout),
-            transport=transport,
-            headers={"User-Agent": "freightliner-policy"},
+        self.schedule = RetrySchedule(
+            attempts=retries + 1, initial=backoff, max_retry_after=30.0, max_total=60.0
+        )
+        self._http = http_client(
+            timeout=timeout, max_connections=max_connections, transport=transport
         )
         self._lock = threading.Lock()
         self.sent = 0
@@ -90,30 +94,26 @@ class WebhookNotifier:
         if parts.scheme not in ("http", "https") or not parts.hostname:
             self._failed(url, "not an http(s) URL")
         body = json.dumps(event, sort_keys=True).encode()
-        attempts = self.retries + 1
-        problem = ""
-        for attempt in range(1, attempts + 1):
-            try:
-                response = self._http.post(
-                    url, content=body, headers={"Content-Type": "application/json"}
-                )
-            except httpx.TimeoutException:
-                problem = f"timed out after {self.timeout:g}s"
-            except httpx.TransportError as exc:
-                problem = f"{type(exc).__name__}: {exc}"
-            else:
-                if response.status_code < 300:
-                    with self._lock:
-                        self.sent += 1
-                    return
-                problem = f"HTTP {response.status_code}"
-                if response.status_code not in _RETRYABLE:
-                    break
-            if attempt < attempts:
-                self._sleep(self.backoff * 2 ** (attempt - 1))
-        self._failed(url, f"{problem} (after {attempt} attempt(s))")
+        attempts = 0
 
-    def _failed(self, url: str, problem: str) -> None:
+        def post() -> httpx.Response:
+            nonlocal attempts
+            attempts += 1
+            return self._http.post(url, content=body, headers={"Content-Type": "application/json"})
+
+        try:
+            response = with_retries(post, http_verdict, self.schedule, sleep=self._sleep)
+        except httpx.TimeoutException:
+            self._failed(url, f"timed out after {self.timeout:g}s (after {attempts} attempt(s))")
+        except httpx.HTTPError as exc:
+            self._failed(url, f"{type(exc).__name__}: {exc} (after {attempts} attempt(s))")
+        if response.status_code < 300:
+            with self._lock:
+                self.sent += 1
+            return
+        self._failed(url, f"HTTP {response.status_code} (after {attempts} attempt(s))")
+
+    def _failed(self, url: str, problem: str) -> NoReturn:
         with self._lock:
             self.failed += 1
         _log.warning("notification to %s failed: %s", url, problem)

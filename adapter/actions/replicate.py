@@ -1,21 +1,29 @@
 """Replicate an image from one registry to another, byte for byte.
 
-Order of a copy, so that no partially copied image is ever visible at the
-target tag:
+The source is named by the **digest that was decided** (the index digest for
+a multi-platform image; a tag is accepted for tools and benchmarks). Order of
+a copy, so that no partially copied image is ever visible at the target tag:
 
-1. read the source manifest (and, for an index, every child manifest, each
-   verified against its digest);
-2. if the target tag already resolves to the same digest, stop (``skipped``);
+1. read the source manifest by that digest; the bytes must hash to it
+   (:class:`DigestMismatch` otherwise), and for an index every child
+   manifest, each verified against its digest;
+2. if the target tag already resolves to that digest *and* (for an index)
+   every child manifest is present at the target, stop (``skipped``);
+   otherwise copy what is missing;
 3. blobs (configs and layers): skipped when the target has them (``HEAD``),
    mounted across repositories when source and target are the same registry,
    otherwise streamed from source to target in chunks, sha256-verified on the
-   way (:class:`DigestMismatch`, nothing tagged);
-4. child manifests pushed by digest, then the top manifest pushed under the
-   target tag, all as the exact source bytes, so digests are identical.
+   way (:class:`DigestMismatch`, nothing tagged). A transient failure of one
+   blob (connection error, 429/5xx, e.g. a 429 with ``Retry-After`` on the
+   upload) restarts that blob's download and upload session, through the one
+   retry helper (:func:`adapter.registry.http.with_retries`, ``Retry-After``
+   honoured, jitter, bounded), with or without a policy ``retry_policy``;
+4. child manifests pushed by digest, the top manifest pushed by digest, and
+   only then the target tag pointed at it, all as the exact source bytes, so
+   digests are identical.
 
 ``retry`` (a policy action's :class:`RetrySettings`) retries the whole copy
-after transient failures (connection errors, 429/5xx after the client's own
-per-request retries); blobs already copied are skipped on the next attempt.
+after transient failures; blobs already copied are skipped on the next attempt.
 Errors: :class:`RegistryError` and its subclasses as raised by the clients;
 :class:`ActionError` when the image cannot be copied as is.
 """
@@ -28,9 +36,11 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import NamedTuple
 
+from adapter.registry.http import DEFAULT_SCHEDULE, RetrySchedule, with_retries
 from adapter.registry.interface import Manifest, Registry
 from adapter.registry.manifest import Descriptor, ParsedManifest, parse_manifest
-from adapter.registry.retry import backoff_delay, is_transient
+from adapter.registry.reference import is_digest
+from adapter.registry.retry import registry_verdict
 from migrate.core.errors import ActionError, FreightlinerError
 from migrate.core.retry import RetrySettings
 
@@ -105,9 +115,11 @@ class ImageCopier:
         chunk_size: int = 1 << 20,
         upload_chunk_size: int | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        blob_retry: RetrySchedule = DEFAULT_SCHEDULE,
     ) -> None:
         self.chunk_size = chunk_size
         self.upload_chunk_size = upload_chunk_size
+        self.blob_retry = blob_retry
         self._sleep = sleep
 
     def copy(
@@ -119,18 +131,17 @@ class ImageCopier:
         """Copy ``source`` to ``target`` (see the module docstring)."""
         src, dst = ImageLocation(*source), ImageLocation(*target)
         started = time.monotonic()
-        attempts = retry.max_attempts if retry is not None else 1
+        schedule = RetrySchedule.from_settings(retry) if retry is not None else _ONCE
         stats = _Stats()
-        for attempt in range(1, attempts + 1):
-            try:
-                result = self._attempt(src, dst, stats)
-            except FreightlinerError as exc:
-                if attempt >= attempts or retry is None or not is_transient(exc):
-                    raise
-                self._sleep(backoff_delay(retry, attempt))
-                continue
-            return _finish(result, attempt, time.monotonic() - started)
-        raise AssertionError("unreachable")  # pragma: no cover
+        attempts = 0
+
+        def attempt() -> CopyResult:
+            nonlocal attempts
+            attempts += 1
+            return self._attempt(src, dst, stats)
+
+        result = with_retries(attempt, registry_verdict, schedule, sleep=self._sleep)
+        return _finish(result, attempts, time.monotonic() - started)
 
     def copy_many(self, jobs: Iterable[CopyJob], max_concurrency: int = 4) -> list[CopyOutcome]:
         """Run jobs on a bounded thread pool; outcomes in job order, errors captured per job."""
@@ -153,7 +164,11 @@ class ImageCopier:
     def _attempt(self, src: ImageLocation, dst: ImageLocation, stats: _Stats) -> CopyResult:
         top = src.client.get_manifest(src.repository, src.reference)
         existing = dst.client.head_manifest(dst.repository, dst.reference)
-        if existing is not None and existing.digest == top.digest:
+        if (
+            existing is not None
+            and existing.digest == top.digest
+            and self._children_present(dst, top)
+        ):
             return CopyResult(top.digest, existing.digest, skipped=True)
         manifests = self._collect(src, top, 0)
         for blob in _unique_blobs(parsed for _, parsed in manifests):
@@ -163,8 +178,12 @@ class ImageCopier:
         for child, _ in manifests[:-1]:
             dst.client.put_manifest(dst.repository, child.digest, child.content, child.media_type)
             stats.manifests_pushed += 1
-        pushed = dst.client.put_manifest(dst.repository, dst.reference, top.content, top.media_type)
+        pushed = dst.client.put_manifest(dst.repository, top.digest, top.content, top.media_type)
         stats.manifests_pushed += 1
+        if not is_digest(dst.reference):  # only now point the tag at the complete image
+            pushed = dst.client.put_manifest(
+                dst.repository, dst.reference, top.content, top.media_type
+            )
         if pushed != top.digest:
             raise ActionError(
                 f"{dst.client.name}/{dst.repository}:{dst.reference} stored as "
@@ -178,6 +197,18 @@ class ImageCopier:
             stats.blobs_skipped,
             stats.blobs_mounted,
             stats.manifests_pushed,
+        )
+
+    @staticmethod
+    def _children_present(dst: ImageLocation, top: Manifest) -> bool:
+        """For an index: every child manifest exists at the target (an image: ``True``)."""
+        try:
+            parsed = parse_manifest(top.content, top.media_type)
+        except FreightlinerError:
+            return False
+        return all(
+            dst.client.head_manifest(dst.repository, child.digest) is not None
+            for child in parsed.manifests
         )
 
     def _collect(
@@ -213,14 +244,18 @@ class ImageCopier:
         ):
             stats.blobs_mounted += 1
             return
-        with src.client.open_blob(src.repository, blob.digest, self.chunk_size) as stream:
-            sent = dst.client.upload_blob(
-                dst.repository,
-                blob.digest,
-                stream,
-                size=blob.size,
-                chunk_size=self.upload_chunk_size,
-            )
+
+        def transfer() -> int:  # a retry restarts both the download and the upload session
+            with src.client.open_blob(src.repository, blob.digest, self.chunk_size) as stream:
+                return dst.client.upload_blob(
+                    dst.repository,
+                    blob.digest,
+                    stream,
+                    size=blob.size,
+                    chunk_size=self.upload_chunk_size,
+                )
+
+        sent = with_retries(transfer, registry_verdict, self.blob_retry, sleep=self._sleep)
         stats.blobs_copied += 1
         stats.bytes_copied += sent
 
@@ -232,6 +267,9 @@ def _unique_blobs(manifests: Iterable[ParsedManifest]) -> list[Descriptor]:
             if not blob.is_foreign:
                 seen.setdefault(blob.digest, blob)
     return list(seen.values())
+
+
+_ONCE = RetrySchedule(attempts=1)
 
 
 def _finish(result: CopyResult, attempts: int, seconds: float) -> CopyResult:

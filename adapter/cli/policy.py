@@ -71,7 +71,11 @@ class _Progress:
 
 
 def _build(
-    paths: tuple[Path, ...], *, generate_tests: bool, progress: _Progress
+    paths: tuple[Path, ...],
+    *,
+    generate_tests: bool,
+    progress: _Progress,
+    policy_set: Any = None,
 ) -> tuple[Any, Any]:
     """(bundle, index report): load and build policy sources, reporting progress."""
     from adapter.cli.common import is_bundle_path
@@ -81,8 +85,9 @@ def _build(
 
     if any(is_bundle_path(p) for p in paths):
         raise BundleError("give policy sources, not a built bundle")
-    progress("loading policies")
-    policy_set = load_policy_documents(list(paths))
+    if policy_set is None:
+        progress("loading policies")
+        policy_set = load_policy_documents(list(paths))
     progress(f"loaded {len(policy_set):,} policies; compiling")
     builder = BundleBuilder(generate_tests=generate_tests)
     bundle = builder.build(policy_set, progress=lambda m: progress(m, step=False))
@@ -108,6 +113,40 @@ def _index_checks(bundle: Any, report: Any, max_candidates: int | None) -> None:
         sys.exit(int(ExitCode.TOO_MANY_CANDIDATES))
 
 
+def judge_targets(policy_set: Any) -> list[Diagnostic]:
+    """Replicate targets whose template text already breaks the image-name grammar
+    (:func:`migrate.core.reference.judge_template`): ``..``, upper case, spaces, a length over the
+    limit. Checked by ``validate`` only: converted legacy rules may keep a literal
+    destination (e.g. with ``*``) that the adapter then refuses at run time."""
+    from migrate.core.reference import judge_template
+    from migrate.core.yaml_source import line_of
+    from migrate.policy.values import parse_template
+
+    problems: list[Diagnostic] = []
+    for loaded in policy_set.policies:
+        for index, action in enumerate(loaded.policy.actions):
+            if action.type != "replicate":
+                continue
+            for name in ("target_repo", "target_tag"):
+                try:
+                    parts = parse_template(getattr(action, name))
+                except ValueError:
+                    continue  # reported by the loader already
+                wrong = judge_template(parts, name)
+                if wrong is not None:
+                    line = line_of(loaded.raw, ["actions", index, name]) or loaded.line
+                    problems.append(
+                        Diagnostic(
+                            wrong,
+                            file=loaded.file,
+                            line=line,
+                            policy_id=loaded.policy.id,
+                            field=f"actions[{index}].{name}",
+                        )
+                    )
+    return problems
+
+
 @policy.command()
 @_PATHS
 @_MAX_CANDIDATES
@@ -119,9 +158,16 @@ def validate(paths: tuple[Path, ...], max_candidates: int | None) -> None:
     index cannot narrow them) are named on stderr with a rewrite that would
     index them.
     """
-    from migrate.policy.loader import policy_files
+    from migrate.policy.loader import load_policy_documents, policy_files
 
-    bundle, report = _build(paths, generate_tests=False, progress=_Progress(enabled=False))
+    policy_set = load_policy_documents(list(paths))
+    problems = judge_targets(policy_set)
+    if problems:
+        count = len(problems)
+        raise PolicyError(f"{count} problem{'s' if count != 1 else ''} in policy input", problems)
+    bundle, report = _build(
+        paths, generate_tests=False, progress=_Progress(enabled=False), policy_set=policy_set
+    )
     _index_checks(bundle, report, max_candidates)
     count = len(bundle.policy_ids)
     files = len(policy_files(list(paths)))

@@ -70,8 +70,8 @@ def _runtime(
 ) -> tuple[ImageReference, Runtime]:
     try:
         ref = ImageReference.parse(reference)
-    except ValueError as exc:
-        raise ConfigError(str(exc)) from exc
+    except ValueError as exc:  # a usage error (exit 2), before anything is read or written
+        raise click.UsageError(str(exc)) from exc
     config = FreightlinerConfig.load(config_path) if config_path else FreightlinerConfig()
 
     def bundle() -> Any:
@@ -163,8 +163,27 @@ def evaluate(
     sys.exit(summary.exit_code)
 
 
+def _printable(text: str) -> str:
+    """``text`` with control characters escaped, so a registry's names cannot drive the
+    terminal or split a line."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
 def _outcome_line(outcome: ImageOutcome) -> str:
-    ref = outcome.image.reference
+    return _printable(_outcome_text(outcome))
+
+
+def _outcome_text(outcome: ImageOutcome) -> str:
+    text = _outcome_status_text(outcome)
+    return text + "".join(f" (warning: {w})" for w in outcome.warnings)
+
+
+def _outcome_status_text(outcome: ImageOutcome) -> str:
+    image = outcome.image
+    # a repository refused as a whole (bad name, failed tags listing) has no tag or digest
+    ref = image.reference if image.tag or image.digest else f"{image.registry}/{image.repository}"
     if outcome.status in ("replicated", "planned", "skipped") and outcome.targets:
         text = f"{outcome.status} {ref} -> {', '.join(outcome.targets)}"
         return text + (f" ({outcome.detail})" if outcome.status == "skipped" else "")

@@ -30,6 +30,7 @@ import httpx
 
 from adapter.decision.circuit import CircuitBreaker
 from adapter.decision.interface import DECISION_PATH
+from adapter.registry.http import Retry, RetrySchedule, http_client, with_retries
 from migrate.contract.decision import ReplicationDecision, parse_decision
 from migrate.contract.image import ImageMetadata
 from migrate.core.clock import now_rfc3339
@@ -73,14 +74,12 @@ class OpaHttpEngine:
         self.breaker = CircuitBreaker(circuit_failures, circuit_reset, clock)
         self._sleep = sleep
         self._clock = clock
-        self._http = httpx.Client(
+        self._http = http_client(
             base_url=self.url,
-            timeout=httpx.Timeout(timeout),
-            limits=httpx.Limits(
-                max_connections=max_connections, max_keepalive_connections=max_connections
-            ),
+            timeout=timeout,
+            max_connections=max_connections,
             transport=transport,
-            headers={"User-Agent": "freightliner-policy", "Content-Type": "application/json"},
+            headers={"Content-Type": "application/json"},
         )
         self._lock = threading.Lock()
         #: Requests sent (attempts, retries included) and calls that ended unavailable.
@@ -190,34 +189,54 @@ class OpaHttpEngine:
         return document["result"]
 
     def _post_with_retries(self, path: str, content: bytes, budget: float) -> httpx.Response:
+        """POST with the one retry helper: transport errors and 5xx are retried (``Retry-After``
+        honoured, jitter), never past ``budget`` seconds from now."""
         deadline = self._clock() + budget
-        attempts = self.retries + 1
-        problem = ""
-        for attempt in range(1, attempts + 1):
+        schedule = RetrySchedule(
+            attempts=self.retries + 1,
+            initial=self.backoff,
+            max_backoff=budget,
+            max_retry_after=budget,
+            max_total=budget,
+        )
+
+        def attempt() -> httpx.Response:
             left = deadline - self._clock()
             if left <= 0:
-                problem = problem or "no time left"
-                break
+                raise httpx.TimeoutException("no time left")
             with self._lock:
                 self.requests += 1
-            try:
-                response = self._http.post(
-                    f"/v1/data/{path}", content=content, timeout=httpx.Timeout(left)
-                )
-            except httpx.TimeoutException:
-                problem = f"timed out after {budget:g}s"
-            except httpx.TransportError as exc:
-                problem = f"{type(exc).__name__}: {exc}"
-            else:
-                if response.status_code < 500:
-                    return response
-                problem = f"HTTP {response.status_code}{_opa_error(response)}"
-            _log.debug("OPA %s attempt %d/%d failed: %s", self.url, attempt, attempts, problem)
-            if attempt < attempts:
-                pause = min(self.backoff * 2 ** (attempt - 1), max(deadline - self._clock(), 0))
-                if pause > 0:
-                    self._sleep(pause)
-        raise EngineUnavailable(f"OPA at {self.url} unavailable: {problem}")
+            return self._http.post(f"/v1/data/{path}", content=content, timeout=httpx.Timeout(left))
+
+        try:
+            response = with_retries(
+                attempt,
+                _opa_verdict,
+                schedule,
+                sleep=self._sleep,
+                clock=self._clock,
+                deadline=deadline,
+            )
+        except httpx.TimeoutException as exc:
+            raise EngineUnavailable(
+                f"OPA at {self.url} unavailable: timed out after {budget:g}s"
+            ) from exc
+        except httpx.TransportError as exc:
+            raise EngineUnavailable(
+                f"OPA at {self.url} unavailable: {type(exc).__name__}: {exc}"
+            ) from exc
+        if response.status_code >= 500:
+            raise EngineUnavailable(
+                f"OPA at {self.url} unavailable: HTTP {response.status_code}{_opa_error(response)}"
+            )
+        return response
+
+
+def _opa_verdict(outcome: httpx.Response | BaseException) -> Retry | None:
+    """Retry transport errors and 5xx answers (OPA's 4xx are final)."""
+    if isinstance(outcome, httpx.Response):
+        return Retry(outcome.headers.get("Retry-After")) if outcome.status_code >= 500 else None
+    return Retry() if isinstance(outcome, httpx.TransportError) else None
 
 
 def _opa_error(response: httpx.Response) -> str:

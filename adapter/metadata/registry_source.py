@@ -94,7 +94,7 @@ class RegistryMetadataSource:
             raise RegistryError(f"registry {registry!r}: {repository}:{tag} not found")
         cached = self._cached(info.digest)
         if cached is None:
-            digest, cached = self._read(client, registry, repository, tag)
+            digest, cached = self._read(client, registry, repository, tag, info.digest)
             self._store(digest, cached)
         return [
             m.model_copy(update={"registry": registry, "repository": repository, "tag": tag})
@@ -123,10 +123,12 @@ class RegistryMetadataSource:
 
     # -- reading ----------------------------------------------------------
     def _read(
-        self, client: Registry, registry: str, repository: str, tag: str
+        self, client: Registry, registry: str, repository: str, tag: str, digest: str
     ) -> tuple[str, list[ImageMetadata]]:
-        """(manifest digest, metadata) for what ``tag`` points at now."""
-        manifest = client.get_manifest(repository, tag)
+        """(manifest digest, metadata) of the manifest ``tag`` pointed at when it was
+        resolved (``digest``): read by that digest, so the bytes decided are the bytes that
+        hash to it, even if the tag moves meanwhile."""
+        manifest = client.get_manifest(repository, digest)
         parsed = parse_manifest(manifest.content, manifest.media_type)
         if not parsed.is_index:
             config = self._config(client, repository, parsed)

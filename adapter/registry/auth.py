@@ -1,4 +1,4 @@
-"""Registry authentication: ``WWW-Authenticate`` challenges, Basic, and Bearer tokens.
+"""Registry authentication as an ``httpx.Auth`` flow: challenges, Basic, and Bearer tokens.
 
 The flow follows the distribution spec's token authentication: a request
 answered ``401`` carries a challenge; for ``Basic`` the credentials are sent;
@@ -6,6 +6,13 @@ for ``Bearer realm=...,service=...`` a token is fetched from the realm with
 ``GET realm?service=S&scope=repository:NAME:pull[,push]`` (with the
 credentials as Basic auth, or anonymously) and cached until it expires. Once a
 registry's challenge is known, later requests authenticate up front.
+
+Credentials stay with their origin: :class:`RegistryAuth` adds an
+``Authorization`` header only to requests whose scheme, host and port are the
+registry's own (any other request loses the header), and the Basic
+credentials go to a token realm only when that realm is https, or the
+registry itself is loopback or ``insecure``. A configured ``token_env``
+bearer token follows the same origin rule.
 
 Not supported: the OAuth2 refresh-token POST flow and Docker credential helpers.
 """
@@ -16,7 +23,7 @@ import base64
 import re
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,7 +32,7 @@ import httpx
 from adapter.registry.config import Credentials
 from migrate.core.errors import AuthenticationError
 
-__all__ = ["Authenticator", "Challenge", "parse_challenge", "scopes_for"]
+__all__ = ["Challenge", "RegistryAuth", "origin_of", "parse_challenge", "scopes_for"]
 
 _PARAM = re.compile(r'([A-Za-z][A-Za-z0-9_-]*)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^\s,]+))')
 _REPO_PATH = re.compile(r"^/v2/(.+)/(?:manifests/[^/]+|blobs/uploads/.*|blobs/[^/]+|tags/list)$")
@@ -73,30 +80,70 @@ def scopes_for(method: str, path: str, params: dict[str, str] | None = None) -> 
     return tuple(scopes)
 
 
-class Authenticator:
-    """Per-registry authentication state (thread-safe).
+def origin_of(url: httpx.URL) -> tuple[str, str, int | None]:
+    """``(scheme, host, port)`` with the scheme's default port filled in."""
+    port = url.port or {"http": 80, "https": 443}.get(url.scheme)
+    return (url.scheme, url.host.lower(), port)
 
-    ``send`` performs the token request; the client passes its own httpx
-    client's ``send`` so tests can inject a transport.
+
+class RegistryAuth(httpx.Auth):
+    """Per-registry authentication state, as an ``httpx.Auth`` flow (thread-safe).
+
+    ``origin`` is the registry's ``scheme://host:port``; ``plain_realm_ok``
+    allows an http token realm (loopback or ``insecure`` registries only).
+    ``send`` performs the token request (the client's own ``send``, without
+    this flow). A ``401`` on a request whose body can be replayed is answered
+    once (after learning the challenge); on a streamed body it is returned.
     """
+
+    requires_request_body = False
+    requires_response_body = False
 
     def __init__(
         self,
         registry: str,
         credentials: Credentials | None,
         send: Callable[[httpx.Request], httpx.Response],
+        *,
+        origin: str,
+        plain_realm_ok: bool,
     ) -> None:
         self.registry = registry
         self._credentials = credentials
         self._send = send
+        self.origin = origin_of(httpx.URL(origin))
+        self.plain_realm_ok = plain_realm_ok
         self._lock = threading.Lock()
         self._challenge: Challenge | None = None
         self._tokens: dict[tuple[str, ...], tuple[str, float]] = {}
         self.token_requests = 0
 
+    # -- httpx.Auth -----------------------------------------------------------
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        if origin_of(request.url) != self.origin:
+            request.headers.pop("Authorization", None)
+            yield request
+            return
+        scopes = scopes_for(request.method, request.url.path, dict(request.url.params))
+        sent = self.header_for(scopes)
+        if sent is not None:
+            request.headers["Authorization"] = sent
+        response = yield request
+        if response.status_code != 401 or not isinstance(request.stream, httpx.ByteStream):
+            return
+        self.on_challenge(response, scopes, sent)  # raises when retrying cannot help
+        again = self.header_for(scopes)
+        if again is None:
+            return
+        request.headers["Authorization"] = again
+        response = yield request
+        if response.status_code == 401:
+            self.on_challenge(response, scopes, again)  # rejected again: says why
+
     # -- header for an outgoing request ---------------------------------
     def header_for(self, scopes: Sequence[str]) -> str | None:
-        """The ``Authorization`` to send up front; ``None`` when anonymous or not yet challenged."""
+        """The ``Authorization`` for the registry's origin; ``None`` when anonymous or not
+        yet challenged."""
         creds = self._credentials
         if creds is not None and creds.token:
             return f"Bearer {creds.token}"
@@ -170,10 +217,28 @@ class Authenticator:
             self._tokens[scopes] = (token, now + max(lifetime - _EXPIRY_MARGIN, 1.0))
         return token
 
+    def _check_realm(self, realm: str) -> None:
+        try:
+            url = httpx.URL(realm)
+        except httpx.InvalidURL as exc:
+            raise AuthenticationError(
+                f"registry {self.registry!r}: token realm {realm!r} is not a URL"
+            ) from exc
+        if url.scheme not in ("http", "https") or not url.host:
+            raise AuthenticationError(
+                f"registry {self.registry!r}: token realm {realm!r} is not an http(s) URL"
+            )
+        if url.scheme != "https" and not self.plain_realm_ok:
+            raise AuthenticationError(
+                f"registry {self.registry!r}: token realm {realm!r} is plain http; credentials "
+                "go to a realm only over https (unless the registry is loopback or insecure)"
+            )
+
     def _fetch_token(self, challenge: Challenge, scopes: tuple[str, ...]) -> tuple[str, float]:
         realm = challenge.params.get("realm")
         if not realm:
             raise AuthenticationError(f"registry {self.registry!r}: Bearer challenge without realm")
+        self._check_realm(realm)
         params: list[tuple[str, str | int | float | bool | None]] = []
         if challenge.params.get("service"):
             params.append(("service", challenge.params["service"]))

@@ -9,6 +9,7 @@ from typing import Protocol
 import httpx
 
 from adapter.registry.digest import DigestVerifier, parse_digest
+from adapter.registry.reference import Kind
 from migrate.core.errors import RegistryError
 
 
@@ -34,6 +35,8 @@ class _Uploader(Protocol):
     ) -> httpx.Response: ...
 
     def check(self, response: httpx.Response, expected: set[int], what: str) -> None: ...
+
+    def path_for(self, repository: str, kind: Kind, reference: str | None = None) -> str: ...
 
 
 __all__ = ["BlobStream", "rechunk", "upload_blob"]
@@ -110,7 +113,7 @@ def upload_blob(
     """See :meth:`RegistryClient.upload_blob`."""
     parse_digest(digest)
     what = f"registry {client.name!r}: upload of {repository}@{digest}"
-    response = client.request("POST", f"/v2/{repository}/blobs/uploads/")
+    response = client.request("POST", client.path_for(repository, "blobs/uploads/"))
     client.check(response, {202}, f"start upload to {repository}")
     location = response.headers.get("Location")
     if not location:

@@ -14,24 +14,34 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Iterable, Iterator
+from dataclasses import replace
 from typing import Any, Literal
 
 import httpx
 
-from adapter.registry.auth import Authenticator, scopes_for
+from adapter.registry.auth import RegistryAuth, origin_of
 from adapter.registry.blobs import BlobStream, upload_blob
-from adapter.registry.config import Credentials, RegistriesConfig, RegistryConfig
+from adapter.registry.config import Credentials, RegistriesConfig, RegistryConfig, is_loopback
 from adapter.registry.digest import DigestVerifier, compute_digest, is_digest, parse_digest
+from adapter.registry.http import (
+    DEFAULT_SCHEDULE,
+    RetrySchedule,
+    http_client,
+    http_verdict,
+    with_retries,
+)
 from adapter.registry.interface import Manifest, ManifestInfo
 from adapter.registry.manifest import MANIFEST_ACCEPT, detect_media_type
-from adapter.registry.retry import DEFAULT_RETRY, RETRYABLE_STATUSES, retry_delay
+from adapter.registry.reference import InvalidName, Kind, api_path, shown
 from migrate.core.errors import AuthenticationError, RegistryError
 from migrate.core.retry import RetrySettings
 
-__all__ = ["MAX_MANIFEST_BYTES", "RegistryClient", "open_clients"]
+__all__ = ["MAX_MANIFEST_BYTES", "MAX_PAGES", "RegistryClient", "open_clients"]
 
 #: Manifests larger than this are refused (the spec suggests registries accept at least 4 MiB).
 MAX_MANIFEST_BYTES = 4 * 1024 * 1024
+#: A catalog or tags listing stops with an error after this many pages.
+MAX_PAGES = 10_000
 _Params = dict[str, str]
 
 
@@ -61,22 +71,30 @@ class RegistryClient:
         self.config = config
         self.name = config.name
         self.base_url = config.url
-        self.retry = retry or DEFAULT_RETRY
-        self.max_retry_after = max_retry_after
+        self.schedule = (
+            RetrySchedule.from_settings(retry, max_retry_after=max_retry_after)
+            if retry is not None
+            else replace(DEFAULT_SCHEDULE, max_retry_after=max_retry_after)
+        )
         self._sleep = sleep
-        self._http = httpx.Client(
+        self._origin = origin_of(httpx.URL(config.url))
+        self._http = http_client(
             base_url=config.url,
             verify=config.verify_tls,
-            timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
-            limits=httpx.Limits(
-                max_connections=max_connections, max_keepalive_connections=max_connections
-            ),
-            follow_redirects=True,
+            timeout=timeout,
+            connect_timeout=min(timeout, 10.0),
+            max_connections=max_connections,
             transport=transport,
-            headers={"User-Agent": "freightliner-policy"},
+            follow_redirects=True,
         )
         resolved = config.credentials() if credentials == "config" else credentials
-        self._auth = Authenticator(config.name, resolved, self._send_plain)
+        self._auth = RegistryAuth(
+            config.name,
+            resolved,
+            self._send_plain,
+            origin=config.url,
+            plain_realm_ok=config.insecure or is_loopback(config.hostname),
+        )
         #: Number of HTTP requests sent (token requests excluded), for diagnostics and tests.
         self.requests = 0
 
@@ -105,15 +123,13 @@ class RegistryClient:
 
     def tags(self, repository: str, page_size: int | None = None) -> Iterator[str]:
         """Every tag of ``repository`` (``/v2/NAME/tags/list``, paginated like :meth:`catalog`)."""
-        return self._paginate(
-            f"/v2/{repository}/tags/list", "tags", page_size, f"tags of {repository}"
-        )
+        path = self.path_for(repository, "tags/list")
+        return self._paginate(path, "tags", page_size, f"tags of {repository}")
 
     def head_manifest(self, repository: str, reference: str) -> ManifestInfo | None:
         """Digest, media type and size of a manifest, or ``None`` when it does not exist."""
-        response = self.request(
-            "HEAD", f"/v2/{repository}/manifests/{reference}", headers={"Accept": MANIFEST_ACCEPT}
-        )
+        path = self.path_for(repository, "manifests", reference)
+        response = self.request("HEAD", path, headers={"Accept": MANIFEST_ACCEPT})
         if response.status_code == 404:
             return None
         self.check(response, {200}, f"HEAD manifest {repository}:{reference}")
@@ -133,14 +149,13 @@ class RegistryClient:
         to it (:class:`DigestMismatch` otherwise). A missing manifest is a
         :class:`RegistryError`.
         """
+        path = self.path_for(repository, "manifests", reference)
         what = (
             f"manifest {repository}:{reference}"
             if not is_digest(reference)
             else (f"manifest {repository}@{reference}")
         )
-        response = self.request(
-            "GET", f"/v2/{repository}/manifests/{reference}", headers={"Accept": MANIFEST_ACCEPT}
-        )
+        response = self.request("GET", path, headers={"Accept": MANIFEST_ACCEPT})
         self.check(response, {200}, f"GET {what}")
         content = response.content
         if len(content) > MAX_MANIFEST_BYTES:
@@ -165,6 +180,7 @@ class RegistryClient:
 
     def put_manifest(self, repository: str, reference: str, content: bytes, media_type: str) -> str:
         """Push manifest bytes unchanged under a tag or digest; returns the digest."""
+        path = self.path_for(repository, "manifests", reference)
         digest = compute_digest(content)
         if is_digest(reference) and reference != digest:
             raise RegistryError(
@@ -173,7 +189,7 @@ class RegistryClient:
             )
         response = self.request(
             "PUT",
-            f"/v2/{repository}/manifests/{reference}",
+            path,
             content=content,
             headers={"Content-Type": media_type},
         )
@@ -188,13 +204,13 @@ class RegistryClient:
 
     def delete_manifest(self, repository: str, digest: str) -> None:
         """Delete a manifest by digest (the registry must allow deletes)."""
-        response = self.request("DELETE", f"/v2/{repository}/manifests/{digest}")
+        response = self.request("DELETE", self.path_for(repository, "manifests", digest))
         self.check(response, {200, 202}, f"DELETE manifest {repository}@{digest}")
 
     def blob_exists(self, repository: str, digest: str) -> bool:
         """``HEAD /v2/NAME/blobs/DIGEST``."""
         parse_digest(digest)
-        response = self.request("HEAD", f"/v2/{repository}/blobs/{digest}")
+        response = self.request("HEAD", self.path_for(repository, "blobs", digest))
         if response.status_code == 404:
             return False
         self.check(response, {200}, f"HEAD blob {repository}@{digest}")
@@ -207,7 +223,7 @@ class RegistryClient:
         last one if the content did not hash to ``digest``.
         """
         parse_digest(digest)
-        response = self.request("GET", f"/v2/{repository}/blobs/{digest}", stream=True)
+        response = self.request("GET", self.path_for(repository, "blobs", digest), stream=True)
         try:
             self.check(response, {200}, f"GET blob {repository}@{digest}")
         except RegistryError:
@@ -228,8 +244,10 @@ class RegistryClient:
 
     def mount_blob(self, repository: str, digest: str, from_repository: str) -> bool:
         """Cross-repository mount; ``True`` when mounted, ``False`` when the registry declined."""
+        parse_digest(digest)
+        self.path_for(from_repository, "blobs", digest)
         params = {"mount": digest, "from": from_repository}
-        response = self.request("POST", f"/v2/{repository}/blobs/uploads/", params=params)
+        response = self.request("POST", self.path_for(repository, "blobs/uploads/"), params=params)
         if response.status_code == 201:
             return True
         self.check(response, {202}, f"mount {digest} from {from_repository} into {repository}")
@@ -259,6 +277,31 @@ class RegistryClient:
         return upload_blob(self, repository, digest, chunks, size=size, chunk_size=chunk_size)
 
     # -- plumbing (used by adapter.registry.blobs) ---------------------
+    def path_for(self, repository: str, kind: Kind, reference: str | None = None) -> str:
+        """A request path from checked names only (:class:`RegistryError` otherwise)."""
+        try:
+            return api_path(repository, kind, reference)
+        except InvalidName as exc:
+            raise RegistryError(f"registry {self.name!r}: {exc}") from exc
+
+    def url_for(self, url: str, params: _Params | None = None) -> httpx.URL:
+        """The absolute URL of ``url`` (a path built by :meth:`path_for` or a registry's upload
+        ``Location``): on the registry's own origin, and unchanged by normalisation."""
+        try:
+            target = httpx.URL(self.base_url).join(url)
+        except httpx.InvalidURL as exc:
+            raise RegistryError(f"registry {self.name!r}: invalid URL {shown(url)}") from exc
+        if origin_of(target) != self._origin:
+            raise RegistryError(
+                f"registry {self.name!r}: refusing {shown(str(target))}: not the registry's "
+                f"origin {self.base_url}"
+            )
+        if url.startswith("/") and "?" not in url and target.raw_path.decode("ascii") != url:
+            raise RegistryError(f"registry {self.name!r}: path {shown(url)} would be rewritten")
+        if params:  # merge: an upload Location's own query (_state=...) must survive
+            target = target.copy_merge_params(params)
+        return target
+
     def request(
         self,
         method: str,
@@ -270,65 +313,39 @@ class RegistryClient:
         stream: bool = False,
         retry: bool = True,
     ) -> httpx.Response:
-        """Send one request with authentication and, when ``retry`` and the body is
-        replayable (``bytes`` or none), retries. The response is read unless ``stream``."""
-        target = httpx.URL(self.base_url).join(url)
-        if params:  # merge: an upload Location's own query (_state=...) must survive
-            target = target.copy_merge_params(params)
-        scopes = scopes_for(method, target.path, dict(target.params))
+        """Send one request on the registry's origin, authenticated (:class:`RegistryAuth`)
+        and, when ``retry`` and the body is replayable (``bytes`` or none), retried through
+        :func:`adapter.registry.http.with_retries`. The response is read unless ``stream``."""
+        target = self.url_for(url, params)
         replayable = retry and (content is None or isinstance(content, bytes))
-        attempt, reauthenticated = 0, False
-        while True:
-            attempt += 1
+
+        def send() -> httpx.Response:
             request = self._http.build_request(method, target, headers=headers, content=content)
-            sent = self._auth.header_for(scopes)
-            if sent is not None:
-                request.headers["Authorization"] = sent
+            self.requests += 1
+            return self._http.send(request, stream=True, auth=self._auth)
+
+        try:
+            response = with_retries(
+                send,
+                http_verdict,
+                self.schedule if replayable else _ONCE,
+                sleep=self._sleep,
+                discard=_close,
+            )
+        except httpx.HTTPError as exc:
+            raise RegistryError(
+                f"registry {self.name!r}: {method} {target.path}: {type(exc).__name__}: {exc}"
+            ) from exc
+        if not stream:
             try:
-                self.requests += 1
-                response = self._http.send(request, stream=True)
-            except httpx.TransportError as exc:
-                if replayable and attempt < self.retry.max_attempts:
-                    self._sleep(retry_delay(self.retry, attempt, None, self.max_retry_after))
-                    continue
-                raise RegistryError(
-                    f"registry {self.name!r}: {method} {target.path}: {type(exc).__name__}: {exc}"
-                ) from exc
-            if response.status_code == 401 and (replayable or content is None):
                 response.read()
+            except httpx.HTTPError as exc:
+                raise RegistryError(
+                    f"registry {self.name!r}: {method} {target.path}: reading the response: {exc}"
+                ) from exc
+            finally:
                 response.close()
-                self._auth.on_challenge(response, scopes, sent)  # raises if retrying cannot help
-                if not reauthenticated:
-                    reauthenticated = True
-                    attempt -= 1
-                    continue
-                return response
-            if (
-                response.status_code in RETRYABLE_STATUSES
-                and replayable
-                and (attempt < self.retry.max_attempts)
-            ):
-                response.close()
-                self._sleep(
-                    retry_delay(
-                        self.retry,
-                        attempt,
-                        response.headers.get("Retry-After"),
-                        self.max_retry_after,
-                    )
-                )
-                continue
-            if not stream:
-                try:
-                    response.read()
-                except httpx.TransportError as exc:
-                    raise RegistryError(
-                        f"registry {self.name!r}: {method} {target.path}: "
-                        f"reading the response: {exc}"
-                    ) from exc
-                finally:
-                    response.close()
-            return response
+        return response
 
     def check(self, response: httpx.Response, expected: set[int], what: str) -> None:
         """Raise the right :class:`RegistryError` unless ``response.status_code`` is expected."""
@@ -345,20 +362,78 @@ class RegistryClient:
         raise RegistryError(message) from cause
 
     def _send_plain(self, request: httpx.Request) -> httpx.Response:
-        response = self._http.send(request)
-        return response
+        return self._http.send(request)
 
     def _paginate(self, path: str, key: str, page_size: int | None, what: str) -> Iterator[str]:
-        url: str | None = path
-        params: _Params | None = {"n": str(page_size)} if page_size else None
-        while url is not None:
-            response = self.request("GET", url, params=params)
+        """Every entry of a listing. ``Link: <...>; rel="next"`` is followed only on the
+        registry's own origin and the same path; a repeated page URL or more than
+        :data:`MAX_PAGES` pages is an error for the listing. Entries are returned as the
+        registry wrote them (strings); callers check them against the grammar."""
+        target: httpx.URL | None = self.url_for(path, {"n": str(page_size)} if page_size else None)
+        seen: set[str] = set()
+        while target is not None:
+            if len(seen) >= MAX_PAGES:
+                raise RegistryError(
+                    f"registry {self.name!r}: list {what}: more than {MAX_PAGES} pages; stopped"
+                )
+            seen.add(str(target))
+            response = self.request("GET", str(target))
             self.check(response, {200}, f"list {what}")
-            body = response.json()
+            try:
+                body = response.json()
+            except ValueError as exc:
+                raise RegistryError(
+                    f"registry {self.name!r}: list {what}: the answer is not JSON"
+                ) from exc
             items = body.get(key) if isinstance(body, dict) else None
-            yield from (str(i) for i in items or [])
-            next_link = response.links.get("next", {}).get("url")
-            url, params = (next_link, None) if next_link else (None, None)
+            if items is not None and not isinstance(items, list):
+                raise RegistryError(f"registry {self.name!r}: list {what}: {key!r} is not a list")
+            for item in items or []:
+                if not isinstance(item, str):
+                    raise RegistryError(
+                        f"registry {self.name!r}: list {what}: an entry is not a string"
+                    )
+                yield item
+            target = self._next_page(response, path, seen, what)
+
+    def _next_page(
+        self, response: httpx.Response, path: str, seen: set[str], what: str
+    ) -> httpx.URL | None:
+        header = response.headers.get("Link")
+        if not header:
+            return None
+        try:
+            link = response.links.get("next", {}).get("url")
+            if not link:
+                return None
+            target = response.url.join(link)
+        except (httpx.InvalidURL, ValueError) as exc:
+            raise RegistryError(
+                f"registry {self.name!r}: list {what}: invalid Link header {shown(header)}"
+            ) from exc
+        if origin_of(target) != self._origin:
+            raise RegistryError(
+                f"registry {self.name!r}: list {what}: Link to another origin "
+                f"{shown(str(target))} refused (the registry is {self.base_url})"
+            )
+        if target.path != path or target.raw_path.decode("ascii").split("?", 1)[0] != path:
+            raise RegistryError(
+                f"registry {self.name!r}: list {what}: Link to another path "
+                f"{shown(str(target))} refused"
+            )
+        if str(target) in seen:
+            raise RegistryError(
+                f"registry {self.name!r}: list {what}: pagination repeats {shown(str(target))}; "
+                "stopped"
+            )
+        return target
+
+
+_ONCE = RetrySchedule(attempts=1)
+
+
+def _close(response: httpx.Response) -> None:
+    response.close()
 
 
 def _error_detail(response: httpx.Response) -> str:

@@ -72,7 +72,8 @@ def docker_config_path(environ: Mapping[str, str] | None = None) -> Path:
     return Path.home() / ".docker" / "config.json"
 
 
-def _is_loopback(host: str) -> bool:
+def is_loopback(host: str) -> bool:
+    """True for ``localhost`` and loopback IP addresses."""
     if host == "localhost":
         return True
     try:
@@ -135,7 +136,7 @@ class RegistryConfig(BaseModel):
 
     @model_validator(mode="after")
     def _plain_http(self) -> RegistryConfig:
-        if self.scheme == "http" and not self.insecure and not _is_loopback(self.hostname):
+        if self.scheme == "http" and not self.insecure and not is_loopback(self.hostname):
             raise ValueError(
                 f"plain http to {self.hostname!r} needs insecure: true "
                 "(only loopback hosts may use http)"

@@ -3,28 +3,26 @@
 from __future__ import annotations
 
 import hashlib
-import re
 
 from migrate.core.errors import DigestMismatch, RegistryError
+from migrate.core.reference import InvalidName, check_digest
+from migrate.core.reference import is_digest as _is_digest
 
 __all__ = ["DigestVerifier", "compute_digest", "is_digest", "parse_digest"]
 
-_DIGEST = re.compile(r"^(sha256|sha512):([0-9a-f]+)$")
-_HEX_LENGTH = {"sha256": 64, "sha512": 128}
-
 
 def is_digest(reference: str) -> bool:
-    """True when ``reference`` looks like a digest (``sha256:<64 hex>``) rather than a tag."""
-    match = _DIGEST.match(reference)
-    return match is not None and len(match.group(2)) == _HEX_LENGTH[match.group(1)]
+    """True when ``reference`` is a digest (``sha256:<64 hex>``, ``sha512:<128 hex>``) rather
+    than a tag; the one grammar of :mod:`migrate.core.reference`."""
+    return _is_digest(reference)
 
 
 def parse_digest(digest: str) -> tuple[str, str]:
     """Split a digest into ``(algorithm, hex)``; :class:`RegistryError` when malformed."""
-    if not is_digest(digest):
-        raise RegistryError(
-            f"malformed digest {digest!r} (expected sha256:<64 hex> or sha512:<128 hex>)"
-        )
+    try:
+        check_digest(digest)
+    except InvalidName as exc:
+        raise RegistryError(str(exc)) from exc
     algorithm, _, hexpart = digest.partition(":")
     return algorithm, hexpart
 

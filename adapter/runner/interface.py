@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
+from adapter.registry.reference import InvalidName, is_digest, parse_reference, shown
 from migrate.contract.decision import ReplicationDecision
 from migrate.contract.image import ImageMetadata
 from migrate.core.exit_codes import ExitCode
@@ -40,18 +41,15 @@ class ImageReference:
 
     @classmethod
     def parse(cls, text: str) -> ImageReference:
-        registry, _, rest = text.partition("/")
-        if not registry:
-            raise ValueError(
-                f"invalid image reference {text!r}: expected registry[/repository[:tag]]"
+        """Parse and check every part against the name grammar
+        (:func:`adapter.registry.reference.parse_reference`); ``ValueError`` (an
+        :class:`~adapter.registry.reference.InvalidName`) with the reason otherwise."""
+        registry, repository, tag = parse_reference(text)
+        if tag is not None and is_digest(tag):
+            raise InvalidName(
+                f"invalid image reference {shown(text)}: name a tag (registry/repository:tag); "
+                "digest references are not supported here"
             )
-        if not rest:
-            return cls(registry)
-        repository, colon, tag = rest.rpartition(":")
-        if not colon or "/" in tag:
-            return cls(registry, rest)
-        if not repository or not tag:
-            raise ValueError(f"invalid image reference {text!r}")
         return cls(registry, repository, tag)
 
     def __str__(self) -> str:
@@ -76,6 +74,7 @@ class ImageOutcome:
     notifications_failed: int = 0
     detail: str = ""  # why: the decision's reason, a sweep limit, a platform conflict
     platforms: int = 1
+    warnings: list[str] = field(default_factory=list)  # e.g. a source tag that moved
 
     def view(self) -> dict[str, Any]:
         """The JSON fields every report of an outcome has (CLI ``--output json`` and the API).
@@ -92,6 +91,7 @@ class ImageOutcome:
             "detail": self.detail,
             "platforms": self.platforms,
             "notifications_failed": self.notifications_failed,
+            "warnings": self.warnings,
         }
 
     @property

@@ -3,7 +3,9 @@
 A run over a reference (``registry``, ``registry/repo`` or ``registry/repo:tag``):
 
 1. **enumerate** tags: the catalog (every repository) and each repository's
-   tags, paginated, in registry order;
+   tags, paginated, in registry order; a name outside the grammar, or a
+   repository whose tags cannot be listed (a ``Link`` to another origin, a
+   pagination loop), is ``failed`` with the reason, alone;
 2. **metadata**: one ImageMetadata per platform for each tag (bounded
    parallelism ``max_concurrency``; a tag that cannot be read is ``failed``,
    except when the reference names that one tag: then the error is raised);
@@ -31,6 +33,7 @@ from adapter.decision.interface import DecisionEngine
 from adapter.metadata.interface import MetadataSource
 from adapter.registry.interface import Registry
 from adapter.registry.lookup import registry_named
+from adapter.registry.reference import InvalidName, check_repository, check_tag, shown
 from adapter.runner.interface import (
     ImageOutcome,
     ImageReference,
@@ -106,35 +109,57 @@ class RegistryReplicator:
 
     # -- planning ------------------------------------------------------------
     def plan(self, reference: ImageReference) -> list[TagPlan]:
-        """Steps 1-4: every tag the reference names, with its decision (no side effects)."""
-        plans = [TagPlan(reference.registry, repo, tag) for repo, tag in self._tags(reference)]
+        """Steps 1-4: every tag the reference names, with its decision (no side effects).
+
+        A name from the registry outside the grammar (:mod:`adapter.registry.reference`),
+        or a repository whose tags cannot be listed, becomes a plan that failed with the
+        reason; the other tags go on."""
+        plans = list(self._plans(reference))
         single = reference.tag is not None
+        readable = [p for p in plans if not p.error]
         with ThreadPoolExecutor(
             max_workers=self.max_concurrency, thread_name_prefix="freightliner-meta"
         ) as pool:
-            for plan, error in zip(plans, pool.map(self._read, plans), strict=True):
+            for plan, error in zip(readable, pool.map(self._read, readable), strict=True):
                 if error is not None:
                     if single:
                         raise error
                     plan.error = error.message
-                    _log.warning("cannot read %s: %s", plan.reference, error.message)
+                    _log.warning("cannot read %s: %s", shown(plan.reference), error.message)
         self._decide([p for p in plans if p.platforms])
         apply_sweep_limits(plans)
         return plans
 
-    def _tags(self, reference: ImageReference) -> Iterator[tuple[str, str]]:
+    def _plans(self, reference: ImageReference) -> Iterator[TagPlan]:
+        registry = reference.registry
         if reference.repository is not None and reference.tag is not None:
-            yield reference.repository, reference.tag
+            yield TagPlan(registry, reference.repository, reference.tag)
             return
-        client = self._client(reference.registry)
+        client = self._client(registry)
         repositories = (
             [reference.repository]
             if reference.repository is not None
             else list(client.catalog(self.page_size))
         )
         for repository in repositories:
-            for tag in client.tags(repository, self.page_size):
-                yield repository, tag
+            try:
+                check_repository(repository)
+            except InvalidName as exc:
+                yield _refused(TagPlan(registry, repository, ""), f"registry {registry!r}: {exc}")
+                continue
+            try:
+                tags = list(client.tags(repository, self.page_size))
+            except RegistryError as exc:
+                yield _refused(TagPlan(registry, repository, ""), exc.message)
+                continue
+            for tag in tags:
+                plan = TagPlan(registry, repository, tag)
+                try:
+                    check_tag(tag)
+                except InvalidName as exc:
+                    yield _refused(plan, f"registry {registry!r}: {repository}: {exc}")
+                    continue
+                yield plan
 
     def _read(self, plan: TagPlan) -> FreightlinerError | None:
         try:
@@ -187,8 +212,15 @@ class RegistryReplicator:
             ),
             detail=next((r.detail for r in results if r.status == "blocked"), detail),
             platforms=count,
+            warnings=sorted({r.warning for r in results if r.warning}),
         )
         return outcome
+
+
+def _refused(plan: TagPlan, reason: str) -> TagPlan:
+    plan.error = reason
+    _log.warning("refused %s: %s", shown(plan.reference), reason)
+    return plan
 
 
 def _status(

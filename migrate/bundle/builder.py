@@ -27,12 +27,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from migrate.core.errors import BundleError, Diagnostic, PolicyError
 from migrate.bundle.atomic import OUTPUT_MARKER, atomic_directory, remove_leftovers, temp_prefix
 from migrate.bundle.index import IndexReport, build_index_with_report
 from migrate.bundle.library import library_files
 from migrate.bundle.program import guard_always, optimise
 from migrate.bundle.testgen import policy_test_module
+from migrate.core.errors import BundleError, Diagnostic, PolicyError
 from migrate.core.limits import MAX_ARCHIVE_BYTES, MAX_ARCHIVE_MEMBER_BYTES, MAX_ARCHIVE_MEMBERS
 from migrate.policy.model import PolicySet
 from migrate.policy.semantics import compile_policy

@@ -17,9 +17,9 @@ from typing import Any
 
 import regorus
 
-from migrate.core.errors import BundleError
 from migrate.bundle.builder import BUNDLE_ROOT, Bundle
 from migrate.core.engine_message import engine_message
+from migrate.core.errors import BundleError
 from migrate.patterns.dialect import RegexRefused, rust_policy_data
 
 __all__ = ["SYNTHETIC_NOW", "check_bundle_decides", "synthetic_image"]

@@ -25,7 +25,6 @@ from typing import Any
 
 import re2
 
-from migrate.contract.image import ImageMetadata
 from migrate.bundle.rego_text import rego_literal, rego_set, render_template
 from migrate.contract.image import ImageMetadata
 from migrate.policy.model import LoadedPolicy

@@ -99,9 +99,7 @@ def load_yaml(
     try:
         check_yaml_text(text)
     except InputLimitError as exc:
-        raise error(
-            exc.message, [Diagnostic(exc.message, file=filename, line=exc.line)]
-        ) from exc
+        raise error(exc.message, [Diagnostic(exc.message, file=filename, line=exc.line)]) from exc
     loader = _Loader(text)
     loader.name = filename
     loader.problems = []

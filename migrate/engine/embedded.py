@@ -22,8 +22,8 @@ from migrate.contract.decision import (
 )
 from migrate.contract.image import ImageMetadata
 from migrate.core.clock import now_rfc3339
-from migrate.core.errors import EngineError, UndefinedDecision
 from migrate.core.engine_message import engine_message
+from migrate.core.errors import EngineError, UndefinedDecision
 from migrate.patterns.dialect import RegexRefused, rust_policy_data
 
 __all__ = ["EmbeddedEngine"]

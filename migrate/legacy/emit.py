@@ -11,8 +11,8 @@ from typing import Any
 
 from migrate.bundle.atomic import atomic_directory
 from migrate.bundle.builder import Bundle, BundleBuilder
-from migrate.core.errors import Diagnostic
 from migrate.bundle.decides import check_bundle_decides
+from migrate.core.errors import Diagnostic
 from migrate.legacy.convert import Conversion, ConvertedPolicy
 from migrate.legacy.model import LegacyInput
 from migrate.policy.loader import parse_policy_text

@@ -12,9 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from migrate.core.errors import ConfigError, Diagnostic
-from migrate.core.yaml_source import LocatedDict, load_yaml
-
 from migrate.core.limits import InputLimitError, check_json_text, check_source_size
+from migrate.core.yaml_source import LocatedDict, load_yaml
 
 __all__ = ["line_of", "load_document", "snake"]
 
@@ -50,9 +49,7 @@ def load_document(path: Path) -> Any:
         if path.suffix.lower() == ".json":
             check_json_text(text)  # before json.loads recurses per level
     except InputLimitError as exc:
-        raise ConfigError(
-            exc.message, [Diagnostic(exc.message, file=name, line=exc.line)]
-        ) from exc
+        raise ConfigError(exc.message, [Diagnostic(exc.message, file=name, line=exc.line)]) from exc
     try:
         return load_yaml(text, name, error=ConfigError, syntax="invalid YAML")
     except ConfigError:

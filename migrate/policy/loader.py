@@ -20,9 +20,8 @@ from typing import Any
 from pydantic import ValidationError
 
 from migrate.core.errors import Diagnostic, PolicyError
-from migrate.core.yaml_source import line_of, load_yaml
-from migrate.core.errors import Diagnostic, PolicyError
 from migrate.core.limits import InputLimitError, check_source_size
+from migrate.core.yaml_source import line_of, load_yaml
 from migrate.policy.model import LoadedPolicy, Policy, PolicyConfig, PolicySet
 from migrate.policy.semantics import check_policy
 

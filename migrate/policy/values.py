@@ -10,10 +10,9 @@ from __future__ import annotations
 import re
 from datetime import datetime
 
-from migrate.core.limits import MAX_EXACT_INTEGER
-
 from migrate.core.cron import parse_cron
 from migrate.core.durations import parse_duration_ns
+from migrate.core.limits import MAX_EXACT_INTEGER
 
 __all__ = [
     "TEMPLATE_VARIABLES",
@@ -24,6 +23,7 @@ __all__ = [
     "parse_size",
     "parse_template",
 ]
+
 
 def _exact(number: int, what: str, unit: str) -> int:
     if number > MAX_EXACT_INTEGER:

@@ -284,8 +284,8 @@ def test_generated_tests_exercise_every_regex_and_bundles_must_decide() -> None:
     data["freightliner"]["policy_set"]["policies"]["p"]["leaves"][0]["arg"] = "^.{129,}$"
     files = dict(bundle.files)
     files["data.json"] = json.dumps(data).encode()
-    from migrate.core.errors import BundleError
     from migrate.bundle.builder import Bundle
+    from migrate.core.errors import BundleError
 
     with pytest.raises(BundleError) as info:
         check_bundle_decides(Bundle(files, bundle.revision))

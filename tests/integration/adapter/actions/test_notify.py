@@ -118,7 +118,7 @@ def test_failed_notification_does_not_undo_a_replication(
     webhook: WebhookReceiver,
 ) -> None:
     pushed = push_image(registry, unique_repo, "prod-1")
-    image = IMAGE.model_copy(update={"repository": unique_repo})
+    image = IMAGE.model_copy(update={"repository": unique_repo, "digest": pushed.digest})
     webhook.fail_next(10, 500)
     executor = DecisionExecutor(
         {"local": registry.client(), "target": fresh_registry.client()},

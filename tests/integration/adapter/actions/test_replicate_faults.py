@@ -6,12 +6,14 @@ import os
 import subprocess
 import sys
 import textwrap
+import time
 from collections.abc import Callable
 
 import pytest
 
 from adapter.actions.replicate import ImageCopier
 from adapter.registry.config import Credentials
+from adapter.registry.http import RetrySchedule
 from migrate.core.errors import AuthenticationError, DigestMismatch, RegistryError
 from migrate.core.retry import RetrySettings
 from tests.fixtures.faults import FaultProxy
@@ -42,7 +44,28 @@ def test_500_and_429_then_recovery(
     assert fresh_registry.client().get_manifest("app", "v1").content == image.manifest
 
 
-def test_connection_cut_during_blob_upload(
+def test_connection_cut_during_blob_upload_restarts_the_upload(
+    registry: RunningRegistry,
+    fresh_registry: RunningRegistry,
+    fault_proxy_factory: ProxyFactory,
+    unique_repo: str,
+) -> None:
+    """Without any retry_policy: one cut restarts that blob's upload session (and download)."""
+    image = push_image(registry, unique_repo, "v1", layers=3, layer_size=400_000, tar=False)
+    proxy = fault_proxy_factory(fresh_registry)
+    proxy.cut(path=r"/blobs/uploads/", method="PUT", after_bytes=100_000)
+    target = fresh_registry.client(url=proxy.url, retry=FAST)
+    sleeps: list[float] = []
+    result = ImageCopier(sleep=sleeps.append).copy(
+        (registry.client(), unique_repo, "v1"), (target, "app", "v1")
+    )
+    assert (result.attempts, result.target_digest, result.blobs_copied) == (1, image.digest, 4)
+    assert len(sleeps) == 1 and 0.25 <= sleeps[0] <= 0.5  # jittered first backoff of 0.5 s
+    assert len(proxy.requests("POST", "/blobs/uploads/")) == 5  # 4 blobs + 1 restarted session
+    assert fresh_registry.client().get_manifest("app", "v1").content == image.manifest
+
+
+def test_upload_that_keeps_failing_tags_nothing_and_a_rerun_completes(
     registry: RunningRegistry,
     fresh_registry: RunningRegistry,
     fault_proxy_factory: ProxyFactory,
@@ -50,10 +73,10 @@ def test_connection_cut_during_blob_upload(
 ) -> None:
     image = push_image(registry, unique_repo, "v1", layers=3, layer_size=400_000, tar=False)
     proxy = fault_proxy_factory(fresh_registry)
-    proxy.cut(path=r"/blobs/uploads/", method="PUT", after_bytes=100_000)
+    proxy.cut(path=r"/blobs/uploads/", method="PUT", after_bytes=100_000, times=4)
     target = fresh_registry.client(url=proxy.url, retry=FAST)
     source = registry.client()
-    copier = ImageCopier()
+    copier = ImageCopier(blob_retry=RetrySchedule(attempts=4, initial=0.01))
     with pytest.raises(RegistryError, match=r"PUT /v2/app/blobs/uploads/"):
         copier.copy((source, unique_repo, "v1"), (target, "app", "v1"))
     direct = fresh_registry.client()
@@ -74,10 +97,31 @@ def test_connection_cut_is_retried_with_a_retry_policy(
     proxy = fault_proxy_factory(fresh_registry)
     proxy.cut(path=r"/blobs/uploads/", method="PUT", after_bytes=50_000)
     target = fresh_registry.client(url=proxy.url, retry=FAST)
-    result = ImageCopier().copy(
+    # blob-level retries off: the policy's retry_policy repeats the whole copy
+    result = ImageCopier(blob_retry=RetrySchedule(attempts=1)).copy(
         (registry.client(), unique_repo, "v1"), (target, "app", "v1"), retry=FAST
     )
     assert (result.attempts, result.target_digest, result.blobs_copied) == (2, image.digest, 3)
+
+
+def test_429_with_retry_after_on_a_blob_upload_is_retried_without_a_retry_policy(
+    registry: RunningRegistry,
+    fresh_registry: RunningRegistry,
+    fault_proxy_factory: ProxyFactory,
+    unique_repo: str,
+) -> None:
+    image = push_image(registry, unique_repo, "v1", layers=1, layer_size=200_000, tar=False)
+    proxy = fault_proxy_factory(fresh_registry)
+    proxy.fail(r"/blobs/uploads/", status=429, method="PUT", headers={"Retry-After": "1"})
+    target = fresh_registry.client(url=proxy.url)
+    started = time.monotonic()
+    result = ImageCopier().copy((registry.client(), unique_repo, "v1"), (target, "app", "v1"))
+    elapsed = time.monotonic() - started
+    assert (result.attempts, result.target_digest, result.blobs_copied) == (1, image.digest, 2)
+    puts = [r.status for r in proxy.requests("PUT", "/blobs/uploads/")]
+    assert puts == [429, 201, 201]
+    assert len(proxy.requests("POST", "/blobs/uploads/")) == 3  # the session was restarted
+    assert 1.0 <= elapsed < 5.0  # Retry-After: 1 honoured (plus at most 10 % jitter)
 
 
 def test_corrupted_blob_is_never_tagged(
