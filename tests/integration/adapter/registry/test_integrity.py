@@ -25,11 +25,11 @@ from adapter.registry.reference import (
     parse_reference,
 )
 from migrate.core.errors import AuthenticationError, RegistryError
-from tests.adapter.service.policies import tag_policy
 from tests.fixtures.hostile import HostileRegistry
 from tests.fixtures.images import push_index
 from tests.fixtures.registry import RunningRegistry
 from tests.fixtures.topology import TopologyFactory
+from tests.integration.adapter.service.policies import tag_policy
 
 CLI = str(Path(sys.executable).parent / "freightliner-policy")
 Start = Callable[..., HostileRegistry]
