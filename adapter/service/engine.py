@@ -24,6 +24,7 @@ from adapter.decision.failover import FailoverEngine
 from adapter.decision.legacy import load_legacy_rules
 from adapter.decision.model import ReplicationDecision
 from adapter.decision.opa_http import OpaHttpEngine
+from adapter.decision.provenance import Provenance, Traced
 from adapter.errors import EngineError, EngineUnavailable, UndefinedDecision
 from adapter.metadata.model import ImageMetadata
 from adapter.service.audit import AuditLog, new_decision_id
@@ -55,6 +56,15 @@ class CurrentBundleEngine:
     ) -> list[ReplicationDecision]:
         return self._engine().decide_many(images, now)
 
+    # One bundle per call (read once): the revision reported is the one that decided.
+    def decide_traced(self, image: ImageMetadata, now: str | None = None) -> Traced:
+        return self._engine().decide_traced(image, now)
+
+    def decide_many_traced(
+        self, images: Sequence[ImageMetadata], now: str | None = None
+    ) -> list[Traced]:
+        return self._engine().decide_many_traced(images, now)
+
     @property
     def revision(self) -> str:
         return self._manager.current.revision
@@ -77,6 +87,15 @@ class Decided:
     decision_id: str
     image: ImageMetadata
     decision: ReplicationDecision
+    provenance: Provenance
+
+    @property
+    def engine(self) -> str:
+        return self.provenance.engine
+
+    @property
+    def revision(self) -> str:
+        return self.provenance.revision
 
 
 @dataclass
@@ -118,19 +137,13 @@ class Decider:
             self.engine = FailoverEngine(
                 self.opa, config.opa.failure_mode, embedded=self.embedded, legacy=legacy
             )
-        self._opa_revision = ("", 0.0)
         self._local = threading.local()
 
     @property
     def revision(self) -> str:
-        """The revision decisions come from: OPA's active bundle (cached 1 s), else ours."""
-        if self.opa is None:
-            return self.manager.current.revision
-        value, at = self._opa_revision
-        if time.monotonic() - at > 1.0:
-            value = self.opa.revision
-            self._opa_revision = (value, time.monotonic())
-        return value
+        """The revision of the bundle published here (what OPA is told to load). Each decision
+        reports the revision of the engine that made it (:attr:`Decided.provenance`)."""
+        return self.manager.current.revision
 
     def capture(self) -> _Capture:
         capture = getattr(self._local, "capture", None)
@@ -150,10 +163,10 @@ class Decider:
         capture = self.capture()
         started = time.perf_counter()
         try:
-            decisions = (
-                self.engine.decide_many(images, now=when)
+            traced = (
+                self.engine.decide_many_traced(images, now=when)
                 if len(images) > 1
-                else [self.engine.decide(images[0], now=when)]
+                else [self.engine.decide_traced(images[0], now=when)]
             )
         except EngineError as exc:
             self.metrics.evaluation_duration.observe(time.perf_counter() - started)
@@ -165,30 +178,33 @@ class Decider:
                     source=capture.source,
                     engine_input={"image": image.as_input(), "now": when},
                     decision=None,
-                    bundle_revision=self.revision,
+                    bundle_revision=self.manager.current.revision,
+                    engine="embedded",
                     error=exc.message,
                 )
             raise
         self.metrics.evaluation_duration.observe(time.perf_counter() - started)
-        revision = self.revision
         results: list[Decided] = []
-        for image, decision in zip(images, decisions, strict=True):
-            self._count(decision)
-            decided = Decided(new_decision_id(), image, decision)
+        for image, (decision, provenance) in zip(images, traced, strict=True):
+            self._count(decision, provenance)
+            decided = Decided(new_decision_id(), image, decision, provenance)
             capture.decided[(image.reference, image.digest)] = decided
             self.audit.decision(
                 decision_id=decided.decision_id,
                 source=capture.source,
                 engine_input={"image": image.as_input(), "now": when},
                 decision=decision.model_dump(mode="json"),
-                bundle_revision=revision,
+                bundle_revision=provenance.revision,
+                engine=provenance.engine,
             )
             results.append(decided)
         return results
 
-    def _count(self, decision: ReplicationDecision) -> None:
+    def _count(self, decision: ReplicationDecision, provenance: Provenance) -> None:
         m = self.metrics
-        m.decisions.inc(outcome=decision.outcome)
+        m.decisions.inc(
+            outcome=decision.outcome, engine=provenance.engine, bundle_revision=provenance.revision
+        )
         for entry in decision.explanation:
             m.evaluations.inc(
                 policy_id=entry.policy_id, result="matched" if entry.matched else "not_matched"

@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -25,7 +26,7 @@ from adapter.actions.executor import target_of
 from adapter.errors import FreightlinerError
 from adapter.runner.interface import ImageReference
 from adapter.runner.selection import TagPlan
-from adapter.service.engine import Decider
+from adapter.service.engine import Decided, Decider
 from adapter.service.interface import SweepReplicator
 from adapter.service.metrics import ServiceMetrics
 from adapter.service.state import StateDB
@@ -51,7 +52,7 @@ def _execute(
     policy_id: str,
     replicator: SweepReplicator,
     state: StateDB,
-    revision: str,
+    decisions: Mapping[tuple[str, str], Decided],
     result: SweepResult,
     lock: threading.Lock,
 ) -> None:
@@ -62,6 +63,8 @@ def _execute(
         return
     image = plan.image
     source_digest = image.index_digest or image.digest
+    decided = decisions.get((image.reference, image.digest))
+    revision = decided.revision if decided else ""
     todo = [a for a in wanted if state.replicated(source_digest, target_of(image, a)) is None]
     with lock:
         result.already += len(wanted) - len(todo)
@@ -105,8 +108,7 @@ def run_sweep(
     started = time.monotonic()
     lock = threading.Lock()
     try:
-        decider.begin("sweep")
-        revision = decider.revision
+        capture = decider.begin("sweep")
         for registry in registries:
             if stop.is_set():
                 break
@@ -124,7 +126,14 @@ def run_sweep(
                     result.images += 1
                     futures.append(
                         pool.submit(
-                            _execute, plan, policy_id, replicator, state, revision, result, lock
+                            _execute,
+                            plan,
+                            policy_id,
+                            replicator,
+                            state,
+                            capture.decided,
+                            result,
+                            lock,
                         )
                     )
                 for future in futures:
