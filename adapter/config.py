@@ -42,7 +42,14 @@ class OpaSettings(BaseModel):
     retries: int = Field(default=2, ge=0, le=10)
     backoff: str = "50ms"
     circuit_failures: int = Field(default=5, ge=1)
+    #: the consecutive failures must span this long to open the circuit (a burst does not)
+    circuit_window: str = "2s"
     circuit_reset: str = "30s"
+    #: half-open: this many trial calls, all must succeed to close the circuit
+    circuit_trials: int = Field(default=3, ge=1)
+    #: connections to OPA (default: serve.threads for serve, policy.maxConcurrency for the CLI,
+    #: so no decision waits for a connection)
+    max_connections: int | None = Field(default=None, ge=1)
     bundle: str | None = (
         None  # the bundle for failure_mode: embedded (default: built from the policies)
     )
@@ -135,6 +142,7 @@ class FreightlinerConfig(BaseModel):
         for key, setting in (
             ("policy", "evaluationTimeout"),
             ("opa", "backoff"),
+            ("opa", "circuit_window"),
             ("opa", "circuit_reset"),
         ):
             model_value = values.get(key)

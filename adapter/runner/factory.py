@@ -72,7 +72,9 @@ def build_engine(
             backoff=_seconds(config.opa.backoff),
             circuit_failures=config.opa.circuit_failures,
             circuit_reset=_seconds(config.opa.circuit_reset),
-            max_connections=max(config.policy.maxConcurrency, 4),
+            circuit_window=_seconds(config.opa.circuit_window),
+            circuit_trials=config.opa.circuit_trials,
+            max_connections=config.opa.max_connections or max(config.policy.maxConcurrency, 4),
         )
         fallback = embedded() if mode == "embedded" else None
         return FailoverEngine(primary, mode, embedded=fallback, legacy=legacy)

@@ -129,7 +129,10 @@ class Decider:
                 backoff=parse_duration_ns(config.opa.backoff) / 1e9,
                 circuit_failures=config.opa.circuit_failures,
                 circuit_reset=parse_duration_ns(config.opa.circuit_reset) / 1e9,
-                max_connections=64,
+                circuit_window=parse_duration_ns(config.opa.circuit_window) / 1e9,
+                circuit_trials=config.opa.circuit_trials,
+                # one connection per API worker thread: a decision never queues for one
+                max_connections=config.opa.max_connections or config.serve.threads,
             )
             legacy = (
                 load_legacy_rules(config_path) if config.opa.failure_mode == "fail-open" else None
