@@ -32,6 +32,12 @@ from adapter.actions.replicate import ImageCopier, ImageLocation
 from adapter.decision.model import DecisionAction, ReplicationDecision
 from adapter.errors import ActionError, FreightlinerError
 from adapter.metadata.model import ImageMetadata
+from adapter.registry.health import (
+    NOT_ATTEMPTED,
+    RegistryDown,
+    current_health,
+    registry_of,
+)
 from adapter.registry.interface import Registry
 
 __all__ = ["DecisionExecutor", "is_true", "target_of"]
@@ -93,6 +99,15 @@ class DecisionExecutor:
         target = target_of(image, action)
         if dry_run:
             return ActionResult(action, "planned", target)
+        health = current_health()
+        if health is not None:
+            try:
+                health.check(image.registry)
+                health.check(action.target_registry)
+            except RegistryDown as given_up:
+                return ActionResult(
+                    action, "failed", target, error=NOT_ATTEMPTED + given_up.message
+                )
         try:
             source_client = self._client(image.registry)
             target_client = self._client(action.target_registry)
@@ -116,7 +131,14 @@ class DecisionExecutor:
             )
         except FreightlinerError as exc:
             _log.warning("replicating %s to %s failed: %s", image.reference, target, exc.message)
+            if health is not None:
+                name = registry_of(exc, (image.registry, action.target_registry))
+                down = health.failure(name, exc) if name is not None else None
+                if down is not None:
+                    _log.error("%s: the rest of this run skips it", down.message)
             return ActionResult(action, "failed", target, error=exc.message)
+        if health is not None:
+            health.success(action.target_registry)
         if result.skipped:
             return ActionResult(
                 action, "skipped", target, detail=f"target already has {result.target_digest}"

@@ -45,6 +45,9 @@ def exit_on_error(func: F) -> F:
             for line in exc.lines():
                 click.echo(f"error: {line}", err=True)
             sys.exit(int(_code_for(exc)))
+        except KeyboardInterrupt:  # Ctrl-C outside a run's own handling (e.g. while loading)
+            click.echo("interrupted", err=True)
+            sys.exit(int(ExitCode.INTERRUPTED))
 
     return wrapper  # type: ignore[return-value]
 

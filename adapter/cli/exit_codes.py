@@ -15,4 +15,5 @@ class ExitCode(IntEnum):
     TEST_FAILURE = 4  # policy tests failed / migration mismatches found
     BLOCKED = 5  # the decision blocks the image (or any image of a sweep)
     UNAVAILABLE = 6  # decision engine or registry unreachable, credentials rejected
-    PARTIAL = 7  # some replications of a sweep failed
+    PARTIAL = 7  # some replications or notifications of a run failed
+    INTERRUPTED = 130  # SIGINT/SIGTERM: no new copy started, copies in flight finished
