@@ -291,7 +291,7 @@ def _rss_mib(pid: int) -> float:
     raise RuntimeError("no VmRSS")
 
 
-def _soak(reloads: int, clients: int, spacing: float) -> int:
+def _soak(reloads: int, clients: int, spacing: float, warmup: float) -> int:
     """``reloads`` hot reloads under ``clients`` clients, decisions through the sidecar."""
     deploy = yaml.safe_load((ROOT / "deploy" / "config.yaml").read_text())
     polling = yaml.safe_load((ROOT / "deploy" / "opa.yaml").read_text())["bundles"]["freightliner"][
@@ -371,7 +371,7 @@ def _soak(reloads: int, clients: int, spacing: float) -> int:
                 return str(http.get("/v1/policies").json()["bundle"]["revision"])
 
             generations = {revision(): 0}
-            duration = spacing * (reloads + 1)
+            duration = warmup + spacing * (reloads + 1)
             load = subprocess.Popen(
                 [
                     sys.executable,
@@ -388,8 +388,9 @@ def _soak(reloads: int, clients: int, spacing: float) -> int:
                 stdout=subprocess.PIPE,
                 text=True,
             )
-            started = time.monotonic()
+            started = time.monotonic() + warmup
             rss_first = 0.0
+            rss_series: list[float] = []
             for n in range(1, reloads + 1):
                 time.sleep(max(started + spacing * n - time.monotonic(), 0))
                 soak.write_text(_SOAK_POLICY.format(n=n))
@@ -399,8 +400,9 @@ def _soak(reloads: int, clients: int, spacing: float) -> int:
                         raise RuntimeError(f"reload {n} not published within 60 s")
                     time.sleep(0.1)
                 generations[current] = n
+                rss_series.append(round(_rss_mib(serve.pid), 1))
                 if n == 1:
-                    rss_first = _rss_mib(serve.pid)
+                    rss_first = rss_series[0]
             out, _ = load.communicate(timeout=duration + 120)
             rss_end = _rss_mib(serve.pid)
             result = json.loads(out.strip().splitlines()[-1])
@@ -428,6 +430,8 @@ def _soak(reloads: int, clients: int, spacing: float) -> int:
                 "rss_after_first_reload_mib": round(rss_first, 1),
                 "rss_end_mib": round(rss_end, 1),
                 "rss_growth_pct": round((rss_end / rss_first - 1) * 100, 1),
+                "rss_after_each_reload_mib": rss_series,
+                "warmup_seconds": warmup,
                 "log_lines_not_json": not_json,
                 "loadavg": Path("/proc/loadavg").read_text().split()[:3],
             }
@@ -445,6 +449,9 @@ def main() -> int:
     parser.add_argument("--soak", action="store_true", help="hot reloads under load (sidecar)")
     parser.add_argument("--reloads", type=int, default=50)
     parser.add_argument("--spacing", type=float, default=3.0, help="seconds between reloads")
+    parser.add_argument(
+        "--warmup", type=float, default=20.0, help="seconds of load before the first reload"
+    )
     parser.add_argument("--duration", type=float, default=30.0)
     parser.add_argument("--clients", type=int, default=200)
     parser.add_argument("--client", help=argparse.SUPPRESS)
@@ -462,7 +469,7 @@ def main() -> int:
         )
         return 0
     if args.soak:
-        return _soak(args.reloads, args.clients, args.spacing)
+        return _soak(args.reloads, args.clients, args.spacing, args.warmup)
     results: dict[str, dict[str, Any]] = {}
     with tempfile.TemporaryDirectory(prefix="bench-serve-") as tmp:
         root = Path(tmp)

@@ -122,6 +122,7 @@ class DecisionExecutor:
                         "skipped",
                         target,
                         detail=f"target exists as {existing.digest} (skip_existing)",
+                        target_digest=existing.digest,
                     )
             source_ref = image.tag or image.index_digest or image.digest
             result = self.copier.copy(
@@ -141,7 +142,11 @@ class DecisionExecutor:
             health.success(action.target_registry)
         if result.skipped:
             return ActionResult(
-                action, "skipped", target, detail=f"target already has {result.target_digest}"
+                action,
+                "skipped",
+                target,
+                detail=f"target already has {result.target_digest}",
+                target_digest=result.target_digest,
             )
         _log.info(
             "replicated %s to %s (%s, %d bytes)",
@@ -156,6 +161,7 @@ class DecisionExecutor:
             target,
             detail=result.target_digest,
             bytes_copied=result.bytes_copied,
+            target_digest=result.target_digest,
         )
 
     def _notify(

@@ -30,6 +30,8 @@ class ActionResult:
     detail: str = ""
     bytes_copied: int = 0
     error: str = ""
+    #: replicate: the digest the target tag holds now (copied, found, or kept by skip_existing)
+    target_digest: str = ""
 
     @property
     def ok(self) -> bool:

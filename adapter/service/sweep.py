@@ -81,6 +81,7 @@ def _execute(
             state.record(
                 source_digest,
                 outcome.target,
+                # what the target holds: a skip_existing target may hold another digest
                 source_digest,
                 source=plan.reference,
                 policy_id=policy_id,
