@@ -125,6 +125,7 @@ class ServiceContext:
             batch_size=self.settings.sweep_batch_size,
         )
         self.scheduler = Scheduler(self._sweep, self.state, list(self.clients))
+        self.manager.on_validate(self.scheduler.validate)
         self.manager.on_publish(self.scheduler.refresh)
         self._started = False
 
