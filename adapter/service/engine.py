@@ -14,9 +14,11 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 from adapter.config import FreightlinerConfig
 from adapter.decision.embedded import EmbeddedEngine, now_rfc3339
@@ -34,43 +36,56 @@ from migrate.policy.values import parse_duration_ns
 
 __all__ = ["AuditedEngine", "CurrentBundleEngine", "Decided", "Decider", "error_type"]
 
+T = TypeVar("T")
+
 
 class CurrentBundleEngine:
-    """A DecisionEngine over whatever bundle the manager has published last.
+    """A DecisionEngine over whatever bundle the manager has published last, evaluated on a
+    small pool of engine threads.
 
-    Each published bundle carries the :class:`EmbeddedEngine` compiled when it
-    was published (it keeps one regorus engine per thread itself).
+    regorus engines live in the thread that compiled them (one per thread, the current
+    revision's; see :mod:`adapter.decision.embedded`). Evaluating on every API worker
+    thread would keep up to ``serve.threads`` compiled engines (about 6 MiB each with
+    the example policies), and a worker that fell back to the embedded engine once keeps
+    its engine until it decides again. So every embedded evaluation runs on
+    ``workers`` dedicated threads: at most ``workers`` engines exist, whatever the load,
+    the number of API threads or the number of reloads.
     """
 
-    def __init__(self, manager: BundleManager) -> None:
+    def __init__(self, manager: BundleManager, workers: int = 2) -> None:
         self._manager = manager
+        self._pool = ThreadPoolExecutor(max(workers, 1), thread_name_prefix="freightliner-engine")
 
     def _engine(self) -> EmbeddedEngine:
         return self._manager.current.engine
 
+    def _run(self, call: Callable[[EmbeddedEngine], T]) -> T:
+        engine = self._engine()  # one bundle per call: the revision reported is the one used
+        return self._pool.submit(call, engine).result()
+
     def decide(self, image: ImageMetadata, now: str | None = None) -> ReplicationDecision:
-        return self._engine().decide(image, now)
+        return self._run(lambda e: e.decide(image, now))
 
     def decide_many(
         self, images: Sequence[ImageMetadata], now: str | None = None
     ) -> list[ReplicationDecision]:
-        return self._engine().decide_many(images, now)
+        return self._run(lambda e: e.decide_many(images, now))
 
-    # One bundle per call (read once): the revision reported is the one that decided.
     def decide_traced(self, image: ImageMetadata, now: str | None = None) -> Traced:
-        return self._engine().decide_traced(image, now)
+        return self._run(lambda e: e.decide_traced(image, now))
 
     def decide_many_traced(
         self, images: Sequence[ImageMetadata], now: str | None = None
     ) -> list[Traced]:
-        return self._engine().decide_many_traced(images, now)
+        return self._run(lambda e: e.decide_many_traced(images, now))
 
     @property
     def revision(self) -> str:
         return self._manager.current.revision
 
     def close(self) -> None:
-        """The published bundles own their engines."""
+        """Stop the engine threads (their engines are dropped on them as they end)."""
+        self._pool.shutdown(wait=True)
 
 
 def error_type(exc: BaseException) -> str:
@@ -118,7 +133,7 @@ class Decider:
         self.manager = manager
         self.metrics = metrics
         self.audit = audit
-        self.embedded = CurrentBundleEngine(manager)
+        self.embedded = CurrentBundleEngine(manager, config.serve.engine_threads)
         self.opa: OpaHttpEngine | None = None
         self.engine: FailoverEngine | CurrentBundleEngine = self.embedded
         if config.opa.url:
@@ -226,6 +241,7 @@ class Decider:
     def close(self) -> None:
         if self.opa is not None:
             self.opa.close()
+        self.embedded.close()
 
 
 class AuditedEngine:
