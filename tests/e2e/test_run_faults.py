@@ -183,3 +183,36 @@ def test_sigint_during_a_copy_exits_130_and_leaves_no_partial_tag(
         assert manifest.content == copied.manifest  # whole, byte for byte
         for layer in manifest.json()["layers"]:
             assert http.head(f"/v2/mirror/team/big/blobs/{layer['digest']}").status_code == 200
+
+
+def test_a_failed_notification_is_in_the_summary_and_exits_7(
+    registry_factory: RegistryFactory, tmp_path: Path
+) -> None:
+    """Issue 14: a failed notification exited 0 and was missing from the text summary."""
+    src = registry_factory.start(name="src")
+    dst = registry_factory.start(name="dst")
+    push_image(src, "team/app", "v1", seed=1)
+    _setup(tmp_path, {"src": {"url": src.url}, "dst": {"url": dst.url}})
+    dead_hook = f"http://127.0.0.1:{free_port()}/hook"
+    (tmp_path / "policies" / "notify.yaml").write_text(
+        POLICY.replace("id: mirror", "id: announce").replace(
+            """      - type: replicate
+        target_registry: dst
+        target_repo: "mirror/{repository}"
+""",
+            f"""      - type: notify
+        parameters: {{url: "{dead_hook}"}}
+""",
+        )
+    )
+    proc = subprocess.run(
+        _command(tmp_path, "src/team/app:v1"),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=_env(tmp_path),
+    )
+    assert proc.returncode == 7, proc.stdout + proc.stderr
+    assert proc.stdout.splitlines()[-1] == (
+        "summary: replicated 1, skipped 0, blocked 0, failed 0, notifications failed 1"
+    )
