@@ -70,8 +70,9 @@ class ServeSettings(BaseModel):
     change_log: str | None = None
     watch_interval_seconds: float = Field(default=0.5, gt=0, le=60)
     threads: int = Field(default=32, ge=1, le=512)
-    #: threads that evaluate with the embedded engine (each holds one compiled engine)
-    engine_threads: int = Field(default=2, ge=1, le=64)
+    #: threads that evaluate with the embedded engine (each holds one compiled engine);
+    #: default: 2 when decisions go to OPA (fallback only), else 8 (docs/benchmarks.md)
+    engine_threads: int | None = Field(default=None, ge=1, le=64)
     sweep_batch_size: int = Field(default=100, ge=1)
     shutdown_grace_seconds: float = Field(default=20.0, ge=0)
 

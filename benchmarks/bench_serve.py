@@ -195,11 +195,17 @@ def _wait(url: str, timeout: float = 180.0) -> None:
     raise RuntimeError(f"{url} not ready")
 
 
-def _serve(root: Path, opa_url: str | None) -> tuple[subprocess.Popen[bytes], str]:
+def _serve(
+    root: Path, opa_url: str | None, engine_threads: int | None = None
+) -> tuple[subprocess.Popen[bytes], str]:
     port = _port()
     config: dict[str, Any] = {
         "policy": {"evaluationTimeout": "5s"},
-        "serve": {"state_db": str(root / f"state-{port}.sqlite"), "threads": 64},
+        "serve": {
+            "state_db": str(root / f"state-{port}.sqlite"),
+            "threads": 64,
+            **({"engine_threads": engine_threads} if engine_threads else {}),
+        },
     }
     if opa_url:
         config["opa"] = {"url": opa_url, "failure_mode": "fail-closed"}
@@ -457,6 +463,7 @@ def main() -> int:
     parser.add_argument("--client", help=argparse.SUPPRESS)
     parser.add_argument("--mode", default="adapter", help=argparse.SUPPRESS)
     parser.add_argument("--targets", default="adapter-embedded,opa-direct,adapter-opa")
+    parser.add_argument("--engine-threads", type=int, help="serve.engine_threads (default: its)")
     args = parser.parse_args()
     if args.client:
         path = (
@@ -481,7 +488,9 @@ def main() -> int:
                 if target == "opa-direct":
                     url, mode = opa_url, "opa"
                 else:
-                    proc, url = _serve(root, opa_url if target == "adapter-opa" else None)
+                    proc, url = _serve(
+                        root, opa_url if target == "adapter-opa" else None, args.engine_threads
+                    )
                     procs.append(proc)
                     mode = "adapter"
                 results[target] = _load(url, mode, args.duration, args.clients)

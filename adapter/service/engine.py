@@ -133,7 +133,8 @@ class Decider:
         self.manager = manager
         self.metrics = metrics
         self.audit = audit
-        self.embedded = CurrentBundleEngine(manager, config.serve.engine_threads)
+        workers = config.serve.engine_threads or (2 if config.opa.url else 8)
+        self.embedded = CurrentBundleEngine(manager, workers)
         self.opa: OpaHttpEngine | None = None
         self.engine: FailoverEngine | CurrentBundleEngine = self.embedded
         if config.opa.url:
