@@ -42,12 +42,17 @@ class OpaSettings(BaseModel):
     retries: int = Field(default=2, ge=0, le=10)
     backoff: str = "50ms"
     circuit_failures: int = Field(default=5, ge=1)
+    #: the consecutive failures must span this long to open the circuit (a burst does not)
+    circuit_window: str = "2s"
     circuit_reset: str = "30s"
+    #: half-open: this many trial calls, all must succeed to close the circuit
+    circuit_trials: int = Field(default=3, ge=1)
+    #: connections to OPA (default: serve.threads for serve, policy.maxConcurrency for the CLI,
+    #: so no decision waits for a connection)
+    max_connections: int | None = Field(default=None, ge=1)
     bundle: str | None = (
         None  # the bundle for failure_mode: embedded (default: built from the policies)
     )
-    # Connections to OPA kept open at most (never fewer than policy.maxConcurrency).
-    max_connections: int = Field(default=64, ge=1, le=1024)
 
 
 class ServeSettings(BaseModel):
@@ -65,6 +70,9 @@ class ServeSettings(BaseModel):
     change_log: str | None = None
     watch_interval_seconds: float = Field(default=0.5, gt=0, le=60)
     threads: int = Field(default=32, ge=1, le=512)
+    #: threads that evaluate with the embedded engine (each holds one compiled engine);
+    #: default: 2 when decisions go to OPA (fallback only), else 8 (docs/benchmarks.md)
+    engine_threads: int | None = Field(default=None, ge=1, le=64)
     sweep_batch_size: int = Field(default=100, ge=1)
     shutdown_grace_seconds: float = Field(default=20.0, ge=0)
 
@@ -136,6 +144,7 @@ class FreightlinerConfig(BaseModel):
         for key, setting in (
             ("policy", "evaluationTimeout"),
             ("opa", "backoff"),
+            ("opa", "circuit_window"),
             ("opa", "circuit_reset"),
         ):
             model_value = values.get(key)

@@ -34,6 +34,12 @@ from collections.abc import Mapping
 from adapter.actions.interface import ActionResult
 from adapter.actions.notify import WebhookNotifier, decision_event
 from adapter.actions.replicate import ImageCopier, ImageLocation
+from adapter.registry.health import (
+    NOT_ATTEMPTED,
+    RegistryDown,
+    current_health,
+    registry_of,
+)
 from adapter.registry.interface import Registry
 from adapter.registry.lookup import registry_named
 from adapter.registry.reference import InvalidName, check_repository, check_tag, is_digest, shown
@@ -109,6 +115,15 @@ class DecisionExecutor:
         target = target_of(image, action)
         if dry_run:
             return ActionResult(action, "planned", target)
+        health = current_health()
+        if health is not None:
+            try:
+                health.check(image.registry)
+                health.check(action.target_registry)
+            except RegistryDown as given_up:
+                return ActionResult(
+                    action, "failed", target, error=NOT_ATTEMPTED + given_up.message
+                )
         try:
             source_client = self._client(image.registry)
             target_client = self._client(action.target_registry)
@@ -130,6 +145,7 @@ class DecisionExecutor:
                         "skipped",
                         target,
                         detail=f"target exists as {existing.digest} (skip_existing)",
+                        target_digest=existing.digest,
                     )
             moved = self._moved(source_client, image, decided)
             result = self.copier.copy(
@@ -144,7 +160,14 @@ class DecisionExecutor:
                 shown(target),
                 exc.message,
             )
+            if health is not None:
+                name = registry_of(exc, (image.registry, action.target_registry))
+                down = health.failure(name, exc) if name is not None else None
+                if down is not None:
+                    _log.error("%s: the rest of this run skips it", down.message)
             return ActionResult(action, "failed", target, error=exc.message)
+        if health is not None:
+            health.success(action.target_registry)
         if result.skipped:
             return ActionResult(
                 action,
@@ -152,6 +175,7 @@ class DecisionExecutor:
                 target,
                 detail=f"target already has {result.target_digest}",
                 warning=moved,
+                target_digest=result.target_digest,
             )
         _log.info(
             "replicated %s to %s (%s, %d bytes)",
@@ -166,6 +190,7 @@ class DecisionExecutor:
             target,
             detail=result.target_digest,
             bytes_copied=result.bytes_copied,
+            target_digest=result.target_digest,
             warning=moved,
         )
 

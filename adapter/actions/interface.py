@@ -31,6 +31,8 @@ class ActionResult:
     bytes_copied: int = 0
     error: str = ""
     warning: str = ""  # e.g. the source tag moved since the decision (the decided digest copied)
+    #: replicate: the digest the target tag holds now (copied, found, or kept by skip_existing)
+    target_digest: str = ""
 
     @property
     def ok(self) -> bool:

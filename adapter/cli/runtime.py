@@ -4,15 +4,24 @@ REF is ``registry[/repository[:tag]]`` with ``registry`` a name from the
 config's ``registries:``. The engine is the OPA sidecar when ``--opa-url`` (or
 ``opa.url``) is set, else the embedded engine over ``--policies`` (or the
 config's policies). Exit codes: 0 ok, 5 any image blocked, 6 decision engine
-(fail-closed) or registry unavailable, 7 some images failed.
+(fail-closed) or registry unavailable, 7 some images or notifications failed,
+130 interrupted (SIGINT/SIGTERM: no new copy starts, copies in flight get
+``serve.shutdown_grace_seconds`` to finish; the tag is written last, so a copy
+cut short leaves no tag).
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import os
+import signal
 import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
 import click
@@ -24,7 +33,7 @@ from adapter.runner.factory import Runtime, build_runtime
 from adapter.runner.interface import ImageOutcome, ImageReference, OutcomeStatus, RunSummary
 from adapter.runner.selection import TagPlan
 from migrate.core.errors import ConfigError
-from migrate.core.exit_codes import exit_on_error
+from migrate.core.exit_codes import ExitCode, exit_on_error
 
 __all__ = ["evaluate", "replicate"]
 
@@ -218,26 +227,37 @@ def replicate(
     dry_run: bool,
 ) -> None:
     """Decide REF's images and execute the decisions (replicate / block / notify)."""
+    _quiet_library_logs()
     ref, runtime = _runtime(reference, config_path, opa_url, policies)
     tty = output == "text" and sys.stdout.isatty() and not os.environ.get("CI")
-    with runtime:
+    grace = runtime.config.serve.shutdown_grace_seconds
+    with runtime, _interruptible(grace) as stop:
         if tty:
-            summary = _with_progress_bar(runtime, ref, dry_run)
+            summary = _with_progress_bar(runtime, ref, dry_run, stop)
         else:
 
             def line(outcome: ImageOutcome) -> None:
-                if output == "text":
+                if output == "text" and not outcome.not_attempted:
                     click.echo(_outcome_line(outcome))
 
-            summary = runtime.replicator.replicate(ref, dry_run=dry_run, progress=line)
+            summary = runtime.replicator.replicate(ref, dry_run=dry_run, progress=line, stop=stop)
+        for message in summary.registries_down.values():
+            click.echo(f"error: {message}", err=True)
         counts = _summary_counts(summary)
+        not_attempted = sum(1 for o in summary.outcomes if o.not_attempted)
         if output == "json":
             click.echo(
                 json.dumps(
                     {
                         "dry_run": dry_run,
                         "revision": runtime.engine.revision,
-                        "summary": counts,
+                        "summary": {
+                            **counts,
+                            "not_attempted": not_attempted,
+                            "notifications_failed": summary.notifications_failed,
+                        },
+                        "registries_down": summary.registries_down,
+                        "interrupted": summary.interrupted,
                         "exit_code": summary.exit_code,
                         "outcomes": [_outcome_json(o) for o in summary.outcomes],
                     },
@@ -252,12 +272,59 @@ def replicate(
                 for status, n in counts.items()
                 if n or status in ("replicated", "skipped", "blocked", "failed")
             )
+            if not_attempted:
+                shown += f" ({not_attempted} not attempted)"
+            if summary.notifications_failed:
+                shown += f", notifications failed {summary.notifications_failed}"
             click.echo(("dry run: nothing written; " if dry_run else "") + f"summary: {shown}")
+        if summary.interrupted:
+            click.echo(f"interrupted: {not_attempted} image(s) not started", err=True)
         _warn_fallbacks(runtime)
     sys.exit(summary.exit_code)
 
 
-def _with_progress_bar(runtime: Runtime, ref: ImageReference, dry_run: bool) -> RunSummary:
+def _quiet_library_logs() -> None:
+    """The CLI reports every outcome itself (one line per image, one per dead registry):
+    the runner's log records would print each failure a second time."""
+    logger = logging.getLogger("freightliner")
+    logger.handlers = [logging.NullHandler()]
+    logger.propagate = False
+
+
+@contextmanager
+def _interruptible(grace: float) -> Iterator[threading.Event]:
+    """SIGINT/SIGTERM set the yielded event (no new copy starts); copies in flight get
+    ``grace`` seconds, then the process exits 130. A second signal exits 130 at once."""
+    stop = threading.Event()
+
+    def give_up() -> None:
+        click.echo(f"interrupted: copies still running after {grace:g}s; exiting", err=True)
+        os._exit(int(ExitCode.INTERRUPTED))
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        if stop.is_set():
+            os._exit(int(ExitCode.INTERRUPTED))
+        stop.set()
+        click.echo(
+            f"interrupted ({signal.Signals(signum).name}): starting no new copy, "
+            f"waiting up to {grace:g}s for the copies in flight",
+            err=True,
+        )
+        timer = threading.Timer(grace, give_up)
+        timer.daemon = True
+        timer.start()
+
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield stop
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+
+def _with_progress_bar(
+    runtime: Runtime, ref: ImageReference, dry_run: bool, stop: threading.Event
+) -> RunSummary:
     """A click progress bar; blocked and failed images are listed after it."""
     state: dict[str, Any] = {}
 
@@ -268,11 +335,13 @@ def _with_progress_bar(runtime: Runtime, ref: ImageReference, dry_run: bool) -> 
         state["bar"].update(1)
 
     try:
-        summary = runtime.replicator.replicate(ref, dry_run=dry_run, progress=step, on_total=total)
+        summary = runtime.replicator.replicate(
+            ref, dry_run=dry_run, progress=step, on_total=total, stop=stop
+        )
     finally:
         if "bar" in state:
             state["bar"].__exit__(None, None, None)
     for outcome in summary.outcomes:
-        if outcome.status in ("blocked", "failed"):
+        if outcome.status in ("blocked", "failed") and not outcome.not_attempted:
             click.echo(_outcome_line(outcome))
     return summary

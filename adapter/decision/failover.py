@@ -1,9 +1,10 @@
 """FailoverEngine: what the adapter decides when its decision engine cannot.
 
 Wraps a primary :class:`DecisionEngine` (usually :class:`OpaHttpEngine`).
-When the primary raises :class:`EngineError` - :class:`EngineUnavailable`
-(OPA down, timeout, 5xx, circuit open), :class:`UndefinedDecision` (bundle
-without the decision rule) or any other evaluation error - the configured
+When the primary raises - :class:`EngineUnavailable` (OPA down, timeout,
+5xx, undecodable answer, circuit open), :class:`UndefinedDecision` (bundle
+without the decision rule), any other evaluation error, or any exception at
+all that escaped it (read as unavailable) - the configured
 ``opa.failure_mode`` applies:
 
 ``fail-closed`` (default)
@@ -35,7 +36,9 @@ from adapter.config import FailureMode
 from adapter.decision.interface import DecisionEngine
 from migrate.contract.decision import DecisionAction, ReplicationDecision
 from migrate.contract.image import ImageMetadata
-from migrate.core.errors import ConfigError, EngineError
+from migrate.contract.provenance import EngineName, Provenance, Traced, traced_many
+from migrate.core.errors import ConfigError, EngineError, EngineUnavailable
+from migrate.engine.embedded import EmbeddedEngine
 
 __all__ = ["FailoverEngine", "LegacyEvaluator", "fail_closed_decision"]
 
@@ -84,32 +87,51 @@ class FailoverEngine:
         self.mode: FailureMode = mode
         self.embedded = embedded
         self.legacy = legacy
+        #: The provenance name of the primary's decisions (an EmbeddedEngine reports its own).
+        self.primary_name: EngineName = "embedded" if isinstance(primary, EmbeddedEngine) else "opa"
         self._lock = threading.Lock()
         #: ``primary_ok``, ``engine_error``, ``engine_error.<Type>``, ``fallback.<kind>``.
         self.counters: Counter[str] = Counter()
 
     # -- DecisionEngine ------------------------------------------------------
     def decide(self, image: ImageMetadata, now: str | None = None) -> ReplicationDecision:
-        try:
-            decision = _call_decide(self.primary, image, now)
-        except EngineError as exc:
-            self._count_error(exc, 1)
-            return self._fallback([image], exc, now)[0]
-        self._count("primary_ok")
-        return decision
+        return self.decide_traced(image, now)[0]
 
     def decide_many(
         self, images: Sequence[ImageMetadata], now: str | None = None
     ) -> list[ReplicationDecision]:
+        return [d for d, _ in self.decide_many_traced(images, now)]
+
+    def decide_traced(self, image: ImageMetadata, now: str | None = None) -> Traced:
+        return self._decide([image], now, single=True)[0]
+
+    def decide_many_traced(
+        self, images: Sequence[ImageMetadata], now: str | None = None
+    ) -> list[Traced]:
+        """Decisions with the engine that made each; never raises for an engine's failure.
+
+        Anything the primary raises - the error tree, or an exception from a library
+        below it - applies ``mode``; so fail-closed is guaranteed.
+        """
+        return self._decide(images, now, single=False)
+
+    def _decide(
+        self, images: Sequence[ImageMetadata], now: str | None, *, single: bool
+    ) -> list[Traced]:
         if not images:
             return []
         try:
-            decisions = _call_decide_many(self.primary, images, now)
-        except EngineError as exc:
-            self._count_error(exc, len(images))
-            return self._fallback(list(images), exc, now)
+            traced = (
+                [_call_traced(self.primary, images[0], now, self.primary_name)]
+                if single
+                else traced_many(self.primary, images, now, self.primary_name)
+            )
+        except Exception as exc:
+            error = _as_engine_error(exc)
+            self._count_error(error, len(images))
+            return self._fallback(list(images), error, now)
         self._count("primary_ok", len(images))
-        return decisions
+        return traced
 
     @property
     def revision(self) -> str:
@@ -123,12 +145,13 @@ class FailoverEngine:
     # -- fallback ------------------------------------------------------------
     def _fallback(
         self, images: list[ImageMetadata], error: EngineError, now: str | None
-    ) -> list[ReplicationDecision]:
+    ) -> list[Traced]:
         what = f"{len(images)} image(s)" if len(images) != 1 else images[0].reference
         if self.mode == "embedded" and self.embedded is not None:
             try:
-                decisions = _call_decide_many(self.embedded, images, now)
-            except EngineError as second:
+                traced = traced_many(self.embedded, images, now, "embedded")
+            except Exception as second_raw:
+                second = _as_engine_error(second_raw)
                 _log.error(
                     "decision engine failed for %s (%s) and so did the embedded "
                     "engine (%s): failing closed",
@@ -148,7 +171,7 @@ class FailoverEngine:
                 error.message,
             )
             self._count("fallback.embedded", len(images))
-            return [_annotate(d, self.mode, "embedded", error) for d in decisions]
+            return [(_annotate(d, self.mode, "embedded", error), p) for d, p in traced]
         if self.mode == "fail-open":
             if self.legacy is None:
                 _log.error(
@@ -178,15 +201,15 @@ class FailoverEngine:
                 error.message,
             )
             self._count("fallback.legacy", len(images))
-            return [_annotate(d, self.mode, "legacy", error) for d in decisions]
+            legacy = Provenance("legacy", "")
+            return [(_annotate(d, self.mode, "legacy", error), legacy) for d in decisions]
         _log.warning("decision engine failed for %s (%s): failing closed", what, error.message)
         return self._closed(images, error, "decision engine failed (failure_mode fail-closed)")
 
-    def _closed(
-        self, images: list[ImageMetadata], error: EngineError, why: str
-    ) -> list[ReplicationDecision]:
+    def _closed(self, images: list[ImageMetadata], error: EngineError, why: str) -> list[Traced]:
         self._count("fallback.fail-closed", len(images))
-        return [fail_closed_decision(image, error, why, self.mode) for image in images]
+        closed = Provenance("fail-closed", "")
+        return [(fail_closed_decision(image, error, why, self.mode), closed) for image in images]
 
     def _count(self, key: str, n: int = 1) -> None:
         with self._lock:
@@ -211,18 +234,21 @@ def _annotate(
     return decision.model_copy(update={"metadata": metadata})
 
 
-def _call_decide(engine: Any, image: ImageMetadata, now: str | None) -> ReplicationDecision:
-    """``decide`` with ``now`` when the engine takes it (both of ours do)."""
-    result: ReplicationDecision = (
+def _call_traced(engine: Any, image: ImageMetadata, now: str | None, name: EngineName) -> Traced:
+    """``decide_traced`` when the engine has it, else ``decide`` with ``name`` and its revision."""
+    method = getattr(engine, "decide_traced", None)
+    if method is not None:
+        result: Traced = method(image, now)
+        return result
+    decision: ReplicationDecision = (
         engine.decide(image, now=now) if now is not None else engine.decide(image)
     )
-    return result
+    return decision, Provenance(name, str(getattr(engine, "revision", "") or ""))
 
 
-def _call_decide_many(
-    engine: Any, images: Sequence[ImageMetadata], now: str | None
-) -> list[ReplicationDecision]:
-    result: list[ReplicationDecision] = (
-        engine.decide_many(images, now=now) if now is not None else engine.decide_many(images)
-    )
-    return result
+def _as_engine_error(exc: Exception) -> EngineError:
+    """The error tree's own errors as they are; anything else (a library's exception that
+    escaped an engine) as :class:`EngineUnavailable` naming its type."""
+    if isinstance(exc, EngineError):
+        return exc
+    return EngineUnavailable(f"the decision engine failed: {type(exc).__name__}: {exc}")

@@ -8,13 +8,17 @@
 * ``timeout`` (the config's ``policy.evaluationTimeout``) bounds one decision
   *including* its retries; a batch of n images gets ``n * timeout`` (at most
   ``max(timeout, 60 s)``).
-* Connection errors, timeouts and 5xx are retried ``retries`` times with
-  exponential backoff (``backoff``, doubling), then raise
-  :class:`EngineUnavailable`. 4xx raises :class:`EngineError` (not retried).
+* Every transport, protocol or decoding error, timeout and 5xx is retried
+  ``retries`` times with exponential backoff (``backoff``, doubling), then raises
+  :class:`EngineUnavailable`; so does an answer that is not a JSON object.
+  4xx raises :class:`EngineError` (not retried).
+* Each answer carries the bundle revision OPA evaluated it with
+  (``?provenance=true``): ``decide_traced`` / ``decide_many_traced``.
 * HTTP 200 without ``result`` (undefined document) raises
   :class:`UndefinedDecision`: never read as "replicate".
 * A :class:`CircuitBreaker` fails calls fast after ``circuit_failures``
-  consecutive unavailable calls, and lets a trial through after ``circuit_reset``.
+  consecutive unavailable calls lasting ``circuit_window`` seconds, and lets
+  ``circuit_trials`` trials through after ``circuit_reset``.
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ from adapter.decision.interface import DECISION_PATH
 from adapter.registry.http import Retry, RetrySchedule, http_client, with_retries
 from migrate.contract.decision import ReplicationDecision, parse_decision
 from migrate.contract.image import ImageMetadata
+from migrate.contract.provenance import Provenance, Traced
 from migrate.core.clock import now_rfc3339
 from migrate.core.errors import EngineError, EngineUnavailable, UndefinedDecision
 
@@ -56,6 +61,8 @@ class OpaHttpEngine:
         backoff: float = 0.05,
         circuit_failures: int = 5,
         circuit_reset: float = 30.0,
+        circuit_window: float = 0.0,
+        circuit_trials: int = 1,
         batch_size: int = 100,
         max_connections: int = 16,
         transport: httpx.BaseTransport | None = None,
@@ -71,7 +78,9 @@ class OpaHttpEngine:
         self.retries = retries
         self.backoff = backoff
         self.batch_size = batch_size
-        self.breaker = CircuitBreaker(circuit_failures, circuit_reset, clock)
+        self.breaker = CircuitBreaker(
+            circuit_failures, circuit_reset, clock, window=circuit_window, trials=circuit_trials
+        )
         self._sleep = sleep
         self._clock = clock
         self._http = http_client(
@@ -88,27 +97,38 @@ class OpaHttpEngine:
 
     # -- DecisionEngine ------------------------------------------------------
     def decide(self, image: ImageMetadata, now: str | None = None) -> ReplicationDecision:
-        body = {"input": {"image": image.as_input(), "now": now or now_rfc3339()}}
-        return parse_decision(self._query(DECISION_PATH, body, self.timeout))
+        return self.decide_traced(image, now)[0]
 
     def decide_many(
         self, images: Sequence[ImageMetadata], now: str | None = None
     ) -> list[ReplicationDecision]:
+        return [d for d, _ in self.decide_many_traced(images, now)]
+
+    def decide_traced(self, image: ImageMetadata, now: str | None = None) -> Traced:
+        """The decision and the revision OPA reports with that very answer."""
+        body = {"input": {"image": image.as_input(), "now": now or now_rfc3339()}}
+        value, revision = self._query(DECISION_PATH, body, self.timeout)
+        return parse_decision(value), Provenance("opa", revision)
+
+    def decide_many_traced(
+        self, images: Sequence[ImageMetadata], now: str | None = None
+    ) -> list[Traced]:
         when = now or now_rfc3339()
-        decisions: list[ReplicationDecision] = []
+        traced: list[Traced] = []
         for start in range(0, len(images), self.batch_size):
             chunk = images[start : start + self.batch_size]
             budget = min(self.timeout * len(chunk), max(self.timeout, _BATCH_CAP_SECONDS))
             body = {"input": {"images": [i.as_input() for i in chunk], "now": when}}
-            value = self._query(BATCH_PATH, body, budget)
+            value, revision = self._query(BATCH_PATH, body, budget)
             if not isinstance(value, list) or len(value) != len(chunk):
                 got = f"{len(value)} decisions" if isinstance(value, list) else type(value).__name__
                 raise EngineError(
                     f"data.{BATCH_PATH.replace('/', '.')}: expected "
                     f"{len(chunk)} decisions, got {got}"
                 )
-            decisions.extend(parse_decision(v) for v in value)
-        return decisions
+            provenance = Provenance("opa", revision)
+            traced.extend((parse_decision(v), provenance) for v in value)
+        return traced
 
     @property
     def revision(self) -> str:
@@ -121,14 +141,13 @@ class OpaHttpEngine:
             return ""
         if not isinstance(bundles, dict):
             return ""
-        revisions = {
-            str(name): str((b.get("manifest") or {}).get("revision", ""))
-            for name, b in bundles.items()
-            if isinstance(b, dict)
-        }
-        if len(revisions) == 1:
-            return next(iter(revisions.values()))
-        return ",".join(f"{n}={r}" for n, r in sorted(revisions.items()))
+        return _join_revisions(
+            {
+                str(name): (b.get("manifest") or {}).get("revision", "")
+                for name, b in bundles.items()
+                if isinstance(b, dict)
+            }
+        )
 
     def ready(self) -> bool:
         """``GET /health?bundles``: OPA is up and every configured bundle is activated."""
@@ -163,17 +182,40 @@ class OpaHttpEngine:
         return f"OpaHttpEngine({self.url!r})"
 
     # -- transport -----------------------------------------------------------
-    def _query(self, path: str, body: dict[str, Any], budget: float) -> Any:
-        """POST ``/v1/data/{path}``; the ``result`` value. Retries, deadline and breaker apply."""
-        self.breaker.before_call()
+    def _query(self, path: str, body: dict[str, Any], budget: float) -> tuple[Any, str]:
+        """POST ``/v1/data/{path}?provenance=true``: the ``result`` value and the bundle
+        revision OPA evaluated it with. Retries, deadline and breaker apply.
+
+        Every transport error, timeout, 5xx and undecodable answer ends as
+        :class:`EngineUnavailable` and counts as a breaker failure; an answer from OPA
+        (4xx, undefined document) counts as a success. The breaker's ticket is settled in
+        ``finally``, whatever is raised.
+        """
+        ticket = self.breaker.before_call()
+        answered = False
         try:
-            response = self._post_with_retries(path, json.dumps(body).encode(), budget)
+            document = self._fetch(path, json.dumps(body).encode(), budget)
+            answered = True
         except EngineUnavailable:
-            self.breaker.failure()
             with self._lock:
                 self.unavailable += 1
             raise
-        self.breaker.success()
+        except EngineError:
+            answered = True  # OPA answered (e.g. 4xx): not an outage
+            raise
+        finally:
+            if answered:
+                self.breaker.success(ticket)
+            else:
+                self.breaker.failure(ticket)
+        rule = "data." + path.replace("/", ".")
+        if "result" not in document:
+            raise UndefinedDecision(f"{rule} is undefined (OPA answered without a result)")
+        return document["result"], _provenance_revision(document)
+
+    def _fetch(self, path: str, content: bytes, budget: float) -> dict[str, Any]:
+        """The decoded answer document; EngineError for a 4xx, EngineUnavailable otherwise."""
+        response = self._post_with_retries(path, content, budget)
         rule = "data." + path.replace("/", ".")
         if response.status_code != 200:
             raise EngineError(
@@ -181,12 +223,16 @@ class OpaHttpEngine:
                 f"{_opa_error(response)}"
             )
         try:
-            document = response.json()
-        except ValueError as exc:
-            raise EngineError(f"OPA answered {rule} with a body that is not JSON") from exc
-        if not isinstance(document, dict) or "result" not in document:
-            raise UndefinedDecision(f"{rule} is undefined (OPA answered without a result)")
-        return document["result"]
+            document = json.loads(response.content)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise EngineUnavailable(
+                f"OPA at {self.url} answered {rule} with a body that is not JSON: {exc}"
+            ) from exc
+        if not isinstance(document, dict):
+            raise EngineUnavailable(
+                f"OPA at {self.url} answered {rule} with a {type(document).__name__}, not an object"
+            )
+        return document
 
     def _post_with_retries(self, path: str, content: bytes, budget: float) -> httpx.Response:
         """POST with the one retry helper: transport errors and 5xx are retried (``Retry-After``
@@ -206,7 +252,12 @@ class OpaHttpEngine:
                 raise httpx.TimeoutException("no time left")
             with self._lock:
                 self.requests += 1
-            return self._http.post(f"/v1/data/{path}", content=content, timeout=httpx.Timeout(left))
+            return self._http.post(
+                f"/v1/data/{path}",
+                params={"provenance": "true"},
+                content=content,
+                timeout=httpx.Timeout(left),
+            )
 
         try:
             response = with_retries(
@@ -221,7 +272,11 @@ class OpaHttpEngine:
             raise EngineUnavailable(
                 f"OPA at {self.url} unavailable: timed out after {budget:g}s"
             ) from exc
-        except httpx.TransportError as exc:
+        except httpx.HTTPError as exc:  # transport, protocol and decoding errors alike
+            raise EngineUnavailable(
+                f"OPA at {self.url} unavailable: {type(exc).__name__}: {exc}"
+            ) from exc
+        except (OSError, ValueError) as exc:  # below httpx (e.g. a socket error it let out)
             raise EngineUnavailable(
                 f"OPA at {self.url} unavailable: {type(exc).__name__}: {exc}"
             ) from exc
@@ -237,6 +292,25 @@ def _opa_verdict(outcome: httpx.Response | BaseException) -> Retry | None:
     if isinstance(outcome, httpx.Response):
         return Retry(outcome.headers.get("Retry-After")) if outcome.status_code >= 500 else None
     return Retry() if isinstance(outcome, httpx.TransportError) else None
+
+
+def _join_revisions(revisions: dict[str, Any]) -> str:
+    """One bundle: its revision; several: ``name=revision`` comma-joined, sorted by name."""
+    clean = {str(n): str(r) if r is not None else "" for n, r in revisions.items()}
+    if len(clean) == 1:
+        return next(iter(clean.values()))
+    return ",".join(f"{n}={r}" for n, r in sorted(clean.items()))
+
+
+def _provenance_revision(document: dict[str, Any]) -> str:
+    """The bundle revision(s) of an answer's ``provenance`` (``""`` when absent)."""
+    provenance = document.get("provenance")
+    bundles = provenance.get("bundles") if isinstance(provenance, dict) else None
+    if not isinstance(bundles, dict) or not bundles:
+        return ""
+    return _join_revisions(
+        {n: b.get("revision", "") for n, b in bundles.items() if isinstance(b, dict)}
+    )
 
 
 def _opa_error(response: httpx.Response) -> str:

@@ -47,8 +47,10 @@ def _seconds(text: str) -> float:
     return parse_duration_ns(text) / 1e9
 
 
-def opa_engine(config: FreightlinerConfig, url: str) -> OpaHttpEngine:
-    """The OPA client with the configured timeout, retries, circuit and connection limit."""
+def opa_engine(config: FreightlinerConfig, url: str, *, pool: int | None = None) -> OpaHttpEngine:
+    """The OPA client with the configured timeout, retries, circuit and connection limit
+    (``opa.max_connections``, else ``pool``: the caller's worker count, else
+    ``policy.maxConcurrency``, at least 4)."""
     return OpaHttpEngine(
         url,
         timeout=config.evaluation_timeout_seconds,
@@ -56,7 +58,9 @@ def opa_engine(config: FreightlinerConfig, url: str) -> OpaHttpEngine:
         backoff=_seconds(config.opa.backoff),
         circuit_failures=config.opa.circuit_failures,
         circuit_reset=_seconds(config.opa.circuit_reset),
-        max_connections=max(config.opa.max_connections, config.policy.maxConcurrency),
+        circuit_window=_seconds(config.opa.circuit_window),
+        circuit_trials=config.opa.circuit_trials,
+        max_connections=config.opa.max_connections or pool or max(config.policy.maxConcurrency, 4),
     )
 
 

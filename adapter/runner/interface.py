@@ -9,6 +9,7 @@ to a ``RunSummary``.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
@@ -74,6 +75,8 @@ class ImageOutcome:
     notifications_failed: int = 0
     detail: str = ""  # why: the decision's reason, a sweep limit, a platform conflict
     platforms: int = 1
+    #: failed only because a registry was given up earlier in the run (no request was made)
+    not_attempted: bool = False
     warnings: list[str] = field(default_factory=list)  # e.g. a source tag that moved
 
     def view(self) -> dict[str, Any]:
@@ -106,17 +109,28 @@ class RunSummary:
     """Counts over a run; ``exit_code`` follows docs/cli.md."""
 
     outcomes: list[ImageOutcome] = field(default_factory=list)
+    #: registries this run gave up after a clear error: name -> one line (name, URL, cause)
+    registries_down: dict[str, str] = field(default_factory=dict)
+    #: the run was stopped (SIGINT/SIGTERM): images not started are ``failed`` / not_attempted
+    interrupted: bool = False
 
     def count(self, status: OutcomeStatus) -> int:
         return sum(1 for o in self.outcomes if o.status == status)
 
     @property
+    def notifications_failed(self) -> int:
+        return sum(o.notifications_failed for o in self.outcomes)
+
+    @property
     def exit_code(self) -> int:
-        """6 when the engine failed (fail-closed), else 7 when any failed, 5 when any was
-        blocked, else 0 (the most severe wins)."""
-        if any(o.engine_failed for o in self.outcomes):
+        """130 when interrupted, else 6 when the engine failed (fail-closed) or a registry was
+        given up, else 7 when any image or notification failed, 5 when any was blocked,
+        else 0 (the most severe wins)."""
+        if self.interrupted:
+            return int(ExitCode.INTERRUPTED)
+        if self.registries_down or any(o.engine_failed for o in self.outcomes):
             return int(ExitCode.UNAVAILABLE)
-        if self.count("failed"):
+        if self.count("failed") or self.notifications_failed:
             return int(ExitCode.PARTIAL)
         if self.count("blocked"):
             return int(ExitCode.BLOCKED)
@@ -143,8 +157,11 @@ class Replicator(Protocol):
         dry_run: bool = False,
         progress: ProgressCallback | None = None,
         on_total: TotalCallback | None = None,
+        stop: threading.Event | None = None,
     ) -> RunSummary:
         """Evaluate and execute the decisions for every image the reference names.
+
+        Once ``stop`` is set no new image is started; images in flight finish.
 
         ``on_total`` is called once with the number of images before any is
         executed; ``progress`` once per image as it finishes."""

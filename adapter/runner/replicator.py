@@ -25,12 +25,20 @@ limit removed the replication), ``not_replicated`` (no replicate action).
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor, as_completed
 
 from adapter.actions.interface import ActionExecutor, ActionResult
 from adapter.decision.interface import DecisionEngine
 from adapter.metadata.interface import MetadataSource
+from adapter.registry.health import (
+    NOT_ATTEMPTED,
+    RegistryDown,
+    RegistryHealth,
+    current_health,
+    run_with_health,
+)
 from adapter.registry.interface import Registry
 from adapter.registry.lookup import registry_named
 from adapter.registry.reference import InvalidName, check_repository, check_tag, shown
@@ -91,21 +99,33 @@ class RegistryReplicator:
         dry_run: bool = False,
         progress: ProgressCallback | None = None,
         on_total: TotalCallback | None = None,
+        stop: threading.Event | None = None,
     ) -> RunSummary:
-        plans = self.plan(reference)
+        halt = stop or threading.Event()
+        health = RegistryHealth(
+            {name: str(getattr(c, "base_url", "?")) for name, c in self.clients.items()}
+        )
+        plans = run_with_health(health, self.plan, reference)
         if on_total is not None:
             on_total(len(plans))
         outcomes: list[ImageOutcome | None] = [None] * len(plans)
         with ThreadPoolExecutor(
             max_workers=self.max_concurrency, thread_name_prefix="freightliner-run"
         ) as pool:
-            futures = {pool.submit(self._execute, plan, dry_run): i for i, plan in enumerate(plans)}
+            futures = {
+                pool.submit(run_with_health, health, self._execute, plan, dry_run, halt): i
+                for i, plan in enumerate(plans)
+            }
             for future in as_completed(futures):
                 outcome = future.result()
                 outcomes[futures[future]] = outcome
                 if progress is not None:
                     progress(outcome)
-        return RunSummary([o for o in outcomes if o is not None])
+        return RunSummary(
+            [o for o in outcomes if o is not None],
+            registries_down={n: d.message for n, d in sorted(health.down.items())},
+            interrupted=halt.is_set(),
+        )
 
     # -- planning ------------------------------------------------------------
     def plan(self, reference: ImageReference) -> list[TagPlan]:
@@ -117,10 +137,12 @@ class RegistryReplicator:
         plans = list(self._plans(reference))
         single = reference.tag is not None
         readable = [p for p in plans if not p.error]
+        health = current_health()
         with ThreadPoolExecutor(
             max_workers=self.max_concurrency, thread_name_prefix="freightliner-meta"
         ) as pool:
-            for plan, error in zip(readable, pool.map(self._read, readable), strict=True):
+            reads = pool.map(lambda p: run_with_health(health, self._read, p), readable)
+            for plan, error in zip(readable, reads, strict=True):
                 if error is not None:
                     if single:
                         raise error
@@ -162,9 +184,18 @@ class RegistryReplicator:
                 yield plan
 
     def _read(self, plan: TagPlan) -> FreightlinerError | None:
+        health = current_health()
         try:
+            if health is not None:
+                health.check(plan.registry)
             plan.platforms = self.source.get_metadata(plan.registry, plan.repository, plan.tag)
+        except RegistryDown as down:
+            return RegistryError(NOT_ATTEMPTED + down.message)
         except FreightlinerError as exc:
+            if health is not None:
+                taken_down = health.failure(plan.registry, exc)
+                if taken_down is not None:
+                    _log.error("%s: the rest of this run skips it", taken_down.message)
             return exc
         if not plan.platforms:
             return RegistryError(f"{plan.reference}: no platform image to decide")
@@ -184,11 +215,27 @@ class RegistryReplicator:
         return registry_named(self.clients, name)
 
     # -- execution -----------------------------------------------------------
-    def _execute(self, plan: TagPlan, dry_run: bool) -> ImageOutcome:
+    def _execute(
+        self, plan: TagPlan, dry_run: bool, stop: threading.Event | None = None
+    ) -> ImageOutcome:
         count = max(len(plan.platforms), 1)
+        if stop is not None and stop.is_set():
+            return ImageOutcome(
+                plan.image,
+                plan.decision,
+                "failed",
+                error=NOT_ATTEMPTED + "the run was interrupted",
+                platforms=count,
+                not_attempted=True,
+            )
         if plan.decision is None:
             return ImageOutcome(
-                plan.image, None, "failed", error=plan.error or "not decided", platforms=count
+                plan.image,
+                None,
+                "failed",
+                error=plan.error or "not decided",
+                platforms=count,
+                not_attempted=plan.error.startswith(NOT_ATTEMPTED),
             )
         try:
             results = self.executor.execute(plan.image, plan.decision, dry_run=dry_run)
@@ -207,6 +254,9 @@ class RegistryReplicator:
             targets=[r.target for r in copies if r.status != "failed"],
             bytes_copied=sum(r.bytes_copied for r in copies),
             error="; ".join(f"{r.target}: {r.error}" for r in results if r.status == "failed"),
+            not_attempted=bool(copies)
+            and all(r.error.startswith(NOT_ATTEMPTED) for r in results if r.status == "failed")
+            and any(r.status == "failed" for r in copies),
             notifications_failed=sum(
                 1 for r in results if r.action.type == "notify" and r.status == "failed"
             ),

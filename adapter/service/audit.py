@@ -4,7 +4,9 @@ Audit log (JSONL, one line per decision)::
 
     {"decision_id", "time", "source": "evaluate|replicate|sweep", "image": {...},
      "input_digest": "sha256:..." (of the canonical input JSON), "matched_policies",
-     "actions", "outcome", "bundle_revision", "execution": {...} | null}
+     "actions", "outcome", "engine": "opa|embedded|legacy|fail-closed",
+     "bundle_revision" (of that engine's bundle; "" for legacy and fail-closed),
+     "execution": {...} | null}
 
 Change log (JSONL, one line per published revision)::
 
@@ -25,6 +27,7 @@ import threading
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
+from types import TracebackType
 from typing import Any
 
 from migrate.core.clock import now_rfc3339, rfc3339
@@ -90,6 +93,7 @@ class AuditLog(JsonlWriter):
         engine_input: dict[str, Any],
         decision: dict[str, Any] | None,
         bundle_revision: str,
+        engine: str,
         execution: dict[str, Any] | None = None,
         error: str = "",
     ) -> None:
@@ -105,6 +109,7 @@ class AuditLog(JsonlWriter):
             "outcome": ((decision or {}).get("metadata") or {}).get(
                 "outcome", "error" if error else ""
             ),
+            "engine": engine,
             "bundle_revision": bundle_revision,
             "execution": execution,
         }
@@ -132,7 +137,14 @@ class JsonFormatter(logging.Formatter):
 
 
 def configure_logging(level: str = "info") -> None:
-    """JSON lines on stderr for the service's and uvicorn's loggers."""
+    """JSON lines on stderr, and nothing else on stderr.
+
+    The service's and uvicorn's loggers at ``level``; every other logger (libraries)
+    through the root logger at warning; Python warnings through logging; and the
+    interpreter's own printers - uncaught exceptions in the main thread and in other
+    threads, and "Exception ignored in" errors raised in destructors - replaced by
+    hooks that log one JSON record (the traceback in its ``exception`` field).
+    """
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter())
     for name in ("freightliner", "uvicorn", "uvicorn.error"):
@@ -141,3 +153,54 @@ def configure_logging(level: str = "info") -> None:
         logger.setLevel(level.upper())
         logger.propagate = False
     logging.getLogger("uvicorn.access").disabled = True
+    root = logging.getLogger()
+    root.handlers = [handler]
+    root.setLevel(logging.WARNING)
+    logging.captureWarnings(True)
+    sys.excepthook = _log_uncaught
+    threading.excepthook = _log_thread_exception
+    sys.unraisablehook = _log_unraisable
+
+
+_crash_log = logging.getLogger("freightliner.crash")
+
+
+def _log_uncaught(
+    kind: type[BaseException], value: BaseException, tb: TracebackType | None
+) -> None:
+    _crash_log.critical(
+        "uncaught exception", exc_info=(kind, value, tb), extra={"fields": {"event": "uncaught"}}
+    )
+
+
+def _log_thread_exception(args: threading.ExceptHookArgs) -> None:
+    if args.exc_type is SystemExit:
+        return
+    _crash_log.error(
+        "uncaught exception in a thread",
+        exc_info=(args.exc_type, args.exc_value or args.exc_type(), args.exc_traceback),
+        extra={
+            "fields": {
+                "event": "thread_exception",
+                "thread": args.thread.name if args.thread else "",
+            }
+        },
+    )
+
+
+def _log_unraisable(args: Any) -> None:
+    # sys.UnraisableHookArgs: an exception Python could not raise (e.g. in a destructor)
+    exc_info = (
+        (args.exc_type, args.exc_value, args.exc_traceback) if args.exc_value is not None else None
+    )
+    _crash_log.error(
+        "exception ignored",
+        exc_info=exc_info,
+        extra={
+            "fields": {
+                "event": "unraisable",
+                "context": args.err_msg or "Exception ignored in",
+                "object": repr(args.object),
+            }
+        },
+    )

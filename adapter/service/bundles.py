@@ -110,6 +110,7 @@ class BundleManager:
         self._seen: Fingerprint | None = None
         self._pending: Fingerprint | None = None
         self._listeners: list[Callable[[PublishedBundle], None]] = []
+        self._validators: list[Callable[[PublishedBundle], None]] = []
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._build_lock = threading.Lock()
@@ -124,6 +125,11 @@ class BundleManager:
 
     def on_publish(self, listener: Callable[[PublishedBundle], None]) -> None:
         self._listeners.append(listener)
+
+    def on_validate(self, validator: Callable[[PublishedBundle], None]) -> None:
+        """``validator(candidate)`` runs before a bundle is published; a FreightlinerError
+        from it rejects the change like a failing bundle test."""
+        self._validators.append(validator)
 
     def _files(self) -> list[Path]:
         return policy_files(p for p in self.sources if p.exists())
@@ -153,9 +159,12 @@ class BundleManager:
             raise _TestsFailed(f"{report.failed} bundle test(s) failed", failing)
         served = bundle.without_tests()  # tested above; OPA need not compile the tests
         engine = EmbeddedEngine(served.modules(), served.data(), served.revision)  # or raises
-        return PublishedBundle(
+        candidate = PublishedBundle(
             served, served.tarball_bytes(), policy_set, files, now_rfc3339(), report.passed, engine
         )
+        for validate in self._validators:
+            validate(candidate)  # e.g. the scheduler: every schedule must be runnable
+        return candidate
 
     def load_initial(self) -> PublishedBundle:
         """Build the first bundle; raises FreightlinerError (no last good bundle to keep)."""

@@ -68,6 +68,17 @@ def _outcome_view(outcome: ImageOutcome, decision_id: str) -> dict[str, Any]:
     }
 
 
+def _common_provenance(provenances: set[tuple[str, str]]) -> dict[str, str]:
+    """The answer's top-level ``engine`` and ``bundle_revision``: those of every result when
+    they agree (``""`` when there are no results), else ``"mixed"`` (each result has its own)."""
+    if not provenances:
+        return {"engine": "", "bundle_revision": ""}
+    if len(provenances) == 1:
+        engine, revision = next(iter(provenances))
+        return {"engine": engine, "bundle_revision": revision}
+    return {"engine": "mixed", "bundle_revision": "mixed"}
+
+
 class ServiceContext:
     """Everything ``serve`` runs; :meth:`prepare` builds the first bundle (errors stop startup)."""
 
@@ -110,6 +121,7 @@ class ServiceContext:
             batch_size=self.settings.sweep_batch_size,
         )
         self.scheduler = Scheduler(self._sweep, self.state, list(self.clients))
+        self.manager.on_validate(self.scheduler.validate)
         self.manager.on_publish(self.scheduler.refresh)
         self._started = False
 
@@ -199,10 +211,13 @@ class ServiceContext:
         self.decider.begin("evaluate")
         decided = self.decider.decide_many([image], now)[0]
         return {
-            "bundle_revision": self.decider.revision,
+            "engine": decided.engine,
+            "bundle_revision": decided.revision,
             "results": [
                 {
                     "decision_id": decided.decision_id,
+                    "engine": decided.engine,
+                    "bundle_revision": decided.revision,
                     "image": image.as_input(),
                     "decision": decided.decision.model_dump(mode="json"),
                 }
@@ -213,16 +228,21 @@ class ServiceContext:
         capture = self.decider.begin("evaluate")
         pairs = self.replicator.evaluate(reference)
         results = []
+        provenances: set[tuple[str, str]] = set()
         for image, decision in pairs:
             decided = capture.decided.get((image.reference, image.digest))
+            engine, revision = (decided.engine, decided.revision) if decided else ("", "")
+            provenances.add((engine, revision))
             results.append(
                 {
                     "decision_id": decided.decision_id if decided else "",
+                    "engine": engine,
+                    "bundle_revision": revision,
                     "image": image.as_input(),
                     "decision": decision.model_dump(mode="json"),
                 }
             )
-        return {"bundle_revision": self.decider.revision, "results": results}
+        return {**_common_provenance(provenances), "results": results}
 
     def replicate(self, reference: ImageReference, dry_run: bool) -> dict[str, Any]:
         capture = self.decider.begin("replicate")
@@ -231,13 +251,14 @@ class ServiceContext:
         for outcome in summary.outcomes:
             decided = capture.decided.get((outcome.image.reference, outcome.image.digest))
             view = _outcome_view(outcome, decided.decision_id if decided else "")
+            view["engine"] = decided.engine if decided else ""
+            view["bundle_revision"] = decided.revision if decided else ""
             self.audit.write(
                 {
                     "kind": "execution",
                     "time": self.audit_time(),
                     "source": "replicate",
                     "dry_run": dry_run,
-                    "bundle_revision": self.decider.revision,
                     **view,
                 }
             )

@@ -14,9 +14,11 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 from adapter.config import FreightlinerConfig
 from adapter.decision.failover import FailoverEngine
@@ -27,40 +29,63 @@ from adapter.service.bundles import BundleManager
 from adapter.service.metrics import ServiceMetrics
 from migrate.contract.decision import ReplicationDecision
 from migrate.contract.image import ImageMetadata
+from migrate.contract.provenance import Provenance, Traced
 from migrate.core.clock import now_rfc3339
 from migrate.core.errors import EngineError, EngineUnavailable, UndefinedDecision
 from migrate.engine.embedded import EmbeddedEngine
 
 __all__ = ["AuditedEngine", "CurrentBundleEngine", "Decided", "Decider", "error_type"]
 
+T = TypeVar("T")
+
 
 class CurrentBundleEngine:
-    """A DecisionEngine over whatever bundle the manager has published last.
+    """A DecisionEngine over whatever bundle the manager has published last, evaluated on a
+    small pool of engine threads.
 
-    Each published bundle carries the :class:`EmbeddedEngine` compiled when it
-    was published (it keeps one regorus engine per thread itself).
+    regorus engines live in the thread that compiled them (one per thread, the current
+    revision's; see :mod:`migrate.engine.embedded`). Evaluating on every API worker
+    thread would keep up to ``serve.threads`` compiled engines (about 6 MiB each with
+    the example policies), and a worker that fell back to the embedded engine once keeps
+    its engine until it decides again. So every embedded evaluation runs on
+    ``workers`` dedicated threads: at most ``workers`` engines exist, whatever the load,
+    the number of API threads or the number of reloads.
     """
 
-    def __init__(self, manager: BundleManager) -> None:
+    def __init__(self, manager: BundleManager, workers: int = 2) -> None:
         self._manager = manager
+        self._pool = ThreadPoolExecutor(max(workers, 1), thread_name_prefix="freightliner-engine")
 
     def _engine(self) -> EmbeddedEngine:
         return self._manager.current.engine
 
+    def _run(self, call: Callable[[EmbeddedEngine], T]) -> T:
+        engine = self._engine()  # one bundle per call: the revision reported is the one used
+        return self._pool.submit(call, engine).result()
+
     def decide(self, image: ImageMetadata, now: str | None = None) -> ReplicationDecision:
-        return self._engine().decide(image, now)
+        return self._run(lambda e: e.decide(image, now))
 
     def decide_many(
         self, images: Sequence[ImageMetadata], now: str | None = None
     ) -> list[ReplicationDecision]:
-        return self._engine().decide_many(images, now)
+        return self._run(lambda e: e.decide_many(images, now))
+
+    def decide_traced(self, image: ImageMetadata, now: str | None = None) -> Traced:
+        return self._run(lambda e: e.decide_traced(image, now))
+
+    def decide_many_traced(
+        self, images: Sequence[ImageMetadata], now: str | None = None
+    ) -> list[Traced]:
+        return self._run(lambda e: e.decide_many_traced(images, now))
 
     @property
     def revision(self) -> str:
         return self._manager.current.revision
 
     def close(self) -> None:
-        """The published bundles own their engines."""
+        """Stop the engine threads (their engines are dropped on them as they end)."""
+        self._pool.shutdown(wait=True)
 
 
 def error_type(exc: BaseException) -> str:
@@ -77,6 +102,15 @@ class Decided:
     decision_id: str
     image: ImageMetadata
     decision: ReplicationDecision
+    provenance: Provenance
+
+    @property
+    def engine(self) -> str:
+        return self.provenance.engine
+
+    @property
+    def revision(self) -> str:
+        return self.provenance.revision
 
 
 @dataclass
@@ -99,29 +133,25 @@ class Decider:
         self.manager = manager
         self.metrics = metrics
         self.audit = audit
-        self.embedded = CurrentBundleEngine(manager)
+        workers = config.serve.engine_threads or (2 if config.opa.url else 8)
+        self.embedded = CurrentBundleEngine(manager, workers)
         self.opa: OpaHttpEngine | None = None
         # Without OPA the current bundle decides unwrapped: an engine error is an
         # API error (counted and audited below), not a fail-closed block.
         self.engine: FailoverEngine | CurrentBundleEngine = self.embedded
         if config.opa.url:
-            self.opa = opa_engine(config, config.opa.url)
+            # one connection per API worker thread: a decision never queues for one
+            self.opa = opa_engine(config, config.opa.url, pool=config.serve.threads)
             self.engine = build_engine(
                 config, opa=self.opa, embedded=lambda: self.embedded, config_path=config_path
             )
-        self._opa_revision = ("", 0.0)
         self._local = threading.local()
 
     @property
     def revision(self) -> str:
-        """The revision decisions come from: OPA's active bundle (cached 1 s), else ours."""
-        if self.opa is None:
-            return self.manager.current.revision
-        value, at = self._opa_revision
-        if time.monotonic() - at > 1.0:
-            value = self.opa.revision
-            self._opa_revision = (value, time.monotonic())
-        return value
+        """The revision of the bundle published here (what OPA is told to load). Each decision
+        reports the revision of the engine that made it (:attr:`Decided.provenance`)."""
+        return self.manager.current.revision
 
     def capture(self) -> _Capture:
         capture = getattr(self._local, "capture", None)
@@ -141,10 +171,10 @@ class Decider:
         capture = self.capture()
         started = time.perf_counter()
         try:
-            decisions = (
-                self.engine.decide_many(images, now=when)
+            traced = (
+                self.engine.decide_many_traced(images, now=when)
                 if len(images) > 1
-                else [self.engine.decide(images[0], now=when)]
+                else [self.engine.decide_traced(images[0], now=when)]
             )
         except EngineError as exc:
             self.metrics.evaluation_duration.observe(time.perf_counter() - started)
@@ -156,30 +186,33 @@ class Decider:
                     source=capture.source,
                     engine_input={"image": image.as_input(), "now": when},
                     decision=None,
-                    bundle_revision=self.revision,
+                    bundle_revision=self.manager.current.revision,
+                    engine="embedded",
                     error=exc.message,
                 )
             raise
         self.metrics.evaluation_duration.observe(time.perf_counter() - started)
-        revision = self.revision
         results: list[Decided] = []
-        for image, decision in zip(images, decisions, strict=True):
-            self._count(decision)
-            decided = Decided(new_decision_id(), image, decision)
+        for image, (decision, provenance) in zip(images, traced, strict=True):
+            self._count(decision, provenance)
+            decided = Decided(new_decision_id(), image, decision, provenance)
             capture.decided[(image.reference, image.digest)] = decided
             self.audit.decision(
                 decision_id=decided.decision_id,
                 source=capture.source,
                 engine_input={"image": image.as_input(), "now": when},
                 decision=decision.model_dump(mode="json"),
-                bundle_revision=revision,
+                bundle_revision=provenance.revision,
+                engine=provenance.engine,
             )
             results.append(decided)
         return results
 
-    def _count(self, decision: ReplicationDecision) -> None:
+    def _count(self, decision: ReplicationDecision, provenance: Provenance) -> None:
         m = self.metrics
-        m.decisions.inc(outcome=decision.outcome)
+        m.decisions.inc(
+            outcome=decision.outcome, engine=provenance.engine, bundle_revision=provenance.revision
+        )
         for entry in decision.explanation:
             m.evaluations.inc(
                 policy_id=entry.policy_id, result="matched" if entry.matched else "not_matched"
@@ -198,6 +231,7 @@ class Decider:
     def close(self) -> None:
         if self.opa is not None:
             self.opa.close()
+        self.embedded.close()
 
 
 class AuditedEngine:

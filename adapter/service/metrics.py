@@ -195,7 +195,10 @@ class ServiceMetrics:
             "freightliner_policy_matches_total", "Matched policies per decision", ["policy_id"]
         )
         self.decisions = r.counter(
-            "freightliner_policy_decisions_total", "Decisions by outcome", ["outcome"]
+            "freightliner_policy_decisions_total",
+            "Decisions by outcome, the engine that decided (opa|embedded|legacy|fail-closed) "
+            "and that engine's bundle revision",
+            ["outcome", "engine", "bundle_revision"],
         )
         self.actions = r.counter(
             "freightliner_policy_action_executions_total",

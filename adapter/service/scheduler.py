@@ -9,6 +9,7 @@ logged). Schedules are re-read from every newly published bundle.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 from collections.abc import Callable
@@ -20,9 +21,10 @@ from adapter.service.bundles import PublishedBundle
 from adapter.service.state import StateDB
 from adapter.service.sweep import SweepResult
 from migrate.core.cron import CronSchedule
+from migrate.core.errors import PolicyError
 from migrate.policy.model import Policy
 
-__all__ = ["Scheduler", "source_registries"]
+__all__ = ["ScheduleError", "Scheduler", "source_registries"]
 
 log = logging.getLogger("freightliner.service.scheduler")
 SweepFunc = Callable[[str, list[str], threading.Event], SweepResult]
@@ -43,6 +45,10 @@ def source_registries(policy: Policy, configured: list[str]) -> list[str]:
     if not named:
         return list(configured)
     return [r for r in dict.fromkeys(named) if r in configured]
+
+
+class ScheduleError(PolicyError):
+    """A policy's schedule cannot be run (e.g. it never fires)."""
 
 
 @dataclass
@@ -80,30 +86,42 @@ class Scheduler:
         self.stopping = threading.Event()
         self._thread: threading.Thread | None = None
 
+    def validate(self, published: PublishedBundle) -> None:
+        """Raise :class:`ScheduleError` when a bundle's schedules cannot be taken; the
+        bundle manager runs this before publishing, so such a change is rejected like a
+        bad bundle (the last good bundle and its schedules stay)."""
+        with self._lock:
+            self._entries_for(published, self._clock())
+
     def refresh(self, published: PublishedBundle) -> None:
         """Take the schedules of a newly published bundle (keeps running sweeps)."""
         now = self._clock()
         with self._lock:
-            entries: dict[str, _Entry] = {}
-            for loaded in published.policy_set.policies:
-                policy = loaded.policy
-                if not policy.enabled or not policy.schedule:
-                    continue
-                old = self._entries.get(policy.id)
-                registries = source_registries(policy, self._configured)
-                if old is not None and old.schedule.text == policy.schedule:
-                    old.registries = registries
-                    entries[policy.id] = old
-                    continue
+            self._entries = self._entries_for(published, now)
+
+    def _entries_for(self, published: PublishedBundle, now: datetime) -> dict[str, _Entry]:
+        entries: dict[str, _Entry] = {}
+        for loaded in published.policy_set.policies:
+            policy = loaded.policy
+            if not policy.enabled or not policy.schedule:
+                continue
+            old = self._entries.get(policy.id)
+            registries = source_registries(policy, self._configured)
+            if old is not None and old.schedule.text == policy.schedule:
+                entries[policy.id] = dataclasses.replace(old, registries=registries)
+                continue
+            try:
                 schedule = CronSchedule.parse(policy.schedule)
-                entries[policy.id] = _Entry(
-                    policy.id,
-                    schedule,
-                    registries,
-                    schedule.next_after(now),
-                    old.thread if old else None,
-                )
-            self._entries = entries
+                next_run = schedule.next_after(now)
+            except ValueError as exc:
+                where = f"{loaded.file}:{loaded.line}" if loaded.line else loaded.file
+                raise ScheduleError(
+                    f"{where}: policy {policy.id!r}: schedule {policy.schedule!r}: {exc}"
+                ) from None
+            entries[policy.id] = _Entry(
+                policy.id, schedule, registries, next_run, old.thread if old else None
+            )
+        return entries
 
     def start(self) -> None:
         if self._thread is None:

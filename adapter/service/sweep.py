@@ -18,13 +18,14 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
 from adapter.actions.executor import target_of
 from adapter.runner.interface import ImageReference
 from adapter.runner.selection import TagPlan
-from adapter.service.engine import Decider
+from adapter.service.engine import Decided, Decider
 from adapter.service.interface import SweepReplicator
 from adapter.service.metrics import ServiceMetrics
 from adapter.service.state import StateDB
@@ -51,7 +52,7 @@ def _execute(
     policy_id: str,
     replicator: SweepReplicator,
     state: StateDB,
-    revision: str,
+    decisions: Mapping[tuple[str, str], Decided],
     result: SweepResult,
     lock: threading.Lock,
 ) -> None:
@@ -63,6 +64,8 @@ def _execute(
         return
     image = plan.image
     source_digest = image.index_digest or image.digest
+    decided = decisions.get((image.reference, image.digest))
+    revision = decided.revision if decided else ""
     todo = [a for a in wanted if state.replicated(source_digest, target_of(image, a)) is None]
     with lock:
         result.already += len(wanted) - len(todo)
@@ -79,6 +82,7 @@ def _execute(
             state.record(
                 source_digest,
                 outcome.target,
+                # what the target holds: a skip_existing target may hold another digest
                 source_digest,
                 source=plan.reference,
                 policy_id=policy_id,
@@ -106,8 +110,7 @@ def run_sweep(
     started = time.monotonic()
     lock = threading.Lock()
     try:
-        decider.begin("sweep")
-        revision = decider.revision
+        capture = decider.begin("sweep")
         for registry in registries:
             if stop.is_set():
                 break
@@ -125,7 +128,14 @@ def run_sweep(
                     result.images += 1
                     futures.append(
                         pool.submit(
-                            _execute, plan, policy_id, replicator, state, revision, result, lock
+                            _execute,
+                            plan,
+                            policy_id,
+                            replicator,
+                            state,
+                            capture.decided,
+                            result,
+                            lock,
                         )
                     )
                 for future in futures:

@@ -43,6 +43,7 @@ class ExitCode(IntEnum):
     PARTIAL = 7  # some replications of a sweep failed
     ENGINE_ERROR = 8  # the decision engine failed to evaluate (an error, undefined decision)
     TOO_MANY_CANDIDATES = 9  # policy build/validate --max-candidates: worst case above it
+    INTERRUPTED = 130  # SIGINT/SIGTERM: no new copy started, copies in flight finished
 
 
 def exit_code_for(exc: FreightlinerError) -> ExitCode:
@@ -72,5 +73,8 @@ def exit_on_error(func: F) -> F:
         except FreightlinerError as exc:
             print_error(exc)
             sys.exit(int(exit_code_for(exc)))
+        except KeyboardInterrupt:  # Ctrl-C outside a run's own handling (e.g. while loading)
+            click.echo("interrupted", err=True)
+            sys.exit(int(ExitCode.INTERRUPTED))
 
     return wrapper  # type: ignore[return-value]

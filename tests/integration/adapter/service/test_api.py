@@ -74,8 +74,9 @@ def test_evaluate_image_and_reference_and_replicate(topo: Topology) -> None:
     api = topo.api()
     body = api.post("/v1/evaluate", json={"image": image("prod-1"), "now": NOW}).json()
     revision = api.get("/v1/policies").json()["bundle"]["revision"]
-    assert body["bundle_revision"] == revision
+    assert (body["engine"], body["bundle_revision"]) == ("embedded", revision)
     [result] = body["results"]
+    assert (result["engine"], result["bundle_revision"]) == ("embedded", revision)
     assert result["image"]["tag"] == "prod-1"
     decision = result["decision"]
     assert decision["should_replicate"] is True
@@ -109,11 +110,12 @@ def test_evaluate_image_and_reference_and_replicate(topo: Topology) -> None:
         decisions[0]["input_digest"].startswith("sha256:")
         and len(decisions[0]["input_digest"]) == 71
     )
-    assert (decisions[0]["outcome"], decisions[0]["bundle_revision"], decisions[0]["source"]) == (
-        "replicate",
-        revision,
-        "evaluate",
-    )
+    assert (
+        decisions[0]["outcome"],
+        decisions[0]["engine"],
+        decisions[0]["bundle_revision"],
+        decisions[0]["source"],
+    ) == ("replicate", "embedded", revision, "evaluate")
     executions = [r for r in records if r["kind"] == "execution"]
     assert [e["status"] for e in executions] == ["replicated", "skipped"]
     assert executions[0]["decision_id"] in {
@@ -149,8 +151,18 @@ def test_metrics_exact_after_a_known_sequence(topo: Topology) -> None:
         == not_matched
     )
     assert _sample(m, "freightliner_policy_matches_total", policy_id="prod") == 3
-    assert _sample(m, "freightliner_policy_decisions_total", outcome="replicate") == 3
-    assert _sample(m, "freightliner_policy_decisions_total", outcome="no_match") == 1
+    revision = topo.api().get("/v1/policies").json()["bundle"]["revision"]
+    for outcome, n in (("replicate", 3), ("no_match", 1)):
+        assert (
+            _sample(
+                m,
+                "freightliner_policy_decisions_total",
+                outcome=outcome,
+                engine="embedded",
+                bundle_revision=revision,
+            )
+            == n
+        )
     assert _sample(m, "freightliner_policy_evaluation_duration_seconds_count") == 4
     assert m['freightliner_policy_evaluation_duration_seconds_bucket{le="+Inf"}'] == 4
     assert (

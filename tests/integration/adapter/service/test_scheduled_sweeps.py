@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import signal
+import sqlite3
 import time
 from typing import Any
 
@@ -170,3 +171,56 @@ def test_kill_9_mid_sweep_then_restart_no_partial_tag_no_duplicate_copy(
             )
     sweeps = [s for s in topo.api().get("/v1/policies").json()["schedules"]]
     assert sweeps[0]["last_sweep"]["failed"] == 0
+
+
+def test_state_records_the_digest_a_skip_existing_target_really_holds(
+    topology_factory: TopologyFactory,
+) -> None:
+    """Issue 14: the state db said ``target_digest = source digest`` for a skip_existing
+    target that holds another image."""
+    policy = (
+        tag_policy("^v.*", policy_id="mirror", schedule=EVERY_SECOND, registry="src")
+        + '        parameters: {skip_existing: "true"}\n'
+    )
+    topo = topology_factory.start({"mirror.yaml": policy}, opa=False)
+    other = push_image(topo.dst, "mirror/team/app", "v1", seed=50)
+    source = push_image(topo.src, "team/app", "v1", seed=1)
+    assert other.digest != source.digest
+    sweep = _sweep_after(topo, time.time())
+    assert (sweep["images"], sweep["copied"], sweep["already"]) == (1, 0, 1)
+    assert _digest_at(topo.dst, "mirror/team/app", "v1") == other.digest  # kept
+    with sqlite3.connect(topo.root / "state.sqlite") as db:
+        rows = db.execute(
+            "SELECT source_digest, target, target_digest FROM replications"
+        ).fetchall()
+    assert rows == [(source.digest, "dst/mirror/team/app:v1", other.digest)]
+
+
+def test_a_schedule_that_cannot_run_rejects_the_change_like_a_bad_bundle(
+    topology_factory: TopologyFactory,
+) -> None:
+    """Issue 14: a failing ``Scheduler.refresh`` was logged as "bundle listener failed" while
+    the new bundle went live and the old schedules silently stayed."""
+    topo = topology_factory.start(_policy(), opa=False)
+    api = topo.api()
+    before = api.get("/v1/policies").json()
+    never = "0 0 0 30 2 *"  # February 30th: valid syntax, never fires
+    topo.write_policy(
+        "mirror.yaml", tag_policy("^v.*", policy_id="mirror", schedule=never, registry="src")
+    )
+    rejected = wait_for(
+        lambda: api.get("/v1/policies").json()["last_rejected_change"], 20, what="the rejection"
+    )
+    message = (
+        f"policy 'mirror': schedule '{never}': schedule '{never}' never fires within five years"
+    )
+    assert message in rejected["message"]
+    after = api.get("/v1/policies").json()
+    assert after["bundle"]["revision"] == before["bundle"]["revision"]
+    assert [(s["policy_id"], s["schedule"]) for s in after["schedules"]] == [
+        ("mirror", EVERY_SECOND)
+    ]
+    ready = httpx.get(f"{topo.adapter_url}/ready", timeout=5).json()
+    assert message in ready["checks"]["bundle"]["last_rejected_change"]["message"]
+    assert topo.metrics()["freightliner_policy_bundle_rebuild_failures_total"] == 1
+    assert "bundle listener failed" not in topo.logs()

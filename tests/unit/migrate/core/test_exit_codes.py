@@ -53,6 +53,7 @@ def test_codes_are_the_documented_ones() -> None:
         ("PARTIAL", 7),
         ("ENGINE_ERROR", 8),
         ("TOO_MANY_CANDIDATES", 9),
+        ("INTERRUPTED", 130),
     ]
 
 
