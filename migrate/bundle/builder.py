@@ -182,8 +182,12 @@ def _revision(files: dict[str, bytes]) -> str:
     return digest.hexdigest()[:32]
 
 
-def read_bundle(path: Path) -> Bundle:
-    """Read a built bundle (directory or ``.tar.gz``) back."""
+def read_bundle(path: Path, verification: Any = None) -> Bundle:
+    """Read a built bundle (directory or ``.tar.gz``) back.
+
+    ``verification`` (a :class:`migrate.bundle.signing.VerificationConfig`): check the
+    bundle's signature first (SignatureError with OPA's message when it does not verify).
+    """
     files: dict[str, bytes] = {}
     try:
         if path.is_dir():
@@ -199,6 +203,13 @@ def read_bundle(path: Path) -> Bundle:
         manifest = json.loads(files[".manifest"])
     except (OSError, tarfile.TarError, KeyError, json.JSONDecodeError) as exc:
         raise BundleError(f"{path}: not a readable bundle ({exc})") from None
+    if verification is not None:
+        from migrate.bundle.signing import SignatureError, verify_files
+
+        try:
+            verify_files(files, verification)
+        except SignatureError as exc:
+            raise SignatureError(exc.reason, str(path)) from None
     ids = sorted(
         json.loads(files.get("data.json", b"{}"))
         .get(BUNDLE_ROOT, {})
