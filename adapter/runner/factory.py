@@ -55,7 +55,9 @@ def build_engine(
 
     def embedded() -> EmbeddedEngine:
         if config.opa.bundle:
-            return EmbeddedEngine.from_bundle(Path(config.opa.bundle))
+            return EmbeddedEngine.from_bundle(
+                Path(config.opa.bundle), config.bundle_signing.verification()
+            )
         if bundle is None:
             raise ConfigError(
                 "no policies: give --policies, policy.policies in the config, or opa.bundle"

@@ -230,7 +230,9 @@ class SigningConfig:
         try:
             private = serialization.load_pem_private_key(self.key, password=None)
         except (ValueError, TypeError, UnsupportedAlgorithm) as exc:
-            raise BundleError(f"the signing key is not an unencrypted PEM private key: {exc}") from None
+            raise BundleError(
+                f"the signing key is not an unencrypted PEM private key: {exc}"
+            ) from None
         if self.algorithm == "RS256":
             if not isinstance(private, rsa.RSAPrivateKey):
                 raise BundleError("RS256 needs an RSA private key")
