@@ -209,7 +209,10 @@ def test_canonical_hash_of_structured_files() -> None:
     assert a == file_hash("x/data.json", b'{\n  "a": [true,null,"<&>"],\n  "b": 1\n}\n')
     assert a == __import__("hashlib").sha256(b'{"a":[true,null,"<&>"],"b":1}').hexdigest()
     assert file_hash("data.json", b'{"n": 1.0}') != file_hash("data.json", b'{"n": 1}')
-    assert file_hash("p.rego", b"package p\n") == __import__("hashlib").sha256(b"package p\n").hexdigest()
+    assert (
+        file_hash("p.rego", b"package p\n")
+        == __import__("hashlib").sha256(b"package p\n").hexdigest()
+    )
     assert file_hash("data.json", '{"s": "\u2028"}'.encode()) == (
         __import__("hashlib").sha256(b'{"s":"\\u2028"}').hexdigest()
     )
@@ -223,7 +226,9 @@ def _reasons(
     path = _tarball(files, tmp_path / f"case-{len(list(tmp_path.glob('case-*')))}.tar.gz")
     with pytest.raises(SignatureError) as caught:
         read_bundle(path, verification)
-    assert str(caught.value) == f"{path}: bundle signature verification failed: {caught.value.reason}"
+    assert (
+        str(caught.value) == f"{path}: bundle signature verification failed: {caught.value.reason}"
+    )
     return caught.value.reason, _opa_load(opa_bin, path, public, "RS256", *extra)
 
 
@@ -247,20 +252,29 @@ def test_refusals_match_opa_exactly(opa_bin: str, tmp_path: Path, bundle: object
 
     missing = {n: c for n, c in signed.items() if n != "data.json"}
     ours, theirs = _reasons(opa_bin, tmp_path, missing, key, public)
-    assert ours == theirs == (
-        "file(s) [data.json] specified in bundle signatures but not found in the target bundle"
+    assert (
+        ours
+        == theirs
+        == ("file(s) [data.json] specified in bundle signatures but not found in the target bundle")
     )
 
     wrong = sign_bundle(bundle, SigningConfig.from_file(other_private)).files
     ours, theirs = _reasons(opa_bin, tmp_path, wrong, key, public)
-    assert ours == theirs == (
-        "failed to verify message: could not verify message using any of the signatures or keys"
+    assert (
+        ours
+        == theirs
+        == (
+            "failed to verify message: could not verify message using any of the signatures or keys"
+        )
     )
 
     scoped = sign_bundle(bundle, SigningConfig.from_file(private, scope="prod")).files
     ours, theirs = _reasons(opa_bin, tmp_path, scoped, key, public)
     assert ours == theirs == "scope mismatch"
-    read_bundle(_tarball(scoped, tmp_path / "scoped.tar.gz"), VerificationConfig.from_file(public, scope="prod"))
+    read_bundle(
+        _tarball(scoped, tmp_path / "scoped.tar.gz"),
+        VerificationConfig.from_file(public, scope="prod"),
+    )
     assert _opa_load(opa_bin, tmp_path / "scoped.tar.gz", public, "RS256", "--scope", "prod") == ""
 
     unsigned = {n: c for n, c in signed.items() if n != SIGNATURES_FILE}
@@ -281,6 +295,8 @@ def test_cli_refuses_a_tampered_bundle_with_one_line(tmp_path: Path, bundle: obj
     )  # fmt: skip
     assert result.returncode == 3
     [line] = result.stderr.splitlines()
-    assert line.startswith(f"error: {path}: bundle signature verification failed: data.json: digest mismatch (want: ")
+    assert line.startswith(
+        f"error: {path}: bundle signature verification failed: data.json: digest mismatch (want: "
+    )
     # without a key the same bundle is read (as OPA does without `signing` configured)
     assert _cli("policy", "eval", str(path), "--image", str(image)).returncode == 0
