@@ -227,6 +227,10 @@ class PolicyApi:
     def _directory(self) -> Path:
         for source in self.ctx.manager.sources:
             if source.is_dir():
+                if not os.access(source, os.W_OK):
+                    raise ApiError(
+                        "conflict", f"the policy directory {source} is not writable by serve"
+                    )
                 return Path(source)
         raise ApiError(
             "conflict", "serve has no policy directory to write to (start it with --policies DIR)"
