@@ -21,7 +21,13 @@ import httpx
 
 from adapter.cli.common import exit_on_error, load_bundle
 from adapter.cli.exit_codes import ExitCode
-from adapter.errors import AuthenticationError, ConfigError, FreightlinerError, RegistryError
+from adapter.errors import (
+    AuthenticationError,
+    ConfigError,
+    FreightlinerError,
+    PolicyError,
+    RegistryError,
+)
 
 __all__ = ["apply_command", "export_command", "preview_command", "token"]
 
@@ -69,7 +75,9 @@ def _fail_on(response: httpx.Response, what: str) -> None:
     )
 
 
-class _ServerProblems(FreightlinerError):
+class _ServerProblems(PolicyError):
+    """The server refused a policy: its problems, one per line (exit 3)."""
+
     def __init__(self, message: str, problems: list[str]) -> None:
         super().__init__(message)
         self.problems = problems

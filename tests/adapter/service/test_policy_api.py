@@ -396,3 +396,18 @@ def test_cli_export_and_apply(topo: Topology, tmp_path: Path) -> None:
         f"error: {broken}:3: policy 'x': priority: Input should be a valid integer, "
         "unable to parse string as an integer"
     ]
+    # valid locally, refused by the server's pipeline (its generated test fails): exit 3
+    wrong = tmp_path / "wrong.yaml"
+    wrong.write_text(
+        _policy("wrong", "^w-")
+        + "    examples:\n"
+        + "      - image: {registry: src, repository: a, tag: x-1}\n"
+        + "        matched: true\n"
+    )
+    before = sorted(p.name for p in topo.policies.iterdir())
+    failed = _cli("policy", "apply", str(wrong), "--server", topo.adapter_url, token=ADMIN)
+    assert failed.returncode == 3, failed.stderr
+    lines = failed.stderr.splitlines()
+    assert lines[0] == "error: policy wrong: 1 bundle test(s) failed"
+    assert lines[1].startswith("error: 1 bundle test(s) failed")
+    assert sorted(p.name for p in topo.policies.iterdir()) == before
