@@ -217,7 +217,10 @@ class SigningConfig:
     ) -> SigningConfig:
         _check_algorithm(algorithm)
         config = cls(read_key(path, "signing key"), algorithm, key_id, scope)
-        config.sign(b"probe")  # a wrong key type fails now, with the file named
+        try:
+            config.sign(b"probe")  # a wrong key type fails now, with the file named
+        except BundleError as exc:
+            raise BundleError(f"signing key {path}: {exc.message}") from None
         return config
 
     def sign(self, message: bytes) -> bytes:

@@ -209,6 +209,17 @@ def test_write_read_export_delete_through_the_pipeline(topo: Topology) -> None:
         headers={"if-match": response.headers["etag"], "content-type": "application/json"},
     )
     assert second.status_code == 200, second.text
+    # the same text again: nothing changes, no new revision
+    same = api.put(
+        "/v1/policies/release",
+        content=as_json,
+        headers={"if-match": second.headers["etag"], "content-type": "application/json"},
+    )
+    assert (same.status_code, same.json()["changed"], same.headers["etag"]) == (
+        200,
+        False,
+        second.headers["etag"],
+    )
     got = api.get("/v1/policies/release").json()
     assert (got["file"], got["api_managed"], got["policy"]["conditions"][0]["value"]) == (
         str(target),
