@@ -243,7 +243,15 @@ class PolicyApi:
         """The file a write of ``policy_id`` replaces: its own single-policy file, else
         ``<dir>/<id>.yaml``; 409 when that would rewrite other policies."""
         existing = policy_set.by_id().get(policy_id)
+        directory = self._directory()
         if existing is not None:
+            own = Path(existing.file)
+            if not own.is_relative_to(directory) or ".." in own.parts:
+                raise ApiError(
+                    "conflict",
+                    f"policy {policy_id!r} is defined in {existing.file}, outside the policy "
+                    f"directory {directory}; edit that file",
+                )
             siblings = [p.policy.id for p in policy_set.policies if p.file == existing.file]
             if siblings != [policy_id]:
                 raise ApiError(
@@ -253,7 +261,7 @@ class PolicyApi:
                     "edit that file, or move the policy to a file of its own",
                 )
             return Path(existing.file)
-        target = self._api_file(policy_id)
+        target = directory / f"{policy_id}.yaml"
         others = [p.policy.id for p in policy_set.policies if p.file == str(target)]
         if others or target.exists():
             raise ApiError(

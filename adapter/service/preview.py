@@ -129,26 +129,33 @@ def recent_images(
     return list(found.values())
 
 
-def repository_images(replicator: Any, references: Sequence[Any]) -> list[PreviewImage]:
+def repository_images(
+    replicator: Any, references: Sequence[Any], limit: int = 10_000
+) -> list[PreviewImage]:
     """Every tag's first-platform metadata of the repositories (``ImageReference``\\ s),
-    read through a :class:`RegistryReplicator`'s metadata source (no decisions)."""
-    found: list[PreviewImage] = []
+    read through a :class:`RegistryReplicator`'s metadata source (no decisions, no audit
+    records), at most ``limit`` tags, ``max_concurrency`` reads at a time."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    wanted: list[tuple[str, str, str]] = []
     for reference in references:
         for repository, tag in replicator._tags(reference):
-            try:
-                platforms = replicator.source.get_metadata(reference.registry, repository, tag)
-            except FreightlinerError as exc:
-                found.append(
-                    PreviewImage(
-                        ImageMetadata(registry=reference.registry, repository=repository, tag=tag),
-                        "registry",
-                        [exc.message],
-                    )
-                )
-                continue
-            if platforms:
-                found.append(PreviewImage(platforms[0], "registry"))
-    return found
+            if len(wanted) >= limit:
+                break
+            wanted.append((reference.registry, repository, tag))
+
+    def read(item: tuple[str, str, str]) -> PreviewImage | None:
+        registry, repository, tag = item
+        try:
+            platforms = replicator.source.get_metadata(registry, repository, tag)
+        except FreightlinerError as exc:
+            placeholder = ImageMetadata(registry=registry, repository=repository, tag=tag)
+            return PreviewImage(placeholder, "registry", [exc.message])
+        return PreviewImage(platforms[0], "registry") if platforms else None
+
+    workers = max(1, int(getattr(replicator, "max_concurrency", 4)))
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="freightliner-preview") as pool:
+        return [found for found in pool.map(read, wanted) if found is not None]
 
 
 def _targets(decision: ReplicationDecision) -> dict[str, list[str]]:
