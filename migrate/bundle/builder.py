@@ -210,6 +210,7 @@ def read_bundle(path: Path, verification: Any = None) -> Bundle:
             verify_files(files, verification)
         except SignatureError as exc:
             raise SignatureError(exc.reason, str(path)) from None
+    files.pop(".signatures.json", None)  # checked above (or not asked for): not content
     ids = sorted(
         json.loads(files.get("data.json", b"{}"))
         .get(BUNDLE_ROOT, {})

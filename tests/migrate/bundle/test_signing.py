@@ -198,7 +198,11 @@ def test_opa_signed_bundle_verifies_under_project_verifier(
     assert signed.returncode == 0, signed.stderr
     loaded = read_bundle(root, VerificationConfig.from_file(public, algorithm))
     assert loaded.revision == "r1"
-    payload = verify_files(loaded.files, VerificationConfig.from_file(public, algorithm))
+    assert SIGNATURES_FILE not in loaded.files  # checked, then not part of the content
+    on_disk = {
+        p.relative_to(root).as_posix(): p.read_bytes() for p in root.rglob("*") if p.is_file()
+    }
+    payload = verify_files(on_disk, VerificationConfig.from_file(public, algorithm))
     assert sorted(f["name"] for f in payload["files"]) == [
         ".manifest", "data.json", "x/data.json", "x/p.rego",
     ]  # fmt: skip
