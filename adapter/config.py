@@ -8,6 +8,7 @@ Sections::
     opa:          url, failure_mode, retries, circuit breaker
     replication:  legacy rules (``rules: [...]``), used by failure_mode fail-open
     serve:        the long-lived service (freightliner-policy serve)
+    bundle_signing: keys to sign published bundles and verify bundles read (OPA's format)
 
 Every other top-level key is reported as unknown. Secrets never appear here:
 registry credentials come from the environment or a Docker config.json.
@@ -26,10 +27,24 @@ from migrate.core.errors import ConfigError, Diagnostic
 from migrate.core.yaml_source import line_of, load_yaml
 from migrate.policy.model import PolicyConfig
 
-__all__ = ["FailureMode", "FreightlinerConfig", "OpaSettings", "ServeSettings"]
+__all__ = [
+    "BundleSigningSettings",
+    "FailureMode",
+    "FreightlinerConfig",
+    "OpaSettings",
+    "ServeSettings",
+]
 
 FailureMode = Literal["fail-closed", "fail-open", "embedded"]
-_KNOWN = {"policy", "registries", "opa", "replication", "serve", "treeReplicate"}
+_KNOWN = {
+    "policy",
+    "registries",
+    "opa",
+    "replication",
+    "serve",
+    "treeReplicate",
+    "bundle_signing",
+}
 
 
 class OpaSettings(BaseModel):
@@ -63,6 +78,7 @@ class ServeSettings(BaseModel):
     listen: str = "127.0.0.1:8080"
     token_env: str = "FREIGHTLINER_API_TOKEN"
     token_file: str | None = None
+    tokens_file: str | None = None  # named, scoped tokens (adapter.service.auth); wins
     state_db: str = "freightliner-state.sqlite"
     audit_log: str | None = None
     max_request_bytes: int = Field(default=1_048_576, ge=1024)
@@ -77,6 +93,39 @@ class ServeSettings(BaseModel):
     shutdown_grace_seconds: float = Field(default=20.0, ge=0)
 
 
+class BundleSigningSettings(BaseModel):
+    """``bundle_signing:``: ``serve`` signs what it publishes with ``signing_key``; every
+    bundle the adapter reads is verified with ``verification_key`` (docs/deployment.md)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    signing_key: str | None = None  # PEM private key file, or a file holding the HMAC secret
+    verification_key: str | None = None  # PEM public key file, or the HMAC secret file
+    algorithm: Literal["RS256", "ES256", "HS256"] = "RS256"
+    key_id: str = Field(default="default", min_length=1)
+    scope: str = ""
+
+    def signing(self) -> Any:
+        """A :class:`migrate.bundle.signing.SigningConfig`, or None without a signing key."""
+        if not self.signing_key:
+            return None
+        from migrate.bundle.signing import SigningConfig
+
+        return SigningConfig.from_file(
+            Path(self.signing_key), self.algorithm, self.key_id, self.scope
+        )
+
+    def verification(self) -> Any:
+        """A :class:`migrate.bundle.signing.VerificationConfig`, or None without a key."""
+        if not self.verification_key:
+            return None
+        from migrate.bundle.signing import VerificationConfig
+
+        return VerificationConfig.from_file(
+            Path(self.verification_key), self.algorithm, self.key_id, self.scope
+        )
+
+
 class FreightlinerConfig(BaseModel):
     """The whole configuration file."""
 
@@ -87,6 +136,7 @@ class FreightlinerConfig(BaseModel):
     opa: OpaSettings = Field(default_factory=OpaSettings)
     replication: dict[str, Any] = Field(default_factory=dict)
     serve: ServeSettings = Field(default_factory=ServeSettings)
+    bundle_signing: BundleSigningSettings = Field(default_factory=BundleSigningSettings)
     source: str | None = None
 
     @property
@@ -120,6 +170,7 @@ class FreightlinerConfig(BaseModel):
             ("policy", PolicyConfig),
             ("opa", OpaSettings),
             ("serve", ServeSettings),
+            ("bundle_signing", BundleSigningSettings),
         ):
             if key in data:
                 try:

@@ -15,13 +15,16 @@ def is_bundle_path(path: Path) -> bool:
     return path.name.endswith(".tar.gz") or (path.is_dir() and (path / ".manifest").is_file())
 
 
-def load_bundle(paths: tuple[Path, ...], *, generate_tests: bool = True) -> Any:
-    """A Bundle from one built bundle, or built in memory from policy sources."""
+def load_bundle(
+    paths: tuple[Path, ...], *, generate_tests: bool = True, verification: Any = None
+) -> Any:
+    """A Bundle from one built bundle (its signature checked when ``verification``, a
+    VerificationConfig, is given), or built in memory from policy sources."""
     from migrate.bundle.builder import BundleBuilder, read_bundle
     from migrate.policy.loader import load_policy_documents
 
     if len(paths) == 1 and is_bundle_path(paths[0]):
-        return read_bundle(paths[0])
+        return read_bundle(paths[0], verification)
     if any(is_bundle_path(p) for p in paths):
         raise BundleError("give either one built bundle or policy sources, not both")
     return BundleBuilder(generate_tests=generate_tests).build(load_policy_documents(list(paths)))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from adapter.cli.policy import policy
+from adapter.cli.policy_remote import apply_command, export_command, preview_command, token
 from adapter.cli.runtime import evaluate, replicate
 from adapter.cli.serve import serve
 from migrate.cli import cli as migrate_cli
@@ -23,7 +24,11 @@ def cli() -> None:
     """
 
 
+policy.add_command(export_command)
+policy.add_command(apply_command)
+policy.add_command(preview_command)
 cli.add_command(policy)
+cli.add_command(token)
 cli.add_command(serve)
 cli.add_command(evaluate)
 cli.add_command(replicate)

@@ -23,6 +23,44 @@ _PATHS = click.argument(
 )
 
 
+_ALGORITHMS = click.Choice(["RS256", "ES256", "HS256"])
+
+
+def _verification_options(func: Any) -> Any:
+    """``--verification-key`` and friends: check a built bundle's signature (as ``opa run``)."""
+    for decorator in reversed(
+        [
+            click.option(
+                "--verification-key",
+                type=click.Path(exists=True, dir_okay=False, path_type=Path),
+                help="Verify a built bundle's signature: PEM public key, or HMAC secret file.",
+            ),
+            click.option(
+                "--verification-key-id", default="default", show_default=True, help="Key id."
+            ),
+            click.option(
+                "--signing-alg",
+                "verification_alg",
+                type=_ALGORITHMS,
+                default="RS256",
+                show_default=True,
+                help="Algorithm of --verification-key.",
+            ),
+            click.option("--scope", "verification_scope", default="", help="Expected scope."),
+        ]
+    ):
+        func = decorator(func)
+    return func
+
+
+def _verification(key: Path | None, key_id: str, algorithm: str, scope: str) -> Any:
+    if key is None:
+        return None
+    from migrate.bundle.signing import VerificationConfig
+
+    return VerificationConfig.from_file(key, algorithm, key_id, scope)
+
+
 @click.group()
 def policy() -> None:
     """Validate, build, test and evaluate replication policies."""
@@ -195,6 +233,14 @@ def validate(paths: tuple[Path, ...], max_candidates: int | None) -> None:
     is_flag=True,
     help="Replace OUT even if it is a non-empty directory this tool did not write.",
 )
+@click.option(
+    "--signing-key",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Sign the bundle (.signatures.json): PEM private key, or a file holding the HMAC secret.",
+)
+@click.option("--signing-alg", type=_ALGORITHMS, default="RS256", show_default=True)
+@click.option("--key-id", default="", help="Key id written as the JWT's kid.")
+@click.option("--scope", default="", help="Scope claim of the signature.")
 @exit_on_error
 def build(
     paths: tuple[Path, ...],
@@ -203,8 +249,12 @@ def build(
     max_candidates: int | None,
     quiet: bool,
     force: bool,
+    signing_key: Path | None,
+    signing_alg: str,
+    key_id: str,
+    scope: str,
 ) -> None:
-    """Build an OPA bundle from policy sources (written atomically).
+    """Build an OPA bundle from policy sources (written atomically), signed with --signing-key.
 
     OUT must not exist, be empty, or have been written by this tool (unless
     --force); an OUT that contains one of PATHS is always refused.
@@ -217,12 +267,20 @@ def build(
     bundle, report = _build(paths, generate_tests=not no_tests, progress=progress)
     _index_checks(bundle, report, max_candidates)
     check_bundle_decides(bundle)
+    signed = ""
+    if signing_key is not None:
+        from migrate.bundle.signing import SigningConfig, sign_bundle
+
+        bundle = sign_bundle(
+            bundle, SigningConfig.from_file(signing_key, signing_alg, key_id, scope)
+        )
+        signed = f", signed {signing_alg}"
     progress("writing")
     bundle.write(out)
     progress.done()
     click.echo(
         f"built {out} revision {bundle.revision} ({len(bundle.policy_ids)} policies; "
-        f"at most {report.worst_case:,} candidate(s) per image)"
+        f"at most {report.worst_case:,} candidate(s) per image{signed})"
     )
 
 
@@ -236,12 +294,24 @@ def build(
     help="auto: `opa test` when opa is on PATH, else the embedded engine.",
 )
 @click.option("-v", "--verbose", is_flag=True, help="List every test, not only failures.")
+@_verification_options
 @exit_on_error
-def test_command(paths: tuple[Path, ...], runner: str, verbose: bool) -> None:
+def test_command(
+    paths: tuple[Path, ...],
+    runner: str,
+    verbose: bool,
+    verification_key: Path | None,
+    verification_key_id: str,
+    verification_alg: str,
+    verification_scope: str,
+) -> None:
     """Run the library's and the generated per-policy tests of a bundle."""
     from migrate.bundle.tester import run_bundle_tests
 
-    report = run_bundle_tests(load_bundle(paths), runner)
+    verification = _verification(
+        verification_key, verification_key_id, verification_alg, verification_scope
+    )
+    report = run_bundle_tests(load_bundle(paths, verification=verification), runner)
     for outcome in report.outcomes:
         if verbose or not outcome.passed:
             status = "PASS" if outcome.passed else "FAIL"
@@ -337,15 +407,27 @@ def _check_now(_ctx: click.Context, _param: click.Parameter, value: str | None) 
     callback=_check_now,
     help="RFC 3339 time for age conditions (default: now).",
 )
+@_verification_options
 @exit_on_error
 def eval_command(
-    paths: tuple[Path, ...], image_source: str, output: str, explain: bool, now: str | None
+    paths: tuple[Path, ...],
+    image_source: str,
+    output: str,
+    explain: bool,
+    now: str | None,
+    verification_key: Path | None,
+    verification_key_id: str,
+    verification_alg: str,
+    verification_scope: str,
 ) -> None:
     """Decide one image with the embedded engine. Exit 5 when the decision blocks it."""
     from migrate.engine.embedded import EmbeddedEngine
 
     image = _read_image(image_source)
-    bundle = load_bundle(paths, generate_tests=False)
+    verification = _verification(
+        verification_key, verification_key_id, verification_alg, verification_scope
+    )
+    bundle = load_bundle(paths, generate_tests=False, verification=verification)
     engine = EmbeddedEngine(bundle.modules(), bundle.data(), bundle.revision)
     decision = engine.decide(image, now=now, explain=explain)
     if output == "json":

@@ -84,8 +84,9 @@ def _runtime(
     config = FreightlinerConfig.load(config_path) if config_path else FreightlinerConfig()
 
     def bundle() -> Any:
+        verification = config.bundle_signing.verification()
         if policies:
-            return load_bundle(policies, generate_tests=False)
+            return load_bundle(policies, generate_tests=False, verification=verification)
         if config_path is not None and (config.policy.policies or config.policy.configPath):
             return load_bundle((config_path,), generate_tests=False)
         raise ConfigError(

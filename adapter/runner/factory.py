@@ -84,7 +84,9 @@ def build_engine(
 
     def bundled() -> DecisionEngine:
         if config.opa.bundle:
-            return EmbeddedEngine.from_bundle(Path(config.opa.bundle))
+            return EmbeddedEngine.from_bundle(
+                Path(config.opa.bundle), config.bundle_signing.verification()
+            )
         if bundle is None:
             raise ConfigError(
                 "no policies: give --policies, policy.policies in the config, or opa.bundle"

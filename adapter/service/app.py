@@ -1,11 +1,12 @@
 """The ASGI application of ``freightliner-policy serve`` (no web framework).
 
-Endpoints (``/v1/`` and ``/bundles/`` need ``Authorization: Bearer <token>``)::
+Endpoints (``/v1/`` and ``/bundles/`` need ``Authorization: Bearer <token>`` of a token
+with the endpoint's scope, adapter.service.auth)::
 
     POST /v1/evaluate            {"reference": "registry/repo:tag"}
                                  | {"image": ImageMetadata, "now"?: RFC 3339}
     POST /v1/replicate           {"reference": "registry/repo[:tag]", "dry_run"?: bool}
-    GET  /v1/policies            loaded policies, bundle revision, last rejected change, schedules
+    /v1/policies...              the policy API (adapter.service.policy_api)
     GET  /bundles/<name>.tar.gz  the bundle (OPA bundle service API: ETag, If-None-Match -> 304)
     GET  /health                 alive
     GET  /ready                  bundle active and OPA reachable (when configured); 503 with details
@@ -38,6 +39,7 @@ from adapter.service.http import (
     read_request,
 )
 from adapter.service.metrics import CONTENT_TYPE
+from adapter.service.policy_api import PolicyApi
 from migrate.contract.image import ImageMetadata
 from migrate.core.errors import ConfigError, EngineError, FreightlinerError, RegistryError
 from migrate.policy.values import check_rfc3339
@@ -46,10 +48,10 @@ __all__ = ["ServiceApp"]
 
 log = logging.getLogger("freightliner.service.http")
 T = TypeVar("T")
+_SCOPES = {"/v1/evaluate": "decisions", "/v1/replicate": "replicate"}
 _ROUTES = {
     "/v1/evaluate": ("POST",),
     "/v1/replicate": ("POST",),
-    "/v1/policies": ("GET", "HEAD"),
     "/health": ("GET", "HEAD"),
     "/ready": ("GET", "HEAD"),
     "/metrics": ("GET", "HEAD"),
@@ -62,6 +64,7 @@ class ServiceApp:
     def __init__(self, ctx: ServiceContext) -> None:
         self.ctx = ctx
         self.bundle_path = f"/bundles/{ctx.bundle_name}.tar.gz"
+        self.policy_api = PolicyApi(ctx)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -72,6 +75,8 @@ class ServiceApp:
         route = (
             scope["path"]
             if scope["path"] in _ROUTES or scope["path"] == self.bundle_path
+            else PolicyApi.route(scope["path"])
+            if PolicyApi.handles(scope["path"])
             else "other"
         )
         try:
@@ -109,8 +114,10 @@ class ServiceApp:
         if path == self.bundle_path:
             if request.method not in {"GET", "HEAD"}:
                 raise ApiError("method_not_allowed", f"{request.method} is not allowed on {path}")
-            self.ctx.auth.check(request.header("authorization"))
+            self.ctx.auth.check(request.header("authorization"), "bundle:read")
             return self._bundle(request)
+        if PolicyApi.handles(path):
+            return await self.policy_api.dispatch(request)
         methods = _ROUTES.get(path)
         if methods is None:
             raise ApiError("not_found", f"no route {path}")
@@ -121,7 +128,7 @@ class ServiceApp:
                 {"allow": ", ".join(methods)},
             )
         if path.startswith("/v1/"):
-            self.ctx.auth.check(request.header("authorization"))
+            self.ctx.auth.check(request.header("authorization"), _SCOPES[path])
         if path == "/health":
             return json_response({"status": "ok"})
         if path == "/metrics":
@@ -141,8 +148,6 @@ class ServiceApp:
                 },
                 503,
             )
-        if path == "/v1/policies":
-            return json_response(await self._run(self.ctx.policies_view))
         body = request.json()
         if not isinstance(body, dict):
             raise ApiError("invalid_input", "the request body must be a JSON object")

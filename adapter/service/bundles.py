@@ -99,12 +99,14 @@ class BundleManager:
         change_log: JsonlWriter,
         interval: float = 0.5,
         test_runner: str = "embedded",
+        signer: Any = None,
     ) -> None:
         self.sources = list(sources)
         self.metrics = metrics
         self.change_log = change_log
         self.interval = interval
         self.test_runner = test_runner
+        self.signer = signer  # a migrate.bundle.signing.SigningConfig: sign what is published
         self.last_error: RebuildError | None = None
         self._current: PublishedBundle | None = None
         self._seen: Fingerprint | None = None
@@ -145,8 +147,9 @@ class BundleManager:
         return tuple(entries)
 
     # -- building ------------------------------------------------------------
-    def _build(self, files: dict[str, str]) -> PublishedBundle:
-        policy_set = load_policy_documents(self.sources)
+    def _build(self, files: dict[str, str], policy_set: PolicySet | None = None) -> PublishedBundle:
+        if policy_set is None:
+            policy_set = load_policy_documents(self.sources)
         bundle = BundleBuilder().build(policy_set)
         check_bundle_decides(bundle)  # every policy decides without an engine error, or rejected
         report = run_bundle_tests(bundle, self.test_runner)
@@ -159,6 +162,10 @@ class BundleManager:
             raise _TestsFailed(f"{report.failed} bundle test(s) failed", failing)
         served = bundle.without_tests()  # tested above; OPA need not compile the tests
         engine = EmbeddedEngine(served.modules(), served.data(), served.revision)  # or raises
+        if self.signer is not None:
+            from migrate.bundle.signing import sign_bundle
+
+            served = sign_bundle(served, self.signer)
         candidate = PublishedBundle(
             served, served.tarball_bytes(), policy_set, files, now_rfc3339(), report.passed, engine
         )
@@ -227,7 +234,12 @@ class BundleManager:
             },
         )
 
-    def _publish(self, published: PublishedBundle, previous: PublishedBundle | None) -> None:
+    def _publish(
+        self,
+        published: PublishedBundle,
+        previous: PublishedBundle | None,
+        token: str | None = None,
+    ) -> None:
         self._current = published  # the atomic swap
         self.last_error = None
         old = previous.files if previous else {}
@@ -241,6 +253,8 @@ class BundleManager:
             "files_changed": changed,
             "policies": [p["id"] for p in published.policies()],
             "tests_passed": published.tests_passed,
+            "source": "api" if token else "files",
+            "token": token,  # the name of the API token that made the change
         }
         self.change_log.write(record)
         if previous is not None:

@@ -20,7 +20,7 @@ from adapter.registry.client import RegistryClient
 from adapter.runner.interface import ImageOutcome, ImageReference
 from adapter.runner.replicator import RegistryReplicator
 from adapter.service.audit import AuditLog, JsonlWriter
-from adapter.service.auth import TokenAuth, load_token
+from adapter.service.auth import TokenAuth, load_tokens
 from adapter.service.bundles import BundleManager
 from adapter.service.engine import AuditedEngine, Decider
 from adapter.service.metrics import ServiceMetrics
@@ -94,7 +94,7 @@ class ServiceContext:
         self.settings = config.serve
         self.bundle_name = self.settings.bundle_name
         self.metrics = ServiceMetrics()
-        self.auth = TokenAuth(load_token(self.settings, environ))
+        self.auth = TokenAuth(load_tokens(self.settings, environ))
         self.audit = AuditLog(self.settings.audit_log)
         self.change_log = JsonlWriter(self.settings.change_log)
         self.manager = BundleManager(
@@ -102,6 +102,7 @@ class ServiceContext:
             self.metrics,
             self.change_log,
             interval=self.settings.watch_interval_seconds,
+            signer=config.bundle_signing.signing(),
         )
         self.state = StateDB(self.settings.state_db)
         self.pool = ThreadPoolExecutor(self.settings.threads, thread_name_prefix="freightliner-api")

@@ -308,9 +308,13 @@ def _read_directory(path: Path) -> dict[str, bytes]:
     return files
 
 
-def read_bundle(path: Path) -> Bundle:
+def read_bundle(path: Path, verification: Any = None) -> Bundle:
     """Read a built bundle (directory or ``.tar.gz``) back, within the input limits,
-    and verify that its content hashes to its revision (BundleError otherwise)."""
+    and verify that its content hashes to its revision (BundleError otherwise).
+
+    ``verification`` (a :class:`migrate.bundle.signing.VerificationConfig`): check the
+    bundle's signature first (SignatureError with OPA's message when it does not verify).
+    """
     try:
         files = _read_directory(path) if path.is_dir() else _read_tarball(path)
     except BundleError:
@@ -324,6 +328,14 @@ def read_bundle(path: Path) -> Bundle:
         if "end of data" in reason or "end-of-stream" in reason:
             reason = f"truncated: {reason}"
         raise BundleError(f"{path}: not a readable bundle ({reason})") from None
+    if verification is not None:
+        from migrate.bundle.signing import SignatureError, verify_files
+
+        try:
+            verify_files(files, verification)
+        except SignatureError as exc:
+            raise SignatureError(exc.reason, str(path)) from exc
+    files.pop(".signatures.json", None)  # checked above (or not asked for): not content
     revision = verify_bundle(files, str(path))
     try:
         data = json.loads(files.get("data.json", b"{}"))

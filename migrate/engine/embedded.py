@@ -115,11 +115,12 @@ class EmbeddedEngine:
         return engine
 
     @classmethod
-    def from_bundle(cls, path: Path) -> EmbeddedEngine:
-        """Load a built bundle (directory or ``.tar.gz``)."""
+    def from_bundle(cls, path: Path, verification: Any = None) -> EmbeddedEngine:
+        """Load a built bundle (directory or ``.tar.gz``); its signature is checked
+        first when ``verification`` (a VerificationConfig) is given."""
         from migrate.bundle.builder import read_bundle
 
-        bundle = read_bundle(path)
+        bundle = read_bundle(path, verification)
         return cls(bundle.modules(), bundle.data(), bundle.revision)
 
     @property

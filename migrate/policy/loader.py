@@ -13,7 +13,7 @@ Accepted document shapes:
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -200,15 +200,21 @@ def _raise_if(problems: list[Diagnostic], loaded: list[LoadedPolicy]) -> None:
         raise PolicyError(f"{count} problem{'s' if count != 1 else ''} in policy input", problems)
 
 
-def load_policy_documents(paths: Iterable[Path]) -> PolicySet:
+def load_policy_documents(
+    paths: Iterable[Path], overrides: Mapping[Path, str | None] | None = None
+) -> PolicySet:
     """Load every policy from files, directories and config files.
 
     Reports every problem of every file at once (PolicyError.diagnostics);
-    ids must be unique across all inputs.
+    ids must be unique across all inputs. ``overrides`` (a proposed change, not
+    yet on disk): a file's text instead of its content, ``None`` to leave the
+    file out; override paths not among the files are added.
     """
     loaded: list[LoadedPolicy] = []
     problems: list[Diagnostic] = []
+    overrides = overrides or {}
     pending = list(policy_files(paths))
+    pending.extend(p for p in overrides if p not in pending and overrides[p] is not None)
     visited: set[Path] = set()
     while pending:
         file = pending.pop(0)
@@ -219,7 +225,7 @@ def load_policy_documents(paths: Iterable[Path]) -> PolicySet:
         name = str(file)
         try:
             check_source_size(file.stat().st_size)  # before reading it into memory
-            text = file.read_text(encoding="utf-8")
+            text = overrides[file] if file in overrides else file.read_text(encoding="utf-8")
         except InputLimitError as exc:
             problems.append(Diagnostic(exc.message, file=name))
             continue
@@ -227,6 +233,8 @@ def load_policy_documents(paths: Iterable[Path]) -> PolicySet:
             problems.append(
                 Diagnostic(f"cannot read: {getattr(exc, 'strerror', None) or exc}", file=name)
             )
+            continue
+        if text is None:  # removed by the overrides
             continue
         try:
             data = load_yaml(text, name)

@@ -79,13 +79,47 @@ def test_opa_polls_the_adapter_bundle_endpoint(compose: dict[str, Any]) -> None:
     assert service["url"] == f"http://adapter:{port}"
     assert bundle_name == adapter.serve.bundle_name
     assert bundle["resource"] == f"bundles/{adapter.serve.bundle_name}.tar.gz"
-    assert service["credentials"]["bearer"]["token"] == "${" + adapter.serve.token_env + "}"
-    assert "FREIGHTLINER_API_TOKEN" in compose["x-token"]
+    # the sidecar's token comes from a compose secret; the adapter's token file from another
+    assert service["credentials"]["bearer"] == {"token_path": "/run/secrets/opa_bundle_token"}
+    assert adapter.serve.tokens_file == "/run/secrets/freightliner_tokens"
     assert adapter.opa.url == "http://opa:8181"
     assert {n: r.url for n, r in adapter.registries.registries.items()} == {
         "src": "http://registry-src:5000",
         "dst": "http://registry-dst:5000",
     }
+
+
+def test_secrets_no_default_token_no_published_opa_port(compose: dict[str, Any]) -> None:
+    services = compose["services"]
+    assert "x-token" not in compose
+    for name, service in services.items():
+        assert "FREIGHTLINER_API_TOKEN" not in str(service.get("environment", "")), name
+    assert "ports" not in services["opa"]  # only the adapter talks to OPA, on the network
+    assert {n: s["file"] for n, s in compose["secrets"].items()} == {
+        "freightliner_tokens": "./deploy/secrets/tokens.yaml",
+        "opa_bundle_token": "./deploy/secrets/opa_bundle_token",
+        "bundle_signing_key": "./deploy/secrets/bundle_signing_key.pem",
+        "bundle_verification_key": "./deploy/secrets/bundle_verification_key.pem",
+    }
+    assert services["adapter"]["secrets"] == ["freightliner_tokens", "bundle_signing_key"]
+    assert services["opa"]["secrets"] == ["opa_bundle_token", "bundle_verification_key"]
+    assert not (ROOT / "deploy" / "secrets").exists() or not any(
+        subprocess.run(
+            ["git", "ls-files", "deploy/secrets"], cwd=ROOT, capture_output=True, text=True
+        ).stdout.split()
+    )
+    command = services["opa"]["command"]
+    assert command[command.index("--set-file") + 1] == (
+        "keys.freightliner.key=/run/secrets/bundle_verification_key"
+    )
+    opa_config = yaml.safe_load((ROOT / "deploy" / "opa.yaml").read_text())
+    assert opa_config["keys"] == {"freightliner": {"algorithm": "RS256"}}
+    assert opa_config["bundles"]["freightliner"]["signing"] == {"keyid": "freightliner"}
+    adapter = FreightlinerConfig.load(ROOT / "deploy" / "config.yaml")
+    assert (adapter.bundle_signing.signing_key, adapter.bundle_signing.key_id) == (
+        "/run/secrets/bundle_signing_key",
+        "freightliner",
+    )
 
 
 def test_demo_policies_build_and_pass_their_tests() -> None:
@@ -139,12 +173,17 @@ def running_demo(request: pytest.FixtureRequest) -> Any:
 
 
 def test_compose_demo_mirrors_the_seeded_images(running_demo: Any) -> None:
-    token = {"Authorization": "Bearer demo-token-change-me-0123456789"}
-    running_demo.wait_until_responsive(
-        check=lambda: _ok("http://127.0.0.1:8181/health?bundles"), timeout=300.0, pause=1.0
-    )
-    ready = httpx.get("http://127.0.0.1:8080/ready", timeout=5).json()
-    assert ready["checks"]["opa"]["in_sync"] is True
+    admin = (ROOT / "deploy" / "secrets" / "admin_token").read_text().strip()
+    token = {"Authorization": f"Bearer {admin}"}
+
+    def in_sync() -> bool:
+        try:
+            ready = httpx.get("http://127.0.0.1:8080/ready", timeout=5).json()
+        except (httpx.HTTPError, ValueError):
+            return False
+        return bool(ready.get("checks", {}).get("opa", {}).get("in_sync"))
+
+    running_demo.wait_until_responsive(check=in_sync, timeout=300.0, pause=1.0)
     running_demo.wait_until_responsive(
         check=lambda: _ok("http://127.0.0.1:5002/v2/mirror/demo/app/manifests/v2"),
         timeout=60.0,
