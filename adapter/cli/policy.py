@@ -78,7 +78,7 @@ class _Progress:
     """Build progress on stderr: one line per step and every few seconds when not
     a terminal; one rewritten line on a terminal."""
 
-    def __init__(self, enabled: bool = True, every_s: float = 1.0) -> None:
+    def __init__(self, enabled: bool = True, every_s: float = 1.0, after_s: float = 0.0) -> None:
         import time
 
         self._clock = time.monotonic
@@ -86,12 +86,15 @@ class _Progress:
         self._last = -every_s
         self._every = every_s
         self._enabled = enabled
+        self._after = after_s  # quiet until the work has run this long (short builds say nothing)
         self._tty = sys.stderr.isatty()
 
     def __call__(self, message: str, *, step: bool = True) -> None:
         if not self._enabled:
             return
         now = self._clock()
+        if now - self._started < self._after:
+            return
         if not step and now - self._last < self._every:
             return
         self._last = now
@@ -227,6 +230,12 @@ def validate(paths: tuple[Path, ...], max_candidates: int | None) -> None:
 )
 @click.option("--no-tests", is_flag=True, help="Leave out the generated per-policy tests.")
 @_MAX_CANDIDATES
+@click.option(
+    "--progress/--no-progress",
+    "progress_flag",
+    default=None,
+    help="Progress lines on stderr: always, or never (default: once a build has run 2 s).",
+)
 @click.option("-q", "--quiet", is_flag=True, help="No progress lines on stderr.")
 @click.option(
     "--force",
@@ -247,6 +256,7 @@ def build(
     out: Path,
     no_tests: bool,
     max_candidates: int | None,
+    progress_flag: bool | None,
     quiet: bool,
     force: bool,
     signing_key: Path | None,
@@ -263,7 +273,10 @@ def build(
     from migrate.bundle.decides import check_bundle_decides
 
     check_output(out, paths, force)
-    progress = _Progress(enabled=not quiet)
+    progress = _Progress(
+        enabled=not quiet and progress_flag is not False,
+        after_s=0.0 if progress_flag else 2.0,
+    )
     bundle, report = _build(paths, generate_tests=not no_tests, progress=progress)
     _index_checks(bundle, report, max_candidates)
     check_bundle_decides(bundle)

@@ -12,7 +12,12 @@ from pathlib import Path
 from typing import Any
 
 from migrate.core.errors import ConfigError, Diagnostic
-from migrate.core.limits import InputLimitError, check_json_text, check_source_size
+from migrate.core.limits import (
+    InputLimitError,
+    check_json_text,
+    check_source_size,
+    check_yaml_text,
+)
 from migrate.core.yaml_source import LocatedDict, load_yaml
 
 __all__ = ["line_of", "load_document", "snake"]
@@ -46,8 +51,9 @@ def load_document(path: Path) -> Any:
             "unreadable", [Diagnostic(f"cannot read file: {reason}", file=name)]
         ) from exc
     try:
+        check_yaml_text(text)  # limits first: the parsers below recurse per level
         if path.suffix.lower() == ".json":
-            check_json_text(text)  # before json.loads recurses per level
+            check_json_text(text)
     except InputLimitError as exc:
         raise ConfigError(exc.message, [Diagnostic(exc.message, file=name, line=exc.line)]) from exc
     try:

@@ -361,32 +361,46 @@ def check_regex(pattern: str) -> str:
     return pattern
 
 
+def _rust_leaves(leaves: Any) -> Any:
+    """A list of leaf-shaped entries with each ``base: matches`` argument translated."""
+    if not isinstance(leaves, list) or not any(
+        isinstance(leaf, dict) and leaf.get("base") == "matches" for leaf in leaves
+    ):
+        return leaves
+    return [
+        {**leaf, "arg": to_rust(leaf["arg"])}
+        if isinstance(leaf, dict)
+        and leaf.get("base") == "matches"
+        and isinstance(leaf.get("arg"), str)
+        else leaf
+        for leaf in leaves
+    ]
+
+
+#: Where the compiled form keeps regex leaves (docs/policies.md, "The compiled form"):
+#: each policy's ``leaves`` and its reordered copies in ``checks``, and the index's
+#: ``guarded`` entries (a policy's first check, evaluated for every image).
+_LEAF_LISTS = ("leaves", "checks")
+
+
 def rust_policy_data(data: dict[str, Any]) -> dict[str, Any]:
     """A bundle's data with every regex leaf argument (``base: matches``) translated
-    for the embedded engine; the input is not changed. Raises RegexRefused."""
-    policies = data.get("freightliner", {}).get("policy_set", {}).get("policies")
+    for the embedded engine, wherever the compiled form keeps one (:data:`_LEAF_LISTS`
+    of each policy, ``index.guarded``); the input is not changed. Raises RegexRefused."""
+    policy_set_in = data.get("freightliner", {}).get("policy_set", {})
+    policies = policy_set_in.get("policies") if isinstance(policy_set_in, dict) else None
     if not isinstance(policies, dict):
         return data
     result = dict(data)
     result["freightliner"] = dict(data["freightliner"])
-    result["freightliner"]["policy_set"] = policy_set = dict(data["freightliner"]["policy_set"])
+    result["freightliner"]["policy_set"] = policy_set = dict(policy_set_in)
     translated: dict[str, Any] = {}
     for policy_id, policy in policies.items():
-        leaves = policy.get("leaves") if isinstance(policy, dict) else None
-        if not isinstance(leaves, list) or not any(
-            isinstance(leaf, dict) and leaf.get("base") == "matches" for leaf in leaves
-        ):
-            translated[policy_id] = policy
-            continue
-        policy = dict(policy)
-        policy["leaves"] = [
-            {**leaf, "arg": to_rust(leaf["arg"])}
-            if isinstance(leaf, dict)
-            and leaf.get("base") == "matches"
-            and isinstance(leaf.get("arg"), str)
-            else leaf
-            for leaf in leaves
-        ]
+        if isinstance(policy, dict):
+            policy = {**policy, **{k: _rust_leaves(policy[k]) for k in _LEAF_LISTS if k in policy}}
         translated[policy_id] = policy
     policy_set["policies"] = translated
+    index = policy_set.get("index")
+    if isinstance(index, dict) and "guarded" in index:
+        policy_set["index"] = {**index, "guarded": _rust_leaves(index["guarded"])}
     return result

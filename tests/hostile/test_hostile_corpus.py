@@ -361,10 +361,12 @@ def test_engine_failure_is_one_line_exit_8(tmp_path: Path) -> None:
     from migrate.bundle.builder import BundleBuilder, _digests, _json_bytes, _revision
     from migrate.policy.loader import parse_policy_text
 
-    text = _policy("{type: tag, operator: matches, value: '^v'}")
+    text = _policy("{type: tag, operator: matches, value: '^v[0-9]'}")
     built = BundleBuilder(generate_tests=False).build(parse_policy_text(text, "p.yaml"))
     data = built.data()
-    data["freightliner"]["policy_set"]["policies"]["p"]["leaves"][0]["arg"] = "^.{129,}$"
+    policy = data["freightliner"]["policy_set"]["policies"]["p"]
+    for leaf in [*policy["leaves"], *policy.get("checks", [])]:  # checks: the leaves reordered
+        leaf["arg"] = "^.{129,}$"
     files = {p: c for p, c in built.files.items() if p != ".manifest"}
     files["data.json"] = _json_bytes(data)
     manifest = json.loads(built.files[".manifest"])

@@ -106,7 +106,11 @@ def test_max_candidates_fails_the_build_with_exit_8_and_writes_nothing(
 def test_build_reports_progress_on_stderr_when_not_a_terminal(
     tmp_path: Path, examples: Path
 ) -> None:
-    _, _, err = run("policy", "build", str(examples / "policies"), "-o", str(tmp_path / "b"))
+    _, _, short = run("policy", "build", str(examples / "policies"), "-o", str(tmp_path / "a"))
+    assert not any(line.startswith("[") for line in short.splitlines())  # quiet under 2 s
+    _, _, err = run(
+        "policy", "build", str(examples / "policies"), "-o", str(tmp_path / "b"), "--progress"
+    )
     steps = [line.split("] ", 1)[1] for line in err.splitlines() if line.startswith("[")]
     assert steps == ["loading policies", "loaded 5 policies; compiling", "built", "writing"]
     _, _, quiet = run(
