@@ -29,7 +29,7 @@ from collections.abc import Mapping
 from adapter.actions.interface import ActionResult
 from adapter.actions.notify import WebhookNotifier, decision_event
 from adapter.actions.replicate import ImageCopier, ImageLocation
-from adapter.registry.interface import Registry
+from adapter.registry.client import RegistryClient
 from adapter.registry.lookup import registry_named
 from migrate.contract.decision import DecisionAction, ReplicationDecision
 from migrate.contract.image import ImageMetadata
@@ -55,7 +55,7 @@ class DecisionExecutor:
 
     def __init__(
         self,
-        clients: Mapping[str, Registry],
+        clients: Mapping[str, RegistryClient],
         copier: ImageCopier | None = None,
         notifier: WebhookNotifier | None = None,
     ) -> None:
@@ -153,7 +153,7 @@ class DecisionExecutor:
             return ActionResult(action, "failed", url, error=exc.message)
         return ActionResult(action, "notified", url)
 
-    def _client(self, name: str) -> Registry:
+    def _client(self, name: str) -> RegistryClient:
         return registry_named(self.clients, name)
 
     def close(self) -> None:

@@ -28,7 +28,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import NamedTuple
 
-from adapter.registry.interface import Manifest, Registry
+from adapter.registry.client import RegistryClient
+from adapter.registry.interface import Manifest
 from adapter.registry.manifest import Descriptor, ParsedManifest, parse_manifest
 from adapter.registry.retry import backoff_delay, is_transient
 from migrate.core.errors import ActionError, FreightlinerError
@@ -42,7 +43,7 @@ _MAX_INDEX_DEPTH = 2
 class ImageLocation(NamedTuple):
     """``(client, repository, reference)``; the reference is a tag (or a digest for a source)."""
 
-    client: Registry
+    client: RegistryClient
     repository: str
     reference: str
 
@@ -65,8 +66,8 @@ class CopyResult:
 
 @dataclass(frozen=True)
 class CopyJob:
-    source: ImageLocation | tuple[Registry, str, str]
-    target: ImageLocation | tuple[Registry, str, str]
+    source: ImageLocation | tuple[RegistryClient, str, str]
+    target: ImageLocation | tuple[RegistryClient, str, str]
     retry: RetrySettings | None = None
 
 
@@ -112,8 +113,8 @@ class ImageCopier:
 
     def copy(
         self,
-        source: ImageLocation | tuple[Registry, str, str],
-        target: ImageLocation | tuple[Registry, str, str],
+        source: ImageLocation | tuple[RegistryClient, str, str],
+        target: ImageLocation | tuple[RegistryClient, str, str],
         retry: RetrySettings | None = None,
     ) -> CopyResult:
         """Copy ``source`` to ``target`` (see the module docstring)."""

@@ -12,7 +12,8 @@ without the decision rule) or any other evaluation error - the configured
     and a reason that says the engine failed.
 ``fail-open``
     the seed's graceful degradation: the legacy replication rules
-    (``replication.rules`` of the config) decide, via a :class:`LegacyEvaluator`.
+    (``replication.rules`` of the config) decide, via
+    :class:`adapter.decision.legacy.LegacyRulesEngine`.
     Without legacy rules this behaves as fail-closed, and the reason says so.
 ``embedded``
     the same bundle evaluated in-process (:class:`EmbeddedEngine`); if that
@@ -29,23 +30,18 @@ import logging
 import threading
 from collections import Counter
 from collections.abc import Sequence
-from typing import Any, Protocol
+from typing import Any
 
 from adapter.config import FailureMode
 from adapter.decision.interface import DecisionEngine
+from adapter.decision.legacy import LegacyRulesEngine
 from migrate.contract.decision import DecisionAction, ReplicationDecision
 from migrate.contract.image import ImageMetadata
 from migrate.core.errors import ConfigError, EngineError
 
-__all__ = ["FailoverEngine", "LegacyEvaluator", "fail_closed_decision"]
+__all__ = ["FailoverEngine", "fail_closed_decision"]
 
 _log = logging.getLogger("freightliner.decision.failover")
-
-
-class LegacyEvaluator(Protocol):
-    """Decides an image by the legacy replication rules (Freightliner's ``ShouldReplicate``)."""
-
-    def decide(self, image: ImageMetadata) -> ReplicationDecision: ...
 
 
 def fail_closed_decision(
@@ -76,7 +72,7 @@ class FailoverEngine:
         mode: FailureMode = "fail-closed",
         *,
         embedded: DecisionEngine | None = None,
-        legacy: LegacyEvaluator | None = None,
+        legacy: LegacyRulesEngine | None = None,
     ) -> None:
         if mode == "embedded" and embedded is None:
             raise ConfigError("failure_mode embedded needs a bundle for the embedded engine")
@@ -91,7 +87,7 @@ class FailoverEngine:
     # -- DecisionEngine ------------------------------------------------------
     def decide(self, image: ImageMetadata, now: str | None = None) -> ReplicationDecision:
         try:
-            decision = _call_decide(self.primary, image, now)
+            decision = self.primary.decide(image, now)
         except EngineError as exc:
             self._count_error(exc, 1)
             return self._fallback([image], exc, now)[0]
@@ -104,7 +100,7 @@ class FailoverEngine:
         if not images:
             return []
         try:
-            decisions = _call_decide_many(self.primary, images, now)
+            decisions = self.primary.decide_many(images, now)
         except EngineError as exc:
             self._count_error(exc, len(images))
             return self._fallback(list(images), exc, now)
@@ -127,7 +123,7 @@ class FailoverEngine:
         what = f"{len(images)} image(s)" if len(images) != 1 else images[0].reference
         if self.mode == "embedded" and self.embedded is not None:
             try:
-                decisions = _call_decide_many(self.embedded, images, now)
+                decisions = self.embedded.decide_many(images, now)
             except EngineError as second:
                 _log.error(
                     "decision engine failed for %s (%s) and so did the embedded "
@@ -209,20 +205,3 @@ def _annotate(
         "engine_error_type": type(error).__name__,
     }
     return decision.model_copy(update={"metadata": metadata})
-
-
-def _call_decide(engine: Any, image: ImageMetadata, now: str | None) -> ReplicationDecision:
-    """``decide`` with ``now`` when the engine takes it (both of ours do)."""
-    result: ReplicationDecision = (
-        engine.decide(image, now=now) if now is not None else engine.decide(image)
-    )
-    return result
-
-
-def _call_decide_many(
-    engine: Any, images: Sequence[ImageMetadata], now: str | None
-) -> list[ReplicationDecision]:
-    result: list[ReplicationDecision] = (
-        engine.decide_many(images, now=now) if now is not None else engine.decide_many(images)
-    )
-    return result

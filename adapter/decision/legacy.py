@@ -31,7 +31,7 @@ LEGACY_POLICY_ID = "legacy-replication-rules"
 
 
 class LegacyRulesEngine:
-    """Decides images by legacy rules (a :class:`adapter.decision.failover.LegacyEvaluator`)."""
+    """Decides images by legacy rules: the ``legacy`` fallback of :class:`FailoverEngine`."""
 
     def __init__(self, evaluator: LegacyEvaluator, rules: int) -> None:
         self._evaluator = evaluator

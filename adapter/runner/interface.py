@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol
+from typing import Any, Literal
 
 from migrate.contract.decision import ReplicationDecision
 from migrate.contract.image import ImageMetadata
@@ -22,7 +22,6 @@ __all__ = [
     "ImageReference",
     "OutcomeStatus",
     "ProgressCallback",
-    "Replicator",
     "RunSummary",
     "TotalCallback",
 ]
@@ -125,27 +124,3 @@ class RunSummary:
 
 ProgressCallback = Callable[[ImageOutcome], None]
 TotalCallback = Callable[[int], None]
-
-
-class Replicator(Protocol):
-    """The run time pipeline."""
-
-    def evaluate(
-        self, reference: ImageReference
-    ) -> list[tuple[ImageMetadata, ReplicationDecision]]:
-        """Metadata and decision for every image the reference names; no side effects."""
-        ...
-
-    def replicate(
-        self,
-        reference: ImageReference,
-        *,
-        dry_run: bool = False,
-        progress: ProgressCallback | None = None,
-        on_total: TotalCallback | None = None,
-    ) -> RunSummary:
-        """Evaluate and execute the decisions for every image the reference names.
-
-        ``on_total`` is called once with the number of images before any is
-        executed; ``progress`` once per image as it finishes."""
-        ...

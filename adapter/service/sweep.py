@@ -23,9 +23,9 @@ from dataclasses import dataclass
 
 from adapter.actions.executor import target_of
 from adapter.runner.interface import ImageReference
+from adapter.runner.replicator import RegistryReplicator
 from adapter.runner.selection import TagPlan
 from adapter.service.engine import Decider
-from adapter.service.interface import SweepReplicator
 from adapter.service.metrics import ServiceMetrics
 from adapter.service.state import StateDB
 from migrate.core.errors import FreightlinerError
@@ -49,7 +49,7 @@ class SweepResult:
 def _execute(
     plan: TagPlan,
     policy_id: str,
-    replicator: SweepReplicator,
+    replicator: RegistryReplicator,
     state: StateDB,
     revision: str,
     result: SweepResult,
@@ -93,7 +93,7 @@ def _execute(
 def run_sweep(
     policy_id: str,
     registries: list[str],
-    replicator: SweepReplicator,
+    replicator: RegistryReplicator,
     decider: Decider,
     state: StateDB,
     metrics: ServiceMetrics,
