@@ -11,7 +11,7 @@ without the decision rule) or any other evaluation error - the configured
     ``metadata.outcome = "block"``, ``metadata.engine_error`` = the error,
     and a reason that says the engine failed.
 ``fail-open``
-    the seed's graceful degradation: the legacy replication rules
+    graceful degradation (docs/adapter.md): the legacy replication rules
     (``replication.rules`` of the config) decide, via
     :class:`adapter.decision.legacy.LegacyRulesEngine`.
     Without legacy rules this behaves as fail-closed, and the reason says so.

@@ -1,6 +1,6 @@
 """The legacy replication rules as a decision source, for ``failure_mode: fail-open``.
 
-The seed's graceful degradation: when the policy engine fails, fall back to
+Graceful degradation (docs/adapter.md, "Decisions"): when the policy engine fails, fall back to
 the existing replication logic. The rules are the config file's
 ``replication.rules`` (Freightliner's ``ReplicationRule``: source registry /
 repository glob, destination registry / repository, tag filter), read by
