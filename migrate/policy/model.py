@@ -77,7 +77,7 @@ class RetryPolicySpec(BaseModel):
 
 
 class PolicyAction(BaseModel):
-    """ReplicationAction (docs/policies.md, "Actions"), plus ``target_tag`` and the ``{match}`` trims."""
+    """ReplicationAction (docs/policies.md, "Actions"), plus ``target_tag``, ``{match}`` trims."""
 
     model_config = _STRICT
 
