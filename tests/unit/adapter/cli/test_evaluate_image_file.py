@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from click.testing import CliRunner
+from click.testing import CliRunner, Result
 
 from adapter.cli.main import cli
 
@@ -20,20 +20,15 @@ def _images(tmp_path: Path) -> Path:
     return path
 
 
-def test_decides_the_image_from_the_file_without_a_registry(tmp_path: Path) -> None:
-    result = CliRunner().invoke(
-        cli,
-        [
-            "evaluate",
-            "docker-hub/team/app:prod-v1.0.1",
-            "--image-file",
-            str(_images(tmp_path)),
-            "--policies",
-            str(POLICIES),
-            "--output",
-            "json",
-        ],
+def _evaluate(tmp_path: Path, reference: str, *options: str) -> Result:
+    images = str(_images(tmp_path))
+    return CliRunner().invoke(
+        cli, ["evaluate", reference, "--image-file", images, "--policies", str(POLICIES), *options]
     )
+
+
+def test_decides_the_image_from_the_file_without_a_registry(tmp_path: Path) -> None:
+    result = _evaluate(tmp_path, "docker-hub/team/app:prod-v1.0.1", "--output", "json")
     assert result.exit_code == 5, result.output  # blocked
     document = json.loads(result.stdout)
     [image] = document["images"]
@@ -43,17 +38,7 @@ def test_decides_the_image_from_the_file_without_a_registry(tmp_path: Path) -> N
 
 
 def test_a_tag_missing_from_the_file_is_one_error_line(tmp_path: Path) -> None:
-    result = CliRunner().invoke(
-        cli,
-        [
-            "evaluate",
-            "docker-hub/team/app:nope",
-            "--image-file",
-            str(_images(tmp_path)),
-            "--policies",
-            str(POLICIES),
-        ],
-    )
+    result = _evaluate(tmp_path, "docker-hub/team/app:nope")
     assert (result.exit_code, result.stderr) == (
         6,
         f"error: {tmp_path / 'images.json'}: no image docker-hub/team/app:nope\n",
@@ -61,10 +46,7 @@ def test_a_tag_missing_from_the_file_is_one_error_line(tmp_path: Path) -> None:
 
 
 def test_image_file_needs_a_tag(tmp_path: Path) -> None:
-    result = CliRunner().invoke(
-        cli,
-        ["evaluate", "docker-hub/team/app", "--image-file", str(_images(tmp_path))],
-    )
+    result = _evaluate(tmp_path, "docker-hub/team/app")
     assert (result.exit_code, result.stderr) == (
         3,
         "error: --image-file needs REF as registry/repository:tag, got 'docker-hub/team/app'\n",
