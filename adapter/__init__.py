@@ -1,6 +1,6 @@
 """Run time half of freightliner-policy: image metadata, decisions, actions.
 
-The public surface (tested in tests/adapter/test_public_api.py)::
+The public surface (tested in tests/unit/test_public_names.py)::
 
     ImageMetadata, ReplicationDecision, DecisionAction   the contract's documents
     DecisionEngine                                      the engine interface
@@ -24,6 +24,7 @@ from migrate.core.errors import (
     PolicyError,
     RegistryError,
     UndefinedDecision,
+    UnknownRegistry,
 )
 from migrate.engine.embedded import EmbeddedEngine
 
@@ -45,4 +46,5 @@ __all__ = [
     "RegistryError",
     "ReplicationDecision",
     "UndefinedDecision",
+    "UnknownRegistry",
 ]

@@ -2,7 +2,7 @@
 
 Sections::
 
-    policy:       the seed's PolicyConfig (enabled, configPath, evaluationTimeout,
+    policy:       PolicyConfig, docs/policies.md (enabled, configPath, evaluationTimeout,
                   maxConcurrency, cacheSize, policies)
     registries:   named registries (adapter.registry.config.RegistriesConfig)
     opa:          url, failure_mode, retries, circuit breaker

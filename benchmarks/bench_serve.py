@@ -8,7 +8,7 @@ keep-alive clients running in a *separate process*, asyncio streams):
 * ``opa-direct``: the same bundle, ``POST /v1/data/freightliner/replication/decision``
   straight to ``opa run --server`` (the baseline for the adapter's overhead).
 
-Policies: ``examples/policies`` (the seed's plus more). Images cycle through a
+Policies: ``examples/policies`` (seed.yaml's two plus more). Images cycle through a
 fixed set of 64 so that matching and non-matching decisions are mixed.
 Prints one JSON line per target and a Markdown table. Any error fails the run
 (exit 1). Usage::

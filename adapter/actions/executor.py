@@ -40,7 +40,7 @@ from adapter.registry.health import (
     current_health,
     registry_of,
 )
-from adapter.registry.interface import Registry
+from adapter.registry.client import RegistryClient
 from adapter.registry.lookup import registry_named
 from adapter.registry.reference import InvalidName, check_repository, check_tag, is_digest, shown
 from migrate.contract.decision import DecisionAction, ReplicationDecision
@@ -76,7 +76,7 @@ class DecisionExecutor:
 
     def __init__(
         self,
-        clients: Mapping[str, Registry],
+        clients: Mapping[str, RegistryClient],
         copier: ImageCopier | None = None,
         notifier: WebhookNotifier | None = None,
     ) -> None:
@@ -195,7 +195,7 @@ class DecisionExecutor:
         )
 
     @staticmethod
-    def _moved(client: Registry, image: ImageMetadata, decided: str) -> str:
+    def _moved(client: RegistryClient, image: ImageMetadata, decided: str) -> str:
         """``"source tag moved ..."`` when the source tag no longer points at the decided
         digest (the decided digest is copied all the same), else ``""``."""
         if not image.tag:
@@ -230,7 +230,7 @@ class DecisionExecutor:
             return ActionResult(action, "failed", url, error=exc.message)
         return ActionResult(action, "notified", url)
 
-    def _client(self, name: str) -> Registry:
+    def _client(self, name: str) -> RegistryClient:
         return registry_named(self.clients, name)
 
     def close(self) -> None:

@@ -37,7 +37,8 @@ from dataclasses import dataclass, field, replace
 from typing import NamedTuple
 
 from adapter.registry.http import DEFAULT_SCHEDULE, RetrySchedule, with_retries
-from adapter.registry.interface import Manifest, Registry
+from adapter.registry.client import RegistryClient
+from adapter.registry.interface import Manifest
 from adapter.registry.manifest import Descriptor, ParsedManifest, parse_manifest
 from adapter.registry.reference import is_digest
 from adapter.registry.retry import registry_verdict
@@ -52,7 +53,7 @@ _MAX_INDEX_DEPTH = 2
 class ImageLocation(NamedTuple):
     """``(client, repository, reference)``; the reference is a tag (or a digest for a source)."""
 
-    client: Registry
+    client: RegistryClient
     repository: str
     reference: str
 
@@ -75,8 +76,8 @@ class CopyResult:
 
 @dataclass(frozen=True)
 class CopyJob:
-    source: ImageLocation | tuple[Registry, str, str]
-    target: ImageLocation | tuple[Registry, str, str]
+    source: ImageLocation | tuple[RegistryClient, str, str]
+    target: ImageLocation | tuple[RegistryClient, str, str]
     retry: RetrySettings | None = None
 
 
@@ -124,8 +125,8 @@ class ImageCopier:
 
     def copy(
         self,
-        source: ImageLocation | tuple[Registry, str, str],
-        target: ImageLocation | tuple[Registry, str, str],
+        source: ImageLocation | tuple[RegistryClient, str, str],
+        target: ImageLocation | tuple[RegistryClient, str, str],
         retry: RetrySettings | None = None,
     ) -> CopyResult:
         """Copy ``source`` to ``target`` (see the module docstring)."""

@@ -29,6 +29,7 @@ import click
 from adapter.cli.common import load_bundle
 from adapter.cli.policy import render_decision_text
 from adapter.config import FreightlinerConfig
+from adapter.metadata.file_source import FileMetadataSource
 from adapter.runner.factory import Runtime, build_runtime
 from adapter.runner.interface import ImageOutcome, ImageReference, OutcomeStatus, RunSummary
 from adapter.runner.selection import TagPlan
@@ -75,12 +76,23 @@ def _common(func: Any) -> Any:
 
 
 def _runtime(
-    reference: str, config_path: Path | None, opa_url: str | None, policies: tuple[Path, ...]
+    reference: str,
+    config_path: Path | None,
+    opa_url: str | None,
+    policies: tuple[Path, ...],
+    image_file: Path | None = None,
 ) -> tuple[ImageReference, Runtime]:
     try:
         ref = ImageReference.parse(reference)
     except ValueError as exc:  # a usage error (exit 2), before anything is read or written
         raise click.UsageError(str(exc)) from exc
+    metadata = None
+    if image_file is not None:
+        if ref.repository is None or ref.tag is None:
+            raise ConfigError(
+                f"--image-file needs REF as registry/repository:tag, got {reference!r}"
+            )
+        metadata = FileMetadataSource(image_file)
     config = FreightlinerConfig.load(config_path) if config_path else FreightlinerConfig()
 
     def bundle() -> Any:
@@ -93,7 +105,9 @@ def _runtime(
             "no policies: give --policies, policy.policies in the config, or --opa-url / opa.url"
         )
 
-    return ref, build_runtime(config, opa_url=opa_url, bundle=bundle, config_path=config_path)
+    return ref, build_runtime(
+        config, opa_url=opa_url, bundle=bundle, config_path=config_path, metadata=metadata
+    )
 
 
 def _warn_fallbacks(runtime: Runtime) -> None:
@@ -125,6 +139,12 @@ def _plan_json(plan: TagPlan) -> dict[str, Any]:
 @click.command()
 @_common
 @click.option("--explain", is_flag=True, help="Show how every candidate policy evaluated.")
+@click.option(
+    "--image-file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help='Read the image metadata from this JSON file ([ImageMetadata...] or {"images": [...]}) '
+    "instead of the registry; REF names one tag of it.",
+)
 @exit_on_error
 def evaluate(
     reference: str,
@@ -133,9 +153,10 @@ def evaluate(
     policies: tuple[Path, ...],
     output: str,
     explain: bool,
+    image_file: Path | None,
 ) -> None:
-    """Read REF's images from the registry and decide them; no side effects."""
-    ref, runtime = _runtime(reference, config_path, opa_url, policies)
+    """Read REF's images from the registry (or --image-file) and decide them; no side effects."""
+    ref, runtime = _runtime(reference, config_path, opa_url, policies, image_file)
     with runtime:
         plans = runtime.replicator.plan(ref)
         if output == "json":

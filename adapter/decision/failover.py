@@ -12,8 +12,9 @@ all that escaped it (read as unavailable) - the configured
     ``metadata.outcome = "block"``, ``metadata.engine_error`` = the error,
     and a reason that says the engine failed.
 ``fail-open``
-    the seed's graceful degradation: the legacy replication rules
-    (``replication.rules`` of the config) decide, via a :class:`LegacyEvaluator`.
+    graceful degradation (docs/adapter.md): the legacy replication rules
+    (``replication.rules`` of the config) decide, via
+    :class:`adapter.decision.legacy.LegacyRulesEngine`.
     Without legacy rules this behaves as fail-closed, and the reason says so.
 ``embedded``
     the same bundle evaluated in-process (:class:`EmbeddedEngine`); if that
@@ -30,25 +31,20 @@ import logging
 import threading
 from collections import Counter
 from collections.abc import Sequence
-from typing import Any, Protocol
+from typing import Any
 
 from adapter.config import FailureMode
 from adapter.decision.interface import DecisionEngine
+from adapter.decision.legacy import LegacyRulesEngine
 from migrate.contract.decision import DecisionAction, ReplicationDecision
 from migrate.contract.image import ImageMetadata
 from migrate.contract.provenance import EngineName, Provenance, Traced, traced_many
 from migrate.core.errors import ConfigError, EngineError, EngineUnavailable
 from migrate.engine.embedded import EmbeddedEngine
 
-__all__ = ["FailoverEngine", "LegacyEvaluator", "fail_closed_decision"]
+__all__ = ["FailoverEngine", "fail_closed_decision"]
 
 _log = logging.getLogger("freightliner.decision.failover")
-
-
-class LegacyEvaluator(Protocol):
-    """Decides an image by the legacy replication rules (Freightliner's ``ShouldReplicate``)."""
-
-    def decide(self, image: ImageMetadata) -> ReplicationDecision: ...
 
 
 def fail_closed_decision(
@@ -79,7 +75,7 @@ class FailoverEngine:
         mode: FailureMode = "fail-closed",
         *,
         embedded: DecisionEngine | None = None,
-        legacy: LegacyEvaluator | None = None,
+        legacy: LegacyRulesEngine | None = None,
     ) -> None:
         if mode == "embedded" and embedded is None:
             raise ConfigError("failure_mode embedded needs a bundle for the embedded engine")

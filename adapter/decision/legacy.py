@@ -1,6 +1,6 @@
 """The legacy replication rules as a decision source, for ``failure_mode: fail-open``.
 
-The seed's graceful degradation: when the policy engine fails, fall back to
+Graceful degradation (docs/adapter.md, "Decisions"): when the policy engine fails, fall back to
 the existing replication logic. The rules are the config file's
 ``replication.rules`` (Freightliner's ``ReplicationRule``: source registry /
 repository glob, destination registry / repository, tag filter), read by
@@ -31,7 +31,7 @@ LEGACY_POLICY_ID = "legacy-replication-rules"
 
 
 class LegacyRulesEngine:
-    """Decides images by legacy rules (a :class:`adapter.decision.failover.LegacyEvaluator`)."""
+    """Decides images by legacy rules: the ``legacy`` fallback of :class:`FailoverEngine`."""
 
     def __init__(self, evaluator: LegacyEvaluator, rules: int) -> None:
         self._evaluator = evaluator

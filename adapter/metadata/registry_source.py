@@ -8,7 +8,7 @@ from collections import OrderedDict
 from collections.abc import Mapping
 from typing import Any
 
-from adapter.registry.interface import Registry
+from adapter.registry.client import RegistryClient
 from adapter.registry.lookup import registry_named
 from adapter.registry.manifest import Descriptor, ParsedManifest, parse_manifest
 from migrate.contract.image import ImageMetadata
@@ -74,7 +74,7 @@ class RegistryMetadataSource:
     indexes are skipped.
     """
 
-    def __init__(self, clients: Mapping[str, Registry], cache_size: int = 256) -> None:
+    def __init__(self, clients: Mapping[str, RegistryClient], cache_size: int = 256) -> None:
         if cache_size < 0:
             raise ValueError("cache_size must be >= 0")
         self._clients = dict(clients)
@@ -84,7 +84,7 @@ class RegistryMetadataSource:
         self.hits = 0
         self.misses = 0
 
-    def client(self, registry: str) -> Registry:
+    def client(self, registry: str) -> RegistryClient:
         return registry_named(self._clients, registry)
 
     def get_metadata(self, registry: str, repository: str, tag: str) -> list[ImageMetadata]:
@@ -123,7 +123,7 @@ class RegistryMetadataSource:
 
     # -- reading ----------------------------------------------------------
     def _read(
-        self, client: Registry, registry: str, repository: str, tag: str, digest: str
+        self, client: RegistryClient, registry: str, repository: str, tag: str, digest: str
     ) -> tuple[str, list[ImageMetadata]]:
         """(manifest digest, metadata) of the manifest ``tag`` pointed at when it was
         resolved (``digest``): read by that digest, so the bytes decided are the bytes that
@@ -166,7 +166,9 @@ class RegistryMetadataSource:
         return manifest.digest, images
 
     @staticmethod
-    def _config(client: Registry, repository: str, manifest: ParsedManifest) -> dict[str, Any]:
+    def _config(
+        client: RegistryClient, repository: str, manifest: ParsedManifest
+    ) -> dict[str, Any]:
         if manifest.config is None:
             raise RegistryError(f"{repository}: the image manifest has no config")
         raw = client.get_blob(repository, manifest.config.digest, max_size=16 << 20)

@@ -6,14 +6,13 @@ Entry points: :class:`RegistriesConfig` (the ``registries:`` config section),
 
 from adapter.registry.client import RegistryClient, open_clients
 from adapter.registry.config import Credentials, RegistriesConfig, RegistryConfig
-from adapter.registry.interface import Manifest, ManifestInfo, Registry
+from adapter.registry.interface import Manifest, ManifestInfo
 
 __all__ = [
     "Credentials",
     "Manifest",
     "ManifestInfo",
     "RegistriesConfig",
-    "Registry",
     "RegistryClient",
     "RegistryConfig",
     "open_clients",

@@ -31,6 +31,7 @@ from adapter.decision.failover import FailoverEngine
 from adapter.decision.interface import DecisionEngine
 from adapter.decision.legacy import load_legacy_rules
 from adapter.decision.opa_http import OpaHttpEngine
+from adapter.metadata.interface import MetadataSource
 from adapter.metadata.registry_source import RegistryMetadataSource
 from adapter.registry.client import RegistryClient
 from adapter.runner.replicator import RegistryReplicator
@@ -134,9 +135,14 @@ def build_runtime(
     bundle: BundleLoader | None = None,
     config_path: Path | None = None,
     notify_timeout: float = 5.0,
+    metadata: MetadataSource | None = None,
 ) -> Runtime:
-    """Engine, registry clients (one per configured registry), metadata source, executor."""
-    if not len(config.registries):
+    """Engine, registry clients (one per configured registry), metadata source, executor.
+
+    ``metadata`` replaces reading image metadata from the registries (e.g. a
+    :class:`FileMetadataSource` for ``evaluate --image-file``).
+    """
+    if metadata is None and not len(config.registries):
         raise ConfigError("no registries configured: add a 'registries:' section to the config")
     engine = build_engine(config, opa_url=opa_url, bundle=bundle, config_path=config_path)
     clients: dict[str, RegistryClient] = {}
@@ -150,7 +156,7 @@ def build_runtime(
         for client in clients.values():
             client.close()
         raise
-    source = RegistryMetadataSource(clients, cache_size=config.policy.cacheSize)
+    source = metadata or RegistryMetadataSource(clients, cache_size=config.policy.cacheSize)
     executor = DecisionExecutor(clients, notifier=WebhookNotifier(timeout=notify_timeout))
     replicator = RegistryReplicator(
         engine, source, clients, executor, max_concurrency=config.policy.maxConcurrency

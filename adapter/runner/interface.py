@@ -12,7 +12,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol
+from typing import Any, Literal
 
 from adapter.registry.reference import InvalidName, is_digest, parse_reference, shown
 from migrate.contract.decision import ReplicationDecision
@@ -24,7 +24,6 @@ __all__ = [
     "ImageReference",
     "OutcomeStatus",
     "ProgressCallback",
-    "Replicator",
     "RunSummary",
     "TotalCallback",
 ]
@@ -139,30 +138,3 @@ class RunSummary:
 
 ProgressCallback = Callable[[ImageOutcome], None]
 TotalCallback = Callable[[int], None]
-
-
-class Replicator(Protocol):
-    """The run time pipeline."""
-
-    def evaluate(
-        self, reference: ImageReference
-    ) -> list[tuple[ImageMetadata, ReplicationDecision]]:
-        """Metadata and decision for every image the reference names; no side effects."""
-        ...
-
-    def replicate(
-        self,
-        reference: ImageReference,
-        *,
-        dry_run: bool = False,
-        progress: ProgressCallback | None = None,
-        on_total: TotalCallback | None = None,
-        stop: threading.Event | None = None,
-    ) -> RunSummary:
-        """Evaluate and execute the decisions for every image the reference names.
-
-        Once ``stop`` is set no new image is started; images in flight finish.
-
-        ``on_total`` is called once with the number of images before any is
-        executed; ``progress`` once per image as it finishes."""
-        ...

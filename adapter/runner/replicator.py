@@ -1,4 +1,4 @@
-"""RegistryReplicator: the :class:`Replicator` over registries, a decision engine and actions.
+"""RegistryReplicator: the run time pipeline over registries, a decision engine and actions.
 
 A run over a reference (``registry``, ``registry/repo`` or ``registry/repo:tag``):
 
@@ -39,7 +39,7 @@ from adapter.registry.health import (
     current_health,
     run_with_health,
 )
-from adapter.registry.interface import Registry
+from adapter.registry.client import RegistryClient
 from adapter.registry.lookup import registry_named
 from adapter.registry.reference import InvalidName, check_repository, check_tag, shown
 from adapter.runner.interface import (
@@ -62,13 +62,13 @@ _log = logging.getLogger("freightliner.runner")
 
 
 class RegistryReplicator:
-    """Implements :class:`adapter.runner.interface.Replicator`."""
+    """The run time pipeline: evaluate (no side effects) or replicate what a reference names."""
 
     def __init__(
         self,
         engine: DecisionEngine,
         source: MetadataSource,
-        clients: Mapping[str, Registry],
+        clients: Mapping[str, RegistryClient],
         executor: ActionExecutor,
         *,
         max_concurrency: int = 10,
@@ -211,7 +211,7 @@ class RegistryReplicator:
         for plan in plans:
             plan.decision = combine_platforms(plan.platforms, plan.decisions)
 
-    def _client(self, name: str) -> Registry:
+    def _client(self, name: str) -> RegistryClient:
         return registry_named(self.clients, name)
 
     # -- execution -----------------------------------------------------------

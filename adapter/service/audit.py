@@ -36,6 +36,7 @@ __all__ = [
     "AuditLog",
     "JsonFormatter",
     "JsonlWriter",
+    "canonical_json",
     "configure_logging",
     "input_digest",
     "new_decision_id",

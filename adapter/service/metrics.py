@@ -176,7 +176,7 @@ class MetricsRegistry:
 
 
 class ServiceMetrics:
-    """The service's metrics: the seed design's names plus replication, bundle and sweep metrics."""
+    """The service's metrics: docs/deployment.md's names plus replication, bundle, sweep ones."""
 
     def __init__(self) -> None:
         r = self.registry = MetricsRegistry()

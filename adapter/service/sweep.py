@@ -24,9 +24,9 @@ from dataclasses import dataclass
 
 from adapter.actions.executor import target_of
 from adapter.runner.interface import ImageReference
+from adapter.runner.replicator import RegistryReplicator
 from adapter.runner.selection import TagPlan
 from adapter.service.engine import Decided, Decider
-from adapter.service.interface import SweepReplicator
 from adapter.service.metrics import ServiceMetrics
 from adapter.service.state import StateDB
 from migrate.core.errors import FreightlinerError
@@ -50,7 +50,7 @@ class SweepResult:
 def _execute(
     plan: TagPlan,
     policy_id: str,
-    replicator: SweepReplicator,
+    replicator: RegistryReplicator,
     state: StateDB,
     decisions: Mapping[tuple[str, str], Decided],
     result: SweepResult,
@@ -97,7 +97,7 @@ def _execute(
 def run_sweep(
     policy_id: str,
     registries: list[str],
-    replicator: SweepReplicator,
+    replicator: RegistryReplicator,
     decider: Decider,
     state: StateDB,
     metrics: ServiceMetrics,

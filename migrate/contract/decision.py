@@ -76,7 +76,7 @@ class PolicyExplanation(BaseModel):
 
 
 class ReplicationDecision(BaseModel):
-    """The decision document. Field names and meanings follow the seed design."""
+    """The decision document; field names and meanings: docs/contract.md."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 

@@ -23,7 +23,14 @@ from migrate.legacy.cases import Image
 from migrate.legacy.model import LegacyInput
 from migrate.legacy.semantics import LegacyEvaluator, Target
 
-__all__ = ["Mismatch", "VerifyResult", "engines_available", "verify_images"]
+__all__ = [
+    "Mismatch",
+    "VerifyResult",
+    "embedded_decider",
+    "engines_available",
+    "opa_decider",
+    "verify_images",
+]
 
 NOW = "2026-01-01T00:00:00Z"
 Decide = Callable[[Sequence[Image]], list[tuple[bool, frozenset[Target], list[str]]]]

@@ -14,7 +14,7 @@ step by step, on the UTF-8 bytes of pattern and name, including its quirks:
 
 from __future__ import annotations
 
-__all__ = ["BadPattern", "go_match"]
+__all__ = ["BadPattern", "decode_rune", "go_match"]
 
 _STAR = 0x2A
 _QUESTION = 0x3F

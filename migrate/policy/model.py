@@ -1,6 +1,6 @@
 """The policy model: what a policy YAML file may say (docs/policies.md).
 
-The seed design's ``Policy``, ``PolicyCondition``, ``ReplicationAction`` and
+The design's ``Policy``, ``PolicyCondition``, ``ReplicationAction`` and
 ``RetryPolicy``, plus explicit condition groups (``all``/``any``/``not``),
 ``examples`` for generated tests, and the config file's ``policy:`` section.
 Shapes are checked here; meanings (operators, patterns, templates) are
@@ -87,7 +87,7 @@ class LegacyDestination(BaseModel):
 
 
 class PolicyAction(BaseModel):
-    """The seed's ReplicationAction, plus ``target_tag`` and the ``{match}`` trims."""
+    """ReplicationAction (docs/policies.md, "Actions"), plus ``target_tag``, ``{match}`` trims."""
 
     model_config = _STRICT
 

@@ -1,4 +1,4 @@
-"""The seed design's two example policies decide as the design says, under
+"""The two example policies (examples/policies/seed.yaml) decide as docs/policies.md says, under
 the embedded engine and under OPA (the reference `opa`, OPA's Go engine)."""
 
 from __future__ import annotations

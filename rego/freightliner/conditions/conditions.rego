@@ -3,7 +3,8 @@
 # description: |
 #   Evaluates one compiled leaf condition against an image, and combines
 #   leaves into a policy's boolean tree. Leaves and groups are produced by the
-#   translator (migrate/bundle/compiler.py); their shape is documented in
+#   translator (migrate/policy/conditions.py compile_leaf, migrate/policy/semantics.py
+#   compile_policy); their shape is documented in
 #   docs/policies.md ("Compiled form").
 package freightliner.conditions
 

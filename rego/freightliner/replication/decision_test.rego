@@ -2,7 +2,7 @@ package freightliner.replication_test
 
 import data.freightliner.replication
 
-# The seed design's two example policies, in compiled form (as the translator
+# The two example policies (examples/policies/seed.yaml, docs/policies.md), in compiled form (as the translator
 # writes them into data.json).
 _production := {
 	"id": "production-replication", "name": "Production Image Replication",

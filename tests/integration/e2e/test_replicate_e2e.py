@@ -1,4 +1,4 @@
-"""End to end: the real CLI, the seed's policies, three loopback docker-registry instances
+"""End to end: the real CLI, the example policies, three loopback docker-registry instances
 (``local`` source, ``ecr`` and ``gcr`` targets), a real OPA sidecar, a real webhook receiver.
 
 ``local/team/app:prod-v1.0.0`` (scanned, production) and the multi-arch index

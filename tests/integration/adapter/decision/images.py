@@ -1,4 +1,4 @@
-"""Images for decision tests, and what the seed's policies decide for them."""
+"""Images for decision tests, and what the example policies (examples/policies/seed.yaml) decide for them."""
 
 from __future__ import annotations
 
@@ -33,7 +33,7 @@ PROD_UNSCANNED = image("prod-v1.0.1", {"environment": "production"})
 DEV_SCANNED = image("dev-42", {"environment": "dev", "security.scan.status": "passed"})
 PROD_STAGING_LABEL = image("prod-v2", {"environment": "staging", "security.scan.status": "ok"})
 
-#: A set of images covering every outcome of the seed policies.
+#: A set of images covering every outcome of the example policies.
 ALL = [
     PROD_SCANNED,
     PROD_UNSCANNED,

@@ -9,7 +9,7 @@ from collections.abc import Callable
 import pytest
 
 from adapter.registry.digest import compute_digest
-from adapter.registry.interface import ManifestInfo, Registry
+from adapter.registry.interface import ManifestInfo
 from adapter.registry.manifest import DOCKER_MANIFEST, OCI_INDEX, OCI_MANIFEST
 from migrate.core.errors import DigestMismatch, RegistryError
 from migrate.core.retry import RetrySettings
@@ -19,10 +19,6 @@ from tests.fixtures.registry import RunningRegistry
 
 pytestmark = pytest.mark.registry
 FAST = RetrySettings(max_attempts=3, initial_backoff_seconds=0.05, max_backoff_seconds=0.2)
-
-
-def test_client_satisfies_the_protocol(registry: RunningRegistry) -> None:
-    assert isinstance(registry.client(), Registry)
 
 
 def test_catalog_pagination(fresh_registry: RunningRegistry) -> None:
