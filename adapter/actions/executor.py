@@ -34,13 +34,13 @@ from collections.abc import Mapping
 from adapter.actions.interface import ActionResult
 from adapter.actions.notify import WebhookNotifier, decision_event
 from adapter.actions.replicate import ImageCopier, ImageLocation
+from adapter.registry.client import RegistryClient
 from adapter.registry.health import (
     NOT_ATTEMPTED,
     RegistryDown,
     current_health,
     registry_of,
 )
-from adapter.registry.client import RegistryClient
 from adapter.registry.lookup import registry_named
 from adapter.registry.reference import InvalidName, check_repository, check_tag, is_digest, shown
 from migrate.contract.decision import DecisionAction, ReplicationDecision

@@ -36,8 +36,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import NamedTuple
 
-from adapter.registry.http import DEFAULT_SCHEDULE, RetrySchedule, with_retries
 from adapter.registry.client import RegistryClient
+from adapter.registry.http import DEFAULT_SCHEDULE, RetrySchedule, with_retries
 from adapter.registry.interface import Manifest
 from adapter.registry.manifest import Descriptor, ParsedManifest, parse_manifest
 from adapter.registry.reference import is_digest

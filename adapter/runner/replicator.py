@@ -32,6 +32,7 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from adapter.actions.interface import ActionExecutor, ActionResult
 from adapter.decision.interface import DecisionEngine
 from adapter.metadata.interface import MetadataSource
+from adapter.registry.client import RegistryClient
 from adapter.registry.health import (
     NOT_ATTEMPTED,
     RegistryDown,
@@ -39,7 +40,6 @@ from adapter.registry.health import (
     current_health,
     run_with_health,
 )
-from adapter.registry.client import RegistryClient
 from adapter.registry.lookup import registry_named
 from adapter.registry.reference import InvalidName, check_repository, check_tag, shown
 from adapter.runner.interface import (

@@ -77,14 +77,14 @@ def test_validate_names_unindexable_regexes_with_a_rewrite(tmp_path: Path) -> No
     ]
 
 
-def test_max_candidates_fails_the_build_with_exit_8_and_writes_nothing(
+def test_max_candidates_fails_the_build_with_exit_9_and_writes_nothing(
     tmp_path: Path, examples: Path
 ) -> None:
     out = tmp_path / "bundle.tar.gz"
     code, stdout, err = run(
         "policy", "build", str(examples / "policies"), "-o", str(out), "--max-candidates", "4"
     )
-    assert code == 8
+    assert code == 9
     assert stdout == ""
     assert err.splitlines()[-1] == (
         "error: an image may have 5 candidate policies, more than --max-candidates 4 "
