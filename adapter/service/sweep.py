@@ -24,6 +24,7 @@ from dataclasses import dataclass
 
 from adapter.actions.executor import target_of
 from adapter.errors import FreightlinerError
+from adapter.registry.health import RegistryHealth, run_with_health
 from adapter.runner.interface import ImageReference
 from adapter.runner.selection import TagPlan
 from adapter.service.engine import Decided, Decider
@@ -82,7 +83,7 @@ def _execute(
                 source_digest,
                 outcome.target,
                 # what the target holds: a skip_existing target may hold another digest
-                source_digest,
+                outcome.target_digest or source_digest,
                 source=plan.reference,
                 policy_id=policy_id,
                 bundle_revision=revision,
@@ -108,12 +109,16 @@ def run_sweep(
     sweep_id = state.start_sweep(policy_id)
     started = time.monotonic()
     lock = threading.Lock()
+    clients = getattr(replicator, "clients", {})
+    # a registry that is down (connection refused, credentials rejected) is given up for the
+    # rest of the sweep after its first clear error: no retry schedule per tag
+    health = RegistryHealth({n: str(getattr(c, "base_url", "?")) for n, c in clients.items()})
     try:
         capture = decider.begin("sweep")
         for registry in registries:
             if stop.is_set():
                 break
-            plans = replicator.plan(ImageReference(registry))
+            plans = run_with_health(health, replicator.plan, ImageReference(registry))
             with ThreadPoolExecutor(
                 max_workers=max_concurrency, thread_name_prefix="freightliner-sweep"
             ) as pool:
@@ -127,6 +132,8 @@ def run_sweep(
                     result.images += 1
                     futures.append(
                         pool.submit(
+                            run_with_health,
+                            health,
                             _execute,
                             plan,
                             policy_id,
@@ -150,6 +157,8 @@ def run_sweep(
             result.result = "abandoned"
         elif result.failed:
             result.result = "failed"
+        if health.down:
+            result.error = "; ".join(d.message for _, d in sorted(health.down.items()))
     except BaseException as exc:
         log.exception("sweep %s failed", policy_id)
         result.result, result.error = "failed", str(exc)
