@@ -273,11 +273,9 @@ def replicate(
                     {
                         "dry_run": dry_run,
                         "revision": runtime.engine.revision,
-                        "summary": {
-                            **counts,
-                            "not_attempted": not_attempted,
-                            "notifications_failed": summary.notifications_failed,
-                        },
+                        "summary": counts,
+                        "not_attempted": not_attempted,
+                        "notifications_failed": summary.notifications_failed,
                         "registries_down": summary.registries_down,
                         "interrupted": summary.interrupted,
                         "exit_code": summary.exit_code,

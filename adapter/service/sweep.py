@@ -23,6 +23,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
 from adapter.actions.executor import target_of
+from adapter.registry.health import RegistryHealth, run_with_health
 from adapter.runner.interface import ImageReference
 from adapter.runner.replicator import RegistryReplicator
 from adapter.runner.selection import TagPlan
@@ -83,7 +84,7 @@ def _execute(
                 source_digest,
                 outcome.target,
                 # what the target holds: a skip_existing target may hold another digest
-                source_digest,
+                outcome.target_digest or source_digest,
                 source=plan.reference,
                 policy_id=policy_id,
                 bundle_revision=revision,
@@ -109,12 +110,16 @@ def run_sweep(
     sweep_id = state.start_sweep(policy_id)
     started = time.monotonic()
     lock = threading.Lock()
+    clients = getattr(replicator, "clients", {})
+    # a registry that is down (connection refused, credentials rejected) is given up for the
+    # rest of the sweep after its first clear error: no retry schedule per tag
+    health = RegistryHealth({n: str(getattr(c, "base_url", "?")) for n, c in clients.items()})
     try:
         capture = decider.begin("sweep")
         for registry in registries:
             if stop.is_set():
                 break
-            plans = replicator.plan(ImageReference(registry))
+            plans = run_with_health(health, replicator.plan, ImageReference(registry))
             with ThreadPoolExecutor(
                 max_workers=max_concurrency, thread_name_prefix="freightliner-sweep"
             ) as pool:
@@ -128,6 +133,8 @@ def run_sweep(
                     result.images += 1
                     futures.append(
                         pool.submit(
+                            run_with_health,
+                            health,
                             _execute,
                             plan,
                             policy_id,
@@ -151,6 +158,8 @@ def run_sweep(
             result.result = "abandoned"
         elif result.failed:
             result.result = "failed"
+        if health.down:
+            result.error = "; ".join(d.message for _, d in sorted(health.down.items()))
     except Exception as exc:  # any failure of one sweep is its result; interrupts propagate
         log.exception("sweep %s failed", policy_id)
         result.result, result.error = "failed", str(exc)

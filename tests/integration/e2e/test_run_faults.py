@@ -43,13 +43,15 @@ POLICY = """policies:
 """
 
 
-def _setup(tmp: Path, registries: dict[str, dict[str, Any]], **policy: Any) -> Path:
+def _setup(
+    tmp: Path, registries: dict[str, dict[str, Any]], grace: float = 60, **policy: Any
+) -> Path:
     (tmp / "policies").mkdir(exist_ok=True)
     (tmp / "policies" / "mirror.yaml").write_text(POLICY)
     config = {
         "policy": {"maxConcurrency": 4, **policy},
         "registries": registries,
-        "serve": {"shutdown_grace_seconds": 60},
+        "serve": {"shutdown_grace_seconds": grace},
     }
     path = tmp / "config.yaml"
     path.write_text(yaml.safe_dump(config))
@@ -217,3 +219,41 @@ def test_a_failed_notification_is_in_the_summary_and_exits_7(
     assert proc.stdout.splitlines()[-1] == (
         "summary: replicated 1, skipped 0, blocked 0, failed 0, notifications failed 1"
     )
+
+
+def test_sigterm_past_the_grace_period_exits_130_and_leaves_no_tag(
+    registry_factory: RegistryFactory, tmp_path: Path
+) -> None:
+    """The copy in flight is cut short when the grace period ends: the tag, written last,
+    is not there."""
+    src = registry_factory.start(name="src")
+    dst = registry_factory.start(name="dst")
+    proxy = FaultProxy(dst)
+    push_large_image(src, "team/big", "v0", 96 << 20, seed=7)
+    _setup(
+        tmp_path, {"src": {"url": src.url}, "dst": {"url": proxy.url}}, grace=0, maxConcurrency=1
+    )
+    proc = subprocess.Popen(
+        _command(tmp_path, "src/team/big"),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=_env(tmp_path),
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while not proxy.requests("POST", r"/blobs/uploads/$"):
+            assert proc.poll() is None, proc.communicate()
+            assert time.monotonic() < deadline, "no copy started"
+            time.sleep(0.01)
+        os.kill(proc.pid, signal.SIGTERM)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proxy.stop()
+    assert proc.returncode == 130, out + err
+    assert err.splitlines()[-1] == "interrupted: copies still running after 0s; exiting"
+    assert not proxy.requests("PUT", r"/manifests/")  # the tag was never written
+    with httpx.Client(base_url=dst.url, timeout=30) as http:
+        assert http.get("/v2/mirror/team/big/tags/list").status_code == 404

@@ -193,7 +193,7 @@ def test_state_records_the_digest_a_skip_existing_target_really_holds(
         rows = db.execute(
             "SELECT source_digest, target, target_digest FROM replications"
         ).fetchall()
-    assert rows == [(source.digest, "dst/mirror/team/app:v1", other.digest)]
+    assert rows == [(source.digest, "dst/mirror/team/app:v1", other.digest)], topo.logs()[-3000:]
 
 
 def test_a_schedule_that_cannot_run_rejects_the_change_like_a_bad_bundle(

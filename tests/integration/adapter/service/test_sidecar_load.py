@@ -103,6 +103,7 @@ def test_decisions_through_the_sidecar_under_load_and_a_reload_are_truthful(
         seen[(engine, revision)] += 1
         by_id[result["decision_id"]] = (engine, revision)
     opa_share = (seen[("opa", first)] + seen[("opa", second)]) / len(answers)
+    print(f"sidecar load: {len(answers)} answers, {dict(seen)}")
     assert seen[("opa", first)] > 0 and seen[("opa", second)] > 0, seen
     assert opa_share >= 0.95, seen  # the sidecar path holds under load
     # the audit log names the same engine and revision for every decision
