@@ -133,13 +133,13 @@ def _parse_tokens(data: Any, name: str) -> list[Token]:
         digest = entry.get("sha256")
         scopes = entry.get("scopes")
         ok = True
-        if not isinstance(token_name, str) or not _NAME.match(token_name):
+        if not isinstance(token_name, str) or not _NAME.fullmatch(token_name):
             problem("name must match [A-Za-z0-9][A-Za-z0-9._-]{0,63}", "name", ["name"])
             ok = False
         elif token_name in seen:
             problem(f"duplicate token name {token_name!r}", "name", ["name"])
             ok = False
-        if not isinstance(digest, str) or not _HEX64.match(digest):
+        if not isinstance(digest, str) or not _HEX64.fullmatch(digest):
             problem(
                 "sha256 must be 64 lower-case hex digits (the token's SHA-256)",
                 "sha256",

@@ -158,7 +158,7 @@ class PolicyApi:
             wanted = _one(query, "format", "json")
             return await self._run(lambda: self._get(policy_id, wanted))
         token = self._auth(request, "policies:write")
-        if not _ID.match(policy_id):
+        if not _ID.fullmatch(policy_id):
             raise ApiError(
                 "invalid_input",
                 f"policy id {policy_id!r}: expected [A-Za-z0-9][A-Za-z0-9_.-]{{0,127}} "

@@ -29,6 +29,7 @@ import dataclasses
 import hashlib
 import hmac
 import json
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -52,6 +53,8 @@ __all__ = [
 
 SIGNATURES_FILE = ".signatures.json"
 ALGORITHMS = ("RS256", "ES256", "HS256")
+_NEGATIVE_ZERO = re.compile(r"[:,\[]\s*-0(?![0-9])|^\s*-0(?![0-9])")
+_SURROGATE = re.compile("[\ud800-\udfff]")
 _STRUCTURED = frozenset({"data.json", "data.yaml", ".manifest", SIGNATURES_FILE})
 _HASHES: dict[str, Callable[[], Any]] = {
     "MD5": hashlib.md5,
@@ -85,29 +88,17 @@ def _reject_constant(name: str) -> Any:
 
 def _go_string(text: str) -> str:
     """``text`` as Go's JSON encoder writes it with HTML escaping off."""
-    out = ['"']
-    for ch in text:
-        code = ord(ch)
-        if ch in '"\\':
-            out.append("\\" + ch)
-        elif ch == "\n":
-            out.append("\\n")
-        elif ch == "\r":
-            out.append("\\r")
-        elif ch == "\t":
-            out.append("\\t")
-        elif ch == "\b":
-            out.append("\\b")
-        elif ch == "\f":
-            out.append("\\f")
-        elif code < 0x20 or code in (0x2028, 0x2029):
-            out.append(f"\\u{code:04x}")
-        elif 0xD800 <= code <= 0xDFFF:  # a lone surrogate is invalid UTF-8: Go writes U+FFFD
-            out.append("\\ufffd")
-        else:
-            out.append(ch)
-    out.append('"')
-    return "".join(out)
+    if _SURROGATE.search(text) is None:
+        # Python's encoder escapes as Go's does (quote, backslash, the short escapes of
+        # BS FF LF CR TAB, other controls as lower-case u00XX escapes, nothing else),
+        # except U+2028 and U+2029, which Go escapes too.
+        out = json.dumps(text, ensure_ascii=False)
+        return out.replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
+    chars = ['"']
+    for ch in text:  # a lone surrogate is invalid UTF-8: Go writes U+FFFD
+        chars.append("\\ufffd" if 0xD800 <= ord(ch) <= 0xDFFF else _go_string(ch)[1:-1])
+    chars.append('"')
+    return "".join(chars)
 
 
 def _utf8(text: str) -> bytes:
@@ -146,15 +137,38 @@ def _canonical(value: Any, out: list[bytes]) -> None:
         out.append(_go_string(str(value)).encode("utf-8"))
 
 
-def _structured(name: str, content: bytes) -> Any:
+def _canonical_bytes(name: str, content: bytes) -> bytes:
+    """The canonical JSON of a structured file, as OPA hashes it."""
     if name.rsplit("/", 1)[-1] == "data.yaml":
-        return yaml.safe_load(content.decode("utf-8")) or {}
-    return json.loads(
-        content.decode("utf-8"),
-        parse_int=_Number,
-        parse_float=_Number,
+        parts: list[bytes] = []
+        _canonical(yaml.safe_load(content.decode("utf-8")) or {}, parts)
+        return b"".join(parts)
+    text = content.decode("utf-8")
+    exotic = False  # numbers Python would not write back as written: floats, and -0
+
+    def number(written: str) -> _Number:
+        nonlocal exotic
+        exotic = True
+        return _Number(written)
+
+    # Integers are parsed by the C decoder unless the text may hold a -0 (anywhere, even
+    # in a string: then every integer is kept as written).
+    negative_zero = _NEGATIVE_ZERO.search(text) is not None
+    value = json.loads(
+        text,
+        parse_int=number if negative_zero else None,
+        parse_float=number,
         parse_constant=_reject_constant,
     )
+    if not exotic:
+        # One pass of the C encoder: sorted keys (code point order = UTF-8 byte order for
+        # valid text), compact, Go's escaping but for U+2028/U+2029, fixed up below.
+        text = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        if _SURROGATE.search(text) is None:
+            return text.replace("\u2028", "\\u2028").replace("\u2029", "\\u2029").encode()
+    parts = []
+    _canonical(value, parts)
+    return b"".join(parts)
 
 
 def file_hash(name: str, content: bytes, algorithm: str = "SHA-256") -> str:
@@ -165,12 +179,9 @@ def file_hash(name: str, content: bytes, algorithm: str = "SHA-256") -> str:
     digest = factory()
     if name.rsplit("/", 1)[-1] in _STRUCTURED:
         try:
-            parts: list[bytes] = []
-            _canonical(_structured(name, content), parts)
+            digest.update(_canonical_bytes(name, content))
         except (ValueError, UnicodeDecodeError, yaml.YAMLError) as exc:
             raise SignatureError(f"{name}: cannot parse for hashing: {exc}") from None
-        for part in parts:
-            digest.update(part)
     else:
         digest.update(content)
     result: str = digest.hexdigest()

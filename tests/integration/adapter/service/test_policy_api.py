@@ -323,6 +323,12 @@ def test_failing_write_changes_nothing_and_lists_problems_with_lines(topo: Topol
     )
     assert response.status_code == 422
     assert "exactly the policy 'prod'" in response.json()["error"]["message"]
+    # ids that would name another file are refused before anything is read
+    for raw in ("..%2F..%2Fescape", "abc%0A", ".hidden", "a%2Fb"):
+        response = api.put(f"/v1/policies/{raw}", content=PROD, headers={"if-match": etag})
+        assert (response.status_code, response.json()["error"]["code"]) == (422, "invalid_input"), (
+            raw
+        )
     # nothing on disk changed, no revision was published, nothing was logged
     assert {p.name: p.read_bytes() for p in topo.policies.iterdir()} == snapshot
     assert _revision(topo) == etag

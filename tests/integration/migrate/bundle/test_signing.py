@@ -187,7 +187,9 @@ def test_opa_signed_bundle_verifies_under_project_verifier(
     (root / "data.json").write_text(
         '{ "z": [1.50, 1e3, -0, 12345678901234567890],\n  "a": "<&> \\u2028 \\u00e9 \\t \\u0001" }'
     )
-    (root / "x" / "data.json").write_text('{"k": {"b": true, "a": null}}')
+    (root / "x" / "data.json").write_text(
+        '{"k": {"b": true, "a": null}, "s": "\\ud800x \\u007f", "\\u00e9": -0.0, "t": "rc-0"}'
+    )
     (root / "x" / "p.rego").write_text("package x\n\nallow := true\n")
     (root / ".manifest").write_text('{"revision": "r1", "roots": ["z", "a", "x"]}')
     signed = subprocess.run(
@@ -206,6 +208,21 @@ def test_opa_signed_bundle_verifies_under_project_verifier(
     assert sorted(f["name"] for f in payload["files"]) == [
         ".manifest", "data.json", "x/data.json", "x/p.rego",
     ]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("document", "canonical"),
+    [
+        (b'{"a": -0, "b": [1, -0.0]}', b'{"a":-0,"b":[1,-0.0]}'),
+        (b'{"b": [1.50, 1e3], "a": -1}', b'{"a":-1,"b":[1.50,1e3]}'),
+        (b'{"t": "rc-0", "n": 12345678901234567890}', b'{"n":12345678901234567890,"t":"rc-0"}'),
+        (b'{"s": "\\u2028<&>\\u0001\\b\\u007f"}', b'{"s":"\\u2028<&>\\u0001\\b\x7f"}'),
+        (b'{"k": "\\ud800x", "\\u00e9": 1, "z": 2}', b'{"k":"\\ufffdx","z":2,"\xc3\xa9":1}'),
+    ],
+)
+def test_canonical_form(document: bytes, canonical: bytes) -> None:
+    hashlib = __import__("hashlib")
+    assert file_hash("data.json", document) == hashlib.sha256(canonical).hexdigest()
 
 
 def test_canonical_hash_of_structured_files() -> None:
