@@ -14,15 +14,17 @@ Written from the Go source (read, not copied):
   ``version.go`` (``NewVersion``: the loose regex, ``ParseUint`` 64-bit
   segments, ``validatePrerelease``; ``Compare``, ``comparePrerelease``).
 
-Go's ``regexp`` is RE2: ``\\s`` is ``[\\t\\n\\f\\r ]`` and ``$`` is the end of the
-text, so the Python patterns below spell those out.
+The patterns are Masterminds' own, compiled with RE2 (the engine Go's
+``regexp`` implements: the same leftmost-first submatches, ASCII ``\\s``, ``$``
+at the end of the text only, and linear time on hostile constraint strings).
 """
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import Any
+
+import re2
 
 __all__ = [
     "Constraint",
@@ -36,23 +38,27 @@ __all__ = [
     "semver_selects",
 ]
 
-_S = r"[\t\n\f\r ]"
+_S = r"\s"
+_OPTIONS = re2.Options()
+_OPTIONS.log_errors = False
 _CV = (
     r"v?([0-9|x|X|\*]+)(\.[0-9|x|X|\*]+)?(\.[0-9|x|X|\*]+)?"
     r"(-([0-9A-Za-z\-]+(\.[0-9A-Za-z\-]+)*))?"
     r"(\+([0-9A-Za-z\-]+(\.[0-9A-Za-z\-]+)*))?"
 )
 _OPS = r"=||!=|>|<|>=|=>|<=|=<|~|~>|\^"
-_CONSTRAINT = re.compile(rf"^{_S}*({_OPS}){_S}*({_CV}){_S}*\Z")
-_RANGE = re.compile(rf"{_S}*({_CV}){_S}+-{_S}+({_CV}){_S}*")
-_FIND = re.compile(rf"({_OPS}){_S}*({_CV})")
-_VALID = re.compile(
-    rf"^({_S}*({_OPS}){_S}*({_CV}){_S}*)((?:{_S}+|,{_S}*)({_OPS}){_S}*({_CV}){_S}*)*\Z"
+_CONSTRAINT = re2.compile(rf"^{_S}*({_OPS}){_S}*({_CV}){_S}*$", _OPTIONS)
+_RANGE = re2.compile(rf"{_S}*({_CV}){_S}+-{_S}+({_CV}){_S}*", _OPTIONS)
+_FIND = re2.compile(rf"({_OPS}){_S}*({_CV})", _OPTIONS)
+_VALID = re2.compile(
+    rf"^({_S}*({_OPS}){_S}*({_CV}){_S}*)((?:{_S}+|,{_S}*)({_OPS}){_S}*({_CV}){_S}*)*$",
+    _OPTIONS,
 )
-_VERSION = re.compile(
-    r"v?([0-9]+)(\.[0-9]+)?(\.[0-9]+)?"
+_VERSION = re2.compile(
+    r"^v?([0-9]+)(\.[0-9]+)?(\.[0-9]+)?"
     r"(-([0-9A-Za-z\-]+(\.[0-9A-Za-z\-]+)*))?"
-    r"(\+([0-9A-Za-z\-]+(\.[0-9A-Za-z\-]+)*))?"
+    r"(\+([0-9A-Za-z\-]+(\.[0-9A-Za-z\-]+)*))?$",
+    _OPTIONS,
 )
 _UINT64_MAX = 2**64 - 1
 _OP_NAMES = {
@@ -93,7 +99,7 @@ def _uint(text: str) -> int | None:
 
 def new_version(text: str) -> Version | None:
     """``semver.NewVersion`` (loose: ``v`` prefix, missing minor/patch are 0)."""
-    m = _VERSION.fullmatch(text)
+    m = _VERSION.search(text)
     if m is None:
         return None
     parts = [_uint(m.group(1)), _uint((m.group(2) or ".0")[1:]), _uint((m.group(3) or ".0")[1:])]
@@ -160,7 +166,7 @@ def _is_x(text: str) -> bool:
 
 
 def _parse_constraint(text: str) -> Constraint:
-    m = _CONSTRAINT.match(text)
+    m = _CONSTRAINT.search(text)
     if m is None:
         raise InvalidConstraint(f"improper constraint: {text}")
     ver, pre = m.group(2), m.group(6) or ""
@@ -189,7 +195,7 @@ def new_constraint(text: str) -> list[list[Constraint]]:
     """``semver.NewConstraint``: OR groups (``||``) of AND-ed constraints."""
     groups: list[list[Constraint]] = []
     for part in _rewrite_range(text).split("||"):
-        if _VALID.match(part) is None:
+        if _VALID.search(part) is None:
             raise InvalidConstraint(f"improper constraint: {part}")
         found = [m.group(0) for m in _FIND.finditer(part)] or [part]
         groups.append([_parse_constraint(s) for s in found])

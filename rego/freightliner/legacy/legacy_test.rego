@@ -63,3 +63,10 @@ test_destination_captures if {
 	legacy.target(null, "x") == ""
 	legacy.target(_project, "project/a/b") == "dest/b/a"
 }
+
+_two := {"regex": "^([^/]+)/([^/]+)$", "placeholders": ["$1", "$2"], "destination": "$1", "fallback": false, "prefix": "", "suffix": "", "before": "$1", "after": "", "star": false}
+
+# Placeholders are replaced in turn: text inserted by $1 is subject to $2.
+test_destination_in_turn if {
+	legacy.destination(_two, "a$2/b") == "ab"
+}

@@ -49,6 +49,13 @@ def test_destination_regex_metacharacters_not_escaped() -> None:
     assert legacy_destination("(team|grp)/*", "d/$1", "(team|grp)/x") == "d/$1"
 
 
+def test_destination_substitution_order_and_empty_result() -> None:
+    """substituteWildcard replaces $1, $2, ... in turn (strings.ReplaceAll on the running
+    result); GetDestinationRepository treats "" as "no substitution"."""
+    assert legacy_destination("*/*", "$1", "a$2/b") == "ab"
+    assert legacy_destination("(a?)*", "$1", "b") == "$1"
+
+
 def test_destination_fallback_and_literal_cases() -> None:
     """GetDestinationRepository cases 1, 3, 5 and fallbackWildcardSubstitution (empty star)."""
     assert legacy_destination("lib/*", "lib/*", "lib/x") == "lib/x"

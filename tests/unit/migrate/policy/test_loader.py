@@ -155,7 +155,7 @@ actions:
     )
     assert lines == [
         "p.yaml:3: policy 'x': actions[0].target_repo: unknown placeholder in '{repo}' "
-        "(known: {match}, {registry}, {repository}, {tag}; '{{' for a brace)"
+        "(known: {legacy}, {match}, {registry}, {repository}, {tag}; '{{' for a brace)"
     ]
 
 
