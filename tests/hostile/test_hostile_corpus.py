@@ -382,3 +382,21 @@ def test_engine_failure_is_one_line_exit_8(tmp_path: Path) -> None:
         "error: evaluation of data.freightliner.replication.decision failed: "
         "compiled regex exceeded size limit (102400 bytes)"
     ]
+
+
+def test_embedded_fallback_refuses_a_tampered_bundle(bundle: Path) -> None:
+    """The adapter's embedded engine (opa.bundle in the config) reads through read_bundle."""
+    from adapter.decision.embedded import EmbeddedEngine
+    from adapter.errors import BundleError
+
+    assert EmbeddedEngine.from_bundle(bundle).revision
+
+    def add_module(files: dict[str, bytes]) -> None:
+        files["/freightliner/evil/evil.rego"] = b"package freightliner.evil\n\nx := 1\n"
+
+    _rewrite(bundle, add_module)
+    with pytest.raises(BundleError) as info:
+        EmbeddedEngine.from_bundle(bundle)
+    assert str(info.value).startswith(
+        f"{bundle}: freightliner/evil/evil.rego was added: the content does not match"
+    )
