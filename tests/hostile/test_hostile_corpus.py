@@ -80,6 +80,11 @@ Case = tuple[str, Callable[[Path], list[str]], int, list[str]]
 
 POLICY_CASES: list[tuple[str, str, str]] = [
     # (id, file text, expected stderr line after "error: p.yaml")
+    (
+        "oversized-file",
+        "# " + "x" * (16 * 1024 * 1024),
+        ": file is 16777218 bytes; the limit is 16777216 bytes (input limits)",
+    ),
     ("deep-brackets", "[" * 40_000, ":1: YAML nests more than 64 levels deep (input limits)"),
     (
         "alias-bomb",
