@@ -405,3 +405,23 @@ def test_embedded_fallback_refuses_a_tampered_bundle(bundle: Path) -> None:
     assert str(info.value).startswith(
         f"{bundle}: freightliner/evil/evil.rego was added: the content does not match"
     )
+
+
+def test_legacy_regex_is_checked_against_both_engines(tmp_path: Path) -> None:
+    sync = tmp_path / "sync.json"
+    sync.write_text(
+        json.dumps(
+            {
+                "source": {"registry": "a"},
+                "destination": {"registry": "b"},
+                "images": [{"repository": "x", "tag_regex": "\\C"}],
+            }
+        )
+    )
+    code, out, err = run(tmp_path, "freightliner-migrate", "convert", "sync.json", "-o", "out")
+    assert (code, out) == (3, "")
+    assert err.splitlines() == [
+        "error: sync.json:1: images[0]: tag_regex: regular expression '\\\\C' refused by "
+        "Go's regexp (OPA): invalid escape sequence \\C (Go does not support it)"
+    ]
+    assert not (tmp_path / "out").exists()
