@@ -86,7 +86,13 @@ class PublishedBundle:
 
 
 def _hash_files(paths: Sequence[Path]) -> dict[str, str]:
-    return {str(p): hashlib.sha256(p.read_bytes()).hexdigest() for p in paths}
+    """sha256 per file, streamed (a huge file dropped into the directory is never read
+    into memory here; the loader refuses it by size)."""
+    hashes: dict[str, str] = {}
+    for path in paths:
+        with path.open("rb") as fh:
+            hashes[str(path)] = hashlib.file_digest(fh, "sha256").hexdigest()
+    return hashes
 
 
 class BundleManager:

@@ -26,6 +26,7 @@ from migrate.legacy.model import (
     TreeFilters,
 )
 from migrate.legacy.source import line_of, load_document, snake
+from migrate.patterns.dialect import RegexRefused, check_regex
 from migrate.patterns.glob import is_valid_glob
 from migrate.policy.values import parse_cron
 
@@ -193,6 +194,17 @@ class _Doc:
                 reason = reason.decode("utf-8", "replace")
             self.error(
                 f"{key}: invalid RE2 regular expression {pattern!r}: {reason}", None, where, line
+            )
+            return
+        try:  # both engines must accept it and mean the same (migrate/patterns/dialect.py)
+            check_regex(pattern)
+        except RegexRefused as exc:
+            line = data["__lines__"].get(key)
+            self.error(
+                f"{key}: regular expression {pattern!r} refused by {exc.engine}: {exc}",
+                None,
+                where,
+                line,
             )
 
 

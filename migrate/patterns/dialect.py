@@ -27,6 +27,7 @@ the embedded engine translates the regex fields when it loads a bundle
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import threading
@@ -347,18 +348,27 @@ def rust_error(pattern: str) -> str | None:
 
 def check_regex(pattern: str) -> str:
     """``pattern`` when both engines accept it; else :class:`RegexRefused` saying which and why."""
+    refusal = _refusal(pattern)
+    if refusal is not None:
+        raise RegexRefused(*refusal)
+    return pattern
+
+
+@functools.lru_cache(maxsize=65536)  # validate and build both check every pattern
+def _refusal(pattern: str) -> tuple[str, str] | None:
     if len(pattern) > MAX_REGEX_LENGTH:
-        raise RegexRefused(
-            "both engines", f"regex is {len(pattern)} characters; at most {MAX_REGEX_LENGTH}"
-        )
+        return "both engines", f"regex is {len(pattern)} characters; at most {MAX_REGEX_LENGTH}"
     if _SURROGATE.search(pattern):
-        raise RegexRefused("both engines", "regex contains a lone surrogate (not a character)")
-    _check_go(pattern)
-    rust = to_rust(pattern)
+        return "both engines", "regex contains a lone surrogate (not a character)"
+    try:
+        _check_go(pattern)
+        rust = to_rust(pattern)
+    except RegexRefused as exc:
+        return exc.engine, str(exc)
     error = rust_error(rust)
     if error is not None:
-        raise RegexRefused(RUST, error)
-    return pattern
+        return RUST, error
+    return None
 
 
 def _rust_leaves(leaves: Any) -> Any:

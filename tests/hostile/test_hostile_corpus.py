@@ -80,6 +80,11 @@ Case = tuple[str, Callable[[Path], list[str]], int, list[str]]
 
 POLICY_CASES: list[tuple[str, str, str]] = [
     # (id, file text, expected stderr line after "error: p.yaml")
+    (
+        "oversized-file",
+        "# " + "x" * (16 * 1024 * 1024),
+        ": file is 16777218 bytes; the limit is 16777216 bytes (input limits)",
+    ),
     ("deep-brackets", "[" * 40_000, ":1: YAML nests more than 64 levels deep (input limits)"),
     (
         "alias-bomb",
@@ -384,3 +389,41 @@ def test_engine_failure_is_one_line_exit_8(tmp_path: Path) -> None:
         "error: evaluation of data.freightliner.replication.decision failed: "
         "compiled regex exceeded size limit (102400 bytes)"
     ]
+
+
+def test_embedded_fallback_refuses_a_tampered_bundle(bundle: Path) -> None:
+    """The adapter's embedded engine (opa.bundle in the config) reads through read_bundle."""
+    from adapter.decision.embedded import EmbeddedEngine
+    from adapter.errors import BundleError
+
+    assert EmbeddedEngine.from_bundle(bundle).revision
+
+    def add_module(files: dict[str, bytes]) -> None:
+        files["/freightliner/evil/evil.rego"] = b"package freightliner.evil\n\nx := 1\n"
+
+    _rewrite(bundle, add_module)
+    with pytest.raises(BundleError) as info:
+        EmbeddedEngine.from_bundle(bundle)
+    assert str(info.value).startswith(
+        f"{bundle}: freightliner/evil/evil.rego was added: the content does not match"
+    )
+
+
+def test_legacy_regex_is_checked_against_both_engines(tmp_path: Path) -> None:
+    sync = tmp_path / "sync.json"
+    sync.write_text(
+        json.dumps(
+            {
+                "source": {"registry": "a"},
+                "destination": {"registry": "b"},
+                "images": [{"repository": "x", "tag_regex": "\\C"}],
+            }
+        )
+    )
+    code, out, err = run(tmp_path, "freightliner-migrate", "convert", "sync.json", "-o", "out")
+    assert (code, out) == (3, "")
+    assert err.splitlines() == [
+        "error: sync.json:1: images[0]: tag_regex: regular expression '\\\\C' refused by "
+        "Go's regexp (OPA): invalid escape sequence \\C (Go does not support it)"
+    ]
+    assert not (tmp_path / "out").exists()

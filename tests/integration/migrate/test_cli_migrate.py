@@ -39,6 +39,7 @@ def test_convert_is_byte_identical_and_loadable(tmp_path: Path) -> None:
     assert second.returncode == 0, second.stderr
     assert _tree(tmp_path / "a") == _tree(tmp_path / "b")
     assert sorted(_tree(tmp_path / "a")) == [
+        ".freightliner-output",  # marks the directory as ours (safe to replace)
         "bundle.tar.gz",
         "policies/01-rules.yaml",
         "policies/02-sync.yaml",
