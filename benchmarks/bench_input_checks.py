@@ -4,7 +4,7 @@
 
 For N policies (each: a regex tag condition, a label condition, a glob
 repository condition) prints wall-clock milliseconds of: the YAML limit scan
-(migrate.limits.check_yaml_text), parse + validate (which checks every regex
+(migrate.core.limits.check_yaml_text), parse + validate (which checks every regex
 in Go's dialect and compiles its translation in regorus), the bundle build,
 and the publish check (every policy decides a synthetic image,
 migrate.bundle.decides). Also the per-pattern cost of check_regex.
@@ -18,7 +18,7 @@ import time
 
 from migrate.bundle.builder import BundleBuilder
 from migrate.bundle.decides import check_bundle_decides
-from migrate.limits import check_yaml_text
+from migrate.core.limits import check_yaml_text
 from migrate.patterns.dialect import check_regex
 from migrate.policy.loader import parse_policy_text
 

@@ -393,8 +393,8 @@ def test_engine_failure_is_one_line_exit_8(tmp_path: Path) -> None:
 
 def test_embedded_fallback_refuses_a_tampered_bundle(bundle: Path) -> None:
     """The adapter's embedded engine (opa.bundle in the config) reads through read_bundle."""
-    from adapter.decision.embedded import EmbeddedEngine
-    from adapter.errors import BundleError
+    from migrate.core.errors import BundleError
+    from migrate.engine.embedded import EmbeddedEngine
 
     assert EmbeddedEngine.from_bundle(bundle).revision
 
