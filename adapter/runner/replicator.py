@@ -152,6 +152,13 @@ class RegistryReplicator:
         apply_sweep_limits(plans)
         return plans
 
+    def tags(self, reference: ImageReference) -> Iterator[tuple[str, str]]:
+        """``(repository, tag)`` of every tag the reference names, in registry order;
+        names outside the grammar are left out (and logged), nothing is read or decided."""
+        for plan in self._plans(reference):
+            if not plan.error and plan.tag:
+                yield plan.repository, plan.tag
+
     def _plans(self, reference: ImageReference) -> Iterator[TagPlan]:
         registry = reference.registry
         if reference.repository is not None and reference.tag is not None:

@@ -139,7 +139,7 @@ def repository_images(
 
     wanted: list[tuple[str, str, str]] = []
     for reference in references:
-        for repository, tag in replicator._tags(reference):
+        for repository, tag in replicator.tags(reference):
             if len(wanted) >= limit:
                 break
             wanted.append((reference.registry, repository, tag))

@@ -224,8 +224,13 @@ def load_policy_documents(
         visited.add(resolved)
         name = str(file)
         try:
-            check_source_size(file.stat().st_size)  # before reading it into memory
-            text = overrides[file] if file in overrides else file.read_text(encoding="utf-8")
+            if file in overrides:  # a proposed text (the policy API), maybe not on disk yet
+                text = overrides[file]
+                if text is not None:
+                    check_source_size(len(text.encode("utf-8")))
+            else:
+                check_source_size(file.stat().st_size)  # before reading it into memory
+                text = file.read_text(encoding="utf-8")
         except InputLimitError as exc:
             problems.append(Diagnostic(exc.message, file=name))
             continue

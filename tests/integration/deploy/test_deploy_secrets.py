@@ -18,7 +18,7 @@ from tests.fixtures.topology import TopologyFactory, wait_for
 
 pytestmark = [pytest.mark.registry, pytest.mark.opa]
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def test_deploy_secrets_tokens_and_signed_sidecar(

@@ -34,7 +34,7 @@ NOW = "2026-11-23T12:00:00Z"
 def _deployed_timeout() -> str:
     from pathlib import Path
 
-    config = yaml.safe_load((Path(__file__).parents[3] / "deploy/config.yaml").read_text())
+    config = yaml.safe_load((Path(__file__).parents[4] / "deploy/config.yaml").read_text())
     return str(config["policy"]["evaluationTimeout"])
 
 
