@@ -10,7 +10,7 @@ For one image (one tag, all platforms together):
   **decided digest** (``index_digest`` for a multi-platform image, else
   ``digest``; the whole image: an index is copied with every platform). A
   source tag that moved since the decision is reported in the result's
-  detail (decided and current digest) and never changes what is copied.
+  ``warning`` (decided and current digest) and never changes what is copied.
   The rendered target (repository and tag) must follow the name grammar
   (:mod:`adapter.registry.reference`), else the action fails. Target =
   ``target_registry`` (a configured registry name) / ``target_repo`` :

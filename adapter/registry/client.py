@@ -1,11 +1,16 @@
 """``RegistryClient``: the OCI distribution API over one pooled ``httpx.Client``.
 
 Reads (catalog, tags, manifests, blobs) and writes (blob mount, streamed
-upload, manifest put), with authentication (see :mod:`adapter.registry.auth`)
-and retries of 429/5xx and connection errors honouring ``Retry-After``.
-Every error is a :class:`RegistryError` (:class:`AuthenticationError` for
-credentials, :class:`DigestMismatch` for content) raised ``from`` the httpx
-cause, so :func:`adapter.registry.retry.is_transient` can classify it.
+upload, manifest put), with authentication bound to the registry's origin
+(:class:`adapter.registry.auth.RegistryAuth`) and retries of 429/5xx and
+connection errors through :func:`adapter.registry.http.with_retries`.
+Every request path is built from names checked against the grammar
+(:mod:`adapter.registry.reference`) and must stay on the registry's origin;
+listings follow ``Link`` only on that origin and path, without repeats, up to
+:data:`MAX_PAGES` pages. Every error is a :class:`RegistryError`
+(:class:`AuthenticationError` for credentials, :class:`DigestMismatch` for
+content) raised ``from`` the httpx cause, so
+:func:`adapter.registry.retry.registry_verdict` can classify it.
 The client is safe to share between threads.
 """
 

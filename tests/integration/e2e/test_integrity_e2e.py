@@ -138,7 +138,7 @@ def test_catalog_traversal_never_leaves_the_rendered_target(
     source.add_image(evil, "latest", labels=SCANNED, seed=2)
     # a hostile registry also answers the collapsed path an HTTP library would send
     source.add_image("prod/critical", "latest", labels=SCANNED, seed=2)
-    source.catalog = ["team/app", evil]
+    source.catalog = ["team/app", evil, "team/" + "x" * 300, "team/a\x07pp", ""]
     before = snapshot(target)
     result = run(tmp_path, "src", source, target)
     assert _changed(before, snapshot(target)) == {"mirror/team/app": {"prod-1": good}}
@@ -148,7 +148,14 @@ def test_catalog_traversal_never_leaves_the_rendered_target(
         f"failed src/{evil}: registry 'src': invalid repository name '{evil}': path component "
         "3 '..' is not [a-z0-9]+ joined by '.', '_', '__' or '-'"
     ) in lines
-    assert "summary: replicated 1, skipped 0, blocked 0, failed 1" in lines
+    assert "summary: replicated 1, skipped 0, blocked 0, failed 4" in lines
+    assert "failed src/: registry 'src': repository name is empty" in lines
+    assert (
+        "failed src/team/a\\x07pp: registry 'src': invalid repository name 'team/a\\x07pp': "
+        in ("\n".join(lines))
+    )
+    assert any("is 305 characters long (at most 255)" in line for line in lines)
+    assert "Traceback" not in result.stderr
     # nothing was ever requested outside the names the grammar accepts
     assert not [s.path for s in source.seen if "/.." in s.path]
 

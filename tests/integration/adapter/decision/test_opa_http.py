@@ -145,6 +145,26 @@ def test_retries_5xx_then_succeeds(opa_seed: Any, fault_proxy_factory: Any) -> N
     assert statuses == [503, 503, 200]
 
 
+def test_retry_after_of_a_503_is_honoured_within_the_budget(
+    opa_seed: Any, fault_proxy_factory: Any
+) -> None:
+    proxy = fault_proxy_factory(opa_seed)
+    proxy.fail(
+        r"/v1/data/freightliner/replication/decision$", status=503, headers={"Retry-After": "1"}
+    )
+    sleeps: list[float] = []
+    with _engine(proxy.url, retries=2, sleep=sleeps.append) as engine:
+        assert engine.decide(PROD_SCANNED, now=NOW).outcome == "replicate"
+    assert len(sleeps) == 1 and 1.0 <= sleeps[0] <= 1.1  # the server's wait, plus <= 10 % jitter
+    with _engine(proxy.url, timeout=0.5, retries=2, sleep=sleeps.append) as engine:
+        proxy.fail(
+            r"/v1/data/freightliner/replication/decision$", status=503, headers={"Retry-After": "5"}
+        )
+        with pytest.raises(EngineUnavailable, match="HTTP 503"):
+            engine.decide(PROD_SCANNED, now=NOW)  # 5 s would cross the 0.5 s budget: no wait
+    assert len(sleeps) == 1
+
+
 def test_5xx_beyond_retries_is_unavailable(opa_seed: Any, fault_proxy_factory: Any) -> None:
     proxy = fault_proxy_factory(opa_seed)
     proxy.fail(r"/v1/data/", status=500, times=10)

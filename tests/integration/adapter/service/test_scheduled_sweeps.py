@@ -41,11 +41,16 @@ def _digest_at(registry: RunningRegistry, repository: str, tag: str) -> str | No
 
 
 def _manifest_puts(topo: Topology, since: float = 0.0) -> list[str]:
+    """Tag PUTs at the target (a copy pushes the manifest by digest first, then the tag)."""
     assert topo.proxy is not None
     return [
         r.path
         for r in topo.proxy.log
-        if r.method == "PUT" and "/manifests/" in r.path and r.status == 201 and r.at >= since
+        if r.method == "PUT"
+        and "/manifests/" in r.path
+        and "/manifests/sha256:" not in r.path
+        and r.status == 201
+        and r.at >= since
     ]
 
 
