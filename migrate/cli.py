@@ -29,12 +29,12 @@ from migrate.core.exit_codes import ExitCode, exit_on_error
 from migrate.legacy.cases import edge_cases
 from migrate.legacy.convert import Conversion, convert_legacy
 from migrate.legacy.emit import render_report, write_output
-from migrate.legacy.inventory import live_inventory, load_inventory, parse_registry_option
+from migrate.legacy.inventory import LiveInventory, load_inventory, parse_registry_option
 from migrate.legacy.model import LegacyInput
 from migrate.legacy.reader import read_legacy, resolve_names
 from migrate.legacy.verify import engines_available, verify_images
 
-__all__ = ["cli", "main"]
+__all__ = ["cli"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -193,7 +193,12 @@ def verify(
 ) -> None:
     """Check the bundle decides like the legacy rules on an inventory and generated edge cases."""
     legacy, conversion, names = _load(legacy_files, registries, tree_source, tree_dest)
-    images = load_inventory(inventory) if inventory else (live_inventory(names) if names else [])
+    if inventory:
+        images = load_inventory(inventory)
+    elif names:
+        images = _live_inventory()(names)
+    else:
+        images = []
     source = len(images)
     images = sorted(set(images) | set(edge_cases(legacy, samples, seed)))
     if bundle_path is not None:
@@ -215,6 +220,16 @@ def verify(
         sys.exit(int(ExitCode.TEST_FAILURE))
 
 
-def main(argv: list[str] | None = None) -> None:
-    """Console-script entry point."""
-    cli.main(args=argv, prog_name="freightliner-migrate")
+def _live_inventory() -> LiveInventory:
+    """The registry reader the command was started with (``ctx.obj["live_inventory"]``:
+    the adapter's registry client, set by ``freightliner-migrate`` and
+    ``freightliner-policy migrate``); the translator has no HTTP client of its own."""
+    obj = click.get_current_context().obj
+    reader = obj.get("live_inventory") if isinstance(obj, dict) else None
+    if reader is None:
+        raise ConfigError(
+            "no registry reader: live inventories (--registry without --inventory) need the "
+            "freightliner-migrate or freightliner-policy migrate command"
+        )
+    result: LiveInventory = reader
+    return result

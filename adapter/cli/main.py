@@ -8,9 +8,10 @@ from adapter.cli.policy import policy
 from adapter.cli.policy_remote import apply_command, export_command, preview_command, token
 from adapter.cli.runtime import evaluate, replicate
 from adapter.cli.serve import serve
+from adapter.registry.inventory import live_inventory
 from migrate.cli import cli as migrate_cli
 
-__all__ = ["cli", "main"]
+__all__ = ["cli", "main", "migrate_main"]
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -36,5 +37,15 @@ cli.add_command(replicate)
 cli.add_command(migrate_cli, name="migrate")
 
 
+def _context() -> dict[str, object]:
+    """What subcommands get from the adapter: ``migrate verify``'s live inventory reader."""
+    return {"live_inventory": live_inventory}
+
+
 def main() -> None:
-    cli(prog_name="freightliner-policy")
+    cli(prog_name="freightliner-policy", obj=_context())
+
+
+def migrate_main() -> None:
+    """``freightliner-migrate``: the ``migrate`` group with the adapter's registry reader."""
+    migrate_cli(prog_name="freightliner-migrate", obj=_context())

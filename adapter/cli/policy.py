@@ -16,7 +16,7 @@ from migrate.contract.image import ImageMetadata
 from migrate.core.errors import ConfigError, Diagnostic, PolicyError
 from migrate.core.exit_codes import ExitCode, exit_on_error
 
-__all__ = ["policy", "render_decision_text"]
+__all__ = ["judge_targets", "policy", "render_decision_text"]
 
 _PATHS = click.argument(
     "paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path)

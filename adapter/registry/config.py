@@ -40,7 +40,14 @@ from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, mo
 from adapter.registry.lookup import registry_named
 from migrate.core.errors import ConfigError, Diagnostic
 
-__all__ = ["Credentials", "RegistriesConfig", "RegistryConfig", "docker_config_path", "env_prefix"]
+__all__ = [
+    "Credentials",
+    "RegistriesConfig",
+    "RegistryConfig",
+    "docker_config_path",
+    "env_prefix",
+    "is_loopback",
+]
 
 _SECRET_KEYS = frozenset({"password", "token", "auth", "secret", "identitytoken", "access_token"})
 _DOCKER_HUB = {"docker.io", "index.docker.io", "registry-1.docker.io", "registry.hub.docker.com"}

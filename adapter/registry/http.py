@@ -36,6 +36,7 @@ __all__ = [
     "RETRYABLE_STATUSES",
     "Retry",
     "RetrySchedule",
+    "RetrySettingsLike",
     "http_client",
     "http_verdict",
     "parse_retry_after",

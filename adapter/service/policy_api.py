@@ -46,7 +46,7 @@ from migrate.policy.loader import load_policy_documents, parse_policy_text
 from migrate.policy.model import LoadedPolicy, PolicySet
 from migrate.policy.values import parse_duration_ns
 
-__all__ = ["PolicyApi"]
+__all__ = ["PolicyApi", "dump_yaml", "plain"]
 
 T = TypeVar("T")
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")

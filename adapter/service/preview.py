@@ -36,6 +36,7 @@ __all__ = [
     "PreviewImage",
     "diff_decisions",
     "recent_images",
+    "render_text",
     "repository_images",
 ]
 

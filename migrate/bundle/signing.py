@@ -46,6 +46,7 @@ __all__ = [
     "SigningConfig",
     "VerificationConfig",
     "file_hash",
+    "read_key",
     "sign_bundle",
     "sign_files",
     "verify_files",

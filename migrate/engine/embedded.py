@@ -30,7 +30,7 @@ from migrate.core.engine_message import engine_message
 from migrate.core.errors import EngineError, UndefinedDecision
 from migrate.patterns.dialect import RegexRefused, rust_policy_data
 
-__all__ = ["EmbeddedEngine"]
+__all__ = ["EmbeddedEngine", "thread_engine_count"]
 
 _DECISION_RULE = "data." + DECISION_PATH.replace("/", ".")
 _BATCH_RULE = "data.freightliner.replication.decisions"

@@ -1,27 +1,28 @@
-"""Inventories of (registry, repository, tag): from a JSON file or live registries.
+"""Inventories of (registry, repository, tag) from a JSON file.
 
 JSON forms accepted::
 
     {"images": [{"registry": "docker-hub", "repository": "library/nginx", "tags": ["1.25"]}]}
     {"docker-hub": {"library/nginx": ["1.25", "latest"]}}
 
-Live: the distribution API's ``/v2/_catalog`` and ``/v2/<name>/tags/list``,
-following ``Link: <...>; rel="next"`` pagination (anonymous access).
+A live inventory (``--registry NAME=URL``) is read by the adapter's registry
+client (``adapter/registry/inventory.py``) and handed to ``verify`` as a
+:data:`LiveInventory`: the translator makes no HTTP requests of its own.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
-from urllib.parse import urljoin, urlparse
 
-import httpx
-
-from migrate.core.errors import ConfigError, Diagnostic, RegistryError
+from migrate.core.errors import ConfigError, Diagnostic
 from migrate.legacy.cases import Image
 
-__all__ = ["live_inventory", "load_inventory", "parse_registry_option"]
+__all__ = ["LiveInventory", "load_inventory", "parse_registry_option"]
+
+#: ``{registry name: URL}`` -> every ``(registry, repository, tag)`` they list.
+LiveInventory = Callable[[Mapping[str, str]], list[Image]]
 
 
 def parse_registry_option(values: tuple[str, ...]) -> dict[str, str]:
@@ -43,11 +44,11 @@ def load_inventory(path: Path) -> list[Image]:
     except OSError as exc:
         raise ConfigError(
             "inventory", [Diagnostic(f"cannot read inventory: {exc.strerror}", str(path))]
-        ) from None
+        ) from exc
     except json.JSONDecodeError as exc:
         raise ConfigError(
             "inventory", [Diagnostic(f"invalid JSON: {exc.msg}", str(path), exc.lineno)]
-        ) from None
+        ) from exc
     images: list[Image] = []
     try:
         if isinstance(data, dict) and isinstance(data.get("images"), list):
@@ -64,50 +65,5 @@ def load_inventory(path: Path) -> list[Image]:
         raise ConfigError(
             "inventory",
             [Diagnostic(f"unexpected inventory shape ({exc}); see docs/migration.md", str(path))],
-        ) from None
-    return sorted(set(images))
-
-
-def _next_link(response: httpx.Response) -> str | None:
-    link = response.headers.get("link")
-    if not link:
-        return None
-    for part in link.split(","):
-        url, _, params = part.partition(";")
-        if 'rel="next"' in params.replace(" ", ""):
-            return str(urljoin(str(response.url), url.strip().strip("<>")))
-    return None
-
-
-def _pages(client: httpx.Client, url: str, key: str) -> list[str]:
-    items: list[str] = []
-    next_url: str | None = url
-    while next_url:
-        response = client.get(next_url)
-        if response.status_code != 200:
-            raise RegistryError(f"GET {next_url}: HTTP {response.status_code}")
-        body: dict[str, Any] = response.json()
-        items.extend(body.get(key) or [])
-        next_url = _next_link(response)
-    return items
-
-
-def live_inventory(
-    registries: dict[str, str], page_size: int = 100, timeout: float = 30.0
-) -> list[Image]:
-    """Every tag of every repository of the given registries."""
-    images: list[Image] = []
-    for name, base in sorted(registries.items()):
-        root = base.rstrip("/") + "/"
-        try:
-            with httpx.Client(timeout=timeout, follow_redirects=True) as client:
-                repos = _pages(client, urljoin(root, f"v2/_catalog?n={page_size}"), "repositories")
-                for repo in repos:
-                    for tag in _pages(
-                        client, urljoin(root, f"v2/{repo}/tags/list?n={page_size}"), "tags"
-                    ):
-                        images.append((name, repo, tag))
-        except httpx.HTTPError as exc:
-            host = urlparse(root).netloc
-            raise RegistryError(f"registry {name} ({host}): {exc}") from None
+        ) from exc
     return sorted(set(images))

@@ -39,7 +39,7 @@ import regorus
 from migrate.core.engine_message import engine_message
 from migrate.core.limits import MAX_REGEX_LENGTH
 
-__all__ = ["RegexRefused", "check_regex", "rust_policy_data", "to_rust"]
+__all__ = ["RegexRefused", "check_regex", "rust_error", "rust_policy_data", "to_rust"]
 
 
 class RegexRefused(ValueError):

@@ -30,6 +30,8 @@ __all__ = [
     "Constraint",
     "InvalidConstraint",
     "Version",
+    "check",
+    "compare",
     "compile_constraint",
     "legacy_parse_tag",
     "new_constraint",

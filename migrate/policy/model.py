@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 __all__ = [
     "ConditionNode",
+    "LegacyDestination",
     "LoadedPolicy",
     "Policy",
     "PolicyAction",

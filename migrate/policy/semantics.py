@@ -28,7 +28,7 @@ from migrate.policy.conditions import ConditionError, compile_leaf
 from migrate.policy.model import ConditionNode, Policy, PolicyAction
 from migrate.policy.values import parse_cron, parse_duration_ns, parse_template
 
-__all__ = ["MAX_DEPTH", "check_policy", "compile_policy"]
+__all__ = ["MAX_DEPTH", "check_policy", "compile_policy", "legacy_destination_problem"]
 
 #: Group nesting the Rego library evaluates (it has no recursion).
 MAX_DEPTH = 8

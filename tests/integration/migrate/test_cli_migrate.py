@@ -10,6 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from tests.fixtures.images import push_image
+from tests.fixtures.registry import RunningRegistry
+
 EXAMPLES = Path(__file__).resolve().parents[3] / "examples" / "legacy"
 SCRIPT = Path(sys.executable).parent / "freightliner-migrate"
 TREE = ["--tree-source", "docker-hub/library", "--tree-dest", "ecr/mirror"]
@@ -155,3 +158,32 @@ def test_help(command: str) -> None:
     proc = _run(command, "--help")
     assert proc.returncode == 0
     assert "LEGACY_FILES..." in proc.stdout
+
+
+def test_verify_reads_a_live_inventory_through_the_registry_client(
+    tmp_path: Path, fresh_registry: RunningRegistry
+) -> None:
+    """``--registry NAME=URL`` without ``--inventory``: the tags come from a real registry,
+    read by the adapter's RegistryClient (migrate has no HTTP client of its own)."""
+    for repository, tag in [
+        ("library/nginx", "1.25"),
+        ("library/nginx", "latest"),
+        ("team/app", "x"),
+    ]:
+        push_image(fresh_registry, repository, tag)
+    rules = tmp_path / "rules.yaml"
+    shutil.copy(EXAMPLES / "rules.yaml", rules)
+    proc = _run(
+        "verify",
+        str(rules),
+        "--registry",
+        f"docker-hub={fresh_registry.url}",
+        "--samples",
+        "5",
+        "--engine",
+        "embedded",
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    last = proc.stdout.splitlines()[-1]
+    assert "(3 from the inventory" in last, last
+    assert last.endswith("with embedded: 0 mismatches")

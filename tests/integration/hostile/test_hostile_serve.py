@@ -14,8 +14,8 @@ import httpx
 import pytest
 
 from tests.fixtures.topology import Topology, TopologyFactory, wait_for
-from tests.hostile.test_hostile_corpus import POLICY_CASES
 from tests.integration.adapter.service.policies import image, tag_policy
+from tests.integration.hostile.test_hostile_corpus import POLICY_CASES
 
 NOW = "2026-11-23T12:00:00Z"
 RSS_LIMIT_KB = 1024 * 1024  # 1 GiB

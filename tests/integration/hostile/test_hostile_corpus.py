@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 BIN = Path(sys.executable).parent
 MEMORY_CAP = 3 * 1024**3  # bytes of address space per command
 EXAMPLES = ROOT / "examples"
