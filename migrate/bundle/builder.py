@@ -211,9 +211,11 @@ def _digests(files: dict[str, bytes]) -> dict[str, str]:
     return {p: hashlib.sha256(c).hexdigest()[:32] for p, c in sorted(files.items())}
 
 
-def verify_bundle(files: dict[str, bytes], source: str) -> str:
+def verify_bundle(files: dict[str, bytes], source: str, *, signed: bool = False) -> str:
     """The revision of a bundle's files when it is their content hash; else BundleError
-    naming the file that differs from what the manifest recorded."""
+    naming the file that differs from what the manifest recorded. ``signed``: the files'
+    signature was verified already (it covers every file, so it proves their integrity
+    whatever revision the bundle's builder chose, e.g. ``opa build``'s)."""
     try:
         manifest = json.loads(files[".manifest"])
     except KeyError:
@@ -223,6 +225,8 @@ def verify_bundle(files: dict[str, bytes], source: str) -> str:
     revision = manifest.get("revision") if isinstance(manifest, dict) else None
     if not isinstance(revision, str) or not revision:
         raise BundleError(f"{source}: .manifest has no revision")
+    if signed:
+        return revision
     content = {p: c for p, c in files.items() if p != ".manifest"}
     if _revision(content) == revision:
         return revision
@@ -336,7 +340,7 @@ def read_bundle(path: Path, verification: Any = None) -> Bundle:
         except SignatureError as exc:
             raise SignatureError(exc.reason, str(path)) from exc
     files.pop(".signatures.json", None)  # checked above (or not asked for): not content
-    revision = verify_bundle(files, str(path))
+    revision = verify_bundle(files, str(path), signed=verification is not None)
     try:
         data = json.loads(files.get("data.json", b"{}"))
         ids = sorted(data.get(BUNDLE_ROOT, {}).get("policy_set", {}).get("policies", {}))

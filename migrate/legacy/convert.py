@@ -23,6 +23,7 @@ from migrate.legacy.model import (
 from migrate.legacy.semantics import split_location, sync_filter_kind
 from migrate.legacy.treematch import tree_regex
 from migrate.patterns.destination import has_substitution
+from migrate.patterns.dialect import RegexRefused, check_regex
 from migrate.patterns.glob import escape_re2, is_valid_glob
 from migrate.policy.semantics import legacy_destination_problem
 from migrate.policy.values import parse_cron
@@ -232,10 +233,21 @@ def _sync_image(
     ]
     kind = sync_filter_kind(image)
     enabled = True
+    message = ""
     if kind == "skip":
         what = "tag_regex" if image.tag_regex else "semver_constraint"
         value = image.tag_regex or image.semver_constraint
         message = f"{what} {value!r} does not parse: legacy skips this image (never replicated)"
+    elif kind == "tag_regex":
+        try:
+            check_regex(image.tag_regex)
+        except RegexRefused as exc:  # Go compiles it, the embedded engine cannot run it alike
+            message = (
+                f"tag_regex {image.tag_regex!r} is refused by {exc.engine}: {exc}; legacy "
+                "matched with it, the bundle cannot run it the same in both engines"
+            )
+            kind = "skip"
+    if message:
         if strict:
             out.errors.append(ReportEntry("error", image.origin, message + " (--strict)"))
             return

@@ -28,6 +28,7 @@ import re2
 from migrate.legacy.model import LegacyInput, ReplicationRule, SyncConfig, SyncImage, TreeFilters
 from migrate.legacy.treematch import tree_match
 from migrate.patterns.destination import legacy_destination
+from migrate.patterns.dialect import go_refusal
 from migrate.patterns.gomatch import BadPattern, go_match
 from migrate.patterns.gosemver import (
     InvalidConstraint,
@@ -69,10 +70,8 @@ def sync_filter_kind(image: SyncImage) -> str:
     if image.tags:
         return "tags"
     if image.tag_regex:
-        try:
-            re2.compile(image.tag_regex)
-        except re2.error:
-            return "skip"
+        if go_refusal(image.tag_regex) is not None:
+            return "skip"  # regexp.Compile fails: NewTagFilter errors, the image is skipped
         return "tag_regex"
     if image.semver_constraint:
         try:

@@ -39,7 +39,7 @@ import regorus
 from migrate.core.engine_message import engine_message
 from migrate.core.limits import MAX_REGEX_LENGTH
 
-__all__ = ["RegexRefused", "check_regex", "rust_error", "rust_policy_data", "to_rust"]
+__all__ = ["RegexRefused", "check_regex", "go_refusal", "rust_error", "rust_policy_data", "to_rust"]
 
 
 class RegexRefused(ValueError):
@@ -352,6 +352,13 @@ def check_regex(pattern: str) -> str:
     if refusal is not None:
         raise RegexRefused(*refusal)
     return pattern
+
+
+def go_refusal(pattern: str) -> str | None:
+    """Why Go's regexp refuses ``pattern`` (what OPA and legacy Freightliner's
+    ``regexp.Compile`` say no to), or None when Go compiles it."""
+    refusal = _refusal(pattern)
+    return refusal[1] if refusal is not None and refusal[0] == GO else None
 
 
 @functools.lru_cache(maxsize=65536)  # validate and build both check every pattern

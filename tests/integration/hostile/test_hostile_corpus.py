@@ -420,10 +420,20 @@ def test_legacy_regex_is_checked_against_both_engines(tmp_path: Path) -> None:
             }
         )
     )
+    # Go's regexp.Compile refuses it: legacy skips the image (issue 12: a disabled policy
+    # and a warning); the pattern never reaches the bundle. --strict refuses the file.
     code, out, err = run(tmp_path, "freightliner-migrate", "convert", "sync.json", "-o", "out")
-    assert (code, out) == (3, "")
+    assert code == 0, err
     assert err.splitlines() == [
-        "error: sync.json:1: images[0]: tag_regex: regular expression '\\\\C' refused by "
-        "Go's regexp (OPA): invalid escape sequence \\C (Go does not support it)"
+        "warning: sync.json:1: images[0]: tag_regex '\\\\C' does not parse: legacy skips "
+        "this image (never replicated)"
     ]
-    assert not (tmp_path / "out").exists()
+    policy = (tmp_path / "out" / "policies" / "01-sync.yaml").read_text()
+    assert "enabled: false" in policy
+    assert "matches" not in policy
+    code, out, err = run(
+        tmp_path, "freightliner-migrate", "convert", "sync.json", "-o", "strict", "--strict"
+    )
+    assert (code, out) == (3, "")
+    assert err.splitlines()[-1].endswith("(never replicated) (--strict)")
+    assert not (tmp_path / "strict").exists()

@@ -77,7 +77,12 @@ def test_broken_edits_never_reach_opa(topology_factory: TopologyFactory) -> None
 
     rejected = api.get("/v1/policies").json()["last_rejected_change"]
     assert rejected["message"] == "1 bundle test(s) failed"
-    assert topo.metrics()['freightliner_policy_bundle_downloads_total{status="304"}'] >= 3
+    # OPA polls at the deployed 1-3 s: its 304s keep coming while the broken edits are refused.
+    wait_for(
+        lambda: topo.metrics()['freightliner_policy_bundle_downloads_total{status="304"}'] >= 3,
+        timeout=15,
+        what="three 304 polls",
+    )
 
     topo.write_policy("prod.yaml", tag_policy("^release-.*"))
     wait_for(

@@ -146,7 +146,7 @@ def test_project_signed_bundle_loads_in_reference_opa(
         "--signing-key", str(private), "--signing-alg", algorithm,
     )  # fmt: skip
     assert built.returncode == 0, built.stderr
-    assert built.stdout.endswith(f"(1 policies, signed {algorithm})\n")
+    assert built.stdout.endswith(f"at most 1 candidate(s) per image, signed {algorithm})\n")
     with tarfile.open(out) as tar:
         names = sorted(m.name for m in tar.getmembers())
         signatures = json.loads(tar.extractfile("/.signatures.json").read())  # type: ignore[union-attr]
@@ -319,5 +319,11 @@ def test_cli_refuses_a_tampered_bundle_with_one_line(tmp_path: Path, bundle: obj
     assert line.startswith(
         f"error: {path}: bundle signature verification failed: data.json: digest mismatch (want: "
     )
-    # without a key the same bundle is read (as OPA does without `signing` configured)
-    assert _cli("policy", "eval", str(path), "--image", str(image)).returncode == 0
+    # without a key the content hash still catches it (issue 11: a changed bundle is
+    # refused wherever it is read; OPA without `signing` would load it)
+    unsigned = _cli("policy", "eval", str(path), "--image", str(image))
+    assert unsigned.returncode == 3
+    assert unsigned.stderr.splitlines() == [
+        f"error: {path}: data.json differs: the content does not match the manifest's revision "
+        f"{bundle.revision} (the bundle was changed after it was built; rebuild it)"  # type: ignore[attr-defined]
+    ]
