@@ -89,9 +89,11 @@ class FailoverEngine:
         self.counters: Counter[str] = Counter()
 
     # -- DecisionEngine ------------------------------------------------------
-    def decide(self, image: ImageMetadata, now: str | None = None) -> ReplicationDecision:
+    def decide(
+        self, image: ImageMetadata, now: str | None = None, *, explain: bool = False
+    ) -> ReplicationDecision:
         try:
-            decision = _call_decide(self.primary, image, now)
+            decision = _call_decide(self.primary, image, now, explain)
         except EngineError as exc:
             self._count_error(exc, 1)
             return self._fallback([image], exc, now)[0]
@@ -211,8 +213,14 @@ def _annotate(
     return decision.model_copy(update={"metadata": metadata})
 
 
-def _call_decide(engine: Any, image: ImageMetadata, now: str | None) -> ReplicationDecision:
-    """``decide`` with ``now`` when the engine takes it (both of ours do)."""
+def _call_decide(
+    engine: Any, image: ImageMetadata, now: str | None, explain: bool = False
+) -> ReplicationDecision:
+    """``decide`` with ``now`` when the engine takes it (both of ours do), and
+    ``explain`` only when asked (the legacy engine has no explanations)."""
+    if explain:
+        explained: ReplicationDecision = engine.decide(image, now=now, explain=True)
+        return explained
     result: ReplicationDecision = (
         engine.decide(image, now=now) if now is not None else engine.decide(image)
     )

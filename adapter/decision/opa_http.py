@@ -89,8 +89,13 @@ class OpaHttpEngine:
         self.unavailable = 0
 
     # -- DecisionEngine ------------------------------------------------------
-    def decide(self, image: ImageMetadata, now: str | None = None) -> ReplicationDecision:
-        body = {"input": {"image": image.as_input(), "now": now or now_rfc3339()}}
+    def decide(
+        self, image: ImageMetadata, now: str | None = None, *, explain: bool = False
+    ) -> ReplicationDecision:
+        query: dict[str, Any] = {"image": image.as_input(), "now": now or now_rfc3339()}
+        if explain:
+            query["explain"] = True  # every candidate's condition lines (docs/contract.md)
+        body = {"input": query}
         return _parse(self._query(DECISION_PATH, body, self.timeout))
 
     def decide_many(

@@ -3,7 +3,7 @@
 Endpoints (``/v1/`` and ``/bundles/`` need ``Authorization: Bearer <token>``)::
 
     POST /v1/evaluate            {"reference": "registry/repo:tag"}
-                                 | {"image": ImageMetadata, "now"?: RFC 3339}
+                                 | {"image": ImageMetadata, "now"?: RFC 3339, "explain"?: bool}
     POST /v1/replicate           {"reference": "registry/repo[:tag]", "dry_run"?: bool}
     GET  /v1/policies            loaded policies, bundle revision, last rejected change, schedules
     GET  /bundles/<name>.tar.gz  the bundle (OPA bundle service API: ETag, If-None-Match -> 304)
@@ -170,7 +170,7 @@ class ServiceApp:
         if ("image" in body) == ("reference" in body):
             raise ApiError("invalid_input", "give exactly one of 'image' and 'reference'")
         if "image" in body:
-            unknown = sorted(set(body) - {"image", "now"})
+            unknown = sorted(set(body) - {"image", "now", "explain"})
             if unknown:
                 raise ApiError("invalid_input", f"unknown field(s): {', '.join(unknown)}")
             try:
@@ -180,7 +180,12 @@ class ServiceApp:
             now = body.get("now")
             if now is not None and not isinstance(now, str):
                 raise ApiError("invalid_input", "'now' must be an RFC 3339 string")
-            return await self._run(lambda: _guard(lambda: self.ctx.evaluate_image(image, now)))
+            explain = body.get("explain", False)
+            if not isinstance(explain, bool):
+                raise ApiError("invalid_input", "'explain' must be a boolean")
+            return await self._run(
+                lambda: _guard(lambda: self.ctx.evaluate_image(image, now, explain=explain))
+            )
         reference = _reference(body, {"reference"})
         return await self._run(lambda: _guard(lambda: self.ctx.evaluate_reference(reference)))
 

@@ -47,8 +47,10 @@ class CurrentBundleEngine:
     def _engine(self) -> EmbeddedEngine:
         return self._manager.current.engine
 
-    def decide(self, image: ImageMetadata, now: str | None = None) -> ReplicationDecision:
-        return self._engine().decide(image, now)
+    def decide(
+        self, image: ImageMetadata, now: str | None = None, *, explain: bool = False
+    ) -> ReplicationDecision:
+        return self._engine().decide(image, now, explain=explain)
 
     def decide_many(
         self, images: Sequence[ImageMetadata], now: str | None = None
@@ -143,18 +145,22 @@ class Decider:
         capture = self._local.capture = _Capture(source)
         return capture
 
-    def decide_many(self, images: Sequence[ImageMetadata], now: str | None = None) -> list[Decided]:
+    def decide_many(
+        self, images: Sequence[ImageMetadata], now: str | None = None, *, explain: bool = False
+    ) -> list[Decided]:
+        """Decide and audit; ``explain`` (one image) asks for full explanations."""
         if not images:
             return []
         when = now or now_rfc3339()
         capture = self.capture()
         started = time.perf_counter()
         try:
-            decisions = (
-                self.engine.decide_many(images, now=when)
-                if len(images) > 1
-                else [self.engine.decide(images[0], now=when)]
-            )
+            if len(images) > 1:
+                decisions = self.engine.decide_many(images, now=when)
+            elif explain:
+                decisions = [self.engine.decide(images[0], now=when, explain=True)]
+            else:
+                decisions = [self.engine.decide(images[0], now=when)]
         except EngineError as exc:
             self.metrics.evaluation_duration.observe(time.perf_counter() - started)
             self.metrics.evaluations.inc(len(images), policy_id="", result="error")
