@@ -144,12 +144,13 @@ _explained(false, policy, facts) := {
 # METADATA
 # title: passes
 # description: |
-#   Whether a candidate matches, decided as cheaply as possible: an enabled
-#   "all" policy tests its compiled checks (its leaves, cheapest and most
-#   often false first) and stops at the first that fails; other shapes
-#   evaluate every leaf and combine them.
+#   Whether a candidate matches, decided as cheaply as possible: a policy
+#   that is an AND of leaves (policy.checked, set by the translator, groups
+#   pushed through) tests its compiled checks (cheapest and most often false
+#   first) and stops at the first that fails; others evaluate every leaf and
+#   combine them.
 passes(policy, facts) if {
-	policy.shape == "all"
+	policy.checked
 	policy.enabled
 	every leaf in policy.checks {
 		conditions.holds(leaf.base, leaf.type, object.get(facts, leaf.subject, null), leaf.arg) != leaf.negate
@@ -157,7 +158,7 @@ passes(policy, facts) if {
 }
 
 passes(policy, facts) if {
-	policy.shape != "all"
+	not policy.checked
 	_matched(policy, conditions.entries(policy, facts))
 }
 
