@@ -4,7 +4,7 @@ Writes the policies of ``bench_decisions.py``'s realistic organisation (N
 policies) as one YAML file, then runs the CLI in a subprocess (Python start,
 YAML loading and validation, compilation, index, generated tests, tarball
 written) ``--runs`` times, interleaved with ``--no-tests`` builds, and prints
-each wall time with the machine load.
+each wall time and CPU time (user + system of the child) with the machine load.
 
     python benchmarks/bench_build.py [--policies 10000] [--runs 3]
 """
@@ -37,14 +37,17 @@ def main() -> None:
         raw = make_policies(args.policies, "realistic")
         source.write_text(yaml.safe_dump(raw, sort_keys=False), encoding="utf-8")
         print(f"{len(raw):,} policies, {source.stat().st_size / 1024:,.0f} KiB of YAML")
-        print("| run | build (s) | build --no-tests (s) | loadavg before |")
-        print("|---:|---:|---:|---|")
+        print(
+            "| run | build wall (s) | build CPU (s) | --no-tests wall (s) | --no-tests CPU (s) "
+            "| loadavg before |"
+        )
+        print("|---:|---:|---:|---:|---:|---|")
         for run in range(1, args.runs + 1):
             times = []
             load = loadavg()
             for extra in ([], ["--no-tests"]):
                 out = Path(tmp) / f"bundle-{run}-{len(extra)}.tar.gz"
-                start = time.perf_counter()
+                start, before = time.perf_counter(), os.times()
                 subprocess.run(
                     [str(exe), "policy", "build", str(source), "-o", str(out), "-q", *extra],
                     check=True,
@@ -52,8 +55,15 @@ def main() -> None:
                     stderr=subprocess.DEVNULL,
                     env=os.environ,
                 )
-                times.append(time.perf_counter() - start)
-            print(f"| {run} | {times[0]:.2f} | {times[1]:.2f} | {load} |")
+                after = os.times()
+                cpu = (after.children_user - before.children_user) + (
+                    after.children_system - before.children_system
+                )
+                times += [time.perf_counter() - start, cpu]
+            print(
+                f"| {run} | {times[0]:.2f} | {times[1]:.2f} | {times[2]:.2f} | {times[3]:.2f} "
+                f"| {load} |"
+            )
 
 
 if __name__ == "__main__":
