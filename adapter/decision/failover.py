@@ -90,16 +90,20 @@ class FailoverEngine:
         self.counters: Counter[str] = Counter()
 
     # -- DecisionEngine ------------------------------------------------------
-    def decide(self, image: ImageMetadata, now: str | None = None) -> ReplicationDecision:
-        return self.decide_traced(image, now)[0]
+    def decide(
+        self, image: ImageMetadata, now: str | None = None, *, explain: bool = False
+    ) -> ReplicationDecision:
+        return self.decide_traced(image, now, explain=explain)[0]
 
     def decide_many(
         self, images: Sequence[ImageMetadata], now: str | None = None
     ) -> list[ReplicationDecision]:
         return [d for d, _ in self.decide_many_traced(images, now)]
 
-    def decide_traced(self, image: ImageMetadata, now: str | None = None) -> Traced:
-        return self._decide([image], now, single=True)[0]
+    def decide_traced(
+        self, image: ImageMetadata, now: str | None = None, *, explain: bool = False
+    ) -> Traced:
+        return self._decide([image], now, single=True, explain=explain)[0]
 
     def decide_many_traced(
         self, images: Sequence[ImageMetadata], now: str | None = None
@@ -112,13 +116,18 @@ class FailoverEngine:
         return self._decide(images, now, single=False)
 
     def _decide(
-        self, images: Sequence[ImageMetadata], now: str | None, *, single: bool
+        self,
+        images: Sequence[ImageMetadata],
+        now: str | None,
+        *,
+        single: bool,
+        explain: bool = False,
     ) -> list[Traced]:
         if not images:
             return []
         try:
             traced = (
-                [_call_traced(self.primary, images[0], now, self.primary_name)]
+                [_call_traced(self.primary, images[0], now, self.primary_name, explain)]
                 if single
                 else traced_many(self.primary, images, now, self.primary_name)
             )
@@ -230,12 +239,18 @@ def _annotate(
     return decision.model_copy(update={"metadata": metadata})
 
 
-def _call_traced(engine: Any, image: ImageMetadata, now: str | None, name: EngineName) -> Traced:
-    """``decide_traced`` when the engine has it, else ``decide`` with ``name`` and its revision."""
+def _call_traced(
+    engine: Any, image: ImageMetadata, now: str | None, name: EngineName, explain: bool = False
+) -> Traced:
+    """``decide_traced`` when the engine has it, else ``decide`` with ``name`` and its revision;
+    ``explain`` only when asked (the legacy engine has no explanations)."""
     method = getattr(engine, "decide_traced", None)
     if method is not None:
-        result: Traced = method(image, now)
+        result: Traced = method(image, now, explain=True) if explain else method(image, now)
         return result
+    if explain:
+        explained: ReplicationDecision = engine.decide(image, now=now, explain=True)
+        return explained, Provenance(name, str(getattr(engine, "revision", "") or ""))
     decision: ReplicationDecision = (
         engine.decide(image, now=now) if now is not None else engine.decide(image)
     )

@@ -96,17 +96,24 @@ class OpaHttpEngine:
         self.unavailable = 0
 
     # -- DecisionEngine ------------------------------------------------------
-    def decide(self, image: ImageMetadata, now: str | None = None) -> ReplicationDecision:
-        return self.decide_traced(image, now)[0]
+    def decide(
+        self, image: ImageMetadata, now: str | None = None, *, explain: bool = False
+    ) -> ReplicationDecision:
+        return self.decide_traced(image, now, explain=explain)[0]
 
     def decide_many(
         self, images: Sequence[ImageMetadata], now: str | None = None
     ) -> list[ReplicationDecision]:
         return [d for d, _ in self.decide_many_traced(images, now)]
 
-    def decide_traced(self, image: ImageMetadata, now: str | None = None) -> Traced:
+    def decide_traced(
+        self, image: ImageMetadata, now: str | None = None, *, explain: bool = False
+    ) -> Traced:
         """The decision and the revision OPA reports with that very answer."""
-        body = {"input": {"image": image.as_input(), "now": now or now_rfc3339()}}
+        query: dict[str, Any] = {"image": image.as_input(), "now": now or now_rfc3339()}
+        if explain:
+            query["explain"] = True  # every candidate's condition lines (docs/contract.md)
+        body = {"input": query}
         value, revision = self._query(DECISION_PATH, body, self.timeout)
         return parse_decision(value), Provenance("opa", revision)
 

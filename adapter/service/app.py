@@ -4,7 +4,7 @@ Endpoints (``/v1/`` and ``/bundles/`` need ``Authorization: Bearer <token>`` of 
 with the endpoint's scope, adapter.service.auth)::
 
     POST /v1/evaluate            {"reference": "registry/repo:tag"}
-                                 | {"image": ImageMetadata, "now"?: RFC 3339}
+                                 | {"image": ImageMetadata, "now"?: RFC 3339, "explain"?: bool}
     POST /v1/replicate           {"reference": "registry/repo[:tag]", "dry_run"?: bool}
     /v1/policies...              the policy API (adapter.service.policy_api)
     GET  /bundles/<name>.tar.gz  the bundle (OPA bundle service API: ETag, If-None-Match -> 304)
@@ -176,7 +176,7 @@ class ServiceApp:
         if ("image" in body) == ("reference" in body):
             raise ApiError("invalid_input", "give exactly one of 'image' and 'reference'")
         if "image" in body:
-            unknown = sorted(set(body) - {"image", "now"})
+            unknown = sorted(set(body) - {"image", "now", "explain"})
             if unknown:
                 raise ApiError("invalid_input", f"unknown field(s): {', '.join(unknown)}")
             try:
@@ -189,7 +189,12 @@ class ServiceApp:
                     check_rfc3339(now)  # before any engine sees it
                 except ValueError as exc:
                     raise ApiError("invalid_input", f"'now': {exc}") from None
-            return await self._run(lambda: _guard(lambda: self.ctx.evaluate_image(image, now)))
+            explain = body.get("explain", False)
+            if not isinstance(explain, bool):
+                raise ApiError("invalid_input", "'explain' must be a boolean")
+            return await self._run(
+                lambda: _guard(lambda: self.ctx.evaluate_image(image, now, explain=explain))
+            )
         reference = _reference(body, {"reference"})
         return await self._run(lambda: _guard(lambda: self.ctx.evaluate_reference(reference)))
 

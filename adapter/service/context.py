@@ -208,9 +208,12 @@ class ServiceContext:
             "schedules": self.scheduler.view(),
         }
 
-    def evaluate_image(self, image: ImageMetadata, now: str | None) -> dict[str, Any]:
+    def evaluate_image(
+        self, image: ImageMetadata, now: str | None, *, explain: bool = False
+    ) -> dict[str, Any]:
+        """Decide one image; ``explain`` asks for every candidate's condition lines."""
         self.decider.begin("evaluate")
-        decided = self.decider.decide_many([image], now)[0]
+        decided = self.decider.decide_many([image], now, explain=explain)[0]
         return {
             "engine": decided.engine,
             "bundle_revision": decided.revision,

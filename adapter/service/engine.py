@@ -63,16 +63,20 @@ class CurrentBundleEngine:
         engine = self._engine()  # one bundle per call: the revision reported is the one used
         return self._pool.submit(call, engine).result()
 
-    def decide(self, image: ImageMetadata, now: str | None = None) -> ReplicationDecision:
-        return self._run(lambda e: e.decide(image, now))
+    def decide(
+        self, image: ImageMetadata, now: str | None = None, *, explain: bool = False
+    ) -> ReplicationDecision:
+        return self._run(lambda e: e.decide(image, now, explain=explain))
 
     def decide_many(
         self, images: Sequence[ImageMetadata], now: str | None = None
     ) -> list[ReplicationDecision]:
         return self._run(lambda e: e.decide_many(images, now))
 
-    def decide_traced(self, image: ImageMetadata, now: str | None = None) -> Traced:
-        return self._run(lambda e: e.decide_traced(image, now))
+    def decide_traced(
+        self, image: ImageMetadata, now: str | None = None, *, explain: bool = False
+    ) -> Traced:
+        return self._run(lambda e: e.decide_traced(image, now, explain=explain))
 
     def decide_many_traced(
         self, images: Sequence[ImageMetadata], now: str | None = None
@@ -164,7 +168,10 @@ class Decider:
         capture = self._local.capture = _Capture(source)
         return capture
 
-    def decide_many(self, images: Sequence[ImageMetadata], now: str | None = None) -> list[Decided]:
+    def decide_many(
+        self, images: Sequence[ImageMetadata], now: str | None = None, *, explain: bool = False
+    ) -> list[Decided]:
+        """Decide and audit; ``explain`` (one image) asks for full explanations."""
         if not images:
             return []
         when = now or now_rfc3339()
@@ -174,7 +181,7 @@ class Decider:
             traced = (
                 self.engine.decide_many_traced(images, now=when)
                 if len(images) > 1
-                else [self.engine.decide_traced(images[0], now=when)]
+                else [self.engine.decide_traced(images[0], now=when, explain=explain)]
             )
         except EngineError as exc:
             self.metrics.evaluation_duration.observe(time.perf_counter() - started)

@@ -19,6 +19,7 @@ policies, a composite key (repository or tag prefix + label value) is used.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections import Counter
 from dataclasses import dataclass, field
@@ -259,7 +260,34 @@ def _string_options(ctype: str, op: str, leaf: dict[str, Any]) -> list[Option]:
 def _leaf_options(leaf: dict[str, Any]) -> list[Option]:
     if leaf.get("negate") or "base" not in leaf:
         return []
-    ctype, op = leaf["type"], leaf["operator"]
+    value, arg = leaf.get("value"), leaf["arg"]
+    if leaf["operator"] not in {"equals", "in", "contains", "matches"}:
+        arg = None  # only these read it (a semver range's comparators are not hashable)
+    return list(
+        _cached_options(
+            leaf["type"],
+            leaf["operator"],
+            leaf.get("key", ""),
+            value if isinstance(value, str) else None,
+            arg
+            if isinstance(arg, str)
+            else tuple(map(str, arg))
+            if isinstance(arg, list)
+            else None,
+        )
+    )
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _cached_options(
+    ctype: str, op: str, key: str, value: str | None, arg: str | tuple[Any, ...] | None
+) -> tuple[Option, ...]:
+    """Options of a leaf, by what they depend on (many policies share conditions)."""
+    leaf = {"key": key, "value": value, "arg": list(arg) if isinstance(arg, tuple) else arg}
+    return tuple(_options_uncached(ctype, op, leaf))
+
+
+def _options_uncached(ctype: str, op: str, leaf: dict[str, Any]) -> list[Option]:
     if ctype in {"repository", "registry", "tag"}:
         return _string_options(ctype, op, leaf)
     if ctype in {"label", "annotation"}:
@@ -409,13 +437,20 @@ def build_index_with_report(
     return index, _report(index, chosen, len(enabled)), chosen
 
 
-def _chain_max(table: dict[str, list[str]], related: Any) -> int:
+def _chain_max(table: dict[str, list[str]], kind: str) -> int:
     """The most policies one image value can reach in a prefix/suffix/contains table:
-    for each text, the policies under every text related to it (a prefix of it, ...)."""
+    for each text, the policies under every text in the table that is a prefix
+    (suffix, substring) of it. Linear in the table times its distinct lengths."""
+    lengths = sorted({len(t) for t in table})
     best = 0
-    texts = list(table)
-    for text in texts:
-        best = max(best, sum(len(table[t]) for t in texts if related(text, t)))
+    for text in table:
+        if kind == "prefix":
+            related = {text[:n] for n in lengths if n <= len(text)}
+        elif kind == "suffix":
+            related = {text[len(text) - n :] for n in lengths if n <= len(text)}
+        else:
+            related = {text[i : i + n] for n in lengths for i in range(len(text) - n + 1)}
+        best = max(best, sum(len(table.get(t, ())) for t in related))
     return best
 
 
@@ -426,12 +461,9 @@ def _report(index: dict[str, Any], chosen: dict[str, list[IndexKey]], enabled: i
             worst += sum(max(len(ids) for ids in values.values()) for values in table.values())
         else:
             worst += max(len(ids) for ids in table.values())
-    for table in index["prefix"].values():
-        worst += _chain_max(table, lambda text, t: text.startswith(t))
-    for table in index["suffix"].values():
-        worst += _chain_max(table, lambda text, t: text.endswith(t))
-    for table in index["contains"].values():
-        worst += _chain_max(table, lambda text, t: t in text)
+    for kind in ("prefix", "suffix", "contains"):
+        for table in index[kind].values():
+            worst += _chain_max(table, kind)
     for by_prefix in index["composite"].values():
         flat: dict[str, list[str]] = {
             p: max(
@@ -440,7 +472,7 @@ def _report(index: dict[str, Any], chosen: dict[str, list[IndexKey]], enabled: i
             )
             for p, labels in by_prefix.items()
         }
-        worst += _chain_max(flat, lambda text, t: text.startswith(t))
+        worst += _chain_max(flat, "prefix")
     by_key: dict[IndexKey, list[str]] = {}
     for pid, keys in chosen.items():
         for key in keys:

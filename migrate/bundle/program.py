@@ -8,7 +8,9 @@ form"), neither of which changes what the policy decides:
   string operation: its ``base`` becomes ``prefix``, ``contains``, ``suffix``
   or ``equals`` and its ``arg`` the literal (``value`` keeps the pattern as
   written, for the explanation);
-* ``checks``: for a policy of shape ``all``, its leaves in the order the
+* ``checks``: for a policy that is an AND of leaves once its groups are
+  pushed through (``all`` groups, ``not`` of a leaf, ``not`` of an ``any``;
+  ``checked`` is then true), those leaves (negation applied) in the order the
   library tests them to reject a non-matching candidate early: leaves the
   index already guarantees (the key the policy is filed under) last, then by
   cost (string and number tests before regexes, regexes before semver
@@ -70,34 +72,75 @@ def optimise(compiled: dict[str, Any], keys: list[IndexKey] | None) -> None:
     is_key = [bool(chosen) and _is_key(leaf, chosen) for leaf in compiled["leaves"]]
     for leaf in compiled["leaves"]:
         _string_operation(leaf)
-    if compiled.get("shape") != "all":
+    conjunction = _conjunction(compiled)
+    compiled["checked"] = conjunction is not None
+    if conjunction is None:
         compiled["checks"] = []
         return
+    leaves = compiled["leaves"]
     order = sorted(
-        range(len(compiled["leaves"])),
-        key=lambda i: (
-            is_key[i],
-            _COST.get(compiled["leaves"][i].get("base", ""), 1),
-            _HOLDS_OFTEN.get(compiled["leaves"][i].get("base", ""), 3),
-            i,
+        conjunction,
+        key=lambda item: (
+            is_key[item[0]] and not item[1],
+            _COST.get(leaves[item[0]].get("base", ""), 1),
+            _HOLDS_OFTEN.get(leaves[item[0]].get("base", ""), 3),
+            item,
         ),
     )
-    compiled["checks"] = [{f: compiled["leaves"][i][f] for f in _CHECK_FIELDS} for i in order]
+    checks = []
+    for i, flip in order:
+        check = {f: leaves[i][f] for f in _CHECK_FIELDS}
+        check["negate"] = bool(check["negate"]) != flip
+        checks.append(check)
+    compiled["checks"] = checks
+
+
+def _conjunction(compiled: dict[str, Any]) -> list[tuple[int, bool]] | None:
+    """The policy as an AND of (leaf, negated) when it is one, else None.
+
+    Groups are pushed through: ``all`` concatenates, ``not`` flips, and a
+    negated ``any`` is an ``all`` of negations (De Morgan; leaves are always
+    true or false, never undefined, so this is exact). A disjunction left over
+    (an ``any`` of two or more, a negated ``all`` of two or more) is not.
+    """
+    leaves = compiled["leaves"]
+    if any("base" not in leaf for leaf in leaves):
+        return None
+    groups = {g["id"]: g for level in compiled["levels"] for g in level}
+
+    def walk(node: int, negated: bool) -> list[tuple[int, bool]] | None:
+        if node < len(leaves):
+            return [(node, negated)]
+        group = groups[node]
+        children = group["children"]
+        if group["op"] == "not":
+            return walk(children[0], not negated)
+        conjunctive = (group["op"] == "all") != negated
+        if not conjunctive and len(children) != 1:
+            return None
+        out: list[tuple[int, bool]] = []
+        for child in children:
+            part = walk(child, negated)
+            if part is None:
+                return None
+            out.extend(part)
+        return out
+
+    return walk(compiled["root"], False)
 
 
 def guard_always(index: dict[str, Any], compiled: dict[str, dict[str, Any]]) -> None:
-    """Give each always-evaluated ``all`` policy a guard: its first check.
+    """Give each always-evaluated checked policy a guard: its first check.
 
     The index evaluates the guard (one leaf) for every image and makes the
-    policy a candidate only when it holds; a policy of another shape stays
-    in ``always``. Sound: a policy of shape ``all`` matches only when every
-    check holds.
+    policy a candidate only when it holds; any other policy stays in
+    ``always``. Sound: a checked policy matches only when every check holds.
     """
     guarded = []
     always = []
     for pid in index["always"]:
         checks = compiled[pid].get("checks") or []
-        if checks:
+        if compiled[pid].get("checked") and checks:
             guarded.append({"id": pid, **checks[0]})
         else:
             always.append(pid)

@@ -18,7 +18,6 @@ Tests come from two places:
 
 from __future__ import annotations
 
-import copy
 import hashlib
 import re
 from typing import Any
@@ -145,10 +144,14 @@ def _leaf_witness(leaf: dict[str, Any], truth: bool) -> Setter | None:
 
 
 def _apply(image: dict[str, Any], setter: Setter) -> dict[str, Any]:
-    result = copy.deepcopy(image)
+    """A copy of ``image`` with the setter applied. Only the mappings along the
+    setter's path are copied (the rest is shared and never changed): a deep
+    copy per witness was a tenth of a 10,000-policy build."""
+    result = dict(image)
     path, value = setter
     target = result
     for step in path[:-1]:
+        target[step] = dict(target[step])
         target = target[step]
     if value is _ABSENT:
         target.pop(path[-1], None)

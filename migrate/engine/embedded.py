@@ -180,8 +180,10 @@ class EmbeddedEngine:
         value = self.evaluate(_BATCH_RULE, query)
         return [parse_decision(v) for v in value]
 
-    def decide_traced(self, image: ImageMetadata, now: str | None = None) -> Traced:
-        return self.decide(image, now), Provenance("embedded", self._revision)
+    def decide_traced(
+        self, image: ImageMetadata, now: str | None = None, *, explain: bool = False
+    ) -> Traced:
+        return self.decide(image, now, explain=explain), Provenance("embedded", self._revision)
 
     def decide_many_traced(
         self, images: Sequence[ImageMetadata], now: str | None = None

@@ -85,7 +85,7 @@ _policy_set := data.freightliner.policy_set
 #   The decision for one image under the bundle's compiled policy set
 #   (read from data, not passed as an argument: regorus copies large
 #   arguments on every call). With explain false, a candidate is first
-#   checked by its compiled program (see passes), and condition lines are
+#   checked by its compiled program (see passing), and condition lines are
 #   built only for the candidates that match.
 decide(image, now, explain) := {
 	"should_replicate": count(resolved.replicate) > 0,
@@ -103,10 +103,7 @@ decide(image, now, explain) := {
 	ids := index.candidates(image, facts)
 
 	# One explanation per candidate policy, in id order.
-	explanation := [_explained(explain, policy, facts) |
-		some id in sort(ids)
-		policy := _policy_set.policies[id]
-	]
+	explanation := _explanation(explain, ids, facts)
 	matched := [e | some e in explanation; e.matched]
 	resolved := actions.resolve([actions.render(a, policy, image) |
 		some e in matched
@@ -116,48 +113,53 @@ decide(image, now, explain) := {
 	outcome := _outcome(matched, resolved)
 }
 
-# A candidate's explanation: every condition line when explaining; otherwise
-# the compiled program decides, and only a match builds its lines.
-_explained(true, policy, facts) := {
+# Explaining: every candidate's condition lines.
+_explanation(true, ids, facts) := [{
 	"policy_id": policy.id,
 	"priority": policy.priority,
 	"matched": _matched(policy, entries),
 	"conditions": entries,
-} if {
+} |
+	some id in sort(ids)
+	policy := _policy_set.policies[id]
 	entries := conditions.entries(policy, facts)
-}
+]
 
-_explained(false, policy, facts) := {
-	"policy_id": policy.id,
+# Not explaining: which candidates pass (see passing), then condition lines
+# for those only. Written without a call per candidate (a call costs OPA
+# about as much as the checks themselves).
+_explanation(false, ids, facts) := [{
+	"policy_id": id,
 	"priority": policy.priority,
-	"matched": true,
-	"conditions": conditions.entries(policy, facts),
-} if {
-	passes(policy, facts)
-} else := {
-	"policy_id": policy.id,
-	"priority": policy.priority,
-	"matched": false,
-	"conditions": [],
+	"matched": object.get(lines, id, null) != null,
+	"conditions": object.get(lines, id, []),
+} |
+	some id in sort(ids)
+	policy := _policy_set.policies[id]
+] if {
+	lines := {id: conditions.entries(_policy_set.policies[id], facts) | some id in passing(ids, facts)}
 }
 
 # METADATA
-# title: passes
+# title: passing
 # description: |
-#   Whether a candidate matches, decided as cheaply as possible: an enabled
-#   "all" policy tests its compiled checks (its leaves, cheapest and most
-#   often false first) and stops at the first that fails; other shapes
-#   evaluate every leaf and combine them.
-passes(policy, facts) if {
-	policy.shape == "all"
+#   The candidates that match, decided as cheaply as possible: a policy that
+#   is an AND of leaves (policy.checked, set by the translator, groups pushed
+#   through) tests its compiled checks (cheapest and most often false first)
+#   and stops at the first that fails; any other evaluates every leaf and
+#   combines them. Disabled policies never pass.
+passing(ids, facts) := {id |
+	some id in ids
+	policy := _policy_set.policies[id]
+	policy.checked
 	policy.enabled
 	every leaf in policy.checks {
 		conditions.holds(leaf.base, leaf.type, object.get(facts, leaf.subject, null), leaf.arg) != leaf.negate
 	}
-}
-
-passes(policy, facts) if {
-	policy.shape != "all"
+} | {id |
+	some id in ids
+	policy := _policy_set.policies[id]
+	policy.checked == false
 	_matched(policy, conditions.entries(policy, facts))
 }
 

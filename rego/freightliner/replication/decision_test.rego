@@ -12,6 +12,7 @@ _production := {
 		{"path": "conditions[1]", "type": "label", "key": "environment", "subject": ["labels", "environment"], "operator": "equals", "value": "environment=production", "about": {"path": "conditions[1]", "type": "label", "key": "environment", "operator": "equals", "value": "environment=production"}, "base": "equals", "negate": false, "arg": "production"},
 	],
 	"levels": [[{"id": 2, "op": "all", "children": [0, 1]}]], "root": 2, "shape": "all",
+	"checked": true,
 	"checks": [
 		{"subject": ["labels", "environment"], "base": "equals", "type": "label", "arg": "production", "negate": false},
 		{"subject": ["tag"], "base": "prefix", "type": "tag", "arg": "prod-", "negate": false},
@@ -27,6 +28,7 @@ _compliance := {
 	"priority": 200, "enabled": true, "schedule": "",
 	"leaves": [{"path": "conditions[0]", "type": "label", "key": "security.scan.status", "subject": ["labels", "security.scan.status"], "operator": "not_exists", "value": "security.scan.status", "about": {"path": "conditions[0]", "type": "label", "key": "security.scan.status", "operator": "not_exists", "value": "security.scan.status"}, "base": "exists", "negate": true, "arg": null}],
 	"levels": [[{"id": 1, "op": "all", "children": [0]}]], "root": 1, "shape": "all",
+	"checked": true,
 	"checks": [{"subject": ["labels", "security.scan.status"], "base": "exists", "type": "label", "arg": null, "negate": true}],
 	"actions": [{"type": "block", "target_registry": "", "target_repo": [], "target_tag": [], "match_prefix": "", "match_suffix": "", "parameters": {"reason": "Missing security scan"}, "retry_policy": null}],
 }

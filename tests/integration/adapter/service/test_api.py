@@ -185,3 +185,27 @@ def test_metrics_exact_after_a_known_sequence(topo: Topology) -> None:
     text = httpx.get(f"{topo.adapter_url}/metrics").text
     assert "# TYPE freightliner_policy_evaluations_total counter" in text
     assert "# TYPE freightliner_policy_evaluation_duration_seconds histogram" in text
+
+
+def test_evaluate_explains_every_candidate_only_when_asked(
+    topology_factory: TopologyFactory,
+) -> None:
+    # filed under registry "src": an image from src with another tag is a
+    # candidate that does not match
+    topo = topology_factory.start({"p.yaml": tag_policy("^prod-9", registry="src")}, opa=False)
+    api = topo.api()
+    plain = api.post("/v1/evaluate", json={"image": image("prod-1"), "now": NOW}).json()
+    assert plain["results"][0]["decision"]["explanation"] == [
+        {"policy_id": "prod", "priority": 10, "matched": False, "conditions": []}
+    ]
+    asked = api.post(
+        "/v1/evaluate", json={"image": image("prod-1"), "now": NOW, "explain": True}
+    ).json()
+    [entry] = asked["results"][0]["decision"]["explanation"]
+    assert [(c["path"], c["actual"], c["matched"]) for c in entry["conditions"]] == [
+        ("conditions[0]", "src", True),
+        ("conditions[1]", "prod-1", False),
+    ]
+    assert asked["results"][0]["decision"]["matched_policies"] == []
+    bad = api.post("/v1/evaluate", json={"image": image("prod-1"), "explain": "yes"})
+    assert _error(bad) == (422, "invalid_input")

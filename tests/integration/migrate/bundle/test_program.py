@@ -1,0 +1,107 @@
+"""Condition programs: literal regexes as string tests, checks in rejection order."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from migrate.bundle.program import guard_always, optimise
+from migrate.policy.model import Policy
+from migrate.policy.semantics import compile_policy
+
+
+def _compiled(conditions: list[dict[str, Any]], pid: str = "p") -> dict[str, Any]:
+    compiled, problems = compile_policy(
+        Policy.model_validate({"id": pid, "conditions": conditions})
+    )
+    assert problems == []
+    return compiled
+
+
+TEAM = {"type": "repository", "operator": "glob", "value": "team-42/*"}
+PROD_TAG = {"type": "tag", "operator": "matches", "value": "^prod-"}
+PROD_ENV = {"type": "label", "operator": "equals", "value": "environment=production"}
+
+
+def test_literal_regexes_become_string_tests_and_keep_their_pattern() -> None:
+    compiled = _compiled(
+        [
+            PROD_TAG,
+            {"type": "repository", "operator": "matches", "value": "team-00042/"},
+            {"type": "tag", "operator": "not_matches", "value": "^lib$"},
+            {"type": "tag", "operator": "matches", "value": "(?i)^prod-"},
+        ]
+    )
+    optimise(compiled, None)
+    assert [(leaf["base"], leaf["arg"], leaf["value"]) for leaf in compiled["leaves"]] == [
+        ("prefix", "prod-", "^prod-"),
+        ("contains", "team-00042/", "team-00042/"),
+        ("equals", "lib", "^lib$"),
+        ("matches", "(?i)^prod-", "(?i)^prod-"),
+    ]
+
+
+def test_checks_put_the_index_key_last_and_cheap_selective_tests_first() -> None:
+    compiled = _compiled(
+        [TEAM, PROD_TAG, PROD_ENV, {"type": "tag", "operator": "semver", "value": ">=1.0.0"}]
+    )
+    optimise(compiled, [("prefix", "repository", "team-42/")])
+    assert compiled["checked"] is True
+    assert [(c["type"], c["base"]) for c in compiled["checks"]] == [
+        ("label", "equals"),
+        ("tag", "prefix"),
+        ("tag", "semver"),
+        ("repository", "matches"),
+    ]
+
+
+def test_groups_are_pushed_through_into_one_and() -> None:
+    # not(any(a, b)) and all(c, not d) is not-a, not-b, c, not-d
+    compiled = _compiled(
+        [
+            {"not": {"any": [PROD_TAG, PROD_ENV]}},
+            {"all": [TEAM, {"not": {"type": "label", "operator": "exists", "value": "x"}}]},
+        ]
+    )
+    assert compiled["shape"] == "tree"
+    optimise(compiled, None)
+    assert compiled["checked"] is True
+    negations = {(c["type"], c["base"]): c["negate"] for c in compiled["checks"]}
+    assert negations == {
+        ("tag", "prefix"): True,
+        ("label", "equals"): True,
+        ("repository", "matches"): False,
+        ("label", "exists"): True,
+    }
+
+
+def test_disjunctions_are_not_checked() -> None:
+    for conditions in (
+        [{"any": [PROD_TAG, PROD_ENV]}],
+        [{"not": {"all": [PROD_TAG, PROD_ENV]}}],
+        [PROD_TAG, {"type": "label", "operator": "equals", "value": "a=b", "logical_op": "OR"}],
+    ):
+        compiled = _compiled(conditions)
+        optimise(compiled, None)
+        assert (compiled["checked"], compiled["checks"]) == (False, [])
+
+
+def test_always_evaluated_checked_policies_get_their_first_check_as_guard() -> None:
+    old = _compiled([{"type": "age", "operator": "older_than", "value": "365d"}], "old")
+    anyone = _compiled(
+        [{"any": [PROD_TAG, {"type": "age", "operator": "older_than", "value": "1d"}]}], "anyone"
+    )
+    for policy in (old, anyone):
+        optimise(policy, None)
+    index: dict[str, Any] = {"always": ["anyone", "old"]}
+    guard_always(index, {"old": old, "anyone": anyone})
+    assert index["always"] == ["anyone"]
+    assert index["guarded"] == [
+        {
+            "id": "old",
+            "subject": ["age_ns"],
+            "base": "gt",
+            "type": "age",
+            "arg": old["leaves"][0]["arg"],
+            "negate": False,
+        }
+    ]
