@@ -306,7 +306,10 @@ def test_refusals_match_opa_exactly(opa_bin: str, tmp_path: Path, bundle: object
 def test_cli_refuses_a_tampered_bundle_with_one_line(tmp_path: Path, bundle: object) -> None:
     private, public = _keys(tmp_path, "ES256")
     files = dict(sign_bundle(bundle, SigningConfig.from_file(private, "ES256", "k1")).files)
-    files["data.json"] = files["data.json"].replace(b'"priority": 10', b'"priority": 11')
+    data = json.loads(files["data.json"])
+    for policy in data["freightliner"]["policy_set"]["policies"].values():
+        policy["priority"] += 1  # a real edit, whatever the builder's JSON formatting
+    files["data.json"] = json.dumps(data).encode()
     path = _tarball(files, tmp_path / "t.tar.gz")
     image = tmp_path / "image.json"
     image.write_text(json.dumps({"registry": "src", "repository": "a", "tag": "v1"}))
