@@ -26,11 +26,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_decisions import make_policies
-from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from migrate.bundle.builder import BundleBuilder
 from migrate.bundle.signing import SigningConfig, VerificationConfig, sign_bundle, verify_files
+from tests.fixtures.keys import write_pem_pair
 
 
 def keys(tmp: Path) -> dict[str, tuple[Path, Path]]:
@@ -39,20 +39,7 @@ def keys(tmp: Path) -> dict[str, tuple[Path, Path]]:
         ("RS256", rsa.generate_private_key(public_exponent=65537, key_size=2048)),
         ("ES256", ec.generate_private_key(ec.SECP256R1())),
     ):
-        priv, pub = tmp / f"{alg}.pem", tmp / f"{alg}.pub"
-        priv.write_bytes(
-            private.private_bytes(
-                serialization.Encoding.PEM,
-                serialization.PrivateFormat.PKCS8,
-                serialization.NoEncryption(),
-            )
-        )
-        pub.write_bytes(
-            private.public_key().public_bytes(
-                serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-            )
-        )
-        out[alg] = (priv, pub)
+        out[alg] = write_pem_pair(private, tmp / f"{alg}.pem", tmp / f"{alg}.pub")
     secret = tmp / "hmac"
     secret.write_bytes(os.urandom(32))
     out["HS256"] = (secret, secret)

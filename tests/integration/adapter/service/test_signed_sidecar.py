@@ -18,12 +18,12 @@ from typing import Any
 import httpx
 import pytest
 import yaml
-from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from adapter.service.auth import hash_token
 from migrate.bundle.signing import SignatureError, VerificationConfig
 from migrate.engine.embedded import EmbeddedEngine
+from tests.fixtures.keys import write_pem_pair
 from tests.fixtures.registry import free_port
 from tests.fixtures.topology import Topology, TopologyFactory, wait_for
 from tests.integration.adapter.service.policies import image, tag_policy
@@ -115,20 +115,7 @@ def pack(files: dict[str, bytes]) -> bytes:
 @pytest.fixture
 def keys(tmp_path: Path) -> tuple[Path, Path]:
     private = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    priv, pub = tmp_path / "signing.pem", tmp_path / "signing.pub.pem"
-    priv.write_bytes(
-        private.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    pub.write_bytes(
-        private.public_key().public_bytes(
-            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-        )
-    )
-    return priv, pub
+    return write_pem_pair(private, tmp_path / "signing.pem", tmp_path / "signing.pub.pem")
 
 
 @pytest.fixture

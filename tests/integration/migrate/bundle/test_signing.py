@@ -17,7 +17,6 @@ import tarfile
 from pathlib import Path
 
 import pytest
-from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from migrate.bundle.builder import BundleBuilder, read_bundle
@@ -31,6 +30,7 @@ from migrate.bundle.signing import (
     verify_files,
 )
 from migrate.policy.loader import parse_policy_text
+from tests.fixtures.keys import write_pem_pair
 
 pytestmark = pytest.mark.opa
 
@@ -57,21 +57,7 @@ def _keys(tmp: Path, algorithm: str) -> tuple[Path, Path]:
         private = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     else:
         private = ec.generate_private_key(ec.SECP256R1())
-    priv = tmp / f"{algorithm}.pem"
-    pub = tmp / f"{algorithm}.pub.pem"
-    priv.write_bytes(
-        private.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    pub.write_bytes(
-        private.public_key().public_bytes(
-            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-        )
-    )
-    return priv, pub
+    return write_pem_pair(private, tmp / f"{algorithm}.pem", tmp / f"{algorithm}.pub.pem")
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess[str]:
