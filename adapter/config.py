@@ -11,11 +11,13 @@ Sections::
     bundle_signing: keys to sign published bundles and verify bundles read (OPA's format)
 
 Every other top-level key is reported as unknown. Secrets never appear here:
-registry credentials come from the environment or a Docker config.json.
+registry credentials come from the environment, secret files, a Docker
+config.json or its credential helpers (adapter.registry.credentials).
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -189,7 +191,10 @@ class FreightlinerConfig(BaseModel):
         try:
             values["registries"] = RegistriesConfig.from_section(data.get("registries"), name)
         except ConfigError as exc:
-            problems.extend(exc.diagnostics or [Diagnostic(exc.message, file=name)])
+            problems.extend(
+                replace(d, line=d.line or line_of(data, (d.field or "").split(".")))
+                for d in exc.diagnostics or [Diagnostic(exc.message, file=name)]
+            )
         if isinstance(data.get("replication"), dict):
             values["replication"] = dict(data["replication"])
         for key, setting in (

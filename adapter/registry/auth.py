@@ -11,10 +11,18 @@ Credentials stay with their origin: :class:`RegistryAuth` adds an
 ``Authorization`` header only to requests whose scheme, host and port are the
 registry's own (any other request loses the header), and the Basic
 credentials go to a token realm only when that realm is https, or the
-registry itself is loopback or ``insecure``. A configured ``token_env``
-bearer token follows the same origin rule.
+registry itself is loopback or ``insecure``. A configured bearer token
+(``token_env``, ``token_file``, a helper's identity token) follows the same origin
+rule. The token request itself goes through the client's ``send`` without this
+flow: httpx drops ``Authorization`` when a realm redirects to another origin.
 
-Not supported: the OAuth2 refresh-token POST flow and Docker credential helpers.
+Credentials come from a :class:`~adapter.registry.credentials.CredentialProvider`:
+when the registry (or its token service) rejects the credentials that were sent,
+they are fetched again once (helper run again, files and environment re-read)
+and, if they changed, the request is sent once more before the error is raised.
+
+Not supported: the OAuth2 refresh-token POST flow (an identity token is sent as a
+bearer token).
 """
 
 from __future__ import annotations
@@ -29,7 +37,8 @@ from typing import Any
 
 import httpx
 
-from adapter.registry.config import Credentials
+from adapter.registry.credentials import CredentialProvider, StaticCredentials
+from adapter.registry.credstore import Credentials
 from migrate.core.errors import AuthenticationError
 
 __all__ = ["Challenge", "RegistryAuth", "origin_of", "parse_challenge", "scopes_for"]
@@ -93,7 +102,9 @@ class RegistryAuth(httpx.Auth):
     allows an http token realm (loopback or ``insecure`` registries only).
     ``send`` performs the token request (the client's own ``send``, without
     this flow). A ``401`` on a request whose body can be replayed is answered
-    once (after learning the challenge); on a streamed body it is returned.
+    once after learning the challenge, and once more after fetching rejected
+    credentials again (when they changed); on a streamed body it is returned.
+    ``credentials`` are fixed :class:`Credentials` (or ``None``) or a provider.
     """
 
     requires_request_body = False
@@ -102,21 +113,32 @@ class RegistryAuth(httpx.Auth):
     def __init__(
         self,
         registry: str,
-        credentials: Credentials | None,
+        credentials: Credentials | CredentialProvider | None,
         send: Callable[[httpx.Request], httpx.Response],
         *,
         origin: str,
         plain_realm_ok: bool,
     ) -> None:
         self.registry = registry
-        self._credentials = credentials
+        self._source: CredentialProvider = (
+            StaticCredentials(credentials)
+            if credentials is None or isinstance(credentials, Credentials)
+            else credentials
+        )
         self._send = send
+        self.url = origin
         self.origin = origin_of(httpx.URL(origin))
         self.plain_realm_ok = plain_realm_ok
         self._lock = threading.Lock()
         self._challenge: Challenge | None = None
         self._tokens: dict[tuple[str, ...], tuple[str, float]] = {}
         self.token_requests = 0
+        #: how many times rejected credentials were fetched again (diagnostics, tests)
+        self.refreshes = 0
+
+    @property
+    def _credentials(self) -> Credentials | None:
+        return self._source.current()
 
     # -- httpx.Auth -----------------------------------------------------------
     def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
@@ -125,20 +147,48 @@ class RegistryAuth(httpx.Auth):
             yield request
             return
         scopes = scopes_for(request.method, request.url.path, dict(request.url.params))
-        sent = self.header_for(scopes)
+        replayable = isinstance(request.stream, httpx.ByteStream)
+        used = self._credentials
+        refreshed = False
+        try:
+            sent = self.header_for(scopes)
+        except AuthenticationError:  # the token service rejected them
+            if not self._refetch(used):
+                raise
+            refreshed, used = True, self._credentials
+            sent = self.header_for(scopes)
         if sent is not None:
             request.headers["Authorization"] = sent
         response = yield request
-        if response.status_code != 401 or not isinstance(request.stream, httpx.ByteStream):
-            return
-        self.on_challenge(response, scopes, sent)  # raises when retrying cannot help
-        again = self.header_for(scopes)
-        if again is None:
-            return
-        request.headers["Authorization"] = again
-        response = yield request
-        if response.status_code == 401:
-            self.on_challenge(response, scopes, again)  # rejected again: says why
+        for _ in range(2):  # learn the challenge once; fetch rejected credentials once
+            if response.status_code != 401 or not replayable:
+                return
+            try:
+                self.on_challenge(response, scopes, sent)  # raises when retrying cannot help
+                again = self.header_for(scopes)
+            except AuthenticationError:
+                if refreshed or not self._refetch(used):
+                    raise
+                refreshed, used = True, self._credentials
+                again = self.header_for(scopes)
+            if again is None:
+                return
+            request.headers["Authorization"] = sent = again
+            response = yield request
+        if response.status_code == 401 and replayable:
+            self.on_challenge(response, scopes, sent)  # rejected again: says why
+
+    def _refetch(self, stale: Credentials | None) -> bool:
+        """Fetch credentials again after ``stale`` was rejected; True when they changed
+        (cached bearer tokens, issued for the old ones, are dropped)."""
+        if stale is None:
+            return False
+        fresh, changed = self._source.refresh(stale)
+        self.refreshes += 1
+        if changed:
+            with self._lock:
+                self._tokens.clear()
+        return changed and fresh is not None
 
     # -- header for an outgoing request ---------------------------------
     def header_for(self, scopes: Sequence[str]) -> str | None:
@@ -166,8 +216,8 @@ class RegistryAuth(httpx.Auth):
         creds = self._credentials
         if creds is not None and creds.token:
             raise AuthenticationError(
-                f"registry {self.registry!r}: the configured token was "
-                f"rejected (HTTP 401 on {where})"
+                f"registry {self.registry!r}{self._at(creds)}: the configured token"
+                f"{self._from(creds)} was rejected (HTTP 401 on {where})"
             )
         if challenge is None or challenge.scheme not in ("basic", "bearer"):
             raise AuthenticationError(
@@ -176,14 +226,15 @@ class RegistryAuth(httpx.Auth):
             )
         if challenge.scheme == "basic":
             if creds is None:
+                ways = self._source.ways()
                 raise AuthenticationError(
-                    f"registry {self.registry!r}: credentials required "
-                    f"(HTTP 401 on {where}); none configured"
+                    f"registry {self.registry!r} at {self.url}: credentials required "
+                    f"(HTTP 401 on {where}); none found" + (f": {ways}" if ways else "")
                 )
             if sent is not None:
                 raise AuthenticationError(
-                    f"registry {self.registry!r}: credentials for user "
-                    f"{creds.username!r} were rejected (HTTP 401 on {where})"
+                    f"registry {self.registry!r}{self._at(creds)}: credentials for user "
+                    f"{creds.username!r}{self._from(creds)} were rejected (HTTP 401 on {where})"
                 )
         elif sent is not None:
             with self._lock:
@@ -198,6 +249,13 @@ class RegistryAuth(httpx.Auth):
             self._challenge = challenge
 
     # -- internals -----------------------------------------------------
+    def _at(self, creds: Credentials) -> str:
+        return f" at {self.url}" if creds.origin else ""
+
+    @staticmethod
+    def _from(creds: Credentials) -> str:
+        return f" from {creds.origin} (fetched again once)" if creds.origin else ""
+
     def _basic_header(self) -> str | None:
         creds = self._credentials
         if creds is None:
@@ -260,10 +318,11 @@ class RegistryAuth(httpx.Auth):
             who = (
                 "anonymous access was"
                 if creds is None
-                else (f"credentials for user {creds.username!r} were")
+                else (f"credentials for user {creds.username!r}{self._from(creds)} were")
             )
+            at = self._at(creds) if creds is not None else ""
             raise AuthenticationError(
-                f"registry {self.registry!r}: {who} rejected by the token "
+                f"registry {self.registry!r}{at}: {who} rejected by the token "
                 f"service {realm} (HTTP {response.status_code})"
             )
         if response.status_code != 200:

@@ -27,6 +27,7 @@ import httpx
 from adapter.registry.auth import RegistryAuth, origin_of
 from adapter.registry.blobs import BlobStream, upload_blob
 from adapter.registry.config import Credentials, RegistriesConfig, RegistryConfig, is_loopback
+from adapter.registry.credentials import CredentialProvider, StaticCredentials
 from adapter.registry.digest import DigestVerifier, compute_digest, is_digest, parse_digest
 from adapter.registry.http import (
     DEFAULT_SCHEDULE,
@@ -38,6 +39,7 @@ from adapter.registry.http import (
 from adapter.registry.interface import Manifest, ManifestInfo
 from adapter.registry.manifest import MANIFEST_ACCEPT, detect_media_type
 from adapter.registry.reference import InvalidName, Kind, api_path, shown
+from adapter.registry.tls import verify_setting
 from migrate.core.errors import AuthenticationError, RegistryError
 from migrate.core.retry import RetrySettings
 
@@ -53,9 +55,11 @@ _Params = dict[str, str]
 class RegistryClient:
     """A client for one configured registry.
 
-    ``credentials`` default to ``config.credentials()`` (environment, then
-    Docker config; :class:`ConfigError` if misconfigured); pass ``None`` for
-    anonymous access. ``transport`` replaces
+    ``credentials`` default to the configured sources (``config.credential_source()``:
+    resolved now, :class:`ConfigError` if misconfigured; re-read when a secret file
+    changes and fetched again once on a 401); pass ``None`` for anonymous access.
+    TLS follows the registry's ``ca_file``/``client_cert``/``certs_dir``/``insecure``
+    (:mod:`adapter.registry.tls`). ``transport`` replaces
     httpx's network transport (tests).
     ``retry`` sets attempts and backoff for every replayable request;
     ``max_retry_after`` caps a server's ``Retry-After``.
@@ -85,17 +89,23 @@ class RegistryClient:
         self._origin = origin_of(httpx.URL(config.url))
         self._http = http_client(
             base_url=config.url,
-            verify=config.verify_tls,
+            verify=verify_setting(config),
             timeout=timeout,
             connect_timeout=min(timeout, 10.0),
             max_connections=max_connections,
             transport=transport,
             follow_redirects=True,
         )
-        resolved = config.credentials() if credentials == "config" else credentials
+        provider: CredentialProvider
+        if credentials == "config":
+            source = config.credential_source()
+            source.current()  # resolved now: a misconfiguration fails at start
+            provider = source
+        else:
+            provider = StaticCredentials(credentials, config.credential_source().ways())
         self._auth = RegistryAuth(
             config.name,
-            resolved,
+            provider,
             self._send_plain,
             origin=config.url,
             plain_realm_ok=config.insecure or is_loopback(config.hostname),

@@ -5,39 +5,41 @@ Example::
     registries:
       ecr:
         url: https://123456789012.dkr.ecr.eu-west-1.amazonaws.com
+        # credentials from ~/.docker/config.json: credHelpers {"<host>": "ecr-login"}
       local:
         url: http://127.0.0.1:5000      # http: only for loopback hosts or insecure: true
         username_env: LOCAL_USER        # default FREIGHTLINER_REGISTRY_LOCAL_USERNAME
         password_env: LOCAL_PASS        # default FREIGHTLINER_REGISTRY_LOCAL_PASSWORD
+      harbor:
+        url: https://harbor.internal:8443
+        username: robot$replicator
+        password_file: /run/secrets/harbor   # re-read when it changes
+        ca_file: /etc/pki/internal-ca.pem    # or certs_dir: /etc/docker/certs.d
       hub:
         url: https://registry-1.docker.io
         docker_config: ~/.docker/config.json
 
 Secrets are never written in the file: a ``password`` (or ``token``,
-``auth``...) key is rejected. Credentials come, in this order, from the
-``token_env`` variable (a pre-issued bearer token), the username/password
-variables, or a Docker ``config.json`` (``auths`` keyed by ``host[:port]``,
-base64 ``auth`` = ``user:pass``); otherwise access is anonymous.
+``auth``...) key is rejected. Where credentials come from, in which order, is
+:mod:`adapter.registry.credentials`; TLS settings are :mod:`adapter.registry.tls`.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
 import ipaddress
-import json
-import os
 import re
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 import yaml
-from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from adapter.registry.credentials import CredentialSource, env_prefix
+from adapter.registry.credstore import Credentials, docker_config_path
 from adapter.registry.lookup import registry_named
+from adapter.registry.tls import TlsConfigError, ssl_context
 from migrate.core.errors import ConfigError, Diagnostic
 
 __all__ = [
@@ -50,33 +52,7 @@ __all__ = [
 ]
 
 _SECRET_KEYS = frozenset({"password", "token", "auth", "secret", "identitytoken", "access_token"})
-_DOCKER_HUB = {"docker.io", "index.docker.io", "registry-1.docker.io", "registry.hub.docker.com"}
-
-
-@dataclass(frozen=True)
-class Credentials:
-    """Resolved credentials: a username/password pair or a bearer ``token`` (never both)."""
-
-    username: str = ""
-    password: str = ""
-    token: str = ""
-
-    def __repr__(self) -> str:  # never print secrets
-        kind = "token" if self.token else f"user={self.username!r}"
-        return f"Credentials({kind})"
-
-
-def env_prefix(name: str) -> str:
-    """``FREIGHTLINER_REGISTRY_<NAME>_``: upper-cased, every non-alphanumeric made ``_``."""
-    return "FREIGHTLINER_REGISTRY_" + re.sub(r"[^A-Za-z0-9]", "_", name).upper() + "_"
-
-
-def docker_config_path(environ: Mapping[str, str] | None = None) -> Path:
-    """``$DOCKER_CONFIG/config.json``, else ``~/.docker/config.json``."""
-    env = os.environ if environ is None else environ
-    if env.get("DOCKER_CONFIG"):
-        return Path(env["DOCKER_CONFIG"]) / "config.json"
-    return Path.home() / ".docker" / "config.json"
+_TLS_FIELDS = ("ca_file", "client_cert", "client_key", "certs_dir")
 
 
 def is_loopback(host: str) -> bool:
@@ -87,13 +63,6 @@ def is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
-
-
-def _normalise_auth_key(key: str) -> str:
-    """``https://host:port/v1/`` → ``host:port``."""
-    if "://" in key:
-        key = urlsplit(key).netloc
-    return key.split("/", 1)[0].lower()
 
 
 class RegistryConfig(BaseModel):
@@ -107,7 +76,16 @@ class RegistryConfig(BaseModel):
     username_env: str | None = None
     password_env: str | None = None
     token_env: str | None = None
+    token_file: Path | None = None
+    username: str | None = None
+    password_file: Path | None = None
     docker_config: Path | None = None
+    #: a Docker credential helper (credHelpers/credsStore) must answer within this time
+    helper_timeout_seconds: float = Field(default=30.0, gt=0, le=600)
+    ca_file: Path | None = None
+    client_cert: Path | None = None
+    client_key: Path | None = None
+    certs_dir: Path | None = None
 
     @model_validator(mode="before")
     @classmethod
@@ -133,7 +111,12 @@ class RegistryConfig(BaseModel):
     def _url(cls, value: str) -> str:
         value = value.strip().rstrip("/")
         if "://" not in value:
-            value = "https://" + value
+            host = urlsplit("https://" + value).hostname or ""
+            plain = "" if is_loopback(host) else " with insecure: true"
+            raise ValueError(
+                f"url {value!r} has no scheme: write https://{value} (TLS, verified), or "
+                f"http://{value}{plain} for plain http"
+            )
         parts = urlsplit(value)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ValueError(f"url must be http(s)://host[:port], got {value!r}")
@@ -148,6 +131,36 @@ class RegistryConfig(BaseModel):
                 f"plain http to {self.hostname!r} needs insecure: true "
                 "(only loopback hosts may use http)"
             )
+        return self
+
+    @model_validator(mode="after")
+    def _sources(self) -> RegistryConfig:
+        for first, second in (
+            ("token_env", "token_file"),
+            ("password_env", "password_file"),
+            ("username", "username_env"),
+            ("token_env", "password_file"),
+            ("token_file", "password_file"),
+        ):
+            if getattr(self, first) is not None and getattr(self, second) is not None:
+                raise ValueError(f"{first} and {second} exclude each other: keep one")
+        if self.username is not None and self.password_file is None:
+            raise ValueError("username is only used with password_file")
+        tls = [f for f in _TLS_FIELDS if getattr(self, f) is not None]
+        if tls and self.insecure:
+            raise ValueError(
+                f"insecure: true turns TLS verification off, {', '.join(tls)} would be "
+                "ignored: remove one"
+            )
+        if tls and self.scheme != "https":
+            raise ValueError(f"{', '.join(tls)} need an https url")
+        if (self.client_cert is None) != (self.client_key is None):
+            given, missing = (
+                ("client_cert", "client_key")
+                if self.client_key is None
+                else ("client_key", "client_cert")
+            )
+            raise ValueError(f"{given} needs {missing}")
         return self
 
     @property
@@ -168,66 +181,26 @@ class RegistryConfig(BaseModel):
         """``insecure: true`` allows http and skips TLS verification."""
         return not self.insecure
 
+    @property
+    def has_tls_files(self) -> bool:
+        """True when a CA, client certificate or ``certs_dir`` is configured."""
+        return any(getattr(self, f) is not None for f in _TLS_FIELDS)
+
+    def check_tls(self) -> None:
+        """Load the TLS files once (:class:`TlsConfigError` naming the field if one is bad)."""
+        if self.has_tls_files:
+            ssl_context(self)
+
     def credentials(self, environ: Mapping[str, str] | None = None) -> Credentials | None:
-        """Resolve credentials (see the module docstring); ``None`` means anonymous.
-
-        Raises :class:`ConfigError` when an explicitly named variable or
-        ``docker_config`` file is missing, or only half of a user/password pair is set.
+        """Resolve credentials once (:mod:`adapter.registry.credentials`); ``None`` means
+        anonymous. Raises :class:`ConfigError` when a named variable or file is missing, a
+        credential helper is missing or fails, or only half of a user/password pair is set.
         """
-        env = os.environ if environ is None else environ
-        if self.token_env is not None:
-            if not env.get(self.token_env):
-                raise ConfigError(f"registry {self.name!r}: token_env {self.token_env} is not set")
-            return Credentials(token=env[self.token_env])
-        prefix = env_prefix(self.name)
-        user_var = self.username_env or prefix + "USERNAME"
-        pass_var = self.password_env or prefix + "PASSWORD"
-        user, password = env.get(user_var), env.get(pass_var)
-        explicit = self.username_env is not None or self.password_env is not None
-        if user and password:
-            return Credentials(username=user, password=password)
-        if user or password or explicit:
-            missing = pass_var if user else user_var
-            raise ConfigError(f"registry {self.name!r}: environment variable {missing} is not set")
-        return self._docker_config_credentials(env)
+        return CredentialSource(self, environ).resolve()
 
-    def _docker_config_credentials(self, env: Mapping[str, str]) -> Credentials | None:
-        path = self.docker_config.expanduser() if self.docker_config else docker_config_path(env)
-        if not path.is_file():
-            if self.docker_config is not None:
-                raise ConfigError(f"registry {self.name!r}: docker_config {path} does not exist")
-            return None
-        try:
-            document = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError) as exc:
-            raise ConfigError(f"registry {self.name!r}: cannot read {path}: {exc}") from exc
-        auths = document.get("auths") if isinstance(document, dict) else None
-        if not isinstance(auths, dict):
-            return None
-        wanted = {self.host} | (_DOCKER_HUB if self.hostname in _DOCKER_HUB else set())
-        for key, entry in auths.items():
-            if _normalise_auth_key(str(key)) in wanted and isinstance(entry, dict):
-                return _decode_auth_entry(entry, self.name, path)
-        return None
-
-
-def _decode_auth_entry(entry: dict[str, Any], name: str, path: Path) -> Credentials | None:
-    if entry.get("identitytoken"):
-        return Credentials(token=str(entry["identitytoken"]))
-    if entry.get("auth"):
-        try:
-            decoded = base64.b64decode(str(entry["auth"]), validate=True).decode("utf-8")
-        except (binascii.Error, UnicodeDecodeError) as exc:
-            raise ConfigError(
-                f"registry {name!r}: {path}: 'auth' is not base64 of user:pass"
-            ) from exc
-        user, sep, password = decoded.partition(":")
-        if not sep:
-            raise ConfigError(f"registry {name!r}: {path}: 'auth' does not decode to user:pass")
-        return Credentials(username=user, password=password)
-    if entry.get("username") and entry.get("password"):
-        return Credentials(username=str(entry["username"]), password=str(entry["password"]))
-    return None
+    def credential_source(self, environ: Mapping[str, str] | None = None) -> CredentialSource:
+        """The registry's credentials over time (re-read on change, fetched again on 401)."""
+        return CredentialSource(self, environ)
 
 
 class RegistriesConfig(BaseModel):
@@ -257,6 +230,10 @@ class RegistriesConfig(BaseModel):
                 continue
             try:
                 parsed[str(name)] = RegistryConfig.model_validate({**settings, "name": str(name)})
+                parsed[str(name)].check_tls()
+            except TlsConfigError as exc:
+                field = f"registries.{name}.{exc.field}"
+                problems.append(Diagnostic(exc.problem, file=source, field=field))
             except ValidationError as exc:
                 for err in exc.errors():
                     loc = ".".join(str(p) for p in err["loc"])

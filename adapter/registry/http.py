@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import email.utils
 import random
+import ssl
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -204,7 +205,7 @@ def http_client(
     timeout: float,
     max_connections: int,
     base_url: str = "",
-    verify: bool = True,
+    verify: bool | ssl.SSLContext = True,
     transport: httpx.BaseTransport | None = None,
     headers: dict[str, str] | None = None,
     connect_timeout: float | None = None,
