@@ -94,8 +94,9 @@ class RegistryConfig(BaseModel):
             inline = sorted(k for k in data if str(k).lower() in _SECRET_KEYS)
             if inline:
                 raise ValueError(
-                    f"inline secrets are not allowed ({', '.join(inline)}); name environment "
-                    "variables with username_env/password_env/token_env or use docker_config"
+                    f"inline secrets are not allowed ({', '.join(inline)}); use password_file/"
+                    "token_file, environment variables (username_env/password_env/token_env) "
+                    "or docker_config"
                 )
         return data
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from adapter.registry.auth import Challenge, parse_challenge, scopes_for
@@ -61,15 +63,23 @@ def test_basic_auth_with_htpasswd(htpasswd_registry: RunningRegistry, unique_rep
 
 @pytest.mark.parametrize("credentials", [Credentials(USERNAME, "wrong"), None])
 def test_basic_auth_bad_or_missing_credentials(
-    htpasswd_registry: RunningRegistry, credentials: Credentials | None
+    htpasswd_registry: RunningRegistry,
+    credentials: Credentials | None,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    monkeypatch.setenv("DOCKER_CONFIG", str(tmp_path))
     client = htpasswd_registry.client(credentials=credentials, name="basic")
     with pytest.raises(AuthenticationError) as info:
         client.ping()
     expected = (
         "registry 'basic': credentials for user 'alice' were rejected (HTTP 401 on GET /v2/)"
         if credentials
-        else "registry 'basic': credentials required (HTTP 401 on GET /v2/); none configured"
+        else f"registry 'basic' at {htpasswd_registry.url}: credentials required (HTTP 401 on "
+        "GET /v2/); none found: set FREIGHTLINER_REGISTRY_BASIC_USERNAME and "
+        "FREIGHTLINER_REGISTRY_BASIC_PASSWORD, or token_env, token_file or password_file "
+        f"(+ username) under registries.basic, or an entry for {htpasswd_registry.host} in "
+        f"{tmp_path / 'config.json'} (auths, credHelpers or credsStore)"
     )
     assert info.value.lines() == [expected]
 

@@ -46,8 +46,16 @@ def test_parses_the_registries_section_only() -> None:
     assert "local" in config and "gcr" not in config and len(config) == 3
 
 
-def test_url_without_scheme_means_https() -> None:
-    assert RegistryConfig(name="gcr", url="gcr.io").url == "https://gcr.io"
+def test_url_without_scheme_is_an_error_with_the_fix() -> None:
+    text = "registries:\n  local:\n    url: 127.0.0.1:5000\n  gcr:\n    url: gcr.io\n"
+    with pytest.raises(ConfigError) as info:
+        RegistriesConfig.from_yaml(text, "cfg.yaml")
+    assert info.value.lines() == [
+        "cfg.yaml: registries.local.url: url '127.0.0.1:5000' has no scheme: write "
+        "https://127.0.0.1:5000 (TLS, verified), or http://127.0.0.1:5000 for plain http",
+        "cfg.yaml: registries.gcr.url: url 'gcr.io' has no scheme: write https://gcr.io "
+        "(TLS, verified), or http://gcr.io with insecure: true for plain http",
+    ]
 
 
 def test_unknown_registry_names_the_configured_ones() -> None:
@@ -63,8 +71,8 @@ def test_inline_password_is_rejected_with_a_clear_error() -> None:
     with pytest.raises(ConfigError) as info:
         RegistriesConfig.from_yaml(text, "cfg.yaml")
     assert info.value.lines() == [
-        "cfg.yaml: registries.ecr: inline secrets are not allowed (password); name environment "
-        "variables with username_env/password_env/token_env or use docker_config"
+        "cfg.yaml: registries.ecr: inline secrets are not allowed (password); use password_file/"
+        "token_file, environment variables (username_env/password_env/token_env) or docker_config"
     ]
     assert "hunter2" not in str(info.value.lines())
 

@@ -1,0 +1,237 @@
+"""Credentials as Docker keeps them (credHelpers, credsStore through a real helper executable),
+secret files re-read on change, and rejected credentials fetched again once, against real
+htpasswd docker-registry processes whose password is changed mid-test.
+
+Debian's docker-registry 2.8.2 re-reads its htpasswd file when it changes (checked by
+:func:`rotate`: the old password is refused before the test goes on).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from adapter.registry.client import RegistryClient
+from adapter.registry.config import Credentials, RegistryConfig
+from migrate.core.errors import AuthenticationError, ConfigError
+from tests.fixtures.cred_helper import CredentialHelper, install_helper
+from tests.fixtures.registry import PASSWORD, USERNAME, RegistryFactory, RunningRegistry
+
+pytestmark = pytest.mark.registry
+
+
+def rotate(registry: RunningRegistry, old: str, new: str) -> None:
+    """Change ``alice``'s password in the registry's htpasswd; wait until the old one fails."""
+    line = subprocess.run(
+        ["htpasswd", "-Bbn", USERNAME, new], check=True, capture_output=True, text=True, timeout=30
+    ).stdout.strip()
+    path = registry.root / "htpasswd"
+    tmp = path.with_suffix(".new")
+    tmp.write_text(line + "\n")
+    tmp.replace(path)
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        if httpx.get(f"{registry.url}/v2/", auth=(USERNAME, old), timeout=5).status_code == 401:
+            assert httpx.get(f"{registry.url}/v2/", auth=(USERNAME, new), timeout=5).is_success
+            return
+        time.sleep(0.1)
+    raise AssertionError("docker-registry did not pick up the new htpasswd")
+
+
+@pytest.fixture
+def basic(registry_factory: RegistryFactory) -> Iterator[RunningRegistry]:
+    """A fresh htpasswd registry (its password is changed by the tests)."""
+    running = registry_factory.start(auth="htpasswd", name="basic")
+    yield running
+    running.stop()
+
+
+@pytest.fixture
+def helper(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> CredentialHelper:
+    """``docker-credential-fltest`` on PATH; DOCKER_CONFIG points at an empty directory."""
+    installed = install_helper(tmp_path / "bin")
+    monkeypatch.setenv("PATH", installed.path_env())
+    monkeypatch.setenv("DOCKER_CONFIG", str(tmp_path / "docker"))
+    (tmp_path / "docker").mkdir()
+    return installed
+
+
+def docker_config(document: dict[str, object]) -> Path:
+    import os
+
+    path = Path(os.environ["DOCKER_CONFIG"]) / "config.json"
+    path.write_text(json.dumps(document))
+    return path
+
+
+def client_for(registry: RunningRegistry, **settings: object) -> RegistryClient:
+    config = RegistryConfig.model_validate({"name": "basic", "url": registry.url, **settings})
+    client = RegistryClient(config, timeout=20.0)
+    registry.clients.append(client)
+    return client
+
+
+def test_cred_helpers_entry_is_run_with_the_host_on_stdin(
+    basic: RunningRegistry, helper: CredentialHelper
+) -> None:
+    docker_config({"credHelpers": {basic.host: "fltest"}, "auths": {basic.host: {}}})
+    helper.store(basic.host, USERNAME, PASSWORD)
+    client = client_for(basic)
+    client.ping()
+    assert list(client.catalog()) == []
+    assert helper.calls() == [basic.host]  # once at start; cached afterwards
+
+
+def test_creds_store_is_used_and_not_found_means_anonymous(
+    basic: RunningRegistry, helper: CredentialHelper
+) -> None:
+    path = docker_config({"credsStore": "fltest"})
+    client = client_for(basic)  # the helper has nothing for this host: anonymous
+    with pytest.raises(AuthenticationError) as info:
+        client.ping()
+    assert info.value.lines() == [
+        f"registry 'basic' at {basic.url}: credentials required (HTTP 401 on GET /v2/); none "
+        "found: set FREIGHTLINER_REGISTRY_BASIC_USERNAME and FREIGHTLINER_REGISTRY_BASIC_PASSWORD, "
+        "or token_env, token_file or password_file (+ username) under registries.basic, or an "
+        f"entry for {basic.host} in {path} (auths, credHelpers or credsStore)"
+    ]
+    helper.store(basic.host, USERNAME, PASSWORD)
+    client_for(basic).ping()
+
+
+def test_a_helper_identity_token_is_a_bearer_token(
+    basic: RunningRegistry, helper: CredentialHelper
+) -> None:
+    path = docker_config({"credHelpers": {basic.host: "fltest"}})
+    helper.store(basic.host, "<token>", "identity-token-value")
+    config = RegistryConfig(name="basic", url=basic.url)
+    resolved = config.credentials()
+    assert resolved == Credentials(token="identity-token-value")
+    assert resolved is not None
+    assert resolved.origin == f"credential helper docker-credential-fltest (credHelpers in {path})"
+
+
+@pytest.mark.parametrize("problem", ["missing", "fail", "garbage", "hang"])
+def test_helper_problems_are_one_clear_error(
+    basic: RunningRegistry, helper: CredentialHelper, problem: str
+) -> None:
+    path = docker_config(
+        {"credHelpers": {basic.host: "nosuch" if problem == "missing" else "fltest"}}
+    )
+    helper.store(basic.host, USERNAME, "s3cret-value")
+    helper.mode(problem)
+    config = RegistryConfig(name="basic", url=basic.url, helper_timeout_seconds=1)
+    started = time.monotonic()
+    with pytest.raises(ConfigError) as info:
+        RegistryClient(config)
+    program = "docker-credential-nosuch" if problem == "missing" else "docker-credential-fltest"
+    prefix = f"registry 'basic' at {basic.url}: credential helper {program} (credHelpers in {path})"
+    expected = {
+        "missing": "not found on PATH",
+        "fail": "get failed (exit 3): error getting credentials - err: exit status 1, out: "
+        "`token expired`",
+        "garbage": "get printed no JSON object with a string Username and a non-empty Secret",
+        "hang": "no answer within 1 s",
+    }[problem]
+    assert info.value.lines() == [f"{prefix}: {expected}"]
+    assert "s3cret-value" not in info.value.message
+    assert time.monotonic() - started < 10  # the hang is cut at 1 s
+
+
+def test_a_401_runs_the_helper_again_and_the_request_succeeds(
+    basic: RunningRegistry, helper: CredentialHelper
+) -> None:
+    docker_config({"credHelpers": {basic.host: "fltest"}})
+    helper.store(basic.host, USERNAME, PASSWORD)
+    client = client_for(basic)
+    client.ping()
+    rotate(basic, PASSWORD, "rotated-1")
+    helper.store(basic.host, USERNAME, "rotated-1")
+    assert list(client.catalog()) == []  # 401 with the cached password → helper → retry → 200
+    assert helper.calls() == [basic.host, basic.host]
+    assert client._auth.refreshes == 1
+    client.ping()
+    assert helper.calls() == [basic.host, basic.host]  # the new credentials are cached
+
+
+def test_credentials_still_rejected_after_one_refetch_fail_clearly(
+    basic: RunningRegistry, helper: CredentialHelper
+) -> None:
+    path = docker_config({"credHelpers": {basic.host: "fltest"}})
+    helper.store(basic.host, USERNAME, PASSWORD)
+    client = client_for(basic)
+    client.ping()
+    rotate(basic, PASSWORD, "rotated-2")  # the helper still has the old password
+    with pytest.raises(AuthenticationError) as info:
+        client.ping()
+    assert info.value.lines() == [
+        f"registry 'basic' at {basic.url}: credentials for user 'alice' from credential helper "
+        f"docker-credential-fltest (credHelpers in {path}) (fetched again once) were rejected "
+        "(HTTP 401 on GET /v2/)"
+    ]
+    assert helper.calls() == [basic.host, basic.host]
+
+
+def test_a_failing_helper_on_refetch_is_an_authentication_error(
+    basic: RunningRegistry, helper: CredentialHelper
+) -> None:
+    path = docker_config({"credHelpers": {basic.host: "fltest"}})
+    helper.store(basic.host, USERNAME, PASSWORD)
+    client = client_for(basic)
+    client.ping()
+    rotate(basic, PASSWORD, "rotated-3")
+    helper.mode("fail")
+    with pytest.raises(AuthenticationError) as info:
+        client.ping()
+    assert info.value.lines() == [
+        f"registry 'basic' at {basic.url}: credential helper docker-credential-fltest "
+        f"(credHelpers in {path}): get failed (exit 3): error getting credentials - err: exit "
+        "status 1, out: `token expired` (fetching credentials again after HTTP 401)"
+    ]
+
+
+def test_password_file_is_re_read_when_it_changes(
+    basic: RunningRegistry, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DOCKER_CONFIG", str(tmp_path))
+    secret = tmp_path / "password"
+    secret.write_text(PASSWORD + "\n")
+    client = client_for(basic, username=USERNAME, password_file=str(secret))
+    client.ping()
+    rotate(basic, PASSWORD, "from-the-file")
+    tmp = tmp_path / "password.new"
+    tmp.write_text("from-the-file\n")
+    tmp.replace(secret)  # how Kubernetes and Vault agents swap a secret file
+    client.ping()
+    assert client._auth.refreshes == 0  # read again because it changed, before any 401
+
+
+def test_a_401_reads_the_environment_again(
+    basic: RunningRegistry, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DOCKER_CONFIG", str(tmp_path))
+    monkeypatch.setenv("FREIGHTLINER_REGISTRY_BASIC_USERNAME", USERNAME)
+    monkeypatch.setenv("FREIGHTLINER_REGISTRY_BASIC_PASSWORD", PASSWORD)
+    client = client_for(basic)
+    client.ping()
+    rotate(basic, PASSWORD, "from-the-env")
+    monkeypatch.setenv("FREIGHTLINER_REGISTRY_BASIC_PASSWORD", "from-the-env")
+    client.ping()
+    assert client._auth.refreshes == 1
+
+
+def test_token_file_missing_names_the_registry_and_field(tmp_path: Path) -> None:
+    config = RegistryConfig(
+        name="basic", url="https://registry.example", token_file=tmp_path / "missing"
+    )
+    with pytest.raises(ConfigError) as info:
+        RegistryClient(config)
+    assert info.value.lines() == [
+        f"registry 'basic': token_file {tmp_path / 'missing'} cannot read: No such file or directory"
+    ]
