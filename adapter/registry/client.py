@@ -39,7 +39,7 @@ from adapter.registry.http import (
 from adapter.registry.interface import Manifest, ManifestInfo
 from adapter.registry.manifest import MANIFEST_ACCEPT, detect_media_type
 from adapter.registry.reference import InvalidName, Kind, api_path, shown
-from adapter.registry.tls import verify_setting
+from adapter.registry.tls import describe_tls_failure, verify_setting
 from migrate.core.errors import AuthenticationError, RegistryError
 from migrate.core.retry import RetrySettings
 
@@ -348,9 +348,8 @@ class RegistryClient:
                 discard=_close,
             )
         except httpx.HTTPError as exc:
-            raise RegistryError(
-                f"registry {self.name!r}: {method} {target.path}: {type(exc).__name__}: {exc}"
-            ) from exc
+            why = describe_tls_failure(exc, self.config.host) or f"{type(exc).__name__}: {exc}"
+            raise RegistryError(f"registry {self.name!r}: {method} {target.path}: {why}") from exc
         if not stream:
             try:
                 response.read()

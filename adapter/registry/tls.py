@@ -31,6 +31,7 @@ __all__ = [
     "TlsConfigError",
     "TlsFiles",
     "TlsSettings",
+    "describe_tls_failure",
     "ssl_context",
     "tls_files",
     "verify_setting",
@@ -174,6 +175,31 @@ def verify_setting(settings: TlsSettings) -> bool | ssl.SSLContext:
     if settings.ca_file is None and settings.client_cert is None and settings.certs_dir is None:
         return True
     return ssl_context(settings)
+
+
+def describe_tls_failure(exc: BaseException, host: str) -> str | None:
+    """A one-line explanation with the fix when ``exc`` (an httpx error) was caused by TLS:
+    an untrusted server certificate, or a handshake the server refused; else ``None``."""
+    seen: set[int] = set()
+    cause: BaseException | None = exc
+    while cause is not None and id(cause) not in seen:
+        seen.add(id(cause))
+        if isinstance(cause, ssl.SSLCertVerificationError):
+            return (
+                f"TLS: the certificate of {host} is not trusted ({cause.verify_message}); "
+                "trust its CA with ca_file or certs_dir (insecure: true turns verification off)"
+            )
+        if isinstance(cause, ssl.SSLError):
+            reason = cause.reason or type(cause).__name__
+            hint = (
+                ": the registry wants a client certificate it trusts (client_cert + "
+                "client_key, or certs_dir)"
+                if any(a in reason for a in ("CERTIFICATE_REQUIRED", "BAD_CERTIFICATE"))
+                else ""
+            )
+            return f"TLS handshake with {host} failed ({reason}){hint}"
+        cause = cause.__cause__ or cause.__context__
+    return None
 
 
 def _why(exc: BaseException) -> str:
