@@ -182,3 +182,196 @@ def test_load_reads_a_file(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="cannot read"):
         RegistriesConfig.load(tmp_path / "missing.yaml")
     assert len(RegistriesConfig.from_yaml("other: 1\n")) == 0
+
+
+# -- credential files, helpers, TLS settings (issue 15) ----------------------------------------
+
+CREDENTIALS_AND_TLS_YAML = """
+registries:
+  harbor:
+    url: https://harbor.internal:8443
+    username: robot$replicator
+    password_file: /run/secrets/harbor
+    ca_file: {ca}
+  gcr:
+    url: https://europe-docker.pkg.dev
+    token_file: /run/secrets/gcr-token
+    helper_timeout_seconds: 5
+  lab:
+    url: https://registry.lab:5443
+    certs_dir: {certs}
+"""
+
+
+def _pem(tmp_path: Path) -> tuple[Path, Path]:
+    """A real self-signed CA certificate and an empty certs.d root."""
+    import datetime
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "unit CA")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(1)
+        .not_valid_before(now)
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    ca = tmp_path / "ca.pem"
+    ca.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    (tmp_path / "certs.d").mkdir()
+    return ca, tmp_path / "certs.d"
+
+
+def test_credential_and_tls_fields_parse(tmp_path: Path) -> None:
+    ca, certs = _pem(tmp_path)
+    config = RegistriesConfig.from_yaml(CREDENTIALS_AND_TLS_YAML.format(ca=ca, certs=certs))
+    harbor = config.get("harbor")
+    assert (harbor.username, harbor.password_file, harbor.ca_file) == (
+        "robot$replicator",
+        Path("/run/secrets/harbor"),
+        ca,
+    )
+    gcr = config.get("gcr")
+    assert (gcr.token_file, gcr.helper_timeout_seconds) == (Path("/run/secrets/gcr-token"), 5.0)
+    assert config.get("lab").certs_dir == certs
+    assert harbor.verify_tls and harbor.has_tls_files and not gcr.has_tls_files
+
+
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        (
+            {"token_env": "T", "token_file": "/t"},
+            "token_env and token_file exclude each other: keep one",
+        ),
+        (
+            {"password_env": "P", "password_file": "/p"},
+            "password_env and password_file exclude each other: keep one",
+        ),
+        ({"username": "u"}, "username is only used with password_file"),
+        ({"client_cert": "/c.pem"}, "client_cert needs client_key"),
+        ({"client_key": "/k.pem"}, "client_key needs client_cert"),
+        (
+            {"insecure": True, "ca_file": "/ca.pem"},
+            "insecure: true turns TLS verification off, ca_file would be ignored: remove one",
+        ),
+        ({"helper_timeout_seconds": 0}, "Input should be greater than 0"),
+    ],
+)
+def test_conflicting_settings_are_one_line_each(settings: dict[str, object], message: str) -> None:
+    text = yaml_registry({"url": "https://r.example", **settings})
+    with pytest.raises(ConfigError) as info:
+        RegistriesConfig.from_yaml(text, "cfg.yaml")
+    field = (
+        "registries.r.helper_timeout_seconds"
+        if "helper_timeout_seconds" in settings
+        else "registries.r"
+    )
+    assert info.value.lines() == [f"cfg.yaml: {field}: {message}"]
+
+
+def yaml_registry(settings: dict[str, object]) -> str:
+    import yaml
+
+    return yaml.safe_dump({"registries": {"r": settings}})
+
+
+def test_tls_settings_on_plain_http_are_an_error() -> None:
+    text = yaml_registry({"url": "http://127.0.0.1:5000", "ca_file": "/ca.pem"})
+    with pytest.raises(ConfigError) as info:
+        RegistriesConfig.from_yaml(text, "cfg.yaml")
+    assert info.value.lines() == ["cfg.yaml: registries.r: ca_file need an https url"]
+
+
+def test_bad_tls_paths_name_the_registry_and_field(tmp_path: Path) -> None:
+    ca, _ = _pem(tmp_path)
+    not_pem = tmp_path / "not-a-cert.pem"
+    not_pem.write_text("hello\n")
+    cases = {
+        "missing": {"ca_file": str(tmp_path / "missing.pem")},
+        "garbage": {"ca_file": str(not_pem)},
+        "no-key": {"client_cert": str(ca), "client_key": str(tmp_path / "missing.key")},
+        "no-dir": {"certs_dir": str(tmp_path / "no-such-dir")},
+    }
+    text = "registries:\n" + "".join(
+        f"  {name}:\n    url: https://r.example\n"
+        + "".join(f"    {k}: {v}\n" for k, v in settings.items())
+        for name, settings in cases.items()
+    )
+    path = tmp_path / "config.yaml"
+    path.write_text(text)
+    from adapter.config import FreightlinerConfig
+
+    with pytest.raises(ConfigError) as info:
+        FreightlinerConfig.load(path)
+    assert info.value.lines() == [
+        f"{path}:4: registries.missing.ca_file: {tmp_path / 'missing.pem'} does not exist",
+        f"{path}:7: registries.garbage.ca_file: {not_pem} is not a PEM CA certificate "
+        "(NO_CERTIFICATE_OR_CRL_FOUND)",
+        f"{path}:11: registries.no-key.client_key: {tmp_path / 'missing.key'} does not exist",
+        f"{path}:14: registries.no-dir.certs_dir: {tmp_path / 'no-such-dir'} is not a directory",
+    ]
+
+
+def test_password_file_is_read_and_re_read_when_it_changes(tmp_path: Path) -> None:
+    secret = tmp_path / "password"
+    secret.write_text("first\n")
+    config = RegistryConfig(
+        name="harbor", url="https://harbor.example", username="robot", password_file=secret
+    )
+    source = config.credential_source({})
+    first = source.current()
+    assert first == Credentials("robot", "first")
+    assert first is not None and first.origin == f"password_file {secret}"
+    assert source.current() is first  # unchanged file: cached, not re-read
+    replacement = tmp_path / "password.new"
+    replacement.write_text("second-and-longer\r\n")
+    replacement.replace(secret)
+    assert source.current() == Credentials("robot", "second-and-longer")
+
+
+def test_password_file_needs_a_user_and_content(tmp_path: Path) -> None:
+    secret = tmp_path / "password"
+    secret.write_text("")
+    no_user = RegistryConfig(name="h", url="https://h.example", password_file=secret)
+    with pytest.raises(ConfigError) as info:
+        no_user.credentials({})
+    assert info.value.lines() == [
+        "registry 'h': password_file needs a user: set username, or the environment variable "
+        "FREIGHTLINER_REGISTRY_H_USERNAME"
+    ]
+    empty = no_user.credentials
+    with pytest.raises(ConfigError) as info:
+        empty({"FREIGHTLINER_REGISTRY_H_USERNAME": "u"})
+    assert info.value.lines() == [f"registry 'h': password_file {secret} is empty"]
+
+
+def test_token_file_wins_over_the_default_variables(tmp_path: Path) -> None:
+    token = tmp_path / "token"
+    token.write_text("tok-123\n")
+    config = RegistryConfig(name="g", url="https://g.example", token_file=token)
+    env = {"FREIGHTLINER_REGISTRY_G_USERNAME": "u", "FREIGHTLINER_REGISTRY_G_PASSWORD": "p"}
+    assert config.credentials(env) == Credentials(token="tok-123")
+
+
+def test_docker_config_helpers_win_over_auths_and_store_names_are_checked(tmp_path: Path) -> None:
+    (tmp_path / "config.json").write_text(
+        json.dumps({"credsStore": "../../bin/sh", "auths": {"r.example": {"auth": "eDp5"}}})
+    )
+    config = RegistryConfig(name="r", url="https://r.example")
+    with pytest.raises(ConfigError) as info:
+        config.credentials({"DOCKER_CONFIG": str(tmp_path)})
+    assert info.value.lines() == [
+        f"registry 'r' at https://r.example: credsStore in {tmp_path / 'config.json'}: invalid "
+        "credential helper name '../../bin/sh'"
+    ]
