@@ -8,6 +8,7 @@ Debian's docker-registry 2.8.2 re-reads its htpasswd file when it changes (check
 
 from __future__ import annotations
 
+import base64
 import json
 import subprocess
 import time
@@ -80,12 +81,17 @@ def client_for(registry: RunningRegistry, **settings: object) -> RegistryClient:
 def test_cred_helpers_entry_is_run_with_the_host_on_stdin(
     basic: RunningRegistry, helper: CredentialHelper
 ) -> None:
-    docker_config({"credHelpers": {basic.host: "fltest"}, "auths": {basic.host: {}}})
+    wrong = base64.b64encode(f"{USERNAME}:wrong".encode()).decode()
+    # the helper wins over a (stale) auths entry for the same host, as with Docker
+    docker_config({"credHelpers": {basic.host: "fltest"}, "auths": {basic.host: {"auth": wrong}}})
     helper.store(basic.host, USERNAME, PASSWORD)
     client = client_for(basic)
     client.ping()
     assert list(client.catalog()) == []
     assert helper.calls() == [basic.host]  # once at start; cached afterwards
+    # another host is not the helper's: its credentials never leave for it
+    assert RegistryConfig(name="other", url="http://127.0.0.1:1").credentials() is None
+    assert helper.calls() == [basic.host]
 
 
 def test_creds_store_is_used_and_not_found_means_anonymous(
@@ -235,3 +241,35 @@ def test_token_file_missing_names_the_registry_and_field(tmp_path: Path) -> None
     assert info.value.lines() == [
         f"registry 'basic': token_file {tmp_path / 'missing'} cannot read: No such file or directory"
     ]
+
+
+def test_a_token_realm_redirecting_elsewhere_never_gets_the_credentials() -> None:
+    """The realm's own host gets Basic (the protocol); a redirect to another host does not
+    (httpx drops Authorization across origins; the token request never goes through the
+    registry's auth flow). httpx.MockTransport: a non-loopback host cannot run here."""
+    sent: list[tuple[str, str]] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        sent.append((request.url.host, request.headers.get("Authorization", "")))
+        if request.url.host == "realm.example":
+            return httpx.Response(302, headers={"Location": "https://elsewhere.example/token"})
+        if request.url.host == "elsewhere.example":
+            return httpx.Response(200, json={"token": "t"})
+        if request.headers.get("Authorization") == "Bearer t":
+            return httpx.Response(200, json={})
+        challenge = 'Bearer realm="https://realm.example/token",service="s"'
+        return httpx.Response(401, headers={"WWW-Authenticate": challenge})
+
+    client = RegistryClient(
+        RegistryConfig(name="r", url="https://registry.example"),
+        credentials=Credentials(username="alice", password="secret"),
+        transport=httpx.MockTransport(answer),
+    )
+    client.ping()
+    assert [(host, auth[:6]) for host, auth in sent] == [
+        ("registry.example", ""),
+        ("realm.example", "Basic "),
+        ("elsewhere.example", ""),
+        ("registry.example", "Bearer"),
+    ]
+    client.close()

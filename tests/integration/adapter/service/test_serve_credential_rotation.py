@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import httpx
 import pytest
 
 from tests.fixtures.cred_helper import install_helper
@@ -54,7 +55,7 @@ def test_serve_recovers_from_a_password_change_through_the_helper(
     assert (done["exit_code"], done["outcomes"][0]["status"]) == (0, "replicated")
     assert helper.calls() == [dst.host, dst.host]  # run again once, on the 401
     with dst.http() as http:  # fixture's own client: still the old password
-        http.auth = (USERNAME, "rotated-after-start")  # type: ignore[assignment]
+        http.auth = httpx.BasicAuth(USERNAME, "rotated-after-start")
         for tag, pushed in (("prod-1", first), ("prod-2", second)):
             answer = http.head(
                 f"/v2/mirror/team/app/manifests/{tag}",

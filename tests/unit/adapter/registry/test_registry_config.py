@@ -364,7 +364,7 @@ def test_token_file_wins_over_the_default_variables(tmp_path: Path) -> None:
     assert config.credentials(env) == Credentials(token="tok-123")
 
 
-def test_docker_config_helpers_win_over_auths_and_store_names_are_checked(tmp_path: Path) -> None:
+def test_a_helper_name_with_a_path_is_refused(tmp_path: Path) -> None:
     (tmp_path / "config.json").write_text(
         json.dumps({"credsStore": "../../bin/sh", "auths": {"r.example": {"auth": "eDp5"}}})
     )
