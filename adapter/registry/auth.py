@@ -21,8 +21,10 @@ when the registry (or its token service) rejects the credentials that were sent,
 they are fetched again once (helper run again, files and environment re-read)
 and, if they changed, the request is sent once more before the error is raised.
 
-Not supported: the OAuth2 refresh-token POST flow (an identity token is sent as a
-bearer token).
+An identity token (Docker's ``identitytoken``, or a helper's ``<token>`` user) is
+an OAuth2 refresh token: it is exchanged at the realm with ``POST`` ``grant_type=
+refresh_token`` (form: ``refresh_token``, ``service``, ``scope``, ``client_id``)
+for the access token, under the same realm rules as Basic credentials.
 """
 
 from __future__ import annotations
@@ -225,6 +227,12 @@ class RegistryAuth(httpx.Auth):
                 "usable WWW-Authenticate challenge"
             )
         if challenge.scheme == "basic":
+            if creds is not None and creds.identity_token:
+                raise AuthenticationError(
+                    f"registry {self.registry!r} at {self.url}: an identity token"
+                    f"{self._from(creds)} needs a token service (Bearer challenge); the registry "
+                    f"asks for Basic (HTTP 401 on {where})"
+                )
             if creds is None:
                 ways = self._source.ways()
                 raise AuthenticationError(
@@ -240,7 +248,13 @@ class RegistryAuth(httpx.Auth):
             with self._lock:
                 self._tokens.pop(tuple(scopes), None)
             if sent.startswith("Bearer "):
-                who = f"user {creds.username!r}" if creds else "anonymous access"
+                who = (
+                    "anonymous access"
+                    if creds is None
+                    else "the identity token"
+                    if creds.identity_token
+                    else f"user {creds.username!r}"
+                )
                 raise AuthenticationError(
                     f"registry {self.registry!r}: {who} not authorised for "
                     f"{' '.join(scopes) or where} (HTTP 401 on {where})"
@@ -258,7 +272,7 @@ class RegistryAuth(httpx.Auth):
 
     def _basic_header(self) -> str | None:
         creds = self._credentials
-        if creds is None:
+        if creds is None or creds.identity_token or creds.token:
             return None
         userpass = f"{creds.username}:{creds.password}".encode()
         return "Basic " + base64.b64encode(userpass).decode("ascii")
@@ -301,11 +315,24 @@ class RegistryAuth(httpx.Auth):
         if challenge.params.get("service"):
             params.append(("service", challenge.params["service"]))
         params.extend(("scope", s) for s in scopes)
-        headers = {}
-        basic = self._basic_header()
-        if basic is not None:
-            headers["Authorization"] = basic
-        request = httpx.Request("GET", realm, params=params, headers=headers)
+        creds = self._credentials
+        if creds is not None and creds.identity_token:
+            # OAuth2 refresh-token grant (distribution's token spec, "oauth"): a POST form
+            form = {
+                "grant_type": "refresh_token",
+                "refresh_token": creds.identity_token,
+                "client_id": "freightliner-policy",
+                "scope": " ".join(scopes),
+            }
+            if challenge.params.get("service"):
+                form["service"] = challenge.params["service"]
+            request = httpx.Request("POST", realm, data=form)
+        else:
+            headers = {}
+            basic = self._basic_header()
+            if basic is not None:
+                headers["Authorization"] = basic
+            request = httpx.Request("GET", realm, params=params, headers=headers)
         self.token_requests += 1
         try:
             response = self._send(request)
@@ -313,13 +340,15 @@ class RegistryAuth(httpx.Auth):
             raise AuthenticationError(
                 f"registry {self.registry!r}: token service {realm} unreachable: {exc}"
             ) from exc
-        if response.status_code in (401, 403):
-            creds = self._credentials
-            who = (
-                "anonymous access was"
-                if creds is None
-                else (f"credentials for user {creds.username!r}{self._from(creds)} were")
-            )
+        if response.status_code in (401, 403) or (
+            response.status_code == 400 and creds is not None and creds.identity_token
+        ):
+            if creds is None:
+                who = "anonymous access was"
+            elif creds.identity_token:
+                who = f"the identity token{self._from(creds)} was"
+            else:
+                who = f"credentials for user {creds.username!r}{self._from(creds)} were"
             at = self._at(creds) if creds is not None else ""
             raise AuthenticationError(
                 f"registry {self.registry!r}{at}: {who} rejected by the token "

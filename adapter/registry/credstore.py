@@ -9,7 +9,8 @@ Docker credential helpers.
   ``identitytoken``);
 * :func:`run_helper`: the ``docker-credential-<name>`` protocol, ``get`` with the
   server URL on stdin and ``{"ServerURL", "Username", "Secret"}`` on stdout; a
-  ``Username`` of ``<token>`` means ``Secret`` is an identity token; a helper that
+  ``Username`` of ``<token>`` means ``Secret`` is an identity token (an OAuth2
+  refresh token, exchanged at the registry's token realm); a helper that
   says ``credentials not found in native keychain`` has none (anonymous, as
   Docker does). A helper missing, failing, timing out or printing anything else
   is one :class:`ConfigError` naming the helper, the registry and its URL.
@@ -57,7 +58,8 @@ _MAX_HELPER_OUTPUT = 1 << 20
 
 @dataclass(frozen=True)
 class Credentials:
-    """Resolved credentials: a username/password pair or a bearer ``token`` (never both).
+    """Resolved credentials: a username/password pair, a bearer ``token`` sent as is, or an
+    ``identity_token`` (OAuth2 refresh token) exchanged for bearer tokens; one of them.
 
     ``origin`` says where they came from (``password_file /run/x``, ``credential helper
     docker-credential-ecr-login (credHelpers in ~/.docker/config.json)``...) for error
@@ -67,11 +69,16 @@ class Credentials:
     username: str = ""
     password: str = ""
     token: str = ""
+    #: an OAuth2 refresh token (Docker's identity token), exchanged at the token realm
+    identity_token: str = ""
     origin: str = field(default="", compare=False)
 
     def __repr__(self) -> str:  # never print secrets
-        kind = "token" if self.token else f"user={self.username!r}"
-        return f"Credentials({kind})"
+        if self.token:
+            return "Credentials(token)"
+        if self.identity_token:
+            return "Credentials(identity token)"
+        return f"Credentials(user={self.username!r})"
 
 
 def docker_config_path(environ: Mapping[str, str] | None = None) -> Path:
@@ -262,7 +269,7 @@ def run_helper(
         )
     origin = f"credential helper {program} ({where})"
     if username == "<token>":
-        return Credentials(token=secret, origin=origin)
+        return Credentials(identity_token=secret, origin=origin)
     return Credentials(username=username, password=secret, origin=origin)
 
 
@@ -275,7 +282,7 @@ def _first_line(text: str) -> str:
 def _decode_auth_entry(entry: dict[str, Any], name: str, path: Path) -> Credentials | None:
     origin = f"auths in {path}"
     if entry.get("identitytoken"):
-        return Credentials(token=str(entry["identitytoken"]), origin=origin)
+        return Credentials(identity_token=str(entry["identitytoken"]), origin=origin)
     if entry.get("auth"):
         try:
             decoded = base64.b64decode(str(entry["auth"]), validate=True).decode("utf-8")

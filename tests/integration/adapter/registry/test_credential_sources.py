@@ -20,9 +20,11 @@ import pytest
 
 from adapter.registry.client import RegistryClient
 from adapter.registry.config import Credentials, RegistryConfig
+from adapter.registry.digest import compute_digest
 from migrate.core.errors import AuthenticationError, ConfigError
 from tests.fixtures.cred_helper import CredentialHelper, install_helper
 from tests.fixtures.registry import PASSWORD, USERNAME, RegistryFactory, RunningRegistry
+from tests.integration.adapter.registry.token_server import TokenServer
 
 pytestmark = pytest.mark.registry
 
@@ -111,14 +113,14 @@ def test_creds_store_is_used_and_not_found_means_anonymous(
     client_for(basic).ping()
 
 
-def test_a_helper_identity_token_is_a_bearer_token(
+def test_a_helper_identity_token_is_resolved_as_one(
     basic: RunningRegistry, helper: CredentialHelper
 ) -> None:
     path = docker_config({"credHelpers": {basic.host: "fltest"}})
     helper.store(basic.host, "<token>", "identity-token-value")
     config = RegistryConfig(name="basic", url=basic.url)
     resolved = config.credentials()
-    assert resolved == Credentials(token="identity-token-value")
+    assert resolved == Credentials(identity_token="identity-token-value")
     assert resolved is not None
     assert resolved.origin == f"credential helper docker-credential-fltest (credHelpers in {path})"
 
@@ -273,3 +275,35 @@ def test_a_token_realm_redirecting_elsewhere_never_gets_the_credentials() -> Non
         ("registry.example", "Bearer"),
     ]
     client.close()
+
+
+def test_a_helper_identity_token_is_exchanged_at_the_token_service_and_refetched(
+    token_registry: RunningRegistry,
+    token_server: TokenServer,
+    helper: CredentialHelper,
+    unique_repo: str,
+) -> None:
+    """``<token>`` from the helper is an OAuth2 refresh token: POSTed to the realm for an
+    access token; when the token service refuses it (revoked), the helper is asked again."""
+    docker_config({"credHelpers": {token_registry.host: "fltest"}})
+    token_server.refresh_tokens["identity-1"] = USERNAME
+    helper.store(token_registry.host, "<token>", "identity-1")
+    config = RegistryConfig(name="bearer", url=token_registry.url)
+    client = RegistryClient(config, timeout=20.0)
+    token_registry.clients.append(client)
+    before = len(token_server.requests)
+    data = b"identity token blob"
+    digest = compute_digest(data)
+    client.upload_blob(unique_repo, digest, [data])
+    assert [(r.grant, r.user, r.scopes) for r in token_server.requests[before:]] == [
+        ("refresh_token", USERNAME, [f"repository:{unique_repo}:pull,push"])
+    ]
+    del token_server.refresh_tokens["identity-1"]  # revoked; the helper has a new one
+    token_server.refresh_tokens["identity-2"] = USERNAME
+    helper.store(token_registry.host, "<token>", "identity-2")
+    assert unique_repo in list(client.catalog())  # new scope: a new exchange, refused, refetched
+    assert [(r.grant, r.user) for r in token_server.requests[before + 1 :]] == [
+        ("refresh_token", None),
+        ("refresh_token", USERNAME),
+    ]
+    assert helper.calls() == [token_registry.host, token_registry.host]

@@ -32,6 +32,7 @@ class TokenRequest:
     user: str | None
     service: str
     scopes: list[str]
+    grant: str = "basic"  # or "refresh_token" (OAuth2 POST with an identity token)
 
 
 @dataclass
@@ -40,6 +41,8 @@ class TokenServer:
     users: dict[str, str]
     expires_in: int = 300
     requests: list[TokenRequest] = field(default_factory=list)
+    #: identity (refresh) tokens accepted by the OAuth2 POST: token -> user
+    refresh_tokens: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.key = self.directory / "token.key"
@@ -149,6 +152,23 @@ class _Handler(BaseHTTPRequestHandler):
             return
         token = tokens.issue(user, query.get("service", [SERVICE])[0], scopes)
         self._send(200, {"token": token, "access_token": token, "expires_in": tokens.expires_in})
+
+    def do_POST(self) -> None:
+        """The OAuth2 refresh-token grant (distribution's token spec, "oauth")."""
+        tokens: TokenServer = self.server.tokens
+        length = int(self.headers.get("Content-Length", "0") or 0)
+        form = parse_qs(self.rfile.read(length).decode())
+        grant = form.get("grant_type", [""])[0]
+        refresh = form.get("refresh_token", [""])[0]
+        scopes = form.get("scope", [""])[0].split()
+        service = form.get("service", [""])[0]
+        user = tokens.refresh_tokens.get(refresh) if grant == "refresh_token" else None
+        tokens.requests.append(TokenRequest(user, service, scopes, grant))
+        if user is None:
+            self._send(400, {"error": "invalid_grant"})
+            return
+        token = tokens.issue(user, service or SERVICE, scopes)
+        self._send(200, {"access_token": token, "expires_in": tokens.expires_in})
 
     def _send(self, status: int, body: dict[str, Any]) -> None:
         data = json.dumps(body).encode()
