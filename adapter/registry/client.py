@@ -31,6 +31,7 @@ from adapter.registry.credentials import CredentialProvider, StaticCredentials
 from adapter.registry.digest import DigestVerifier, compute_digest, is_digest, parse_digest
 from adapter.registry.http import (
     DEFAULT_SCHEDULE,
+    Retry,
     RetrySchedule,
     http_client,
     http_verdict,
@@ -342,7 +343,7 @@ class RegistryClient:
         try:
             response = with_retries(
                 send,
-                http_verdict,
+                _verdict,
                 self.schedule if replayable else _ONCE,
                 sleep=self._sleep,
                 discard=_close,
@@ -444,6 +445,14 @@ class RegistryClient:
 
 
 _ONCE = RetrySchedule(attempts=1)
+
+
+def _verdict(outcome: httpx.Response | BaseException) -> Retry | None:
+    """:func:`http_verdict`, except that a TLS failure (untrusted certificate, refused client
+    certificate) is not retried: it is a setting, not a passing fault."""
+    if isinstance(outcome, httpx.TransportError) and describe_tls_failure(outcome, "") is not None:
+        return None
+    return http_verdict(outcome)
 
 
 def _close(response: httpx.Response) -> None:

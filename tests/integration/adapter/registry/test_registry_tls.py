@@ -76,8 +76,12 @@ def test_an_untrusted_certificate_is_one_clear_error(
     tls_registry: RunningRegistry, pki: Pki, ca: str
 ) -> None:
     settings = {} if ca == "default" else {"ca_file": str(pki.other_ca)}
+    config = RegistryConfig.model_validate({"name": "tls", "url": tls_registry.url, **settings})
+    reader = RegistryClient(config, credentials=None)  # the default retries
+    tls_registry.clients.append(reader)
     with pytest.raises(RegistryError) as info:
-        client(tls_registry, **settings).ping()
+        reader.ping()
+    assert reader.requests == 1  # a TLS failure is a setting: not retried
     assert info.value.lines() == [
         f"registry 'tls': GET /v2/: TLS: the certificate of {tls_registry.host} is not trusted "
         "(unable to get local issuer certificate); trust its CA with ca_file or certs_dir "
