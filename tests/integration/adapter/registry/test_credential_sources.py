@@ -307,3 +307,22 @@ def test_a_helper_identity_token_is_exchanged_at_the_token_service_and_refetched
         ("refresh_token", USERNAME),
     ]
     assert helper.calls() == [token_registry.host, token_registry.host]
+
+
+def test_concurrent_401s_share_one_refetch(
+    basic: RunningRegistry, helper: CredentialHelper
+) -> None:
+    """``serve`` runs many requests at once: after a password change they all get a 401, and
+    the helper runs once for all of them."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    docker_config({"credHelpers": {basic.host: "fltest"}})
+    helper.store(basic.host, USERNAME, PASSWORD)
+    client = client_for(basic)
+    client.ping()
+    rotate(basic, PASSWORD, "rotated-concurrently")
+    helper.store(basic.host, USERNAME, "rotated-concurrently")
+    with ThreadPoolExecutor(8) as pool:
+        results = list(pool.map(lambda _: client.ping(), range(16)))
+    assert results == [None] * 16
+    assert helper.calls() == [basic.host, basic.host]
