@@ -178,8 +178,10 @@ def verify_setting(settings: TlsSettings) -> bool | ssl.SSLContext:
 
 
 def describe_tls_failure(exc: BaseException, host: str) -> str | None:
-    """A one-line explanation with the fix when ``exc`` (an httpx error) was caused by TLS:
-    an untrusted server certificate, or a handshake the server refused; else ``None``."""
+    """A one-line explanation with the fix when ``exc`` (an httpx error) comes from a TLS
+    *setting*: an untrusted server certificate, a client certificate the server refused or
+    wants, or https spoken to a plain-http port; else ``None`` (e.g. a connection cut in the
+    middle of a transfer, which is worth retrying)."""
     seen: set[int] = set()
     cause: BaseException | None = exc
     while cause is not None and id(cause) not in seen:
@@ -190,14 +192,19 @@ def describe_tls_failure(exc: BaseException, host: str) -> str | None:
                 "trust its CA with ca_file or certs_dir (insecure: true turns verification off)"
             )
         if isinstance(cause, ssl.SSLError):
-            reason = cause.reason or type(cause).__name__
-            hint = (
-                ": the registry wants a client certificate it trusts (client_cert + "
-                "client_key, or certs_dir)"
-                if any(a in reason for a in ("CERTIFICATE_REQUIRED", "BAD_CERTIFICATE"))
-                else ""
-            )
-            return f"TLS handshake with {host} failed ({reason}){hint}"
+            reason = str(cause.reason or "")
+            if "CERTIFICATE" in reason or "UNKNOWN_CA" in reason:
+                return (
+                    f"TLS handshake with {host} failed ({reason}): the registry wants a client "
+                    "certificate it trusts (client_cert + client_key, or certs_dir)"
+                )
+            if "WRONG_VERSION_NUMBER" in reason:
+                return (
+                    f"TLS handshake with {host} failed ({reason}): it does not speak https "
+                    "there; a plain-http registry needs an http:// url (loopback, or with "
+                    "insecure: true)"
+                )
+            return None
         cause = cause.__cause__ or cause.__context__
     return None
 

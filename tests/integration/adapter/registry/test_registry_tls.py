@@ -149,3 +149,17 @@ def test_certs_d_client_cert_without_key_is_a_config_error(
         f"registry 'mtls': certs_dir: missing key client.key for client certificate "
         f"{host_dir / 'client.cert'} (CA certificates must end in .crt)"
     ]
+
+
+def test_https_to_a_plain_http_registry_says_so(registry: RunningRegistry) -> None:
+    config = RegistryConfig(name="plain", url=f"https://{registry.host}")
+    reader = RegistryClient(config, credentials=None)
+    registry.clients.append(reader)
+    with pytest.raises(RegistryError) as info:
+        reader.ping()
+    assert info.value.lines() == [
+        f"registry 'plain': GET /v2/: TLS handshake with {registry.host} failed "
+        "(WRONG_VERSION_NUMBER): it does not speak https there; a plain-http registry needs an "
+        "http:// url (loopback, or with insecure: true)"
+    ]
+    assert reader.requests == 1
