@@ -96,8 +96,12 @@ def copy_subset(
     content, children = built
     digest = compute_digest(content)
     existing = target.client.head_manifest(target.repository, target.reference)
-    if existing is not None and existing.digest == digest and all(
-        target.client.head_manifest(target.repository, child) is not None for child in children
+    if (
+        existing is not None
+        and existing.digest == digest
+        and all(
+            target.client.head_manifest(target.repository, child) is not None for child in children
+        )
     ):
         return CopyResult(index.digest, digest, skipped=True)
     total = CopyResult(index.digest, digest)

@@ -103,7 +103,10 @@ def _annotations(value: Any, what: str) -> dict[str, str]:
         return {}
     if not isinstance(value, dict) or len(value) > _MAX_ANNOTATIONS:
         raise RegistryError(f"{what}: annotations must be an object of at most {_MAX_ANNOTATIONS}")
-    return {_text(k, f"{what}: annotation key"): _text(v, f"{what}: annotation") for k, v in value.items()}
+    return {
+        _text(k, f"{what}: annotation key"): _text(v, f"{what}: annotation")
+        for k, v in value.items()
+    }
 
 
 def index_entries(content: bytes, what: str) -> list[tuple[str, str, int]]:
@@ -131,7 +134,11 @@ def index_entries(content: bytes, what: str) -> list[tuple[str, str, int]]:
             raise RegistryError(f"{where}: {exc}") from exc
         if media_type not in MANIFEST_MEDIA_TYPES:
             raise RegistryError(f"{where}: media type {str(media_type)[:80]!r} is not a manifest")
-        if not isinstance(size, int) or isinstance(size, bool) or not 0 < size <= MAX_MANIFEST_BYTES:
+        if (
+            not isinstance(size, int)
+            or isinstance(size, bool)
+            or not 0 < size <= MAX_MANIFEST_BYTES
+        ):
             raise RegistryError(f"{where}: size must be 1..{MAX_MANIFEST_BYTES}")
         _text(entry.get("artifactType"), f"{where}: artifactType")
         _annotations(entry.get("annotations"), where)
@@ -265,7 +272,9 @@ def _of_subject(client: RegistryClient, repository: str, subject: str) -> list[F
             continue
         info = client.head_manifest(repository, tag)
         if info is not None:
-            referrers.append(_read_referrer(client, repository, subject, info.digest, "cosign", tag))
+            referrers.append(
+                _read_referrer(client, repository, subject, info.digest, "cosign", tag)
+            )
     return referrers
 
 

@@ -135,9 +135,10 @@ def combine_allowed(
             wanted[key].append((i, action))
     everyone = set(range(len(images)))
     for key in order:
-        if any(a.platforms == "all" for _, a in wanted[key]) and {
-            i for i, _ in wanted[key]
-        } != everyone:
+        if (
+            any(a.platforms == "all" for _, a in wanted[key])
+            and {i for i, _ in wanted[key]} != everyone
+        ):
             listing = "; ".join(
                 f"{platform_name(im)} -> "
                 + ("blocked" if _blocks(d) else ", ".join(sorted(_targets(im, d))) or "nothing")

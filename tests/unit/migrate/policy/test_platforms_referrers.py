@@ -26,9 +26,7 @@ def _compiled_actions(text: str) -> list[dict[str, object]]:
 
 
 def test_defaults_are_all_and_no_referrers() -> None:
-    [action] = _compiled_actions(
-        "id: x\nactions:\n  - {type: replicate, target_registry: ecr}\n"
-    )
+    [action] = _compiled_actions("id: x\nactions:\n  - {type: replicate, target_registry: ecr}\n")
     assert (action["platforms"], action["with_referrers"]) == ("all", False)
 
 
