@@ -207,7 +207,9 @@ class DecisionExecutor:
                 warning=moved,
                 **extra,
             )
-        if result.skipped and not (referrers is not None and referrers.copied):
+        if result.skipped and not (
+            referrers is not None and (referrers.copied or referrers.fallback_tags)
+        ):
             return ActionResult(
                 action,
                 "skipped",
@@ -322,5 +324,6 @@ def _extra(
         extra["platforms_left_out"] = tuple(subset.names(False))
     if referrers is not None:
         extra["referrers_copied"] = referrers.copied
+        extra["referrers_present"] = referrers.present
         extra["referrers_blocked"] = referrers.blocked
     return extra

@@ -38,8 +38,10 @@ class ActionResult:
     #: replicate, ``platforms: allowed``: platforms copied into the new index and left out
     platforms_copied: tuple[str, ...] = ()
     platforms_left_out: tuple[str, ...] = ()
-    #: replicate, ``with_referrers``: referrer digests copied, ``digest: reason`` kept back
+    #: replicate, ``with_referrers``: referrer digests copied now or already at the target,
+    #: ``digest: reason`` of those the policy kept back
     referrers_copied: tuple[str, ...] = ()
+    referrers_present: tuple[str, ...] = ()
     referrers_blocked: tuple[str, ...] = ()
 
     @property

@@ -45,9 +45,11 @@ __all__ = ["ReferrersCopied", "copy_referrers"]
 
 @dataclass(frozen=True)
 class ReferrersCopied:
-    """Digests copied, ``digest: reason`` of those the policy kept back, and errors."""
+    """Digests copied (pushed now), already there, ``digest: reason`` of those the policy kept
+    back, and errors."""
 
     copied: tuple[str, ...] = ()
+    present: tuple[str, ...] = ()
     blocked: tuple[str, ...] = ()
     errors: tuple[str, ...] = ()
     fallback_tags: tuple[str, ...] = ()  # target fallback tags written
@@ -64,6 +66,7 @@ def copy_referrers(
     """Copy the referrers of ``subjects`` (digests now at the target); see the module docstring."""
     present = set(subjects)
     copied: list[str] = []
+    already: list[str] = []
     blocked: list[str] = []
     errors = list(plan.errors)
     with_subject: dict[str, list[Referrer]] = {}
@@ -74,7 +77,7 @@ def copy_referrers(
             blocked.append(f"{referrer.digest}: {referrer.reason}")
             continue
         try:
-            copier.copy(
+            done = copier.copy(
                 ImageLocation(source.client, source.repository, referrer.digest),
                 ImageLocation(target.client, target.repository, referrer.tag or referrer.digest),
                 retry,
@@ -83,7 +86,7 @@ def copy_referrers(
             errors.append(f"referrer {referrer.digest}: {exc.message}")
             continue
         present.add(referrer.digest)
-        copied.append(referrer.digest)
+        (already if done.skipped else copied).append(referrer.digest)
         if referrer.found != "cosign":
             with_subject.setdefault(referrer.subject, []).append(referrer)
     written: list[str] = []
@@ -95,7 +98,9 @@ def copy_referrers(
             continue
         if tag:
             written.append(tag)
-    return ReferrersCopied(tuple(copied), tuple(blocked), tuple(errors), tuple(written))
+    return ReferrersCopied(
+        tuple(copied), tuple(already), tuple(blocked), tuple(errors), tuple(written)
+    )
 
 
 def _update_fallback(target: ImageLocation, subject: str, referrers: list[Referrer]) -> str:

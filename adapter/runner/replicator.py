@@ -298,6 +298,7 @@ def _copy_view(result: ActionResult) -> dict[str, Any]:
         view["platforms_left_out"] = list(result.platforms_left_out)
     if result.action.with_referrers:
         view["referrers_copied"] = list(result.referrers_copied)
+        view["referrers_present"] = list(result.referrers_present)
         view["referrers_blocked"] = list(result.referrers_blocked)
     return view
 
