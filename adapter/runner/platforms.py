@@ -36,7 +36,7 @@ from adapter.actions.attached import (
 from migrate.contract.decision import DecisionAction, ReplicationDecision
 from migrate.contract.image import ImageMetadata
 
-__all__ = ["combine_platforms", "platform_name"]
+__all__ = ["combine_allowed", "combine_platforms", "platform_name"]
 
 
 def platform_name(image: ImageMetadata) -> str:

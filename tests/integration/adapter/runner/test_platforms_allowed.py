@@ -10,6 +10,7 @@ and the outcome reports the source index digest and the new one.
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +25,8 @@ from adapter.registry.client import RegistryClient
 from adapter.registry.manifest import OCI_INDEX
 from adapter.runner.interface import ImageReference
 from adapter.runner.replicator import RegistryReplicator
+from adapter.service.state import StateDB
+from adapter.service.sweep import SweepResult, _execute
 from migrate.bundle.builder import BundleBuilder
 from migrate.engine.embedded import EmbeddedEngine
 from migrate.policy.loader import load_policy_documents
@@ -248,3 +251,22 @@ def test_default_all_still_blocks_when_platforms_disagree(setup: Setup) -> None:
     assert outcome.detail.startswith("blocked: the platforms of the index disagree (")
     assert list(setup.clients["target"].catalog()) == []
     assert summary.exit_code == 5
+
+
+def test_a_sweep_records_the_source_index_and_the_new_index(setup: Setup, tmp_path: Path) -> None:
+    """serve's sweep step (adapter/service/sweep.py, unchanged) over the same plan: the state
+    database records source index digest -> target -> new index digest."""
+    pushed = push_three_platforms(setup.source, "team/app", "v9", seed=5)
+    [plan] = setup.replicator.plan(ImageReference.parse("local/team/app:v9"))
+    state = StateDB(tmp_path / "state.db")
+    result = SweepResult("amd-and-arm")
+    _execute(plan, "amd-and-arm", setup.replicator, state, {}, result, threading.Lock())
+    record = state.replicated(pushed.digest, "target/mirror/team/app:v9")
+    assert record is not None
+    expected = _expected(pushed, [0, 1, 3])
+    assert (record.source_digest, record.target_digest, result.copied) == (
+        pushed.digest,
+        sha256(expected),
+        1,
+    )
+    assert setup.clients["target"].get_manifest("mirror/team/app", "v9").content == expected
