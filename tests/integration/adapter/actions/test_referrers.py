@@ -40,6 +40,7 @@ from migrate.engine.embedded import EmbeddedEngine
 from migrate.policy.loader import load_policy_documents
 from tests.fixtures.images import PushedImage, push_blob, push_image, push_manifest, sha256
 from tests.fixtures.registry import RegistryFactory, RunningRegistry, free_port
+from tests.integration.adapter.runner.test_platforms_allowed import push_three_platforms
 
 pytestmark = pytest.mark.registry
 
@@ -56,6 +57,16 @@ policies:
     conditions: [{type: tag, operator: matches, value: "^bare-"}]
     actions:
       - {type: replicate, target_registry: target, target_repo: "bare/{repository}"}
+  - id: subset-signed
+    conditions:
+      - {type: tag, operator: matches, value: "^sub-"}
+      - {type: metadata, key: architecture, operator: in, value: [amd64, arm64]}
+    actions:
+      - type: replicate
+        target_registry: target
+        target_repo: "sub/{repository}"
+        platforms: allowed
+        with_referrers: true
   - id: keep-reports-home
     priority: 100
     conditions:
@@ -443,3 +454,23 @@ def test_a_listed_manifest_that_does_not_name_the_subject_is_refused(setup: Setu
         outcome.error
     )
     assert setup.clients["target"].head_manifest("mirror/team/liar", other.digest) is None
+
+
+def test_with_a_new_index_the_kept_platforms_referrers_travel_not_the_index_ones(
+    setup: Setup,
+) -> None:
+    pushed = push_three_platforms(setup.source, "team/multi", "sub-1", seed=81)
+    amd64, s390x = pushed.entry(0)["digest"], pushed.entry(2)["digest"]
+    on_index = push_cosign_signature(setup.source, "team/multi", pushed.digest, 82)
+    on_amd64 = push_cosign_signature(setup.source, "team/multi", amd64, 83)
+    on_s390x = push_cosign_signature(setup.source, "team/multi", s390x, 84)
+    outcome = _run(setup, "local/team/multi:sub-1")
+    target = setup.clients["target"]
+    assert outcome.status == "replicated"
+    assert outcome.copies[0]["referrers_copied"] == [sha256(on_amd64)]
+    assert outcome.copies[0]["platforms_left_out"] == ["linux/s390x"]
+    assert target.get_manifest("sub/team/multi", amd64.replace(":", "-") + ".sig").content == (
+        on_amd64
+    )
+    for absent in (on_index, on_s390x):
+        assert target.head_manifest("sub/team/multi", sha256(absent)) is None
