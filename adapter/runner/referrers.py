@@ -25,6 +25,7 @@ batch per run, and attached to the tag's decision
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 
 from adapter.actions.attached import REFERRERS, Referrer, ReferrerPlan
 from adapter.registry.client import RegistryClient
@@ -63,22 +64,38 @@ def _wants_referrers(plan: TagPlan) -> bool:
     return any(a.with_referrers for a in decision.replications())
 
 
+_Found = tuple[TagPlan, list[str], list[FoundReferrer], list[str]]
+
+
+def _find(plan: TagPlan, clients: Mapping[str, RegistryClient]) -> _Found:
+    image = plan.image
+    subjects = [image.index_digest] if image.index_digest else []
+    subjects += [p.digest for p in plan.platforms if p.digest]
+    client = clients.get(plan.registry)
+    if client is None:
+        return plan, subjects, [], [f"registry {plan.registry!r} is not configured"]
+    try:
+        listing = find_referrers(client, plan.repository, subjects)
+    except FreightlinerError as exc:
+        return plan, subjects, [], [f"cannot list referrers: {exc.message}"]
+    return plan, subjects, listing.referrers, listing.errors
+
+
 def plan_referrers(
-    plans: Sequence[TagPlan], clients: Mapping[str, RegistryClient], decide: Decide
+    plans: Sequence[TagPlan],
+    clients: Mapping[str, RegistryClient],
+    decide: Decide,
+    max_concurrency: int = 4,
 ) -> None:
-    """Find and decide the referrers of every plan that copies them; attach the result."""
+    """Find (``max_concurrency`` tags at a time) and decide (one ``decide`` call) the
+    referrers of every plan that copies them; attach the result to each plan's decision."""
     wanting = [p for p in plans if _wants_referrers(p)]
-    found: list[tuple[TagPlan, list[str], list[FoundReferrer], list[str]]] = []
-    for plan in wanting:
-        image = plan.image
-        subjects = [image.index_digest] if image.index_digest else []
-        subjects += [p.digest for p in plan.platforms if p.digest]
-        try:
-            listing = find_referrers(clients[plan.registry], plan.repository, subjects)
-        except (FreightlinerError, KeyError) as exc:
-            found.append((plan, subjects, [], [f"cannot list referrers: {exc}"]))
-            continue
-        found.append((plan, subjects, listing.referrers, listing.errors))
+    if not wanting:
+        return
+    with ThreadPoolExecutor(
+        max_workers=max(1, max_concurrency), thread_name_prefix="freightliner-referrers"
+    ) as pool:
+        found: list[_Found] = list(pool.map(lambda p: _find(p, clients), wanting))
     images = [referrer_image(plan.image, r) for plan, _, refs, _ in found for r in refs]
     decisions = iter(decide(images) if images else [])
     for plan, subjects, refs, errors in found:

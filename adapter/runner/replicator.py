@@ -221,7 +221,7 @@ class RegistryReplicator:
         for plan in plans:
             plan.decision = combine_platforms(plan.platforms, plan.decisions)
         if isinstance(self.source, RegistryMetadataSource):  # referrers live in registries
-            plan_referrers(plans, self.clients, self._decide_images)
+            plan_referrers(plans, self.clients, self._decide_images, self.max_concurrency)
 
     def _decide_images(self, images: list[ImageMetadata]) -> list[ReplicationDecision]:
         decided: list[ReplicationDecision] = []

@@ -77,22 +77,34 @@ def test_replicate_json_reports_platforms_and_referrers(
             }
         )
     )
-    command = [CLI, "replicate", "local", "--output", "json", "--config", str(config)]
-    command += ["--policies", str(policies)]
-    try:
-        result = subprocess.run(
-            command,
+    options = ["--output", "json", "--config", str(config), "--policies", str(policies)]
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [CLI, *args, *options],
             capture_output=True,
             text=True,
             timeout=180,
             env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)},
             check=False,
         )
+
+    try:
+        evaluated = run("evaluate", "local/team/signed:v1")
+        result = run("replicate", "local")
     finally:
         if opa is not None:
             opa.stop()
         local.stop()
-    assert result.returncode == 0, result.stderr
+    assert (evaluated.returncode, result.returncode) == (0, 0), evaluated.stderr + result.stderr
+    [plan] = json.loads(evaluated.stdout)["images"]
+    referrers = plan["decision"]["metadata"]["referrers"]["referrers"]
+    assert [(r["digest"], r["found"], r["copy"]) for r in referrers] == [
+        (sha256(signed.sbom), "fallback-tag", True),
+        (sha256(signed.report), "fallback-tag", False),
+        (sha256(signed.signature), "cosign", True),
+        (sha256(signed.sbom_signature), "cosign", True),
+    ]
     by_ref = {o["reference"]: o for o in json.loads(result.stdout)["outcomes"]}
     new_index = json.dumps(
         dict(index.index, manifests=[index.entry(n) for n in (0, 1, 3)]), separators=(",", ":")

@@ -33,6 +33,7 @@ from adapter.metadata.registry_source import RegistryMetadataSource
 from adapter.registry.client import RegistryClient
 from adapter.registry.config import RegistryConfig
 from adapter.registry.manifest import OCI_CONFIG, OCI_INDEX, OCI_MANIFEST
+from adapter.registry.referrers import find_referrers
 from adapter.runner.interface import ImageOutcome, ImageReference
 from adapter.runner.replicator import RegistryReplicator
 from migrate.bundle.builder import BundleBuilder
@@ -474,3 +475,11 @@ def test_with_a_new_index_the_kept_platforms_referrers_travel_not_the_index_ones
     )
     for absent in (on_index, on_s390x):
         assert target.head_manifest("sub/team/multi", sha256(absent)) is None
+
+
+def test_listing_the_referrers_of_an_unsigned_image_costs_five_requests(setup: Setup) -> None:
+    """docker-registry: GET referrers (404), HEAD sha256-<hex> (404), HEAD .sig/.att/.sbom."""
+    image = push_image(setup.source, "team/plain", "v1", seed=91)
+    client = setup.source.client()
+    listing = find_referrers(client, "team/plain", [image.digest])
+    assert (listing.referrers, listing.errors, client.requests) == ([], [], 5)
