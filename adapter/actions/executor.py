@@ -18,6 +18,15 @@ For one image (one tag, all platforms together):
   drives the copier's retries. ``parameters.skip_existing: "true"`` skips a
   target whose tag already exists (any digest); the copier itself skips a
   target that already has the same digest.
+* ``platforms: allowed`` (an index whose platforms were decided apart, see
+  :mod:`adapter.runner.platforms`): the target receives a new index of the
+  platforms kept for it (:mod:`adapter.actions.subset`); the result carries
+  the source index digest, the new index digest and the platforms copied and
+  left out. Without the runner's selection for the target the action fails
+  (nothing copied).
+* ``with_referrers: true``: after the image, its decided referrers
+  (:mod:`adapter.actions.referrers`); a referrer error fails the action
+  (the image stays copied, the next run completes the referrers).
 * ``notify``: after the replications, an event to ``parameters.url``; a
   failure is reported (``failed``) but never undoes a replication.
 
@@ -30,10 +39,15 @@ import logging
 import threading
 from collections import Counter
 from collections.abc import Mapping
+from dataclasses import replace
+from typing import Any
 
+from adapter.actions.attached import PlatformSubset, platform_subset, referrer_plan
 from adapter.actions.interface import ActionResult
 from adapter.actions.notify import WebhookNotifier, decision_event
-from adapter.actions.replicate import ImageCopier, ImageLocation
+from adapter.actions.referrers import ReferrersCopied, copy_referrers
+from adapter.actions.replicate import CopyResult, ImageCopier, ImageLocation
+from adapter.actions.subset import copy_subset
 from adapter.registry.client import RegistryClient
 from adapter.registry.health import (
     NOT_ATTEMPTED,
@@ -100,7 +114,7 @@ class DecisionExecutor:
                 _log.info("%s blocked: %s", image.reference, reason)
         else:
             for action in decision.replications():
-                results.append(self._replicate(image, action, dry_run))
+                results.append(self._replicate(image, decision, action, dry_run))
         for action in decision.notifications():
             results.append(self._notify(image, decision, action, dry_run))
         with self._lock:
@@ -110,11 +124,16 @@ class DecisionExecutor:
         return results
 
     def _replicate(
-        self, image: ImageMetadata, action: DecisionAction, dry_run: bool
+        self,
+        image: ImageMetadata,
+        decision: ReplicationDecision,
+        action: DecisionAction,
+        dry_run: bool,
     ) -> ActionResult:
         target = target_of(image, action)
+        subset = platform_subset(decision, target) if action.platforms == "allowed" else None
         if dry_run:
-            return ActionResult(action, "planned", target)
+            return _with_platforms(ActionResult(action, "planned", target), subset)
         health = current_health()
         if health is not None:
             try:
@@ -147,12 +166,19 @@ class DecisionExecutor:
                         detail=f"target exists as {existing.digest} (skip_existing)",
                         target_digest=existing.digest,
                     )
+            if action.platforms == "allowed" and image.index_digest and subset is None:
+                raise ActionError(
+                    f"{image.reference}: platforms: allowed, but no per-platform selection "
+                    f"for {target}; nothing copied"
+                )
             moved = self._moved(source_client, image, decided)
-            result = self.copier.copy(
-                ImageLocation(source_client, image.repository, decided),
-                ImageLocation(target_client, action.target_repo, tag),
-                action.retry_policy,
-            )
+            source = ImageLocation(source_client, image.repository, decided)
+            destination = ImageLocation(target_client, action.target_repo, tag)
+            if subset is not None:
+                result = copy_subset(self.copier, source, subset, destination, action.retry_policy)
+            else:
+                result = self.copier.copy(source, destination, action.retry_policy)
+            referrers = self._referrers(decision, action, source, destination, result, subset)
         except FreightlinerError as exc:
             _log.warning(
                 "replicating %s to %s failed: %s",
@@ -168,14 +194,29 @@ class DecisionExecutor:
             return ActionResult(action, "failed", target, error=exc.message)
         if health is not None:
             health.success(action.target_registry)
-        if result.skipped:
+        extra = _extra(result, subset, referrers)
+        if referrers is not None and referrers.errors:
+            return ActionResult(
+                action,
+                "failed",
+                target,
+                detail=result.target_digest,
+                bytes_copied=result.bytes_copied,
+                error=f"image copied as {result.target_digest}; referrers: "
+                + "; ".join(referrers.errors),
+                warning=moved,
+                **extra,
+            )
+        if result.skipped and not (
+            referrers is not None and (referrers.copied or referrers.fallback_tags)
+        ):
             return ActionResult(
                 action,
                 "skipped",
                 target,
                 detail=f"target already has {result.target_digest}",
                 warning=moved,
-                target_digest=result.target_digest,
+                **extra,
             )
         _log.info(
             "replicated %s to %s (%s, %d bytes)",
@@ -190,8 +231,31 @@ class DecisionExecutor:
             target,
             detail=result.target_digest,
             bytes_copied=result.bytes_copied,
-            target_digest=result.target_digest,
             warning=moved,
+            **extra,
+        )
+
+    def _referrers(
+        self,
+        decision: ReplicationDecision,
+        action: DecisionAction,
+        source: ImageLocation,
+        destination: ImageLocation,
+        result: CopyResult,
+        subset: PlatformSubset | None,
+    ) -> ReferrersCopied | None:
+        """Copy the referrers of what is now at the target (``with_referrers`` only)."""
+        if not action.with_referrers:
+            return None
+        plan = referrer_plan(decision)
+        if plan is None:
+            return ReferrersCopied(errors=("the referrers were not found and decided",))
+        if result.target_digest == result.source_digest:  # the decided image, whole
+            subjects = set(plan.subjects)
+        else:  # a new index: the kept platforms are the source's, the index is not
+            subjects = set(subset.kept) if subset is not None else set()
+        return copy_referrers(
+            self.copier, source, destination, plan, frozenset(subjects), action.retry_policy
         )
 
     @staticmethod
@@ -235,3 +299,31 @@ class DecisionExecutor:
 
     def close(self) -> None:
         self.notifier.close()
+
+
+def _with_platforms(result: ActionResult, subset: PlatformSubset | None) -> ActionResult:
+    if subset is None:
+        return result
+    return replace(
+        result,
+        source_digest=subset.index_digest,
+        platforms_copied=tuple(subset.names(True)),
+        platforms_left_out=tuple(subset.names(False)),
+    )
+
+
+def _extra(
+    result: CopyResult, subset: PlatformSubset | None, referrers: ReferrersCopied | None
+) -> dict[str, Any]:
+    extra: dict[str, Any] = {
+        "target_digest": result.target_digest,
+        "source_digest": result.source_digest,
+    }
+    if subset is not None:
+        extra["platforms_copied"] = tuple(subset.names(True))
+        extra["platforms_left_out"] = tuple(subset.names(False))
+    if referrers is not None:
+        extra["referrers_copied"] = referrers.copied
+        extra["referrers_present"] = referrers.present
+        extra["referrers_blocked"] = referrers.blocked
+    return extra

@@ -33,6 +33,16 @@ class ActionResult:
     warning: str = ""  # e.g. the source tag moved since the decision (the decided digest copied)
     #: replicate: the digest the target tag holds now (copied, found, or kept by skip_existing)
     target_digest: str = ""
+    #: replicate: the decided source digest (the source index for ``platforms: allowed``)
+    source_digest: str = ""
+    #: replicate, ``platforms: allowed``: platforms copied into the new index and left out
+    platforms_copied: tuple[str, ...] = ()
+    platforms_left_out: tuple[str, ...] = ()
+    #: replicate, ``with_referrers``: referrer digests copied now or already at the target,
+    #: ``digest: reason`` of those the policy kept back
+    referrers_copied: tuple[str, ...] = ()
+    referrers_present: tuple[str, ...] = ()
+    referrers_blocked: tuple[str, ...] = ()
 
     @property
     def ok(self) -> bool:

@@ -76,6 +76,11 @@ class ImageOutcome:
     #: failed only because a registry was given up earlier in the run (no request was made)
     not_attempted: bool = False
     warnings: list[str] = field(default_factory=list)  # e.g. a source tag that moved
+    #: one entry per replicate target: target, status, source_digest (the decided digest;
+    #: the source index for platforms: allowed), target_digest (what the target tag holds:
+    #: the new index for platforms: allowed), platforms_copied / platforms_left_out,
+    #: referrers_copied / referrers_blocked
+    copies: list[dict[str, Any]] = field(default_factory=list)
 
     def view(self) -> dict[str, Any]:
         """The JSON fields every report of an outcome has (CLI ``--output json`` and the API).
@@ -93,6 +98,7 @@ class ImageOutcome:
             "platforms": self.platforms,
             "notifications_failed": self.notifications_failed,
             "warnings": self.warnings,
+            "copies": self.copies,
         }
 
     @property

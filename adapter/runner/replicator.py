@@ -28,10 +28,12 @@ import logging
 import threading
 from collections.abc import Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor, as_completed
+from typing import Any
 
 from adapter.actions.interface import ActionExecutor, ActionResult
 from adapter.decision.interface import DecisionEngine
 from adapter.metadata.interface import MetadataSource
+from adapter.metadata.registry_source import RegistryMetadataSource
 from adapter.registry.client import RegistryClient
 from adapter.registry.health import (
     NOT_ATTEMPTED,
@@ -51,6 +53,7 @@ from adapter.runner.interface import (
     TotalCallback,
 )
 from adapter.runner.platforms import combine_platforms
+from adapter.runner.referrers import plan_referrers
 from adapter.runner.selection import TagPlan, apply_sweep_limits
 from migrate.contract.decision import ReplicationDecision
 from migrate.contract.image import ImageMetadata
@@ -217,6 +220,14 @@ class RegistryReplicator:
                 plan.decisions.append(decision)
         for plan in plans:
             plan.decision = combine_platforms(plan.platforms, plan.decisions)
+        if isinstance(self.source, RegistryMetadataSource):  # referrers live in registries
+            plan_referrers(plans, self.clients, self._decide_images, self.max_concurrency)
+
+    def _decide_images(self, images: list[ImageMetadata]) -> list[ReplicationDecision]:
+        decided: list[ReplicationDecision] = []
+        for start in range(0, len(images), self.batch_size):
+            decided.extend(self.engine.decide_many(images[start : start + self.batch_size]))
+        return decided
 
     def _client(self, name: str) -> RegistryClient:
         return registry_named(self.clients, name)
@@ -270,8 +281,26 @@ class RegistryReplicator:
             detail=next((r.detail for r in results if r.status == "blocked"), detail),
             platforms=count,
             warnings=sorted({r.warning for r in results if r.warning}),
+            copies=[_copy_view(r) for r in copies],
         )
         return outcome
+
+
+def _copy_view(result: ActionResult) -> dict[str, Any]:
+    view: dict[str, Any] = {
+        "target": result.target,
+        "status": result.status,
+        "source_digest": result.source_digest,
+        "target_digest": result.target_digest,
+    }
+    if result.action.platforms == "allowed":
+        view["platforms_copied"] = list(result.platforms_copied)
+        view["platforms_left_out"] = list(result.platforms_left_out)
+    if result.action.with_referrers:
+        view["referrers_copied"] = list(result.referrers_copied)
+        view["referrers_present"] = list(result.referrers_present)
+        view["referrers_blocked"] = list(result.referrers_blocked)
+    return view
 
 
 def _refused(plan: TagPlan, reason: str) -> TagPlan:

@@ -19,6 +19,7 @@ __all__ = [
     "ActionType",
     "ConditionExplanation",
     "DecisionAction",
+    "PlatformsMode",
     "PolicyExplanation",
     "ReplicationDecision",
     "parse_decision",
@@ -29,6 +30,8 @@ __all__ = [
 DECISION_PATH = "freightliner/replication/decision"
 
 ActionType = Literal["replicate", "block", "notify"]
+#: A replicate action's ``platforms`` mode (docs/contract.md).
+PlatformsMode = Literal["all", "allowed"]
 
 
 class DecisionAction(BaseModel):
@@ -48,6 +51,11 @@ class DecisionAction(BaseModel):
     retry_policy: RetrySettings | None = None
     policy_ids: list[str] = Field(default_factory=list)
     priority: int = 0
+    #: replicate: ``all`` (the whole index, only when every platform is allowed) or
+    #: ``allowed`` (the allowed platforms as a new index); ignored by other actions
+    platforms: PlatformsMode = "all"
+    #: replicate: copy the image's referrers (signatures, attestations, SBOMs) too
+    with_referrers: bool = False
 
 
 class ConditionExplanation(BaseModel):

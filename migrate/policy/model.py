@@ -12,9 +12,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator, model_validator
 
 __all__ = [
+    "PLATFORMS_MODES",
     "ConditionNode",
     "LegacyDestination",
     "LoadedPolicy",
@@ -27,6 +28,10 @@ __all__ = [
 ]
 
 _STRICT = ConfigDict(extra="forbid", populate_by_name=True)
+
+#: ``platforms`` of a replicate action: ``all`` copies an index only when every platform is
+#: allowed (else the tag is blocked); ``allowed`` copies the allowed platforms as a new index.
+PLATFORMS_MODES = ("all", "allowed")
 
 
 class ConditionNode(BaseModel):
@@ -101,9 +106,28 @@ class PolicyAction(BaseModel):
     parameters: dict[str, str] = Field(default_factory=dict)
     retry_policy: RetryPolicySpec | None = None
     legacy_destination: LegacyDestination | None = None
+    #: multi-platform images: ``all`` (default) or ``allowed`` (docs/policies.md, "Platforms")
+    platforms: str = "all"
+    #: copy signatures, attestations, SBOMs attached to the image (docs/policies.md, "Referrers")
+    with_referrers: StrictBool = False
+
+    @field_validator("platforms")
+    @classmethod
+    def _platforms_mode(cls, value: str) -> str:
+        if value not in PLATFORMS_MODES:
+            raise ValueError(
+                f"unknown platforms mode {value!r}: use 'all' (the default: the whole index, "
+                "only when every platform is allowed) or 'allowed' (the allowed platforms as a "
+                "new index)"
+            )
+        return value
 
     @model_validator(mode="after")
     def _targets(self) -> PolicyAction:
+        if self.type != "replicate":
+            for name in ("platforms", "with_referrers"):
+                if name in self.model_fields_set:
+                    raise ValueError(f"'{name}' applies to replicate actions only")
         if self.type == "replicate" and not self.target_registry:
             raise ValueError("a replicate action needs 'target_registry'")
         if self.type == "notify" and not self.parameters.get("url"):

@@ -178,6 +178,8 @@ def _compile_action(
         "match_suffix": action.match_suffix,
         "parameters": dict(sorted(action.parameters.items())),
         "retry_policy": retry,
+        "platforms": action.platforms,
+        "with_referrers": action.with_referrers,
     }
     if legacy is not None:
         compiled["legacy_destination"] = legacy

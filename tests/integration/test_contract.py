@@ -138,17 +138,30 @@ def _conditions(depth: int) -> st.SearchStrategy[list[dict[str, Any]]]:
     )
 
 
+def _replicate(
+    registry: str, repo: str, tag: str, platforms: str | None, referrers: bool | None
+) -> dict[str, Any]:
+    action: dict[str, Any] = {
+        "type": "replicate",
+        "target_registry": registry,
+        "target_repo": repo,
+        "target_tag": tag,
+    }
+    if platforms is not None:
+        action["platforms"] = platforms
+    if referrers is not None:
+        action["with_referrers"] = referrers
+    return action
+
+
 _action = st.one_of(
     st.builds(
-        lambda r, repo, tag: {
-            "type": "replicate",
-            "target_registry": r,
-            "target_repo": repo,
-            "target_tag": tag,
-        },
+        _replicate,
         texts(REGISTRIES),
         texts(["{repository}", "mirror/{repository}", "x/{match}", "{registry}/{repository}"]),
         texts(["{tag}", "{tag}-copy", "fixed"]),
+        texts([None, "all", "allowed"]),
+        texts([None, True, False]),
     ),
     st.builds(
         lambda r, reason: {
@@ -251,3 +264,50 @@ def test_at_least_a_thousand_cases_were_compared(opa_bin: str) -> None:
     if CASES["compared"] == 0:
         pytest.skip("run together with test_embedded_engine_equals_opa")
     assert CASES["compared"] >= 1000
+
+
+@pytest.mark.opa
+def test_platforms_and_with_referrers_reach_the_decision_on_both_engines(opa_bin: str) -> None:
+    """docs/contract.md: every rendered action carries ``platforms`` and ``with_referrers``;
+    a replicate action without them has ``"all"`` and ``false``."""
+    policy_set = _policy_set(
+        [
+            {
+                "id": "subset",
+                "priority": 2,
+                "actions": [
+                    _replicate("ecr", "{repository}", "{tag}", "allowed", True),
+                    _replicate("gcr", "{repository}", "{tag}", None, None),
+                ],
+            }
+        ]
+    )
+    image = ImageMetadata(registry="hub", repository="team/app", tag="v1", architecture="arm64")
+    bundle = BundleBuilder(generate_tests=False).build(policy_set)
+    embedded = EmbeddedEngine(bundle.modules(), bundle.data()).decide_many([image], now=NOW)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "bundle.tar.gz"
+        bundle.write_tarball(path)
+        [raw] = opa_decisions(opa_bin, path, [image.as_input()], NOW)
+    expected = [
+        {
+            "type": "replicate",
+            "target_registry": registry,
+            "target_repo": "team/app",
+            "target_tag": "v1",
+            "parameters": {},
+            "retry_policy": None,
+            "policy_ids": ["subset"],
+            "priority": 2,
+            "platforms": platforms,
+            "with_referrers": referrers,
+        }
+        for registry, platforms, referrers in (("ecr", "allowed", True), ("gcr", "all", False))
+    ]
+    assert raw["actions"] == expected
+    assert [a.model_dump(mode="json") for a in embedded[0].actions] == expected
+    parsed = ReplicationDecision.model_validate(raw)
+    assert [(a.platforms, a.with_referrers) for a in parsed.actions] == [
+        ("allowed", True),
+        ("all", False),
+    ]

@@ -41,7 +41,9 @@ render_template(parts, image, action) := fill(parts, template_vars(image, action
 # title: render
 # description: |
 #   One matched policy's action, ready to execute (runs for every action of
-#   every matched policy, so fill is written out inline).
+#   every matched policy, so fill is written out inline). platforms ("all" or
+#   "allowed") and with_referrers (false unless the policy says true) default
+#   for bundles compiled before they existed.
 render(action, policy, image) := {
 	"type": action.type,
 	"target_registry": action.target_registry,
@@ -51,6 +53,8 @@ render(action, policy, image) := {
 	"retry_policy": action.retry_policy,
 	"policy_ids": [policy.id],
 	"priority": policy.priority,
+	"platforms": object.get(action, "platforms", "all"),
+	"with_referrers": object.get(action, "with_referrers", false),
 } if {
 	vars := template_vars(image, action)
 }

@@ -67,3 +67,30 @@ test_notifications_always_kept if {
 	result := actions.resolve([n, _action("block", "", 200, "b")])
 	count(result.notify) == 1
 }
+
+_compiled(extra) := object.union({
+	"type": "replicate", "target_registry": "ecr", "target_repo": [_var("repository")], "target_tag": [_var("tag")],
+	"match_prefix": "", "match_suffix": "", "parameters": {}, "retry_policy": null,
+}, extra)
+
+test_render_carries_platforms_and_with_referrers if {
+	rendered := actions.render(_compiled({"platforms": "allowed", "with_referrers": true}), {"id": "p", "priority": 3}, _image)
+	rendered == {
+		"type": "replicate", "target_registry": "ecr", "target_repo": "team/app-svc", "target_tag": "v1",
+		"parameters": {}, "retry_policy": null, "policy_ids": ["p"], "priority": 3,
+		"platforms": "allowed", "with_referrers": true,
+	}
+}
+
+test_render_defaults_for_bundles_without_the_fields if {
+	rendered := actions.render(_compiled({}), {"id": "p", "priority": 0}, _image)
+	rendered.platforms == "all"
+	rendered.with_referrers == false
+}
+
+test_duplicate_targets_keep_the_highest_priority_platforms_mode if {
+	low := object.union(_action("replicate", "ecr", 10, "low"), {"platforms": "allowed", "with_referrers": true})
+	high := object.union(_action("replicate", "ecr", 50, "high"), {"platforms": "all", "with_referrers": false})
+	result := actions.resolve([low, high])
+	[[r.platforms, r.with_referrers, r.policy_ids] | some r in result.replicate] == [["all", false, ["high", "low"]]]
+}
