@@ -22,6 +22,7 @@ whole and reported in ``errors``; nothing of it is copied.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -46,6 +47,7 @@ __all__ = [
     "find_referrers",
     "has_referrers_api",
     "index_entries",
+    "is_referrer_tag",
     "referrer_descriptor",
 ]
 
@@ -82,6 +84,15 @@ class FoundReferrer:
 class ReferrerListing:
     referrers: list[FoundReferrer] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+
+
+_REFERRER_TAG = re.compile(r"(sha256-[0-9a-f]{64}|sha512-[0-9a-f]{128})(\.(sig|att|sbom))?")
+
+
+def is_referrer_tag(tag: str) -> bool:
+    """A tag of the referrers tag schema (``sha256-<hex>``) or a cosign tag
+    (``sha256-<hex>.sig|.att|.sbom``): it holds referrers of a digest, not an image."""
+    return _REFERRER_TAG.fullmatch(tag) is not None
 
 
 def fallback_tag(subject: str) -> str:

@@ -483,3 +483,20 @@ def test_listing_the_referrers_of_an_unsigned_image_costs_five_requests(setup: S
     client = setup.source.client()
     listing = find_referrers(client, "team/plain", [image.digest])
     assert (listing.referrers, listing.errors, client.requests) == ([], [], 5)
+
+
+def test_a_sweep_never_takes_referrer_tags_for_images(setup: Setup) -> None:
+    """The fallback tag and cosign tags are not enumerated: a repository-wide policy would
+    otherwise copy the fallback index (and the blocked report in it) as an image."""
+    signed = push_signed(setup.source, "team/swept", "v1", seed=95)
+    push_fallback_index(setup.source, "team/swept", signed)
+    tags = sorted(setup.clients["local"].tags("team/swept"))
+    base = signed.image.digest.replace(":", "-")
+    sbom = sha256(signed.sbom).replace(":", "-")
+    assert tags == sorted(["v1", base, base + ".sig", sbom + ".sig"])
+    assert list(setup.replicator.tags(ImageReference.parse("local/team/swept"))) == [
+        ("team/swept", "v1")
+    ]
+    [outcome] = setup.replicator.replicate(ImageReference.parse("local/team/swept")).outcomes
+    assert (outcome.image.tag, outcome.status) == ("v1", "replicated")
+    assert setup.clients["target"].head_manifest("mirror/team/swept", sha256(signed.report)) is None
