@@ -122,3 +122,15 @@ def test_an_engine_cannot_forge_the_selection() -> None:
         ),
         PlatformSubset,
     )
+
+
+def test_an_engine_failure_on_one_platform_blocks_the_whole_tag() -> None:
+    failed = ReplicationDecision(
+        should_replicate=False,
+        actions=[DecisionAction(type="block", parameters={"reason": "engine unavailable"})],
+        reason="engine unavailable",
+        metadata={"outcome": "block", "fallback": "fail-closed", "engine_error": "timeout"},
+    )
+    decision = combine_platforms(IMAGES, [_replicate(_copy("ecr")), failed, NO_MATCH])
+    assert (decision.outcome, decision.metadata["platform"]) == ("block", "linux/arm64")
+    assert decision.metadata["fallback"] == "fail-closed"
