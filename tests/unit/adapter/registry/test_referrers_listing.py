@@ -7,7 +7,8 @@ from typing import Any
 
 import pytest
 
-from adapter.registry.referrers import fallback_tag, index_entries, is_referrer_tag
+from adapter.registry.manifest import parse_manifest
+from adapter.registry.referrers import checked_size, fallback_tag, index_entries, is_referrer_tag
 from migrate.core.errors import RegistryError
 
 D = "sha256:" + "a" * 64
@@ -70,3 +71,17 @@ def test_referrer_tags() -> None:
         False,
         False,
     ]
+
+
+def _manifest(*sizes: int) -> bytes:
+    layers = [{"mediaType": "x", "digest": D, "size": size} for size in sizes]
+    return json.dumps(
+        {"mediaType": M, "config": {"digest": D, "size": 2}, "layers": layers}
+    ).encode()
+
+
+def test_referrer_sizes_must_stay_exact() -> None:
+    assert checked_size(parse_manifest(_manifest(10, 20)), "r") == 32
+    for sizes in ((-5,), (2**63,), (2**62, 2**62)):
+        with pytest.raises(RegistryError, match="r: blob sizes out of range; refused"):
+            checked_size(parse_manifest(_manifest(*sizes)), "r")
