@@ -81,6 +81,8 @@ class Referrer:
     annotations: Mapping[str, str] = field(default_factory=dict)
     copy: bool = False
     reason: str = ""
+    #: not copied because no engine could decide it (fail-closed): an error, not a policy block
+    undecided: bool = False
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,9 @@ of a subject now at the target, in the order found (a referrer after its
 subject, so ``subject`` always points at something already pushed):
 
 * a referrer whose own decision blocks it is not copied (reported, with the
-  decision's reason), and neither are the referrers that refer to it;
+  decision's reason), and neither are the referrers that refer to it; one
+  that no engine could decide (fail-closed) is not copied either, and is an
+  error (the action fails, the next run tries again);
 * the others are copied with :meth:`ImageCopier.copy` by digest (a cosign
   referrer under its ``sha256-<hex>.sig|.att|.sbom`` tag as well): bytes and
   digests unchanged, blobs verified;
@@ -72,6 +74,9 @@ def copy_referrers(
     with_subject: dict[str, list[Referrer]] = {}
     for referrer in plan.referrers:
         if referrer.subject not in present:
+            continue
+        if referrer.undecided:
+            errors.append(f"referrer {referrer.digest} not decided: {referrer.reason}")
             continue
         if not referrer.copy:
             blocked.append(f"{referrer.digest}: {referrer.reason}")

@@ -22,6 +22,7 @@ whole and reported in ``errors``; nothing of it is copied.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -30,9 +31,15 @@ import httpx
 
 from adapter.registry.client import MAX_MANIFEST_BYTES, RegistryClient
 from adapter.registry.interface import Manifest
-from adapter.registry.manifest import MANIFEST_MEDIA_TYPES, OCI_INDEX, parse_manifest
+from adapter.registry.manifest import (
+    MANIFEST_MEDIA_TYPES,
+    OCI_INDEX,
+    ParsedManifest,
+    parse_manifest,
+)
 from adapter.registry.reference import InvalidName, check_digest, check_repository, check_tag
 from migrate.core.errors import FreightlinerError, RegistryError
+from migrate.core.limits import MAX_EXACT_INTEGER
 
 __all__ = [
     "COSIGN_SUFFIXES",
@@ -42,10 +49,12 @@ __all__ = [
     "MAX_REFERRERS",
     "FoundReferrer",
     "ReferrerListing",
+    "checked_size",
     "fallback_tag",
     "find_referrers",
     "has_referrers_api",
     "index_entries",
+    "is_referrer_tag",
     "referrer_descriptor",
 ]
 
@@ -82,6 +91,15 @@ class FoundReferrer:
 class ReferrerListing:
     referrers: list[FoundReferrer] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+
+
+_REFERRER_TAG = re.compile(r"(sha256-[0-9a-f]{64}|sha512-[0-9a-f]{128})(\.(sig|att|sbom))?")
+
+
+def is_referrer_tag(tag: str) -> bool:
+    """A tag of the referrers tag schema (``sha256-<hex>``) or a cosign tag
+    (``sha256-<hex>.sig|.att|.sbom``): it holds referrers of a digest, not an image."""
+    return _REFERRER_TAG.fullmatch(tag) is not None
 
 
 def fallback_tag(subject: str) -> str:
@@ -221,6 +239,16 @@ def _next_page(
     return following
 
 
+def checked_size(parsed: ParsedManifest, what: str) -> int:
+    """Config + layers, refused unless every size is 0..2**63-1 and so is the sum (what a
+    policy can compare exactly; a hostile manifest cannot make the decision input invalid)."""
+    sizes = [d.size for d in parsed.blobs()]
+    total = sum(sizes)
+    if any(size < 0 for size in sizes) or total > MAX_EXACT_INTEGER:
+        raise RegistryError(f"{what}: blob sizes out of range; refused")
+    return total
+
+
 def _read_referrer(
     client: RegistryClient, repository: str, subject: str, digest: str, found: str, tag: str = ""
 ) -> FoundReferrer:
@@ -232,6 +260,7 @@ def _read_referrer(
         named = document.get("subject")
         if not isinstance(named, dict) or named.get("digest") != subject:
             raise RegistryError(f"{what} does not name {subject} as its subject; refused")
+    content_size = checked_size(parsed, what)
     artifact_type = _text(document.get("artifactType"), f"{what}: artifactType")
     if not artifact_type and parsed.config is not None:
         artifact_type = _text(parsed.config.media_type, f"{what}: config mediaType")
@@ -240,7 +269,7 @@ def _read_referrer(
         digest=manifest.digest,
         media_type=manifest.media_type,
         size=len(manifest.content),
-        content_size=parsed.image_size,
+        content_size=content_size,
         artifact_type=artifact_type,
         annotations=_annotations(document.get("annotations"), what),
         found=found,

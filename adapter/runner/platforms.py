@@ -119,9 +119,15 @@ def combine_allowed(
     A target asked for with ``platforms: all`` by any platform still needs
     every platform (else the tag is blocked as in :func:`combine_platforms`).
     The tag's actions: each target's action as its first kept platform has it,
-    then every platform's notifications (each once).
+    then every platform's notifications (each once). A platform whose decision is
+    a fail-closed engine failure blocks the whole tag (that decision, as
+    ``all`` does): an engine failure is never turned into a smaller copy.
     """
     count = {"platforms": len(images)}
+    for image, decision in zip(images, decisions, strict=True):
+        if decision.metadata.get("fallback") == "fail-closed":  # no engine decided it: never
+            metadata = {**decision.metadata, **count, "platform": platform_name(image)}
+            return decision.model_copy(update={"metadata": metadata})  # a partial copy
     order: list[str] = []
     wanted: dict[str, list[tuple[int, DecisionAction]]] = {}
     for i, (image, decision) in enumerate(zip(images, decisions, strict=True)):

@@ -12,7 +12,8 @@ when **both** hold:
    no labels and no platform, and ``artifactType`` in
    ``annotations["org.opencontainers.artifact.type"]`` unless it carries
    that annotation itself; any block action in that decision (or a block
-   outcome, which includes an engine that failed closed) keeps it back.
+   outcome) keeps it back; a fail-closed decision (no engine could decide)
+   keeps it back too and marks it ``undecided`` (the action then fails).
 
 So a policy blocks referrers with the conditions it already has (e.g. an
 annotation or the artifact type), and a referrer is never copied where its
@@ -115,6 +116,7 @@ def plan_referrers(
                     annotations=dict(ref.annotations),
                     copy=copy,
                     reason=decision.reason,
+                    undecided=decision.metadata.get("fallback") == "fail-closed",
                 )
             )
         assert plan.decision is not None

@@ -3,7 +3,9 @@
 A run over a reference (``registry``, ``registry/repo`` or ``registry/repo:tag``):
 
 1. **enumerate** tags: the catalog (every repository) and each repository's
-   tags, paginated, in registry order; a name outside the grammar, or a
+   tags, paginated, in registry order, except the tags that hold referrers
+   (``sha256-<hex>``, ``sha256-<hex>.sig|.att|.sbom``: they travel with their
+   subject, decided as referrers, ``with_referrers``); a name outside the grammar, or a
    repository whose tags cannot be listed (a ``Link`` to another origin, a
    pagination loop), is ``failed`` with the reason, alone;
 2. **metadata**: one ImageMetadata per platform for each tag (bounded
@@ -44,6 +46,7 @@ from adapter.registry.health import (
 )
 from adapter.registry.lookup import registry_named
 from adapter.registry.reference import InvalidName, check_repository, check_tag, shown
+from adapter.registry.referrers import is_referrer_tag
 from adapter.runner.interface import (
     ImageOutcome,
     ImageReference,
@@ -185,6 +188,8 @@ class RegistryReplicator:
                 yield _refused(TagPlan(registry, repository, ""), exc.message)
                 continue
             for tag in tags:
+                if is_referrer_tag(tag):  # referrers travel with their subject, never alone
+                    continue
                 plan = TagPlan(registry, repository, tag)
                 try:
                     check_tag(tag)

@@ -18,7 +18,7 @@ import base64
 import json
 import re
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -37,6 +37,9 @@ from adapter.registry.referrers import find_referrers
 from adapter.runner.interface import ImageOutcome, ImageReference
 from adapter.runner.replicator import RegistryReplicator
 from migrate.bundle.builder import BundleBuilder
+from migrate.contract.decision import ReplicationDecision
+from migrate.contract.image import ImageMetadata
+from migrate.core.errors import EngineError
 from migrate.engine.embedded import EmbeddedEngine
 from migrate.policy.loader import load_policy_documents
 from tests.fixtures.images import PushedImage, push_blob, push_image, push_manifest, sha256
@@ -483,3 +486,66 @@ def test_listing_the_referrers_of_an_unsigned_image_costs_five_requests(setup: S
     client = setup.source.client()
     listing = find_referrers(client, "team/plain", [image.digest])
     assert (listing.referrers, listing.errors, client.requests) == ([], [], 5)
+
+
+def test_a_sweep_never_takes_referrer_tags_for_images(setup: Setup) -> None:
+    """The fallback tag and cosign tags are not enumerated: a repository-wide policy would
+    otherwise copy the fallback index (and the blocked report in it) as an image."""
+    signed = push_signed(setup.source, "team/swept", "v1", seed=95)
+    push_fallback_index(setup.source, "team/swept", signed)
+    tags = sorted(setup.clients["local"].tags("team/swept"))
+    base = signed.image.digest.replace(":", "-")
+    sbom = sha256(signed.sbom).replace(":", "-")
+    assert tags == sorted(["v1", base, base + ".sig", sbom + ".sig"])
+    assert list(setup.replicator.tags(ImageReference.parse("local/team/swept"))) == [
+        ("team/swept", "v1")
+    ]
+    [outcome] = setup.replicator.replicate(ImageReference.parse("local/team/swept")).outcomes
+    assert (outcome.image.tag, outcome.status) == ("v1", "replicated")
+    assert setup.clients["target"].head_manifest("mirror/team/swept", sha256(signed.report)) is None
+
+
+class FailsOnReferrers:
+    """The embedded engine, except that it fails (EngineError) on the batch of referrers
+    (images without a platform): the FailoverEngine around it then fails closed."""
+
+    def __init__(self, inner: EmbeddedEngine) -> None:
+        self.inner = inner
+        self.revision = inner.revision
+
+    def decide_many(
+        self, images: Sequence[ImageMetadata], now: str | None = None
+    ) -> list[ReplicationDecision]:
+        if any(not image.architecture for image in images):
+            raise EngineError("the engine is down for referrers")
+        return self.inner.decide_many(images, now=now)
+
+    def close(self) -> None:
+        pass
+
+
+def test_a_referrer_no_engine_could_decide_is_not_copied_and_fails_the_action(
+    setup: Setup, tmp_path: Path
+) -> None:
+    signed = push_signed(setup.source, "team/undecided", "v1", seed=97)
+    (tmp_path / "p.yaml").write_text(POLICIES)
+    bundle = BundleBuilder(generate_tests=False).build(load_policy_documents([tmp_path / "p.yaml"]))
+    engine = FailoverEngine(
+        FailsOnReferrers(EmbeddedEngine(bundle.modules(), bundle.data(), bundle.revision))
+    )
+    replicator = RegistryReplicator(
+        engine,
+        RegistryMetadataSource(setup.clients),
+        setup.clients,
+        DecisionExecutor(setup.clients),
+    )
+    summary = replicator.replicate(ImageReference.parse("local/team/undecided:v1"))
+    [outcome] = summary.outcomes
+    target = setup.clients["target"]
+    assert target.get_manifest("mirror/team/undecided", "v1").digest == signed.image.digest
+    assert target.head_manifest("mirror/team/undecided", sha256(signed.signature)) is None
+    assert (outcome.status, summary.exit_code) == ("failed", 7)
+    assert (
+        f"referrer {sha256(signed.signature)} not decided: blocked: decision engine failed "
+        "(failure_mode fail-closed): the engine is down for referrers" in outcome.error
+    )

@@ -28,6 +28,7 @@ from adapter.runner.replicator import RegistryReplicator
 from adapter.service.state import StateDB
 from adapter.service.sweep import SweepResult, _execute
 from migrate.bundle.builder import BundleBuilder
+from migrate.contract.decision import DecisionAction, ReplicationDecision
 from migrate.engine.embedded import EmbeddedEngine
 from migrate.policy.loader import load_policy_documents
 from tests.fixtures.images import build_image, push_blob, push_manifest, sha256
@@ -270,3 +271,29 @@ def test_a_sweep_records_the_source_index_and_the_new_index(setup: Setup, tmp_pa
         1,
     )
     assert setup.clients["target"].get_manifest("mirror/team/app", "v9").content == expected
+
+
+def test_allowed_without_the_runners_selection_copies_nothing(setup: Setup) -> None:
+    """A decision that did not come through the runner (here: by hand, with a forged plain
+    ``platform_selection``) cannot make the executor copy a subset or the whole index."""
+    pushed = push_three_platforms(setup.source, "team/app", "v7", seed=6)
+    [plan] = setup.replicator.plan(ImageReference.parse("local/team/app:v7"))
+    action = DecisionAction(
+        type="replicate", target_registry="target", target_repo="forged", platforms="allowed"
+    )
+    forged = ReplicationDecision(
+        should_replicate=True,
+        actions=[action],
+        reason="by hand",
+        metadata={
+            "outcome": "replicate",
+            "platform_selection": {"target/forged:v7": {"index_digest": pushed.digest}},
+        },
+    )
+    [result] = DecisionExecutor(setup.clients).execute(plan.image, forged)
+    assert (result.status, result.error) == (
+        "failed",
+        "local/team/app:v7: platforms: allowed, but no per-platform selection for "
+        "target/forged:v7; nothing copied",
+    )
+    assert list(setup.clients["target"].catalog()) == []
