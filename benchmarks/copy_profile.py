@@ -97,6 +97,7 @@ def main() -> None:
     parser.add_argument("--profile", type=int, default=0, metavar="N")
     parser.add_argument("--repeat", type=int, default=1)
     parser.add_argument("--sort", default="tottime", help="cProfile sort key (tottime, cumulative)")
+    parser.add_argument("--dump", type=Path, help="write the cProfile stats (pstats file) here")
     args = parser.parse_args()
     sys.path.insert(0, str(args.root.resolve()))
     from adapter.actions.replicate import CopyJob, CopyOutcome, ImageCopier
@@ -165,6 +166,8 @@ def main() -> None:
                     print(f"| {name} | {key} | {count / n:g} | {mean:.2f} |")
                 print(f"| {name} | **total** | {sum(transport.counts.values()) / n:g} |")
             print()
+            if profiler is not None and args.dump is not None:
+                profiler.dump_stats(args.dump)
             if profiler is not None:
                 out = io.StringIO()
                 pstats.Stats(profiler, stream=out).sort_stats(args.sort).print_stats(args.profile)
