@@ -1,5 +1,6 @@
 """How a copy pushes manifests: one PUT to the tag after everything it references, the
-registry's digest verified (a HEAD of the tag when the registry reports none).
+registry's digest verified (a HEAD of the tag when the registry reports none); each blob
+byte hashed once, and a corrupt blob still never lands.
 
 The target is a real docker-registry; :class:`Recording` is httpx's real transport that
 logs each request and, for the hostile cases, edits a response header on the way back.
@@ -13,8 +14,9 @@ import httpx
 import pytest
 
 from adapter.actions.replicate import ImageCopier
-from adapter.registry.digest import is_digest
-from migrate.core.errors import RegistryError
+from adapter.registry.digest import DigestVerifier, is_digest
+from migrate.core.errors import DigestMismatch, RegistryError
+from tests.fixtures.faults import FaultProxy
 from tests.fixtures.images import push_image, push_index
 from tests.fixtures.registry import RunningRegistry
 
@@ -134,3 +136,46 @@ def test_a_registry_storing_another_digest_fails_the_copy(
     assert str(raised.value) == (
         f"registry 'fresh': stored manifest app:v1 as {FORGED}, expected {image.digest}"
     )
+
+
+# -- every blob byte is hashed once, and a corrupt one still never lands ------------------
+def test_a_copy_hashes_each_byte_once(
+    registry: RunningRegistry,
+    fresh_registry: RunningRegistry,
+    unique_repo: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The download stream verifies each blob; the upload does not hash it a second time."""
+    hashed: list[int] = []
+    update = DigestVerifier.update
+
+    def counting(self: DigestVerifier, chunk: bytes) -> None:
+        hashed.append(len(chunk))
+        update(self, chunk)
+
+    image = push_image(registry, unique_repo, "v1", layers=2, layer_size=300_000)
+    source, target = registry.client(), fresh_registry.client()
+    monkeypatch.setattr(DigestVerifier, "update", counting)
+    ImageCopier().copy((source, unique_repo, image.digest), (target, "app", "v1"))
+    blobs = len(image.config_bytes) + sum(len(layer) for layer in image.layers)
+    assert sum(hashed) == len(image.manifest) + blobs
+
+
+@pytest.mark.parametrize("upload_chunk_size", [None, 100_000])
+def test_a_corrupt_source_blob_never_lands(
+    registry: RunningRegistry,
+    fresh_registry: RunningRegistry,
+    fault_proxy_factory: Callable[[RunningRegistry], FaultProxy],
+    unique_repo: str,
+    upload_chunk_size: int | None,
+) -> None:
+    image = push_image(registry, unique_repo, "v1", layers=2, layer_size=300_000, tar=False)
+    proxy = fault_proxy_factory(registry)
+    proxy.corrupt(path=image.layer_digests[1])
+    source, target = registry.client(url=proxy.url), fresh_registry.client()
+    copier = ImageCopier(upload_chunk_size=upload_chunk_size)
+    with pytest.raises(DigestMismatch, match=f"blob {unique_repo}@{image.layer_digests[1]}: "):
+        copier.copy((source, unique_repo, image.digest), (target, "app", "v1"))
+    assert target.head_manifest("app", "v1") is None
+    assert not target.blob_exists("app", image.layer_digests[1])
+    assert target.blob_exists("app", image.layer_digests[0])  # copied before the corrupt one
