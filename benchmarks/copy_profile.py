@@ -8,7 +8,7 @@ figures do not depend on the machine's load: the requests each copy sends
 (counted by an httpx transport that wraps the real one, per registry), the
 CPU time of this process per copy (``time.process_time``: all threads), and
 the CPU time the two ``docker-registry`` processes spent serving them
-(``/proc/PID/stat``). ``--root`` runs another checkout's code (e.g. a ``git
+(``/proc/PID/stat``), and the bytes hashed (``DigestVerifier.update``). ``--root`` runs another checkout's code (e.g. a ``git
 worktree`` of an older commit) with this script, so before and after are
 counted by the same instrument. ``--profile N`` prints the N most expensive
 functions (cProfile, cumulative, sequential copies only). Needs Debian's
@@ -103,9 +103,18 @@ def main() -> None:
     from adapter.actions.replicate import CopyJob, CopyOutcome, ImageCopier
     from adapter.registry.client import RegistryClient
     from adapter.registry.config import RegistryConfig
+    from adapter.registry.digest import DigestVerifier
     from tests.fixtures.images import push_image
     from tests.fixtures.registry import RegistryFactory
 
+    hashed = [0]  # bytes through DigestVerifier (downloads, uploads, manifests)
+    update = DigestVerifier.update
+
+    def counting(self: Any, chunk: bytes) -> None:
+        hashed[0] += len(chunk)
+        update(self, chunk)
+
+    DigestVerifier.update = counting  # type: ignore[method-assign]
     base = Path(tempfile.mkdtemp(prefix="freightliner-copyprof-"))
     factory = RegistryFactory(base)
     try:
@@ -139,6 +148,7 @@ def main() -> None:
             copier = ImageCopier()
             profiler = cProfile.Profile() if args.profile and concurrency == 1 else None
             reg_cpu = process_cpu(source.process.pid) + process_cpu(target.process.pid)
+            hashed[0] = 0
             cpu, wall = time.process_time(), time.perf_counter()
             if profiler is not None:
                 profiler.enable()
@@ -155,7 +165,8 @@ def main() -> None:
             print(f"## concurrency {concurrency}: loadavg {Path('/proc/loadavg').read_text()}")
             print(
                 f"wall {wall:.2f} s; our CPU {cpu:.3f} s ({cpu / n * 1000:.1f} ms/image); "
-                f"registries' CPU {reg_cpu:.2f} s ({reg_cpu / n * 1000:.1f} ms/image)\n"
+                f"registries' CPU {reg_cpu:.2f} s ({reg_cpu / n * 1000:.1f} ms/image); "
+                f"hashed {hashed[0] / n / (1 << 20):.2f} MiB/image\n"
             )
             print(
                 "| registry | request | per image | ms until headers, mean |\n|---|---|---:|---:|"
