@@ -18,9 +18,14 @@ a copy, so that no partially copied image is ever visible at the target tag:
    upload) restarts that blob's download and upload session, through the one
    retry helper (:func:`adapter.registry.http.with_retries`, ``Retry-After``
    honoured, jitter, bounded), with or without a policy ``retry_policy``;
-4. child manifests pushed by digest, the top manifest pushed by digest, and
-   only then the target tag pointed at it, all as the exact source bytes, so
-   digests are identical.
+4. child manifests pushed by digest, then the top manifest with one ``PUT``
+   to the target tag (or digest), all as the exact source bytes, so digests
+   are identical. That ``PUT`` comes only after every blob and child manifest
+   is present (the registry refuses a manifest whose references are missing),
+   stores the manifest and points the tag at it in one step, and the digest
+   the registry reports for it must be the decided one
+   (:meth:`RegistryClient.put_manifest`; :class:`ActionError` otherwise). A
+   separate ``PUT`` by digest before it would add a request and no guarantee.
 
 ``retry`` (a policy action's :class:`RetrySettings`) retries the whole copy
 after transient failures; blobs already copied are skipped on the next attempt.
@@ -40,7 +45,6 @@ from adapter.registry.client import RegistryClient
 from adapter.registry.http import DEFAULT_SCHEDULE, RetrySchedule, with_retries
 from adapter.registry.interface import Manifest
 from adapter.registry.manifest import Descriptor, ParsedManifest, parse_manifest
-from adapter.registry.reference import is_digest
 from adapter.registry.retry import registry_verdict
 from migrate.core.errors import ActionError, FreightlinerError
 from migrate.core.retry import RetrySettings
@@ -179,12 +183,10 @@ class ImageCopier:
         for child, _ in manifests[:-1]:
             dst.client.put_manifest(dst.repository, child.digest, child.content, child.media_type)
             stats.manifests_pushed += 1
-        pushed = dst.client.put_manifest(dst.repository, top.digest, top.content, top.media_type)
+        # Everything it references is in place: one PUT stores the manifest (under its
+        # digest too) and points the tag at it; the registry's digest is verified.
+        pushed = dst.client.put_manifest(dst.repository, dst.reference, top.content, top.media_type)
         stats.manifests_pushed += 1
-        if not is_digest(dst.reference):  # only now point the tag at the complete image
-            pushed = dst.client.put_manifest(
-                dst.repository, dst.reference, top.content, top.media_type
-            )
         if pushed != top.digest:
             raise ActionError(
                 f"{dst.client.name}/{dst.repository}:{dst.reference} stored as "

@@ -51,6 +51,7 @@ class BlobStream:
 
     def __init__(self, response: httpx.Response, digest: str, what: str, chunk_size: int) -> None:
         self._response = response
+        self.digest = digest
         self._verifier = DigestVerifier(digest)
         self._what = what
         self._chunk_size = chunk_size
@@ -65,6 +66,11 @@ class BlobStream:
 
     def close(self) -> None:
         self._response.close()
+
+    @property
+    def verifier(self) -> DigestVerifier:
+        """What the iteration hashed so far (``verify`` again after the last chunk is cheap)."""
+        return self._verifier
 
     def __iter__(self) -> Iterator[bytes]:
         try:
@@ -118,7 +124,15 @@ def upload_blob(
     location = response.headers.get("Location")
     if not location:
         raise RegistryError(f"{what}: the registry gave no upload Location")
-    verifier = DigestVerifier(digest)
+    body: Iterable[bytes]
+    if isinstance(chunks, BlobStream) and chunks.digest == digest:
+        # A download of the same digest hashes every byte and raises DigestMismatch after
+        # its last one, inside this upload (under a second hash it raised first all the
+        # same): hashing the bytes twice adds nothing. Checked again below, as any upload.
+        verifier, body = chunks.verifier, chunks
+    else:
+        verifier = DigestVerifier(digest)
+        body = _verified(chunks, verifier)
     try:
         if chunk_size is None:
             headers = {"Content-Type": "application/octet-stream"}
@@ -129,12 +143,12 @@ def upload_blob(
                 location,
                 params={"digest": digest},
                 headers=headers,
-                content=_verified(chunks, verifier),
+                content=body,
                 retry=False,
             )
         else:
             offset = 0
-            for piece in rechunk(_verified(chunks, verifier), chunk_size):
+            for piece in rechunk(body, chunk_size):
                 headers = {
                     "Content-Type": "application/octet-stream",
                     "Content-Range": f"{offset}-{offset + len(piece) - 1}",

@@ -195,7 +195,12 @@ class RegistryClient:
         return Manifest(content, media_type, digest)
 
     def put_manifest(self, repository: str, reference: str, content: bytes, media_type: str) -> str:
-        """Push manifest bytes unchanged under a tag or digest; returns the digest."""
+        """Push manifest bytes unchanged under a tag or digest; returns their digest.
+
+        The digest the registry reports (``Docker-Content-Digest``) must be the
+        bytes' digest; a registry that reports none for a tag is asked with a
+        ``HEAD`` of that tag. :class:`RegistryError` when it stored anything else.
+        """
         path = self.path_for(repository, "manifests", reference)
         digest = compute_digest(content)
         if is_digest(reference) and reference != digest:
@@ -211,6 +216,9 @@ class RegistryClient:
         )
         self.check(response, {200, 201}, f"PUT manifest {repository}:{reference}")
         announced = response.headers.get("Docker-Content-Digest")
+        if not announced and not is_digest(reference):
+            stored = self.head_manifest(repository, reference)
+            announced = stored.digest if stored is not None else "(nothing)"
         if announced and announced != digest:
             raise RegistryError(
                 f"registry {self.name!r}: stored manifest {repository}:{reference} "

@@ -41,7 +41,7 @@ def _digest_at(registry: RunningRegistry, repository: str, tag: str) -> str | No
 
 
 def _manifest_puts(topo: Topology, since: float = 0.0) -> list[str]:
-    """Tag PUTs at the target (a copy pushes the manifest by digest first, then the tag)."""
+    """Tag PUTs at the target (an index's child manifests are pushed by digest, not counted)."""
     assert topo.proxy is not None
     return [
         r.path
