@@ -175,6 +175,8 @@ def evaluate(
     ref, runtime = _runtime(reference, config_path, opa_url, policies, image_file)
     with runtime:
         plans = runtime.replicator.plan(ref)
+        if explain:
+            _explain_plans(runtime, plans)
         if output == "json":
             document = {
                 "revision": runtime.engine.revision,
@@ -208,6 +210,17 @@ def evaluate(
         ]
     )
     sys.exit(summary.exit_code)
+
+
+def _explain_plans(runtime: Runtime, plans: list[TagPlan]) -> None:
+    """``--explain``: every candidate's condition lines (the batch decisions carry only the
+    matched policies' lines), asked of the engine with ``explain`` for single-platform tags;
+    the decision itself is kept as decided."""
+    for plan in plans:
+        if plan.decision is None or len(plan.platforms) != 1:
+            continue
+        explained = runtime.engine.decide(plan.platforms[0], explain=True)
+        plan.decision = plan.decision.model_copy(update={"explanation": explained.explanation})
 
 
 def _printable(text: str) -> str:
