@@ -103,12 +103,27 @@ holds("legacy_semver", _, s, arg) := legacy.semver_selects(s, arg) if is_string(
 
 holds("semver", _, s, arg) := true if _semver_holds(s, arg) else := false
 
-_semver_holds(s, alternatives) if {
+# semver: arg is {"alternatives": [[[op, version], ...], ...], "prerelease": P}
+# (migrate/policy/values.py semver_condition_arg). A version with a prerelease
+# satisfies an alternative only when P is true (include_prerelease) or the
+# alternative names a prerelease on the same major.minor.patch (P[i]), as
+# npm's node-semver does.
+_semver_holds(s, arg) if {
 	v := _semver_of(s)
-	some alternative in alternatives
+	some i, alternative in arg.alternatives
 	every comparator in alternative {
 		_compare(comparator[0], semver.compare(v, comparator[1]))
 	}
+	_prerelease_admitted(v, arg.prerelease, i)
+}
+
+_prerelease_admitted(v, _, _) if not contains(split(v, "+")[0], "-")
+
+_prerelease_admitted(_, true, _) := true
+
+_prerelease_admitted(v, named, i) if {
+	is_array(named)
+	split(split(v, "+")[0], "-")[0] in named[i]
 }
 
 # METADATA
