@@ -27,6 +27,9 @@ For one image (one tag, all platforms together):
 * ``with_referrers: true``: after the image, its decided referrers
   (:mod:`adapter.actions.referrers`); a referrer error fails the action
   (the image stays copied, the next run completes the referrers).
+* an image of the local Docker engine (``docker://``; ``engine`` given and
+  the image's registry is the engine's name): the engine pushes the decided
+  image ID and the target is verified (:mod:`adapter.actions.engine_push`).
 * ``notify``: after the replications, an event to ``parameters.url``; a
   failure is reported (``failed``) but never undoes a replication.
 
@@ -43,6 +46,7 @@ from dataclasses import replace
 from typing import Any
 
 from adapter.actions.attached import PlatformSubset, platform_subset, referrer_plan
+from adapter.actions.engine_push import EnginePusher
 from adapter.actions.interface import ActionResult
 from adapter.actions.notify import WebhookNotifier, decision_event
 from adapter.actions.referrers import ReferrersCopied, copy_referrers
@@ -93,8 +97,10 @@ class DecisionExecutor:
         clients: Mapping[str, RegistryClient],
         copier: ImageCopier | None = None,
         notifier: WebhookNotifier | None = None,
+        engine: EnginePusher | None = None,
     ) -> None:
         self.clients = clients
+        self.engine = engine
         self.copier = copier or ImageCopier()
         self.notifier = notifier or WebhookNotifier()
         self._lock = threading.Lock()
@@ -137,19 +143,32 @@ class DecisionExecutor:
         health = current_health()
         if health is not None:
             try:
-                health.check(image.registry)
+                if not self._from_engine(image):
+                    health.check(image.registry)
                 health.check(action.target_registry)
             except RegistryDown as given_up:
                 return ActionResult(
                     action, "failed", target, error=NOT_ATTEMPTED + given_up.message
                 )
         try:
-            source_client = self._client(image.registry)
             target_client = self._client(action.target_registry)
             tag = action.target_tag or image.tag
             if not tag:
                 raise ActionError(f"{image.reference}: untagged image and no target_tag")
             _check_target(action.target_repo, tag)
+            if self.engine is not None and self._from_engine(image):
+                pushed = self.engine.push(
+                    image,
+                    action,
+                    target_client,
+                    action.target_repo,
+                    tag,
+                    is_true(action.parameters.get("skip_existing")),
+                )
+                if health is not None:
+                    health.success(action.target_registry)
+                return pushed
+            source_client = self._client(image.registry)
             decided = image.index_digest or image.digest
             if not is_digest(decided):
                 raise ActionError(
@@ -296,6 +315,9 @@ class DecisionExecutor:
 
     def _client(self, name: str) -> RegistryClient:
         return registry_named(self.clients, name)
+
+    def _from_engine(self, image: ImageMetadata) -> bool:
+        return self.engine is not None and image.registry == self.engine.registry
 
     def close(self) -> None:
         self.notifier.close()

@@ -384,6 +384,9 @@ def render_decision_text(decision: ReplicationDecision, explain: bool) -> list[s
                 f"policy {policy_result.policy_id} (priority {policy_result.priority}): {mark}"
             )
             for c in policy_result.conditions:
+                if c.type == "group":  # an explicit all/any/not: the group's own verdict
+                    lines.append(f"  {'✓' if c.matched else '✗'} {c.path}: {_group_text(c)}")
+                    continue
                 key = f"[{c.key}]" if c.key else ""
                 lines.append(
                     f"  {'✓' if c.matched else '✗'} {c.path}: {c.type}{key} {c.operator} "
@@ -391,6 +394,14 @@ def render_decision_text(decision: ReplicationDecision, explain: bool) -> list[s
                     f"(actual: {_shown(c.type, c.actual)})"
                 )
     return lines
+
+
+def _group_text(line: Any) -> str:
+    """``not`` / ``any of N`` / ``all of N``, and what the verdict is about."""
+    if line.operator == "not":
+        return "not (holds when the condition below does not)"
+    size = line.value if isinstance(line.value, int) else "?"
+    return f"{line.operator} of {size} (the conditions below)"
 
 
 def _check_now(_ctx: click.Context, _param: click.Parameter, value: str | None) -> str | None:

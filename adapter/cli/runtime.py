@@ -1,7 +1,11 @@
 """``freightliner-policy evaluate`` and ``replicate``: decide and replicate real registry images.
 
 REF is ``registry[/repository[:tag]]`` with ``registry`` a name from the
-config's ``registries:``. The engine is the OPA sidecar when ``--opa-url`` (or
+config's ``registries:``, or ``docker://repository[:tag]``: one image of the
+local Docker engine (``DOCKER_HOST`` honoured; ``input.image.registry`` is
+``docker``, ``digest`` the engine's image ID), pushed by the engine to the
+allowed targets and verified there (:mod:`adapter.actions.engine_push`).
+The engine is the OPA sidecar when ``--opa-url`` (or
 ``opa.url``) is set, else the embedded engine over ``--policies`` (or the
 config's policies). Exit codes: 0 ok, 5 any image blocked, 6 decision engine
 (fail-closed) or registry unavailable, 7 some images or notifications failed,
@@ -29,6 +33,7 @@ import click
 from adapter.cli.common import load_bundle
 from adapter.cli.policy import render_decision_text
 from adapter.config import FreightlinerConfig
+from adapter.metadata.docker_source import DockerMetadataSource
 from adapter.metadata.file_source import FileMetadataSource
 from adapter.runner.factory import Runtime, build_runtime
 from adapter.runner.interface import ImageOutcome, ImageReference, OutcomeStatus, RunSummary
@@ -87,6 +92,8 @@ def _runtime(
     except ValueError as exc:  # a usage error (exit 2), before anything is read or written
         raise click.UsageError(str(exc)) from exc
     metadata = None
+    if ref.engine and image_file is not None:
+        raise click.UsageError("--image-file and a docker:// reference exclude each other")
     if image_file is not None:
         if ref.repository is None or ref.tag is None:
             raise ConfigError(
@@ -106,7 +113,12 @@ def _runtime(
         )
 
     return ref, build_runtime(
-        config, opa_url=opa_url, bundle=bundle, config_path=config_path, metadata=metadata
+        config,
+        opa_url=opa_url,
+        bundle=bundle,
+        config_path=config_path,
+        metadata=metadata,
+        docker=DockerMetadataSource(ref.registry) if ref.engine else None,
     )
 
 
@@ -155,10 +167,16 @@ def evaluate(
     explain: bool,
     image_file: Path | None,
 ) -> None:
-    """Read REF's images from the registry (or --image-file) and decide them; no side effects."""
+    """Read REF's images from the registry (or --image-file) and decide them; no side effects.
+
+    REF docker://REPOSITORY[:TAG] reads one image of the local Docker engine
+    (DOCKER_HOST honoured), e.g. `evaluate docker://team/app:v1 --policies policies/`.
+    """
     ref, runtime = _runtime(reference, config_path, opa_url, policies, image_file)
     with runtime:
         plans = runtime.replicator.plan(ref)
+        if explain:
+            _explain_plans(runtime, plans)
         if output == "json":
             document = {
                 "revision": runtime.engine.revision,
@@ -192,6 +210,17 @@ def evaluate(
         ]
     )
     sys.exit(summary.exit_code)
+
+
+def _explain_plans(runtime: Runtime, plans: list[TagPlan]) -> None:
+    """``--explain``: every candidate's condition lines (the batch decisions carry only the
+    matched policies' lines), asked of the engine with ``explain`` for single-platform tags;
+    the decision itself is kept as decided."""
+    for plan in plans:
+        if plan.decision is None or len(plan.platforms) != 1:
+            continue
+        explained = runtime.engine.decide(plan.platforms[0], explain=True)
+        plan.decision = plan.decision.model_copy(update={"explanation": explained.explanation})
 
 
 def _printable(text: str) -> str:
@@ -248,7 +277,12 @@ def replicate(
     output: str,
     dry_run: bool,
 ) -> None:
-    """Decide REF's images and execute the decisions (replicate / block / notify)."""
+    """Decide REF's images and execute the decisions (replicate / block / notify).
+
+    REF docker://REPOSITORY[:TAG] is one image of the local Docker engine (DOCKER_HOST
+    honoured): the engine pushes what the policy allows, and the target is checked to hold
+    the decided image ID, e.g. `replicate docker://team/app:v1 --config config.yaml`.
+    """
     _quiet_library_logs()
     ref, runtime = _runtime(reference, config_path, opa_url, policies)
     tty = output == "text" and sys.stdout.isatty() and not os.environ.get("CI")

@@ -33,10 +33,14 @@ __all__ = [
     "check_repository",
     "check_tag",
     "is_digest",
+    "parse_docker_reference",
     "parse_reference",
     "shown",
 ]
 
+#: The scheme of a reference to an image in a local Docker engine (``docker://IMAGE[:TAG]``).
+DOCKER_SCHEME = "docker://"
+_MAX_DOCKER_REFERENCE = len(DOCKER_SCHEME) + 255 + 1 + 128
 _REGISTRY_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 Kind = Literal["manifests", "blobs", "tags/list", "blobs/uploads/"]
 
@@ -64,6 +68,49 @@ def parse_reference(text: str) -> tuple[str, str | None, str | None]:
         if not colon:
             return registry, check_repository(rest), None
         return registry, check_repository(repository), check_tag(tag)
+    except InvalidName as exc:
+        raise InvalidName(f"invalid image reference {shown(text)}: {exc}") from exc
+
+
+def parse_docker_reference(text: str) -> tuple[str, str]:
+    """``(repository, tag)`` of ``docker://REPOSITORY[:TAG]`` (tag ``latest`` when absent).
+
+    Strict, because the text comes from a user or a CI variable: the scheme is
+    exactly ``docker://`` (lower case), ``REPOSITORY`` follows the repository
+    grammar (lower-case path components, no ``host:port``, no ``..``, no
+    whitespace or control characters) and ``TAG`` the tag grammar. A digest
+    (``@sha256:...``), an engine image ID and anything else are refused with
+    :class:`InvalidName`; nothing is normalised (no ``docker.io/library/``
+    is added: the engine resolves the name as its own ``docker image inspect``
+    does).
+    """
+    if not isinstance(text, str) or not text.startswith(DOCKER_SCHEME):
+        raise InvalidName(f"not a docker:// reference: {shown(str(text))}")
+    if len(text) > _MAX_DOCKER_REFERENCE:
+        raise InvalidName(
+            f"invalid image reference {shown(text)}: {len(text)} characters "
+            f"(at most {_MAX_DOCKER_REFERENCE})"
+        )
+    rest = text[len(DOCKER_SCHEME) :]
+    if not rest:
+        raise InvalidName(
+            f"invalid image reference {shown(text)}: expected docker://REPOSITORY[:TAG]"
+        )
+    if "@" in rest:
+        raise InvalidName(
+            f"invalid image reference {shown(text)}: name a tag (docker://REPOSITORY:TAG); "
+            "digest references are not supported for the Docker engine"
+        )
+    repository, colon, tag = rest.rpartition(":")
+    if not colon:
+        repository, tag = rest, "latest"
+    try:
+        if "/" in tag:  # "host:5000/app": a port, not a tag
+            raise InvalidName(
+                f"{shown(rest)} names a registry host with a port; give the repository as "
+                "the engine lists it without host:port (docker image tag it first)"
+            )
+        return check_repository(repository), check_tag(tag)
     except InvalidName as exc:
         raise InvalidName(f"invalid image reference {shown(text)}: {exc}") from exc
 

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from adapter.actions.engine_push import EnginePusher
 from adapter.actions.executor import DecisionExecutor
 from adapter.actions.notify import WebhookNotifier
 from adapter.config import FreightlinerConfig
@@ -31,6 +32,7 @@ from adapter.decision.failover import FailoverEngine
 from adapter.decision.interface import DecisionEngine
 from adapter.decision.legacy import load_legacy_rules
 from adapter.decision.opa_http import OpaHttpEngine
+from adapter.metadata.docker_source import DockerMetadataSource
 from adapter.metadata.interface import MetadataSource
 from adapter.metadata.registry_source import RegistryMetadataSource
 from adapter.registry.client import RegistryClient
@@ -114,10 +116,13 @@ class Runtime:
     clients: dict[str, RegistryClient]
     executor: DecisionExecutor
     replicator: RegistryReplicator
+    docker: DockerMetadataSource | None = None
 
     def close(self) -> None:
         self.engine.close()
         self.executor.close()
+        if self.docker is not None:
+            self.docker.close()
         for client in self.clients.values():
             client.close()
 
@@ -136,12 +141,22 @@ def build_runtime(
     config_path: Path | None = None,
     notify_timeout: float = 5.0,
     metadata: MetadataSource | None = None,
+    docker: DockerMetadataSource | None = None,
 ) -> Runtime:
     """Engine, registry clients (one per configured registry), metadata source, executor.
 
     ``metadata`` replaces reading image metadata from the registries (e.g. a
-    :class:`FileMetadataSource` for ``evaluate --image-file``).
+    :class:`FileMetadataSource` for ``evaluate --image-file``); ``docker`` reads
+    from the local Docker engine and makes the executor push its images with
+    the engine (:mod:`adapter.actions.engine_push`).
     """
+    if docker is not None:
+        if docker.registry in config.registries:
+            raise ConfigError(
+                f"a configured registry is named {docker.registry!r}, which docker:// "
+                "references use for the local Docker engine: rename that registry"
+            )
+        metadata = docker
     if metadata is None and not len(config.registries):
         raise ConfigError("no registries configured: add a 'registries:' section to the config")
     engine = build_engine(config, opa_url=opa_url, bundle=bundle, config_path=config_path)
@@ -157,8 +172,12 @@ def build_runtime(
             client.close()
         raise
     source = metadata or RegistryMetadataSource(clients, cache_size=config.policy.cacheSize)
-    executor = DecisionExecutor(clients, notifier=WebhookNotifier(timeout=notify_timeout))
+    executor = DecisionExecutor(
+        clients,
+        notifier=WebhookNotifier(timeout=notify_timeout),
+        engine=EnginePusher(docker) if docker is not None else None,
+    )
     replicator = RegistryReplicator(
         engine, source, clients, executor, max_concurrency=config.policy.maxConcurrency
     )
-    return Runtime(config, engine, clients, executor, replicator)
+    return Runtime(config, engine, clients, executor, replicator, docker)

@@ -13,12 +13,20 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from adapter.registry.reference import InvalidName, is_digest, parse_reference, shown
+from adapter.registry.reference import (
+    DOCKER_SCHEME,
+    InvalidName,
+    is_digest,
+    parse_docker_reference,
+    parse_reference,
+    shown,
+)
 from migrate.contract.decision import ReplicationDecision
 from migrate.contract.image import ImageMetadata
 from migrate.core.exit_codes import ExitCode
 
 __all__ = [
+    "DOCKER_REGISTRY",
     "ImageOutcome",
     "ImageReference",
     "OutcomeStatus",
@@ -27,22 +35,32 @@ __all__ = [
     "TotalCallback",
 ]
 
+#: ``input.image.registry`` of an image read from the local Docker engine (``docker://``);
+#: a configured registry may not have this name while a docker:// reference is used.
+DOCKER_REGISTRY = "docker"
+
 OutcomeStatus = Literal["replicated", "skipped", "blocked", "not_replicated", "failed", "planned"]
 
 
 @dataclass(frozen=True)
 class ImageReference:
-    """``registry[/repository[:tag]]``; registry is a configured registry name."""
+    """``registry[/repository[:tag]]`` (registry a configured registry name), or
+    ``docker://repository[:tag]``: one image of the local Docker engine (``engine``
+    true, ``registry`` :data:`DOCKER_REGISTRY`, tag ``latest`` when absent)."""
 
     registry: str
     repository: str | None = None
     tag: str | None = None
+    engine: bool = False
 
     @classmethod
     def parse(cls, text: str) -> ImageReference:
         """Parse and check every part against the name grammar
         (:func:`adapter.registry.reference.parse_reference`); ``ValueError`` (an
         :class:`~adapter.registry.reference.InvalidName`) with the reason otherwise."""
+        if isinstance(text, str) and text.lower().startswith(DOCKER_SCHEME):
+            name, latest = parse_docker_reference(text)
+            return cls(DOCKER_REGISTRY, name, latest, engine=True)
         registry, repository, tag = parse_reference(text)
         if tag is not None and is_digest(tag):
             raise InvalidName(
@@ -52,6 +70,8 @@ class ImageReference:
         return cls(registry, repository, tag)
 
     def __str__(self) -> str:
+        if self.engine:
+            return f"{DOCKER_SCHEME}{self.repository}:{self.tag}"
         text = self.registry
         if self.repository:
             text += f"/{self.repository}"

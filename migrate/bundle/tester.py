@@ -1,8 +1,18 @@
 """Running a bundle's tests: with ``opa test`` when an ``opa`` binary is on
-PATH, else with the embedded engine (regorus). Both report per test."""
+PATH, else with the embedded engine (regorus). Both report per test.
+
+A generated test that fails prints what it expected and what the engine
+gave (``_expect`` in migrate/bundle/templates/policy_test.rego.tmpl: the
+policy id, its file:line, the example or derived case, expected versus
+actual); that printed text is the outcome's ``error``: from ``opa test``'s
+JSON ``output`` (base64), or the embedded engine's gathered prints. A plain
+``opa test`` on a built bundle shows the same lines under each failed test.
+"""
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 import re
 import shutil
@@ -76,11 +86,17 @@ def _embedded(bundle: Bundle) -> TestReport:
     except RegexRefused as exc:
         raise BundleError(f"the embedded engine cannot run the bundle's regex: {exc}") from None
     report = TestReport(runner="embedded (regorus)")
+    engine.set_gather_prints(True)
     for package_name, name in tests:
         try:
             value = json.loads(engine.eval_rule_as_json(f"data.{package_name}.{name}"))
-            report.outcomes.append(TestOutcome(name, package_name, value is True))
+            printed = _printed(engine.take_prints())
+            passed = value is True
+            report.outcomes.append(
+                TestOutcome(name, package_name, passed, "" if passed else printed or "failed")
+            )
         except RuntimeError as exc:
+            engine.take_prints()
             report.outcomes.append(TestOutcome(name, package_name, False, str(exc)))
     return report
 
@@ -108,13 +124,33 @@ def _opa(bundle: Bundle, opa: str) -> TestReport:
     for item in results:
         error = item.get("error")
         passed = not item.get("fail") and not error and not item.get("skip")
-        message = json.dumps(error) if error else ("failed" if item.get("fail") else "")
+        message = json.dumps(error) if error else ""
+        if item.get("fail"):
+            message = _opa_output(item.get("output")) or "failed"
         report.outcomes.append(
             TestOutcome(
                 item["name"], item.get("package", "").removeprefix("data."), passed, message
             )
         )
     return report
+
+
+def _printed(lines: object) -> str:
+    """The embedded engine's gathered prints, without its ``<file>:<row>: `` prefixes."""
+    if not isinstance(lines, list):
+        return ""
+    return "; ".join(re.sub(r"^\S+:\d+: ", "", str(line)).strip() for line in lines if line)
+
+
+def _opa_output(output: object) -> str:
+    """What a failed test printed, from ``opa test --format json``'s base64 ``output``."""
+    if not isinstance(output, str) or not output:
+        return ""
+    try:
+        text = base64.b64decode(output, validate=True).decode("utf-8", errors="replace")
+    except (binascii.Error, ValueError):
+        return ""
+    return "; ".join(line.strip() for line in text.splitlines() if line.strip())
 
 
 def run_bundle_tests(bundle: Bundle, runner: str = "auto") -> TestReport:

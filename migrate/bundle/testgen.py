@@ -160,8 +160,9 @@ def _apply(image: dict[str, Any], setter: Setter) -> dict[str, Any]:
     return result
 
 
-def _derived_tests(compiled: dict[str, Any]) -> list[str]:
+def _derived_tests(compiled: dict[str, Any], origin: str) -> list[str]:
     tests: list[str] = []
+    policy = f"policy {compiled['id']!r} ({origin})"
     now = f"time.parse_rfc3339_ns({rego_literal(_NOW)})"
     for i, leaf in enumerate(compiled["leaves"]):
         for kind, truth in (("positive", True), ("negative", False)):
@@ -172,6 +173,8 @@ def _derived_tests(compiled: dict[str, Any]) -> list[str]:
                 render_template(
                     "leaf_test.rego.tmpl",
                     path=leaf["path"],
+                    what=rego_literal(f"{policy}, derived test of {leaf['path']} ({kind} image)"),
+                    field=rego_literal(leaf["path"]),
                     expected=rego_literal(truth),
                     kind=kind,
                     number=str(i),
@@ -203,6 +206,7 @@ def _derived_tests(compiled: dict[str, Any]) -> list[str]:
             "joint_test.rego.tmpl",
             name="all_conditions_met",
             flipped_note="",
+            what=rego_literal(f"{policy}, derived test: an image meeting every condition"),
             expected="true",
             image=rego_literal(image),
             now=now,
@@ -216,6 +220,10 @@ def _derived_tests(compiled: dict[str, Any]) -> list[str]:
                 "joint_test.rego.tmpl",
                 name=f"condition_{i}_broken",
                 flipped_note=f" but {leaves[i]['path']}",
+                what=rego_literal(
+                    f"{policy}, derived test: an image meeting every condition but "
+                    f"{leaves[i]['path']}"
+                ),
                 expected="false",
                 image=rego_literal(_apply(image, breaker)),
                 now=now,
@@ -224,14 +232,25 @@ def _derived_tests(compiled: dict[str, Any]) -> list[str]:
     return tests
 
 
-def _example_tests(loaded: LoadedPolicy) -> list[str]:
+def _example_tests(loaded: LoadedPolicy, origin: str) -> list[str]:
     tests: list[str] = []
     for number, example in enumerate(loaded.policy.examples, start=1):
+        what = rego_literal(
+            f"policy {loaded.policy.id!r} ({origin}), example {number} "
+            f"(examples[{number - 1}], image {example.image.get('repository', '')}:"
+            f"{example.image.get('tag', '')})"
+        )
         image = ImageMetadata.model_validate(example.image).as_input()
         now_text = example.now or _NOW
         now = f"time.parse_rfc3339_ns({rego_literal(now_text)})"
         source = rego_literal(f"{loaded.file}, policy examples[{number - 1}]")
-        common = {"number": str(number), "source": source, "image": rego_literal(image), "now": now}
+        common = {
+            "number": str(number),
+            "source": source,
+            "image": rego_literal(image),
+            "now": now,
+            "what": what,
+        }
         tests.append(
             render_template(
                 "example_test.rego.tmpl", matched=rego_literal(example.matched), **common
@@ -249,6 +268,7 @@ def _example_tests(loaded: LoadedPolicy) -> list[str]:
                     "example_decision_test.rego.tmpl",
                     number=str(number),
                     source=source,
+                    what=what,
                     image=rego_literal(image),
                     now_text=rego_literal(now_text),
                     expected=rego_literal(example.decision),
@@ -259,11 +279,11 @@ def _example_tests(loaded: LoadedPolicy) -> list[str]:
 
 def policy_test_module(loaded: LoadedPolicy, compiled: dict[str, Any]) -> tuple[str, str] | None:
     """(path inside the bundle, module text) of a policy's tests; None when it has none."""
-    tests = _example_tests(loaded) + _derived_tests(compiled)
+    origin = f"{loaded.file}:{loaded.line}" if loaded.line is not None else loaded.file
+    tests = _example_tests(loaded, origin) + _derived_tests(compiled, origin)
     if not tests:
         return None
     key = package_key(loaded.policy.id)
-    origin = f"{loaded.file}:{loaded.line}" if loaded.line is not None else loaded.file
     text = render_template(
         "policy_test.rego.tmpl",
         title=rego_literal(f"Generated tests for policy {loaded.policy.id}"),

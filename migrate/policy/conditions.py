@@ -11,7 +11,9 @@ A compiled leaf is a JSON object::
 matches, contains, gt, gte, lt, lte, semver); ``negate`` turns it into its
 ``not_*`` form (``legacy_semver``, the legacy sync's semver_constraint dialect
 for converted policies, has none); ``arg`` is the normalised argument (a regex for ``glob``, a
-byte count for sizes, nanoseconds for ages, comparator lists for semver).
+byte count for sizes, nanoseconds for ages, for semver ``{"alternatives": comparator
+lists, "prerelease": true or the major.minor.patch each alternative names with a
+prerelease}``).
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from migrate.patterns.dialect import RegexRefused, check_regex
 from migrate.patterns.glob import glob_to_re2
 from migrate.patterns.gosemver import InvalidConstraint, compile_constraint
 from migrate.policy.model import ConditionNode
-from migrate.policy.values import parse_duration_ns, parse_semver_range, parse_size
+from migrate.policy.values import parse_duration_ns, parse_size, semver_condition_arg
 
 __all__ = ["CONDITION_TYPES", "METADATA_KEYS", "OPERATORS", "ConditionError", "compile_leaf"]
 
@@ -123,7 +125,7 @@ def _split_key_unchecked(node: ConditionNode, op: str) -> tuple[str, Any]:
     return key, rest
 
 
-def _argument(ctype: str, key: str, op: str, value: Any) -> Any:
+def _argument(ctype: str, key: str, op: str, value: Any, include_prerelease: bool = False) -> Any:
     """Validate and normalise the value of one leaf; returns the Rego ``arg``."""
     base = op.removeprefix("not_")
     numeric = ctype == "metadata" and key == "size"
@@ -149,7 +151,7 @@ def _argument(ctype: str, key: str, op: str, value: Any) -> Any:
             raise ValueError(f"invalid glob pattern {value!r}")
         return _check_regex(regex, f"pattern compiled from glob {value!r}")
     if base == "semver":
-        return parse_semver_range(_string(value))
+        return semver_condition_arg(_string(value), include_prerelease)
     if base == "legacy_semver":
         try:
             return compile_constraint(_string(value))
@@ -193,8 +195,12 @@ def compile_leaf(node: ConditionNode, path: str) -> dict[str, Any]:
         raise ConditionError(
             "operator", f"operator {op!r} does not apply to {ctype}{'.' + key if key else ''}"
         )
+    if node.include_prerelease is not None and op.removeprefix("not_") != "semver":
+        raise ConditionError(
+            "include_prerelease", f"include_prerelease applies to semver conditions, not {op!r}"
+        )
     try:
-        arg = _argument(ctype, key, op, value)
+        arg = _argument(ctype, key, op, value, bool(node.include_prerelease))
     except ValueError as exc:
         raise ConditionError("value", str(exc)) from exc
     negate = op.startswith("not_")

@@ -47,6 +47,8 @@ class ConditionNode(BaseModel):
     operator: str | None = None
     value: Any = None
     key: str | None = None
+    #: semver conditions only: let prerelease versions match the range (docs/policies.md)
+    include_prerelease: bool | None = None
     logical_op: Literal["AND", "OR", "and", "or"] | None = None
     all: list[ConditionNode] | None = None
     any: list[ConditionNode] | None = None
@@ -58,7 +60,12 @@ class ConditionNode(BaseModel):
         leaf = self.type is not None or self.operator is not None
         if len(groups) > 1:
             raise ValueError("a group has exactly one of 'all', 'any', 'not'")
-        if groups and (leaf or self.value is not None or self.key is not None):
+        if groups and (
+            leaf
+            or self.value is not None
+            or self.key is not None
+            or self.include_prerelease is not None
+        ):
             raise ValueError(
                 "a condition is either a group (all/any/not) or a leaf (type/operator/value)"
             )

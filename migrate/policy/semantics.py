@@ -8,7 +8,14 @@ A policy compiles to the JSON form the Rego library interprets
 * ``levels``: the groups, by height (``levels[0]`` holds groups of leaves
   only), each ``{"id", "op": all|any|not, "children": [ids]}``; leaf ids are
   their index, group ids follow;
-* ``root``: the id of the root group.
+* ``root``: the id of the root group;
+* ``explain``: the explanation order, present only when the policy has an
+  explicit ``all:`` / ``any:`` / ``not:`` group: document (pre-)order of
+  leaf ids and of those groups as ``{"id", "about"}`` (``about``: the
+  group's ``path``, ``type: "group"``, ``operator`` all|any|not, ``value``
+  the number of conditions it holds), so an explanation shows each group's
+  verdict above its conditions' (a ``not:`` line says whether the group
+  holds, its condition's line whether the condition does).
 
 ``logical_op`` on an entry of a condition list joins it to the entries before
 it; AND binds tighter than OR, so ``A, OR B, AND C`` is ``A or (B and C)``.
@@ -40,6 +47,15 @@ class _TreeCompiler:
         self.leaves: list[dict[str, Any]] = []
         self.groups: list[tuple[int, dict[str, Any]]] = []  # (height, group)
         self.problems: list[tuple[str, str]] = []
+        #: explanation order: leaf ids, and explicit groups as [ref-or-None, about]
+        self.order: list[int | list[Any]] = []
+
+    def _explicit(self, op: str, path: str, size: int) -> list[Any]:
+        """A placeholder in the explanation order for an explicit group (filled in later)."""
+        about = {"path": path, "type": "group", "key": "", "operator": op, "value": size}
+        slot: list[Any] = [None, about]
+        self.order.append(slot)
+        return slot
 
     def _group(self, op: str, children: list[tuple[int, int]]) -> tuple[int, int]:
         height = 1 + max((h for _, h in children), default=0)
@@ -49,19 +65,26 @@ class _TreeCompiler:
 
     def node(self, node: ConditionNode, path: str) -> tuple[int, int]:
         if node.all is not None:
-            return self.sequence(node.all, f"{path}.all", "all")
+            slot = self._explicit("all", path, len(node.all))
+            slot[0], height = self.sequence(node.all, f"{path}.all", "all")
+            return slot[0], height
         if node.any is not None:
             if not node.any:
                 self.problems.append((f"{path}.any", "an 'any' group needs at least one condition"))
-            return self.sequence(node.any, f"{path}.any", "any")
+            slot = self._explicit("any", path, len(node.any))
+            slot[0], height = self.sequence(node.any, f"{path}.any", "any")
+            return slot[0], height
         if node.not_ is not None:
-            return self._group("not", [self.node(node.not_, f"{path}.not")])
+            slot = self._explicit("not", path, 1)
+            slot[0], height = self._group("not", [self.node(node.not_, f"{path}.not")])
+            return slot[0], height
         try:
             leaf = compile_leaf(node, path)
         except ConditionError as exc:
             self.problems.append((f"{path}.{exc.field}", str(exc)))
             leaf = {"path": path}
         self.leaves.append(leaf)
+        self.order.append(len(self.leaves) - 1)
         return len(self.leaves) - 1, 0
 
     def sequence(self, nodes: list[ConditionNode], path: str, op: str) -> tuple[int, int]:
@@ -105,7 +128,18 @@ class _TreeCompiler:
             and levels[0][0]["op"] in {"all", "any"}
         ):
             shape = levels[0][0]["op"]
-        return {"leaves": self.leaves, "levels": levels, "root": root_id, "shape": shape}
+        compiled: dict[str, Any] = {
+            "leaves": self.leaves,
+            "levels": levels,
+            "root": root_id,
+            "shape": shape,
+        }
+        if any(isinstance(item, list) for item in self.order):
+            compiled["explain"] = [
+                item if isinstance(item, int) else {"id": resolve(item[0]), "about": item[1]}
+                for item in self.order
+            ]
+        return compiled
 
 
 def legacy_destination_problem(source: str, destination: str) -> str:

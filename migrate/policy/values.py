@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
+from typing import Any
 
 from migrate.core.cron import parse_cron
 from migrate.core.durations import parse_duration_ns
@@ -22,6 +23,7 @@ __all__ = [
     "parse_semver_range",
     "parse_size",
     "parse_template",
+    "semver_condition_arg",
 ]
 
 
@@ -170,6 +172,44 @@ def parse_semver_range(text: str) -> list[list[list[str]]]:
             comparators.extend(_expand(match.group(1) or "", match.group(2)))
         alternatives.append(comparators)
     return alternatives
+
+
+def _core(version: str) -> tuple[str, bool]:
+    """``("major.minor.patch", has a prerelease)`` of a full version."""
+    release = version.partition("+")[0]
+    core, dash, _ = release.partition("-")
+    return core, bool(dash)
+
+
+def semver_condition_arg(text: str, include_prerelease: bool = False) -> dict[str, Any]:
+    """The compiled ``arg`` of a ``semver`` condition: ``{"alternatives": ..., "prerelease": P}``.
+
+    ``alternatives`` as :func:`parse_semver_range`. ``P`` is ``true`` when
+    ``include_prerelease`` is set (any prerelease may match), else one list
+    per alternative of the ``major.minor.patch`` its comparators name *with* a
+    prerelease as written (npm / node-semver's rule: a version with a
+    prerelease satisfies an alternative only if a comparator of it has a
+    prerelease on the same ``major.minor.patch``; ``>=1.0.0 <3.0.0`` admits
+    no ``2.0.0-rc.1``, ``>=2.0.0-rc.1 <3.0.0`` admits ``2.0.0-rc.2`` but not
+    ``2.1.0-rc.1``). The ``-0`` bounds that partial versions and ``^``/``~``
+    expand to are not "named" prereleases: they only exclude.
+    """
+    alternatives = parse_semver_range(text)
+    if include_prerelease:
+        return {"alternatives": alternatives, "prerelease": True}
+    named: list[list[str]] = []
+    for alternative in text.split("||"):
+        tuples: set[str] = set()
+        tokens = re.sub(r"(>=|<=|>|<|==|=|!=|\^|~)\s+", r"\1", alternative.strip()).split()
+        for token in tokens:
+            match = _COMPARATOR.match(token)
+            version = match.group(2).removeprefix("v") if match else ""
+            if _SEMVER.match(version):
+                core, pre = _core(version)
+                if pre:
+                    tuples.add(core)
+        named.append(sorted(tuples))
+    return {"alternatives": alternatives, "prerelease": named}
 
 
 # --- templates -----------------------------------------------------------------

@@ -103,12 +103,27 @@ holds("legacy_semver", _, s, arg) := legacy.semver_selects(s, arg) if is_string(
 
 holds("semver", _, s, arg) := true if _semver_holds(s, arg) else := false
 
-_semver_holds(s, alternatives) if {
+# semver: arg is {"alternatives": [[[op, version], ...], ...], "prerelease": P}
+# (migrate/policy/values.py semver_condition_arg). A version with a prerelease
+# satisfies an alternative only when P is true (include_prerelease) or the
+# alternative names a prerelease on the same major.minor.patch (P[i]), as
+# npm's node-semver does.
+_semver_holds(s, arg) if {
 	v := _semver_of(s)
-	some alternative in alternatives
+	some i, alternative in arg.alternatives
 	every comparator in alternative {
 		_compare(comparator[0], semver.compare(v, comparator[1]))
 	}
+	_prerelease_admitted(v, arg.prerelease, i)
+}
+
+_prerelease_admitted(v, _, _) if not contains(split(v, "+")[0], "-")
+
+_prerelease_admitted(_, true, _) := true
+
+_prerelease_admitted(v, named, i) if {
+	is_array(named)
+	split(split(v, "+")[0], "-")[0] in named[i]
 }
 
 # METADATA
@@ -201,6 +216,11 @@ shape_holds("tree", policy, results) := true if {
 } else := false
 
 _tree_holds(policy, values) if {
+	_tree_values(policy, values)[policy.root]
+}
+
+# The truth of every leaf and group of a tree, levels evaluated deepest first.
+_tree_values(policy, values) := v8 if {
 	v1 := _level(policy, 0, values)
 	v2 := _level(policy, 1, v1)
 	v3 := _level(policy, 2, v2)
@@ -209,5 +229,24 @@ _tree_holds(policy, values) if {
 	v6 := _level(policy, 5, v5)
 	v7 := _level(policy, 6, v6)
 	v8 := _level(policy, 7, v7)
-	v8[policy.root]
 }
+
+# METADATA
+# title: explained
+# description: |
+#   The explanation lines of a policy: its leaf lines (see entries) and, when
+#   the policy has explicit all/any/not groups (policy.explain, set by the
+#   translator), one line per such group with the group's own verdict, in
+#   document order (a group above its conditions). A not: group's line says
+#   whether the group holds; its condition's line whether the condition does.
+explained(policy, entries) := entries if {
+	not policy.explain
+} else := [_explained_line(item, entries, values) |
+	some item in policy.explain
+] if {
+	values := _tree_values(policy, leaf_values(entries))
+}
+
+_explained_line(item, entries, _) := entries[item] if is_number(item)
+
+_explained_line(item, _, values) := object.union(item.about, {"matched": values[item.id], "actual": null}) if is_object(item)

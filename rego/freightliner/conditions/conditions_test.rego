@@ -110,12 +110,50 @@ test_age_of_unparseable_created_at_is_false if {
 	not conditions.truth(_leaf("age", "", "lt", 1), image, _now)
 }
 
+_semver(alternatives) := {"alternatives": alternatives, "prerelease": [[] | some _ in alternatives]}
+
 test_semver if {
-	range := [[[">=", "1.2.0"], ["<", "2.0.0"]]]
+	range := _semver([[[">=", "1.2.0"], ["<", "2.0.0"]]])
 	conditions.truth(_leaf("tag", "", "semver", range), _image, _now)
-	not conditions.truth(_leaf("tag", "", "semver", [[[">=", "2.0.0"]]]), _image, _now)
-	conditions.truth(_leaf("tag", "", "semver", [[[">=", "2.0.0"]], [["=", "1.4.2"]]]), _image, _now)
+	not conditions.truth(_leaf("tag", "", "semver", _semver([[[">=", "2.0.0"]]])), _image, _now)
+	conditions.truth(_leaf("tag", "", "semver", _semver([[[">=", "2.0.0"]], [["=", "1.4.2"]]])), _image, _now)
 	not conditions.truth(_leaf("tag", "", "semver", range), object.union(_image, {"tag": "latest"}), _now)
+}
+
+_tagged(tag) := object.union(_image, {"tag": tag})
+
+_range_1_3 := _semver([[[">=", "1.0.0"], ["<", "3.0.0"]]])
+
+# A range without a prerelease admits no prerelease (npm / node-semver), even inside it.
+test_semver_range_excludes_prereleases if {
+	leaf := _leaf("tag", "", "semver", _range_1_3)
+	conditions.truth(leaf, _tagged("2.0.0"), _now)
+	conditions.truth(leaf, _tagged("v2.9.9+build.5"), _now)
+	not conditions.truth(leaf, _tagged("2.0.0-rc.1"), _now)
+	not conditions.truth(leaf, _tagged("3.0.0-rc.1"), _now)
+	not conditions.truth(leaf, _tagged("1.5.0-beta+exp"), _now)
+}
+
+# A prerelease is admitted when its alternative names one on the same major.minor.patch.
+test_semver_named_prerelease_admits_its_tuple_only if {
+	leaf := _leaf("tag", "", "semver", {
+		"alternatives": [[[">=", "2.0.0-rc.1"], ["<", "3.0.0"]], [["=", "4.0.0"]]],
+		"prerelease": [["2.0.0"], []],
+	})
+	conditions.truth(leaf, _tagged("2.0.0-rc.1"), _now)
+	conditions.truth(leaf, _tagged("2.0.0-rc.2"), _now)
+	not conditions.truth(leaf, _tagged("2.0.0-beta"), _now) # below the bound
+	not conditions.truth(leaf, _tagged("2.1.0-rc.1"), _now) # another major.minor.patch
+	conditions.truth(leaf, _tagged("2.1.0"), _now)
+	not conditions.truth(leaf, _tagged("4.0.0-rc.1"), _now)
+}
+
+# include_prerelease: true admits every prerelease the comparators admit.
+test_semver_include_prerelease if {
+	leaf := _leaf("tag", "", "semver", {"alternatives": _range_1_3.alternatives, "prerelease": true})
+	conditions.truth(leaf, _tagged("2.0.0-rc.1"), _now)
+	conditions.truth(leaf, _tagged("3.0.0-rc.1"), _now) # 3.0.0-rc.1 < 3.0.0 in semver order
+	not conditions.truth(leaf, _tagged("1.0.0-rc.1"), _now) # below 1.0.0
 }
 
 _policy(leaves, levels, root) := {"leaves": leaves, "levels": levels, "root": root, "shape": "tree"}

@@ -118,7 +118,7 @@ _explanation(true, ids, facts) := [{
 	"policy_id": policy.id,
 	"priority": policy.priority,
 	"matched": _matched(policy, entries),
-	"conditions": entries,
+	"conditions": conditions.explained(policy, entries),
 } |
 	some id in sort(ids)
 	policy := _policy_set.policies[id]
@@ -137,7 +137,10 @@ _explanation(false, ids, facts) := [{
 	some id in sort(ids)
 	policy := _policy_set.policies[id]
 ] if {
-	lines := {id: conditions.entries(_policy_set.policies[id], facts) | some id in passing(ids, facts)}
+	lines := {id: conditions.explained(policy, conditions.entries(policy, facts)) |
+		some id in passing(ids, facts)
+		policy := _policy_set.policies[id]
+	}
 }
 
 # METADATA

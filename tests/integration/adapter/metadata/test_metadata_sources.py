@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -188,7 +189,7 @@ def test_docker_inspect_mapping() -> None:
         registry="local",
         repository="team/app",
         tag="v1",
-        digest="sha256:" + "e" * 64,
+        digest="sha256:" + "c" * 64,  # the image ID: what docker:// decisions are about
         labels={"team": "platform", "version": "1"},
         annotations={},
         size=7_340_032,
@@ -204,4 +205,27 @@ def test_docker_inspect_mapping() -> None:
         repository="new/app",
         tag="dev",
     )
-    assert (bare.digest, bare.labels, bare.size, bare.media_type) == ("", {}, 0, "")
+    assert (bare.digest, bare.labels, bare.size, bare.media_type) == (
+        "sha256:" + "c" * 64,
+        {},
+        0,
+        "",
+    )
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"Id": "c" * 64}, "has no sha256 image ID (got 'cccc"),
+        ({"Id": None}, "has no sha256 image ID (got 'None')"),
+        ({"Size": -1}, "image new/app:dev: size: Input should be greater than or equal to 0"),
+        ({"Size": "12"}, "image size '12' is not an integer"),
+        ({"Config": {"Labels": {"a": 1}}}, "Config.Labels is not a map of strings"),
+        ({"Config": []}, "malformed inspect document for new/app:dev"),
+    ],
+)
+def test_docker_inspect_hostile_answers_are_refused(change: dict[str, Any], message: str) -> None:
+    document = {"Id": "sha256:" + "c" * 64, **change}
+    with pytest.raises(RegistryError) as info:
+        metadata_from_inspect(document, registry="docker", repository="new/app", tag="dev")
+    assert message in info.value.message

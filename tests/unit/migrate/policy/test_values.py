@@ -10,6 +10,7 @@ from migrate.policy.values import (
     parse_semver_range,
     parse_size,
     parse_template,
+    semver_condition_arg,
 )
 
 S = 1_000_000_000
@@ -104,3 +105,21 @@ def test_templates() -> None:
     for bad in ["{repo}", "{tag", "a}b", "{}"]:
         with pytest.raises(ValueError):
             parse_template(bad)
+
+
+def test_semver_condition_arg_names_prerelease_tuples() -> None:
+    assert semver_condition_arg(">=1.0.0 <3.0.0") == {
+        "alternatives": [[[">=", "1.0.0"], ["<", "3.0.0"]]],
+        "prerelease": [[]],
+    }
+    # ^ / ~ / x-ranges expand to "-0" bounds: those only exclude, they name no prerelease
+    assert semver_condition_arg("^1.2.3 || 1.x")["prerelease"] == [[], []]
+    assert semver_condition_arg(">= 2.0.0-rc.1 <3.0.0 || =v4.1.0-beta || 5.0.0") == {
+        "alternatives": [
+            [[">=", "2.0.0-rc.1"], ["<", "3.0.0"]],
+            [["=", "4.1.0-beta"]],
+            [["=", "5.0.0"]],
+        ],
+        "prerelease": [["2.0.0"], ["4.1.0"], []],
+    }
+    assert semver_condition_arg(">=1.0.0 <3.0.0", include_prerelease=True)["prerelease"] is True
