@@ -28,8 +28,10 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections import Counter
 from collections.abc import Mapping
+from dataclasses import replace
 
 from adapter.actions.interface import ActionResult
 from adapter.actions.notify import WebhookNotifier, decision_event
@@ -100,7 +102,9 @@ class DecisionExecutor:
                 _log.info("%s blocked: %s", image.reference, reason)
         else:
             for action in decision.replications():
-                results.append(self._replicate(image, action, dry_run))
+                started = time.monotonic()
+                result = self._replicate(image, action, dry_run)
+                results.append(replace(result, seconds=time.monotonic() - started))
         for action in decision.notifications():
             results.append(self._notify(image, decision, action, dry_run))
         with self._lock:

@@ -33,6 +33,8 @@ class ActionResult:
     warning: str = ""  # e.g. the source tag moved since the decision (the decided digest copied)
     #: replicate: the digest the target tag holds now (copied, found, or kept by skip_existing)
     target_digest: str = ""
+    #: replicate: wall-clock seconds this action took (reads, copy, tag)
+    seconds: float = 0.0
 
     @property
     def ok(self) -> bool:

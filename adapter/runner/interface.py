@@ -19,6 +19,7 @@ from migrate.contract.image import ImageMetadata
 from migrate.core.exit_codes import ExitCode
 
 __all__ = [
+    "CopyRecord",
     "ImageOutcome",
     "ImageReference",
     "OutcomeStatus",
@@ -60,6 +61,28 @@ class ImageReference:
         return text
 
 
+@dataclass(frozen=True)
+class CopyRecord:
+    """One replicate action of an outcome: where to, what happened, what the target holds."""
+
+    target: str  # registry/repo:tag
+    registry: str  # the target registry's configured name
+    status: str  # replicated | skipped | failed | planned
+    digest: str = ""  # the digest the target tag holds now (copied, or found)
+    bytes_copied: int = 0
+    seconds: float = 0.0
+
+    def view(self) -> dict[str, Any]:
+        return {
+            "target": self.target,
+            "registry": self.registry,
+            "status": self.status,
+            "digest": self.digest,
+            "bytes_copied": self.bytes_copied,
+            "seconds": round(self.seconds, 3),
+        }
+
+
 @dataclass
 class ImageOutcome:
     """What happened to one image (one tag; all its platforms together)."""
@@ -76,6 +99,13 @@ class ImageOutcome:
     #: failed only because a registry was given up earlier in the run (no request was made)
     not_attempted: bool = False
     warnings: list[str] = field(default_factory=list)  # e.g. a source tag that moved
+    copies: list[CopyRecord] = field(default_factory=list)  # one per replicate action
+
+    @property
+    def decided_digest(self) -> str:
+        """The digest the decision was made for (the index digest of a multi-platform
+        image): what a replicate action copies."""
+        return self.image.index_digest or self.image.digest
 
     def view(self) -> dict[str, Any]:
         """The JSON fields every report of an outcome has (CLI ``--output json`` and the API).
@@ -93,6 +123,8 @@ class ImageOutcome:
             "platforms": self.platforms,
             "notifications_failed": self.notifications_failed,
             "warnings": self.warnings,
+            "decided_digest": self.decided_digest,
+            "copies": [c.view() for c in self.copies],
         }
 
     @property

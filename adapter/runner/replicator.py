@@ -43,6 +43,7 @@ from adapter.registry.health import (
 from adapter.registry.lookup import registry_named
 from adapter.registry.reference import InvalidName, check_repository, check_tag, shown
 from adapter.runner.interface import (
+    CopyRecord,
     ImageOutcome,
     ImageReference,
     OutcomeStatus,
@@ -270,6 +271,17 @@ class RegistryReplicator:
             detail=next((r.detail for r in results if r.status == "blocked"), detail),
             platforms=count,
             warnings=sorted({r.warning for r in results if r.warning}),
+            copies=[
+                CopyRecord(
+                    r.target,
+                    r.action.target_registry,
+                    r.status,
+                    r.target_digest,
+                    r.bytes_copied,
+                    r.seconds,
+                )
+                for r in copies
+            ],
         )
         return outcome
 
