@@ -43,7 +43,7 @@ Environment:
   FREIGHTLINER_API_TOKEN    API token of policy export/apply (and serve's
                             default serve.token_env)
   FREIGHTLINER_LOG_FORMAT   default of --log-format (text or json)
-  CI                        set: replicate prints plain lines, no progress bar
+  CI                        set: replicate shows no progress unless --progress
 
 \b
 Shell completion (bash; zsh and fish alike, see docs/cli.md):

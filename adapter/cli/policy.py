@@ -15,7 +15,7 @@ from migrate.contract.decision import ReplicationDecision
 from migrate.contract.image import ImageMetadata
 from migrate.core.cli_options import verbosity
 from migrate.core.errors import ConfigError, Diagnostic, PolicyError
-from migrate.core.exit_codes import ExitCode, exit_on_error
+from migrate.core.exit_codes import ExitCode, exit_on_error, json_errors_wanted, print_json_error
 from migrate.core.progress import Progress, progress_option
 
 __all__ = ["policy", "render_decision_text"]
@@ -118,11 +118,14 @@ def _index_checks(bundle: Any, report: Any, max_candidates: int | None) -> None:
     for line in index_warnings(policy_set["policies"], report, guarded):
         click.echo(line, err=True)
     if max_candidates is not None and report.worst_case > max_candidates:
-        click.echo(
-            f"error: an image may have {report.worst_case:,} candidate policies, more than "
-            f"--max-candidates {max_candidates:,} (see the warnings above); nothing written",
-            err=True,
+        message = (
+            f"an image may have {report.worst_case:,} candidate policies, more than "
+            f"--max-candidates {max_candidates:,} (see the warnings above); nothing written"
         )
+        if json_errors_wanted():
+            print_json_error(message, ExitCode.TOO_MANY_CANDIDATES, [])
+        else:
+            click.echo(f"error: {message}", err=True)
         sys.exit(int(ExitCode.TOO_MANY_CANDIDATES))
 
 
@@ -131,14 +134,23 @@ def _index_checks(bundle: Any, report: Any, max_candidates: int | None) -> None:
 Examples:
   freightliner-policy policy validate examples/policies
   freightliner-policy policy validate team-a.yaml team-b.yaml config.yaml --max-candidates 50
+  freightliner-policy policy validate policies/ --output json | jq -r '.error.problems[]?.line'
 
 Every problem of every file in one pass (schema, semantics, replicate
 targets), one line each: FILE:LINE: policy 'ID': FIELD: message; exit 3."""
 )
 @_PATHS
 @_MAX_CANDIDATES
+@click.option(
+    "--output",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help='json: {"ok": true, "policies", "files", "worst_case_candidates"} on stdout, or '
+    "the error object with every problem.",
+)
 @exit_on_error
-def validate(paths: tuple[Path, ...], max_candidates: int | None) -> None:
+def validate(paths: tuple[Path, ...], max_candidates: int | None, output: str) -> None:
     """Check policy files (YAML files, directories, config.yaml) and report every problem.
 
     Also compiles and indexes them: policies every image must evaluate (the
@@ -153,6 +165,15 @@ def validate(paths: tuple[Path, ...], max_candidates: int | None) -> None:
     _index_checks(bundle, report, max_candidates)
     count = len(bundle.policy_ids)
     files = len(policy_files(list(paths)))
+    if output == "json":
+        document = {
+            "ok": True,
+            "policies": count,
+            "files": files,
+            "worst_case_candidates": report.worst_case,
+        }
+        click.echo(json.dumps(document, sort_keys=True))
+        return
     click.echo(
         f"ok: {count} polic{'y' if count == 1 else 'ies'} in {files} file(s); "
         f"at most {report.worst_case:,} candidate(s) per image"

@@ -206,8 +206,8 @@ def evaluate(
 ) -> None:
     """Read REF's images from the registry (or --image-file) and decide them; no side effects.
 
-    Exit 0 ok, 5 an image blocked, 6 engine or registry unavailable, 7 an image
-    could not be read or decided.
+    Exit 0 ok, 3 the named tag does not exist, 5 an image blocked, 6 engine or
+    registry unavailable, 7 an image of a sweep could not be read or decided.
     """
     ref, runtime = _runtime(reference, config_path, opa_url, policies, image_file)
     with runtime:

@@ -57,6 +57,16 @@ def _neutralise(data: dict[str, Any], loc: tuple[str | int, ...], kind: str) -> 
     """Change ``data`` so the error at ``loc`` goes away; the neutralised field path."""
     if not loc:
         return ""
+    if kind == "extra_forbidden":  # a typo: drop the key, keep what is around it
+        node: Any = data
+        for step in loc[:-1]:
+            try:
+                node = node[step]
+            except (KeyError, IndexError, TypeError):
+                return ""
+        if isinstance(node, dict):
+            node.pop(loc[-1], None)
+            return _field(loc)
     head = loc[0]
     if (
         isinstance(head, str)
@@ -71,15 +81,6 @@ def _neutralise(data: dict[str, Any], loc: tuple[str | int, ...], kind: str) -> 
     if head == "id":
         data["id"] = "salvaged"
         return "id"
-    if kind == "extra_forbidden" and len(loc) > 1:
-        node: Any = data
-        for step in loc[:-1]:
-            node = node[step] if isinstance(node, dict | list) else None
-            if node is None:
-                break
-        if isinstance(node, dict):
-            node.pop(loc[-1], None)
-            return _field(loc)
     if isinstance(head, str):
         data.pop(head, None)
         return head
