@@ -209,6 +209,8 @@ def evaluate(
     Exit 0 ok, 3 the named tag does not exist, 5 an image blocked, 6 engine or
     registry unavailable, 7 an image of a sweep could not be read or decided.
     """
+    # the command reports errors and engine fallbacks itself: library log lines only with -v
+    configure_logging(verbosity(), log_format(), library_logs=False)
     ref, runtime = _runtime(reference, config_path, opa_url, policies, image_file)
     with runtime:
         plans = runtime.replicator.plan(ref)
@@ -336,59 +338,59 @@ def replicate(
         flag=False if os.environ.get("CI") and not progress_flag else progress_flag,
         quiet=verbosity() < 0,
     )
-    with runtime, _interruptible(grace) as stop, progress:
+    with runtime, _interruptible(grace) as stop:
+        with progress:
 
-        def line(outcome: ImageOutcome) -> None:
-            progress.advance()
-            if output == "text" and not outcome.not_attempted:
-                progress.echo(_outcome_line(outcome))
+            def line(outcome: ImageOutcome) -> None:
+                progress.advance()
+                if output == "text" and not outcome.not_attempted:
+                    progress.echo(_outcome_line(outcome))
 
-        summary = runtime.replicator.replicate(
-            ref, dry_run=dry_run, progress=line, on_total=progress.total, stop=stop
-        )
-    for message in summary.registries_down.values():
-        if output != "json":
-            click.echo(f"error: {message}", err=True)
-    counts = _summary_counts(summary)
-    not_attempted = sum(1 for o in summary.outcomes if o.not_attempted)
-    rows = target_totals(summary)
-    if output == "json":
-        click.echo(
-            json.dumps(
-                {
-                    "dry_run": dry_run,
-                    "revision": runtime.engine.revision,
-                    "summary": counts,
-                    "targets": [row.view() for row in rows],
-                    "not_attempted": not_attempted,
-                    "notifications_failed": summary.notifications_failed,
-                    "registries_down": summary.registries_down,
-                    "interrupted": summary.interrupted,
-                    "exit_code": summary.exit_code,
-                    "outcomes": [_outcome_json(o) for o in summary.outcomes],
-                },
-                indent=2,
-                sort_keys=True,
-                ensure_ascii=False,
+            summary = runtime.replicator.replicate(
+                ref, dry_run=dry_run, progress=line, on_total=progress.total, stop=stop
             )
-        )
-    else:
-        shown = ", ".join(
-            f"{status.replace('_', ' ')} {n}"
-            for status, n in counts.items()
-            if n or status in ("replicated", "skipped", "blocked", "failed")
-        )
-        if not_attempted:
-            shown += f" ({not_attempted} not attempted)"
-        if summary.notifications_failed:
-            shown += f", notifications failed {summary.notifications_failed}"
-        if rows:
-            for table_line in render_table(rows):
-                click.echo(table_line)
-        click.echo(("dry run: nothing written; " if dry_run else "") + f"summary: {shown}")
-    if summary.interrupted:
-        click.echo(f"interrupted: {not_attempted} image(s) not started", err=True)
-    _warn_fallbacks(runtime)
+        for message in summary.registries_down.values():
+            click.echo(f"error: {message}", err=True)
+        counts = _summary_counts(summary)
+        not_attempted = sum(1 for o in summary.outcomes if o.not_attempted)
+        rows = target_totals(summary)
+        if output == "json":
+            click.echo(
+                json.dumps(
+                    {
+                        "dry_run": dry_run,
+                        "revision": runtime.engine.revision,
+                        "summary": counts,
+                        "targets": [row.view() for row in rows],
+                        "not_attempted": not_attempted,
+                        "notifications_failed": summary.notifications_failed,
+                        "registries_down": summary.registries_down,
+                        "interrupted": summary.interrupted,
+                        "exit_code": summary.exit_code,
+                        "outcomes": [_outcome_json(o) for o in summary.outcomes],
+                    },
+                    indent=2,
+                    sort_keys=True,
+                    ensure_ascii=False,
+                )
+            )
+        else:
+            shown = ", ".join(
+                f"{status.replace('_', ' ')} {n}"
+                for status, n in counts.items()
+                if n or status in ("replicated", "skipped", "blocked", "failed")
+            )
+            if not_attempted:
+                shown += f" ({not_attempted} not attempted)"
+            if summary.notifications_failed:
+                shown += f", notifications failed {summary.notifications_failed}"
+            if rows:
+                for table_line in render_table(rows):
+                    click.echo(table_line)
+            click.echo(("dry run: nothing written; " if dry_run else "") + f"summary: {shown}")
+        if summary.interrupted:
+            click.echo(f"interrupted: {not_attempted} image(s) not started", err=True)
+        _warn_fallbacks(runtime)
     sys.exit(summary.exit_code)
 
 

@@ -26,6 +26,7 @@ from migrate.core.exit_codes import JSON_ERRORS, ExitCode, print_json_error
 __all__ = [
     "COMMON_ENVIRONMENT",
     "JsonLogFormatter",
+    "TextLogFormatter",
     "add_common_options",
     "configure_logging",
     "log_format",
@@ -42,6 +43,21 @@ _OURS = ("quiet", "verbose", "log_format")
 COMMON_ENVIRONMENT: tuple[tuple[str, str], ...] = (
     ("FREIGHTLINER_LOG_FORMAT", "default of --log-format (text or json)"),
 )
+
+
+class TextLogFormatter(logging.Formatter):
+    """``progress: ...`` for progress lines, ``<level>: message`` for the rest (the CLI's own
+    ``warning:``/``error:`` style); ``-vv`` adds the logger's name."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        if record.name == "freightliner.progress":
+            text = f"progress: {record.getMessage()}"
+        else:
+            name = f" [{record.name}]" if record.levelno < logging.INFO else ""
+            text = f"{record.levelname.lower()}{name}: {record.getMessage()}"
+        if record.exc_info:
+            text += "\n" + self.formatException(record.exc_info)
+        return text
 
 
 class JsonLogFormatter(logging.Formatter):
@@ -68,10 +84,7 @@ def configure_logging(level: int, fmt: str, *, library_logs: bool = True) -> Non
     unless quiet. ``library_logs=False``: at level 0 the other ``freightliner.*``
     records are dropped (commands that print every outcome themselves)."""
     handler = logging.StreamHandler(sys.stderr)
-    if fmt == "json":
-        handler.setFormatter(JsonLogFormatter())
-    else:
-        handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    handler.setFormatter(JsonLogFormatter() if fmt == "json" else TextLogFormatter())
     logger = logging.getLogger("freightliner")
     logger.handlers = [handler]
     logger.propagate = False
