@@ -53,10 +53,10 @@ def world(
     return tmp_path, {"src": src, "m1": m1, "m2": m2}, images
 
 
-def _replicate(tmp: Path, *extra: str) -> subprocess.CompletedProcess[str]:
+def _replicate(tmp: Path, *extra: str, **env_extra: str) -> subprocess.CompletedProcess[str]:
     command = [CLI, "replicate", "src/team/app", "--config", str(tmp / "config.yaml")]
     command += ["--policies", str(tmp / "policies.yaml"), *extra]
-    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp)}
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp), **env_extra}
     return subprocess.run(command, capture_output=True, text=True, timeout=300, env=env)
 
 
@@ -141,3 +141,16 @@ def test_json_has_the_same_numbers_and_the_digests(
         ]
     blocked = by_ref["src/team/app:bad-1"]
     assert (blocked["decided_digest"], blocked["copies"]) == (images["bad-1"].digest, [])
+
+
+def test_progress_lines_when_asked_none_under_ci(
+    world: tuple[Path, dict[str, RunningRegistry], dict[str, PushedImage]],
+) -> None:
+    tmp, _, _ = world
+    shown = _replicate(tmp, "--progress", "--dry-run")
+    lines = [line for line in shown.stderr.splitlines() if line.startswith("progress: images: ")]
+    assert lines[-1].startswith("progress: images: [########################] 3/3 done (")
+    ci = _replicate(tmp, "--dry-run", CI="true")
+    assert (ci.returncode, ci.stderr) == (5, "")
+    ci_asked = _replicate(tmp, "--progress", "--dry-run", CI="true")
+    assert any(line.startswith("progress: images: ") for line in ci_asked.stderr.splitlines())
