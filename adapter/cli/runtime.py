@@ -30,7 +30,7 @@ import click
 from adapter.cli.common import load_bundle
 from adapter.cli.policy import render_decision_text
 from adapter.cli.summary import render_table, target_totals
-from adapter.config import FreightlinerConfig
+from adapter.config import FreightlinerConfig, http_url_problem
 from adapter.metadata.file_source import FileMetadataSource
 from adapter.runner.factory import Runtime, build_runtime
 from adapter.runner.interface import ImageOutcome, ImageReference, OutcomeStatus, RunSummary
@@ -54,18 +54,8 @@ _STATUSES: tuple[OutcomeStatus, ...] = (
 
 def _check_opa_url(_ctx: click.Context, _param: click.Parameter, value: str | None) -> str | None:
     """A URL with a scheme and a host, or a usage error (exit 2) before anything runs."""
-    from urllib.parse import urlsplit
-
-    if value is None:
-        return None
-    try:
-        parts = urlsplit(value)
-    except ValueError as exc:
-        raise click.BadParameter(f"{value!r}: {exc}") from None
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise click.BadParameter(
-            f"{value!r} is not an http:// or https:// URL with a host (e.g. http://127.0.0.1:8181)"
-        )
+    if value is not None and http_url_problem(value):
+        raise click.BadParameter(http_url_problem(value))
     return value
 
 

@@ -309,3 +309,19 @@ def test_verbose_test_listing_uses_the_shared_v() -> None:
     assert quiet.returncode == verbose.returncode == 0
     assert not any(line.startswith("PASS ") for line in quiet.stdout.splitlines())
     assert sum(1 for line in verbose.stdout.splitlines() if line.startswith("PASS ")) > 10
+
+
+def test_a_scheme_less_opa_url_in_the_config_is_invalid_input(tmp_path: Path) -> None:
+    config = tmp_path / "config.yaml"
+    config.write_text("opa:\n  url: localhost:8181\n")
+    images = _image_file(tmp_path)
+    result = run(
+        "freightliner-policy", "evaluate", "docker-hub/team/app:prod-v1.0.0",
+        "--image-file", str(images), "--config", str(config),
+    )  # fmt: skip
+    assert (result.returncode, result.stdout, result.stderr) == (
+        3,
+        "",
+        f"error: {config}:2: opa.url: 'localhost:8181' is not an http:// or https:// URL with "
+        "a host (e.g. http://127.0.0.1:8181)\n",
+    )
