@@ -20,8 +20,9 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from adapter.registry.config import RegistriesConfig
 from migrate.core.durations import parse_duration_ns
@@ -35,6 +36,7 @@ __all__ = [
     "FreightlinerConfig",
     "OpaSettings",
     "ServeSettings",
+    "http_url_problem",
 ]
 
 FailureMode = Literal["fail-closed", "fail-open", "embedded"]
@@ -47,6 +49,21 @@ _KNOWN = {
     "treeReplicate",
     "bundle_signing",
 }
+
+
+def http_url_problem(value: str) -> str:
+    """Why ``value`` is not an ``http://``/``https://`` URL with a host ("" when it is):
+    a scheme-less ``localhost:8181`` is refused up front, not found unreachable later."""
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018 - raises ValueError on a bad port
+    except ValueError as exc:
+        return f"{value!r} is not a URL: {exc}"
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return (
+            f"{value!r} is not an http:// or https:// URL with a host (e.g. http://127.0.0.1:8181)"
+        )
+    return ""
 
 
 class OpaSettings(BaseModel):
@@ -70,6 +87,13 @@ class OpaSettings(BaseModel):
     bundle: str | None = (
         None  # the bundle for failure_mode: embedded (default: built from the policies)
     )
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is not None and http_url_problem(value):
+            raise ValueError(http_url_problem(value))
+        return value
 
 
 class ServeSettings(BaseModel):

@@ -8,8 +8,8 @@ The click group :data:`cli` is also mounted as ``freightliner-policy migrate``.
 
 Exit codes are the project's one table (:mod:`migrate.core.exit_codes`,
 docs/cli.md): 0 ok, 2 usage, 3 invalid legacy input or a refused output
-directory, 4 mismatches found (verify), 6 a registry unavailable (live
-inventory), 1 anything unexpected.
+directory, 4 mismatches found (verify) or rules not translated (report), 6 a
+registry unavailable (live inventory), 1 anything unexpected.
 """
 
 from __future__ import annotations
@@ -24,8 +24,10 @@ import click
 
 from migrate.bundle.atomic import check_output
 from migrate.bundle.builder import read_bundle
+from migrate.core.cli_options import add_common_options, verbosity
 from migrate.core.errors import ConfigError, Diagnostic
 from migrate.core.exit_codes import ExitCode, exit_on_error
+from migrate.core.progress import Progress, progress_option
 from migrate.legacy.cases import edge_cases
 from migrate.legacy.convert import Conversion, convert_legacy
 from migrate.legacy.emit import render_report, write_output
@@ -70,9 +72,13 @@ def _load(
     tree_source: str,
     tree_dest: str,
     strict: bool = False,
+    progress: Progress | None = None,
 ) -> tuple[LegacyInput, Conversion, dict[str, str]]:
+    step = progress.step if progress is not None else (lambda _: None)
     names = parse_registry_option(registries)
+    step("reading legacy rules")
     legacy = resolve_names(read_legacy(files), names, tree_source, tree_dest)
+    step(f"converting {len(legacy.rules):,} rules")
     for warning in legacy.warnings:
         click.echo(f"warning: {warning.render()}", err=True)
     conversion = convert_legacy(legacy, strict=strict)
@@ -89,13 +95,49 @@ def _load(
     return legacy, conversion, names
 
 
-@click.group(name="migrate")
+_ROOT_EPILOG = """\b
+Examples:
+  freightliner-migrate report examples/legacy/rules.yaml
+  freightliner-migrate convert examples/legacy/rules.yaml -o out/
+  freightliner-migrate verify examples/legacy/rules.yaml --inventory inventory.json
+  freightliner-migrate convert -h
+
+\b
+Exit codes (the same table as freightliner-policy, docs/cli.md):
+  0 ok, 1 unexpected error, 2 usage, 3 invalid input, 4 mismatches (verify)
+  or rules not translated (report), 6 registry unavailable.
+
+\b
+Environment:
+  FREIGHTLINER_LOG_FORMAT   default of --log-format (text or json)
+  (live inventories read registries anonymously: no credential variables)
+
+\b
+Shell completion (bash; zsh and fish alike, see docs/cli.md):
+  eval "$(_FREIGHTLINER_MIGRATE_COMPLETE=bash_source freightliner-migrate)"
+"""
+
+
+@click.group(
+    name="migrate",
+    context_settings={"help_option_names": ["-h", "--help"]},
+    epilog=_ROOT_EPILOG,
+)
+@click.version_option(package_name="freightliner-policy")
 def cli() -> None:
     """Migrate legacy Freightliner replication rules, sync configs and tree filters to policies."""
 
 
-@cli.command()
+@cli.command(
+    epilog="""\b
+Examples:
+  freightliner-migrate convert examples/legacy/rules.yaml -o out/
+  freightliner-migrate convert rules.yaml sync.yaml \\
+      --registry docker.io=https://registry-1.docker.io -o out/
+  freightliner-migrate convert rules.yaml -o out/ --strict --force"""
+)
 @_legacy_options
+@progress_option
 @click.option(
     "-o",
     "--output",
@@ -122,6 +164,7 @@ def convert(
     registries: tuple[str, ...],
     tree_source: str,
     tree_dest: str,
+    progress_flag: bool | None,
     out_dir: Path,
     strict: bool,
     force: bool,
@@ -132,27 +175,55 @@ def convert(
     (unless --force); an OUT_DIR that contains a LEGACY_FILE is always refused.
     """
     check_output(out_dir, legacy_files, force)
-    legacy, conversion, _ = _load(legacy_files, registries, tree_source, tree_dest, strict)
-    bundle = write_output(out_dir, legacy, conversion)
+    with Progress("convert", flag=progress_flag, quiet=verbosity() < 0) as progress:
+        legacy, conversion, _ = _load(
+            legacy_files, registries, tree_source, tree_dest, strict, progress
+        )
+        progress.step(f"writing {len(conversion.policies):,} policies and the bundle")
+        bundle = write_output(out_dir, legacy, conversion)
     click.echo(
         f"{len(conversion.policies)} policies from {len(legacy.files)} file(s) -> {out_dir} "
         f"(bundle revision {bundle.revision})"
     )
 
 
-@cli.command()
+@cli.command(
+    epilog="""\b
+Examples:
+  freightliner-migrate report examples/legacy/rules.yaml
+  freightliner-migrate report rules.yaml sync.yaml > report.md || echo "not all translated"
+
+Exit 4 when a rule is not translated (the report is printed all the same)."""
+)
 @_legacy_options
 @exit_on_error
 def report(
     legacy_files: tuple[Path, ...], registries: tuple[str, ...], tree_source: str, tree_dest: str
 ) -> None:
-    """Print what translates, what needs attention, what does not, and the warnings."""
+    """Print what translates, what needs attention, what does not, and the warnings (Markdown).
+
+    Exit 4 when any rule is not translated.
+    """
     legacy, conversion, _ = _load(legacy_files, registries, tree_source, tree_dest)
     click.echo(render_report(legacy, conversion), nl=False)
+    missing = sum(1 for e in conversion.entries if e.status == "not translated")
+    if missing:
+        click.echo(
+            f'error: {missing} legacy rule(s) not translated (see "Not translated")', err=True
+        )
+        sys.exit(int(ExitCode.TEST_FAILURE))
 
 
-@cli.command()
+@cli.command(
+    epilog="""\b
+Examples:
+  freightliner-migrate verify examples/legacy/rules.yaml
+  freightliner-migrate verify rules.yaml --inventory inventory.json --engine opa
+  freightliner-migrate verify rules.yaml --bundle out/bundle.tar.gz --samples 32 --seed 7
+  freightliner-migrate verify rules.yaml --registry quay=https://quay.example.com"""
+)
 @_legacy_options
+@progress_option
 @click.option(
     "--bundle",
     "bundle_path",
@@ -190,24 +261,36 @@ def verify(
     samples: int,
     engine_names: tuple[str, ...],
     seed: int,
+    progress_flag: bool | None,
 ) -> None:
-    """Check the bundle decides like the legacy rules on an inventory and generated edge cases."""
-    legacy, conversion, names = _load(legacy_files, registries, tree_source, tree_dest)
-    if inventory:
-        images = load_inventory(inventory)
-    elif names:
-        images = _live_inventory()(names)
-    else:
-        images = []
-    source = len(images)
-    images = sorted(set(images) | set(edge_cases(legacy, samples, seed)))
-    if bundle_path is not None:
-        read_bundle(bundle_path)  # limits and integrity, whichever engines read it next
-    with tempfile.TemporaryDirectory(prefix="freightliner-verify-") as tmp:
-        if bundle_path is None:
+    """Check the bundle decides like the legacy rules on an inventory and generated edge cases.
+
+    Exit 4 when any image is decided differently (each mismatch is printed).
+    """
+    with (
+        Progress("verify", flag=progress_flag, quiet=verbosity() < 0) as progress,
+        tempfile.TemporaryDirectory(prefix="freightliner-verify-") as tmp,
+    ):
+        legacy, conversion, names = _load(
+            legacy_files, registries, tree_source, tree_dest, progress=progress
+        )
+        progress.step("reading the inventory")
+        if inventory:
+            images = load_inventory(inventory)
+        elif names:
+            images = _live_inventory()(names)
+        else:
+            images = []
+        source = len(images)
+        images = sorted(set(images) | set(edge_cases(legacy, samples, seed)))
+        if bundle_path is not None:
+            read_bundle(bundle_path)  # limits and integrity, whichever engines read it next
+        else:
+            progress.step("building the bundle")
             write_output(Path(tmp) / "out", legacy, conversion)
             bundle_path = Path(tmp) / "out" / "bundle.tar.gz"
         engines = engines_available(bundle_path, engine_names or ("embedded", "opa"))
+        progress.step(f"deciding {len(images):,} images with {', '.join(engines)}")
         result = verify_images(legacy, images, engines)
     for mismatch in result.mismatches:
         click.echo(mismatch.render())
@@ -233,3 +316,6 @@ def _live_inventory() -> LiveInventory:
         )
     result: LiveInventory = reader
     return result
+
+
+add_common_options(cli)

@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import replace
@@ -120,7 +121,9 @@ class DecisionExecutor:
                 _log.info("%s blocked: %s", image.reference, reason)
         else:
             for action in decision.replications():
-                results.append(self._replicate(image, decision, action, dry_run))
+                started = time.monotonic()
+                result = self._replicate(image, decision, action, dry_run)
+                results.append(replace(result, seconds=time.monotonic() - started))
         for action in decision.notifications():
             results.append(self._notify(image, decision, action, dry_run))
         with self._lock:

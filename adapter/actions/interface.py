@@ -43,6 +43,8 @@ class ActionResult:
     referrers_copied: tuple[str, ...] = ()
     referrers_present: tuple[str, ...] = ()
     referrers_blocked: tuple[str, ...] = ()
+    #: replicate: wall-clock seconds this action took (reads, copy, tag)
+    seconds: float = 0.0
 
     @property
     def ok(self) -> bool:

@@ -13,10 +13,12 @@ from pydantic import ValidationError
 from adapter.cli.common import load_bundle
 from migrate.contract.decision import ReplicationDecision
 from migrate.contract.image import ImageMetadata
+from migrate.core.cli_options import verbosity
 from migrate.core.errors import ConfigError, Diagnostic, PolicyError
-from migrate.core.exit_codes import ExitCode, exit_on_error
+from migrate.core.exit_codes import ExitCode, exit_on_error, json_errors_wanted, print_json_error
+from migrate.core.progress import Progress, progress_option
 
-__all__ = ["judge_targets", "policy", "render_decision_text"]
+__all__ = ["policy", "render_decision_text"]
 
 _PATHS = click.argument(
     "paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path)
@@ -61,7 +63,14 @@ def _verification(key: Path | None, key_id: str, algorithm: str, scope: str) -> 
     return VerificationConfig.from_file(key, algorithm, key_id, scope)
 
 
-@click.group()
+@click.group(
+    epilog="""\b
+Examples:
+  freightliner-policy policy validate examples/policies
+  freightliner-policy policy build examples/policies -o bundle.tar.gz
+  freightliner-policy policy test bundle.tar.gz
+  freightliner-policy policy eval examples/policies --image examples/images/prod-scanned.json"""
+)
 def policy() -> None:
     """Validate, build, test and evaluate replication policies."""
 
@@ -74,48 +83,11 @@ _MAX_CANDIDATES = click.option(
 )
 
 
-class _Progress:
-    """Build progress on stderr: one line per step and every few seconds when not
-    a terminal; one rewritten line on a terminal."""
-
-    def __init__(self, enabled: bool = True, every_s: float = 1.0, after_s: float = 0.0) -> None:
-        import time
-
-        self._clock = time.monotonic
-        self._started = self._clock()
-        self._last = -every_s
-        self._every = every_s
-        self._enabled = enabled
-        self._after = after_s  # quiet until the work has run this long (short builds say nothing)
-        self._tty = sys.stderr.isatty()
-
-    def __call__(self, message: str, *, step: bool = True) -> None:
-        if not self._enabled:
-            return
-        now = self._clock()
-        if now - self._started < self._after:
-            return
-        if not step and now - self._last < self._every:
-            return
-        self._last = now
-        text = f"[{now - self._started:5.1f}s] {message}"
-        if self._tty:
-            sys.stderr.write("\r\x1b[K" + text)
-        else:
-            sys.stderr.write(text + "\n")
-        sys.stderr.flush()
-
-    def done(self) -> None:
-        if self._enabled and self._tty:
-            sys.stderr.write("\n")
-            sys.stderr.flush()
-
-
 def _build(
     paths: tuple[Path, ...],
     *,
     generate_tests: bool,
-    progress: _Progress,
+    progress: Progress | None = None,
     policy_set: Any = None,
 ) -> tuple[Any, Any]:
     """(bundle, index report): load and build policy sources, reporting progress."""
@@ -126,14 +98,14 @@ def _build(
 
     if any(is_bundle_path(p) for p in paths):
         raise BundleError("give policy sources, not a built bundle")
+    step = progress.step if progress is not None else (lambda _: None)
     if policy_set is None:
-        progress("loading policies")
+        step("loading policies")
         policy_set = load_policy_documents(list(paths))
-    progress(f"loaded {len(policy_set):,} policies; compiling")
+    step(f"loaded {len(policy_set):,} policies; compiling")
     builder = BundleBuilder(generate_tests=generate_tests)
-    bundle = builder.build(policy_set, progress=lambda m: progress(m, step=False))
-    progress("built")
-    progress.done()
+    bundle = builder.build(policy_set, progress=step)
+    step("built")
     return bundle, builder.report
 
 
@@ -146,53 +118,39 @@ def _index_checks(bundle: Any, report: Any, max_candidates: int | None) -> None:
     for line in index_warnings(policy_set["policies"], report, guarded):
         click.echo(line, err=True)
     if max_candidates is not None and report.worst_case > max_candidates:
-        click.echo(
-            f"error: an image may have {report.worst_case:,} candidate policies, more than "
-            f"--max-candidates {max_candidates:,} (see the warnings above); nothing written",
-            err=True,
+        message = (
+            f"an image may have {report.worst_case:,} candidate policies, more than "
+            f"--max-candidates {max_candidates:,} (see the warnings above); nothing written"
         )
+        if json_errors_wanted():
+            print_json_error(message, ExitCode.TOO_MANY_CANDIDATES, [])
+        else:
+            click.echo(f"error: {message}", err=True)
         sys.exit(int(ExitCode.TOO_MANY_CANDIDATES))
 
 
-def judge_targets(policy_set: Any) -> list[Diagnostic]:
-    """Replicate targets whose template text already breaks the image-name grammar
-    (:func:`migrate.core.reference.judge_template`): ``..``, upper case, spaces, a length over the
-    limit. Checked by ``validate`` only: converted legacy rules may keep a literal
-    destination (e.g. with ``*``) that the adapter then refuses at run time."""
-    from migrate.core.reference import judge_template
-    from migrate.core.yaml_source import line_of
-    from migrate.policy.values import parse_template
+@policy.command(
+    epilog="""\b
+Examples:
+  freightliner-policy policy validate examples/policies
+  freightliner-policy policy validate team-a.yaml team-b.yaml config.yaml --max-candidates 50
+  freightliner-policy policy validate policies/ --output json | jq -r '.error.problems[]?.line'
 
-    problems: list[Diagnostic] = []
-    for loaded in policy_set.policies:
-        for index, action in enumerate(loaded.policy.actions):
-            if action.type != "replicate":
-                continue
-            for name in ("target_repo", "target_tag"):
-                try:
-                    parts = parse_template(getattr(action, name))
-                except ValueError:
-                    continue  # reported by the loader already
-                wrong = judge_template(parts, name)
-                if wrong is not None:
-                    line = line_of(loaded.raw, ["actions", index, name]) or loaded.line
-                    problems.append(
-                        Diagnostic(
-                            wrong,
-                            file=loaded.file,
-                            line=line,
-                            policy_id=loaded.policy.id,
-                            field=f"actions[{index}].{name}",
-                        )
-                    )
-    return problems
-
-
-@policy.command()
+Every problem of every file in one pass (schema, semantics, replicate
+targets), one line each: FILE:LINE: policy 'ID': FIELD: message; exit 3."""
+)
 @_PATHS
 @_MAX_CANDIDATES
+@click.option(
+    "--output",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help='json: {"ok": true, "policies", "files", "worst_case_candidates"} on stdout, or '
+    "the error object with every problem.",
+)
 @exit_on_error
-def validate(paths: tuple[Path, ...], max_candidates: int | None) -> None:
+def validate(paths: tuple[Path, ...], max_candidates: int | None, output: str) -> None:
     """Check policy files (YAML files, directories, config.yaml) and report every problem.
 
     Also compiles and indexes them: policies every image must evaluate (the
@@ -201,24 +159,34 @@ def validate(paths: tuple[Path, ...], max_candidates: int | None) -> None:
     """
     from migrate.policy.loader import load_policy_documents, policy_files
 
-    policy_set = load_policy_documents(list(paths))
-    problems = judge_targets(policy_set)
-    if problems:
-        count = len(problems)
-        raise PolicyError(f"{count} problem{'s' if count != 1 else ''} in policy input", problems)
-    bundle, report = _build(
-        paths, generate_tests=False, progress=_Progress(enabled=False), policy_set=policy_set
-    )
+    # every problem of every file in one pass: schema, semantics and replicate targets
+    policy_set = load_policy_documents(list(paths), check_targets=True)
+    bundle, report = _build(paths, generate_tests=False, policy_set=policy_set)
     _index_checks(bundle, report, max_candidates)
     count = len(bundle.policy_ids)
     files = len(policy_files(list(paths)))
+    if output == "json":
+        document = {
+            "ok": True,
+            "policies": count,
+            "files": files,
+            "worst_case_candidates": report.worst_case,
+        }
+        click.echo(json.dumps(document, sort_keys=True))
+        return
     click.echo(
         f"ok: {count} polic{'y' if count == 1 else 'ies'} in {files} file(s); "
         f"at most {report.worst_case:,} candidate(s) per image"
     )
 
 
-@policy.command()
+@policy.command(
+    epilog="""\b
+Examples:
+  freightliner-policy policy build examples/policies -o bundle.tar.gz
+  freightliner-policy policy build policies/ -o bundle/ --no-tests --force
+  freightliner-policy policy build policies/ -o bundle.tar.gz --signing-key key.pem --key-id k1"""
+)
 @_PATHS
 @click.option(
     "-o",
@@ -230,13 +198,7 @@ def validate(paths: tuple[Path, ...], max_candidates: int | None) -> None:
 )
 @click.option("--no-tests", is_flag=True, help="Leave out the generated per-policy tests.")
 @_MAX_CANDIDATES
-@click.option(
-    "--progress/--no-progress",
-    "progress_flag",
-    default=None,
-    help="Progress lines on stderr: always, or never (default: once a build has run 2 s).",
-)
-@click.option("-q", "--quiet", is_flag=True, help="No progress lines on stderr.")
+@progress_option
 @click.option(
     "--force",
     is_flag=True,
@@ -257,7 +219,6 @@ def build(
     no_tests: bool,
     max_candidates: int | None,
     progress_flag: bool | None,
-    quiet: bool,
     force: bool,
     signing_key: Path | None,
     signing_alg: str,
@@ -273,31 +234,37 @@ def build(
     from migrate.bundle.decides import check_bundle_decides
 
     check_output(out, paths, force)
-    progress = _Progress(
-        enabled=not quiet and progress_flag is not False,
-        after_s=0.0 if progress_flag else 2.0,
-    )
-    bundle, report = _build(paths, generate_tests=not no_tests, progress=progress)
-    _index_checks(bundle, report, max_candidates)
-    check_bundle_decides(bundle)
-    signed = ""
-    if signing_key is not None:
-        from migrate.bundle.signing import SigningConfig, sign_bundle
+    with Progress("build", flag=progress_flag, quiet=verbosity() < 0) as progress:
+        bundle, report = _build(paths, generate_tests=not no_tests, progress=progress)
+        _index_checks(bundle, report, max_candidates)
+        progress.step("checking the bundle decides")
+        check_bundle_decides(bundle)
+        signed = ""
+        if signing_key is not None:
+            from migrate.bundle.signing import SigningConfig, sign_bundle
 
-        bundle = sign_bundle(
-            bundle, SigningConfig.from_file(signing_key, signing_alg, key_id, scope)
-        )
-        signed = f", signed {signing_alg}"
-    progress("writing")
-    bundle.write(out)
-    progress.done()
+            bundle = sign_bundle(
+                bundle, SigningConfig.from_file(signing_key, signing_alg, key_id, scope)
+            )
+            signed = f", signed {signing_alg}"
+        progress.step("writing")
+        bundle.write(out)
     click.echo(
         f"built {out} revision {bundle.revision} ({len(bundle.policy_ids)} policies; "
         f"at most {report.worst_case:,} candidate(s) per image{signed})"
     )
 
 
-@policy.command(name="test")
+@policy.command(
+    name="test",
+    epilog="""\b
+Examples:
+  freightliner-policy policy test examples/policies
+  freightliner-policy policy test bundle.tar.gz --runner embedded -v
+  freightliner-policy policy test bundle.tar.gz --verification-key pub.pem
+
+-v lists every test, not only the failures; exit 4 when any fails.""",
+)
 @_PATHS
 @click.option(
     "--runner",
@@ -306,13 +273,11 @@ def build(
     show_default=True,
     help="auto: `opa test` when opa is on PATH, else the embedded engine.",
 )
-@click.option("-v", "--verbose", is_flag=True, help="List every test, not only failures.")
 @_verification_options
 @exit_on_error
 def test_command(
     paths: tuple[Path, ...],
     runner: str,
-    verbose: bool,
     verification_key: Path | None,
     verification_key_id: str,
     verification_alg: str,
@@ -326,7 +291,7 @@ def test_command(
     )
     report = run_bundle_tests(load_bundle(paths, verification=verification), runner)
     for outcome in report.outcomes:
-        if verbose or not outcome.passed:
+        if verbosity() > 0 or not outcome.passed:
             status = "PASS" if outcome.passed else "FAIL"
             detail = f": {outcome.error}" if outcome.error else ""
             click.echo(f"{status} data.{outcome.package}.{outcome.name}{detail}")
@@ -416,7 +381,15 @@ def _check_now(_ctx: click.Context, _param: click.Parameter, value: str | None) 
         raise click.BadParameter(str(exc)) from None
 
 
-@policy.command(name="eval")
+@policy.command(
+    name="eval",
+    epilog="""\b
+Examples:
+  freightliner-policy policy eval examples/policies --image examples/images/prod-scanned.json
+  freightliner-policy policy eval bundle.tar.gz --image - --output json < image.json
+  freightliner-policy policy eval examples/policies --image examples/images/dev-build.json \\
+      --explain --now 2026-11-23T12:00:00Z""",
+)
 @_PATHS
 @click.option(
     "--image", "image_source", required=True, help="ImageMetadata JSON file, or - for stdin."
@@ -464,7 +437,13 @@ def eval_command(
         sys.exit(int(ExitCode.BLOCKED))
 
 
-@policy.command(name="list")
+@policy.command(
+    name="list",
+    epilog="""\b
+Examples:
+  freightliner-policy policy list examples/policies
+  freightliner-policy policy list examples/policies --output json | jq '.[].id'""",
+)
 @_PATHS
 @click.option("--output", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @exit_on_error

@@ -106,7 +106,15 @@ def _write_atomically(path: Path, data: bytes) -> None:
         raise
 
 
-@click.command(name="export")
+@click.command(
+    name="export",
+    epilog="""\b
+Examples:
+  freightliner-policy policy export --server http://127.0.0.1:8080 -o policies.yaml
+  FREIGHTLINER_API_TOKEN=... freightliner-policy policy export --server https://fl.example.com
+
+Environment: FREIGHTLINER_API_TOKEN (the token, unless --token-file).""",
+)
 @_server_options
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="File.")
 @exit_on_error
@@ -124,7 +132,15 @@ def export_command(server: str, token_file: Path | None, output: Path | None) ->
         )
 
 
-@click.command(name="apply")
+@click.command(
+    name="apply",
+    epilog="""\b
+Examples:
+  freightliner-policy policy apply team-a.yaml --server http://127.0.0.1:8080 --token-file t
+  FREIGHTLINER_API_TOKEN=... freightliner-policy policy apply team-a.yaml --server URL
+
+Environment: FREIGHTLINER_API_TOKEN (the token, unless --token-file).""",
+)
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @_server_options
 @exit_on_error
@@ -163,7 +179,18 @@ def apply_command(file: Path, server: str, token_file: Path | None) -> None:
             click.echo(f"policy {loaded.policy.id}: {result['action']} {result['file']} ({state})")
 
 
-@click.command(name="preview")
+@click.command(
+    name="preview",
+    epilog="""\b
+Examples:
+  freightliner-policy policy preview new/ --config examples/config.yaml --repository local/team/app
+  freightliner-policy policy preview change.yaml --config config.yaml --mode merge \\
+      --audit-log audit.jsonl --window 24h --output json
+
+\b
+Environment: FREIGHTLINER_REGISTRY_<NAME>_USERNAME/_PASSWORD (registry
+credentials), DOCKER_CONFIG.""",
+)
 @click.argument("proposed", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
 @click.option(
     "--config",
@@ -273,12 +300,23 @@ def preview_command(
             click.echo(line)
 
 
-@click.group()
+@click.group(
+    epilog="""\b
+Examples:
+  freightliner-policy token new ci --scope decisions --scope bundle:read --token-out ci.token
+  freightliner-policy token hash < ci.token"""
+)
 def token() -> None:
     """Make API tokens for `serve.tokens_file` (docs/deployment.md)."""
 
 
-@token.command(name="new")
+@token.command(
+    name="new",
+    epilog="""\b
+Examples:
+  freightliner-policy token new ci --scope decisions --token-out ci.token >> tokens.yaml
+  freightliner-policy token new admin --scope policies:read --scope policies:write""",
+)
 @click.argument("name")
 @click.option(
     "--scope",
@@ -310,7 +348,13 @@ def token_new(name: str, scopes: tuple[str, ...], token_out: Path | None) -> Non
     click.echo(yaml.safe_dump([entry], sort_keys=False), nl=False)
 
 
-@token.command(name="hash")
+@token.command(
+    name="hash",
+    epilog="""\b
+Examples:
+  freightliner-policy token hash < ci.token
+  printf '%s\\n' "$TOKEN" | freightliner-policy token hash""",
+)
 def token_hash() -> None:
     """Read a token on stdin; print the sha256 to store in tokens_file."""
     from adapter.service.auth import hash_token

@@ -7,8 +7,10 @@ local Docker engine (``DOCKER_HOST`` honoured; ``input.image.registry`` is
 allowed targets and verified there (:mod:`adapter.actions.engine_push`).
 The engine is the OPA sidecar when ``--opa-url`` (or
 ``opa.url``) is set, else the embedded engine over ``--policies`` (or the
-config's policies). Exit codes: 0 ok, 5 any image blocked, 6 decision engine
-(fail-closed) or registry unavailable, 7 some images or notifications failed,
+config's policies). Exit codes: 0 ok, 2 usage (a bad REF or --opa-url), 3 invalid
+input (config, policies, image file, a tag that does not exist), 5 any image
+blocked, 6 decision engine (fail-closed) or registry unavailable, 7 some images
+or notifications failed,
 130 interrupted (SIGINT/SIGTERM: no new copy starts, copies in flight get
 ``serve.shutdown_grace_seconds`` to finish; the tag is written last, so a copy
 cut short leaves no tag).
@@ -17,7 +19,6 @@ cut short leaves no tag).
 from __future__ import annotations
 
 import json
-import logging
 import os
 import signal
 import sys
@@ -32,14 +33,17 @@ import click
 
 from adapter.cli.common import load_bundle
 from adapter.cli.policy import render_decision_text
-from adapter.config import FreightlinerConfig
+from adapter.cli.summary import render_table, target_totals
+from adapter.config import FreightlinerConfig, http_url_problem
 from adapter.metadata.docker_source import DockerMetadataSource
 from adapter.metadata.file_source import FileMetadataSource
 from adapter.runner.factory import Runtime, build_runtime
 from adapter.runner.interface import ImageOutcome, ImageReference, OutcomeStatus, RunSummary
 from adapter.runner.selection import TagPlan
+from migrate.core.cli_options import configure_logging, log_format, verbosity
 from migrate.core.errors import ConfigError
 from migrate.core.exit_codes import ExitCode, exit_on_error
+from migrate.core.progress import Progress, progress_option
 
 __all__ = ["evaluate", "replicate"]
 
@@ -53,6 +57,13 @@ _STATUSES: tuple[OutcomeStatus, ...] = (
 )
 
 
+def _check_opa_url(_ctx: click.Context, _param: click.Parameter, value: str | None) -> str | None:
+    """A URL with a scheme and a host, or a usage error (exit 2) before anything runs."""
+    if value is not None and http_url_problem(value):
+        raise click.BadParameter(http_url_problem(value))
+    return value
+
+
 def _common(func: Any) -> Any:
     for decorator in reversed(
         [
@@ -64,7 +75,12 @@ def _common(func: Any) -> Any:
                 envvar="FREIGHTLINER_CONFIG",
                 help="config.yaml (registries, opa, policy).",
             ),
-            click.option("--opa-url", default=None, help="OPA sidecar URL (default: opa.url)."),
+            click.option(
+                "--opa-url",
+                default=None,
+                callback=_check_opa_url,
+                help="OPA sidecar URL, http:// or https:// (default: opa.url).",
+            ),
             click.option(
                 "--policies",
                 multiple=True,
@@ -72,7 +88,11 @@ def _common(func: Any) -> Any:
                 help="Policy files/directories or one built bundle, for the embedded engine.",
             ),
             click.option(
-                "--output", type=click.Choice(["text", "json"]), default="text", show_default=True
+                "--output",
+                type=click.Choice(["text", "json"]),
+                default="text",
+                show_default=True,
+                help='json: one JSON document on stdout (an error too: {"error": {...}}).',
             ),
         ]
     ):
@@ -138,8 +158,10 @@ def _warn_fallbacks(runtime: Runtime) -> None:
 
 
 def _plan_json(plan: TagPlan) -> dict[str, Any]:
+    image = plan.image if plan.platforms else None
     return {
         "reference": plan.reference,
+        "decided_digest": (image.index_digest or image.digest) if image is not None else None,
         "image": plan.image.as_input() if plan.platforms else None,
         "platforms": [p.as_input() for p in plan.platforms],
         "decision": plan.decision.model_dump(mode="json") if plan.decision else None,
@@ -148,7 +170,24 @@ def _plan_json(plan: TagPlan) -> dict[str, Any]:
     }
 
 
-@click.command()
+@click.command(
+    epilog="""\b
+Examples:
+  freightliner-policy evaluate local/team/app:prod-v1.0.0 --config examples/config.yaml
+  freightliner-policy evaluate local/team/app:prod-v1.0.0 --config examples/config.yaml \\
+      --image-file examples/images/prod-scanned.json --explain
+  freightliner-policy evaluate local/team --opa-url http://127.0.0.1:8181 --output json
+
+\b
+REF is registry[/repository[:tag]]; registry is a name from the config's
+registries:. A tag that does not exist exits 3. --output json gives each
+image's decided_digest and decision.
+
+\b
+Environment: FREIGHTLINER_CONFIG (default of --config),
+FREIGHTLINER_REGISTRY_<NAME>_USERNAME/_PASSWORD (registry credentials),
+DOCKER_CONFIG."""
+)
 @_common
 @click.option("--explain", is_flag=True, help="Show how every candidate policy evaluated.")
 @click.option(
@@ -171,7 +210,12 @@ def evaluate(
 
     REF docker://REPOSITORY[:TAG] reads one image of the local Docker engine
     (DOCKER_HOST honoured), e.g. `evaluate docker://team/app:v1 --policies policies/`.
+
+    Exit 0 ok, 3 the named tag does not exist, 5 an image blocked, 6 engine or
+    registry unavailable, 7 an image of a sweep could not be read or decided.
     """
+    # the command reports errors and engine fallbacks itself: library log lines only with -v
+    configure_logging(verbosity(), log_format(), library_logs=False)
     ref, runtime = _runtime(reference, config_path, opa_url, policies, image_file)
     with runtime:
         plans = runtime.replicator.plan(ref)
@@ -265,9 +309,29 @@ def _summary_counts(summary: RunSummary) -> dict[str, int]:
     return {status: summary.count(status) for status in _STATUSES}
 
 
-@click.command()
+@click.command(
+    epilog="""\b
+Examples:
+  freightliner-policy replicate local/team/app:v1 --config config.yaml
+  freightliner-policy replicate local/team --config config.yaml --dry-run
+  freightliner-policy replicate local --opa-url http://127.0.0.1:8181 --config config.yaml
+  FREIGHTLINER_CONFIG=config.yaml freightliner-policy replicate local --output json \\
+      | jq '.targets, [.outcomes[] | {reference, decided_digest, copies}]'
+
+\b
+REF is registry[/repository[:tag]]: one tag, every tag of a repository, or
+every repository; registry is a name from the config's registries:.
+Ends with a table per target registry (copied, skipped, blocked, failed,
+bytes, time); --output json carries it as "targets".
+
+\b
+Environment: FREIGHTLINER_CONFIG (default of --config),
+FREIGHTLINER_REGISTRY_<NAME>_USERNAME/_PASSWORD (registry credentials),
+DOCKER_CONFIG, CI (set: no progress bar)."""
+)
 @_common
 @click.option("--dry-run", is_flag=True, help="Decide and plan the targets; write nothing.")
+@progress_option
 @exit_on_error
 def replicate(
     reference: str,
@@ -276,31 +340,42 @@ def replicate(
     policies: tuple[Path, ...],
     output: str,
     dry_run: bool,
+    progress_flag: bool | None,
 ) -> None:
     """Decide REF's images and execute the decisions (replicate / block / notify).
 
     REF docker://REPOSITORY[:TAG] is one image of the local Docker engine (DOCKER_HOST
     honoured): the engine pushes what the policy allows, and the target is checked to hold
     the decided image ID, e.g. `replicate docker://team/app:v1 --config config.yaml`.
+
+    Exit 0 ok, 5 an image blocked, 6 engine or registry unavailable, 7 some
+    copies or notifications failed, 130 interrupted.
     """
-    _quiet_library_logs()
+    # the command prints every outcome itself: library log lines only with -v
+    configure_logging(verbosity(), log_format(), library_logs=False)
     ref, runtime = _runtime(reference, config_path, opa_url, policies)
-    tty = output == "text" and sys.stdout.isatty() and not os.environ.get("CI")
     grace = runtime.config.serve.shutdown_grace_seconds
+    progress = Progress(
+        "images",
+        flag=False if os.environ.get("CI") and not progress_flag else progress_flag,
+        quiet=verbosity() < 0,
+    )
     with runtime, _interruptible(grace) as stop:
-        if tty:
-            summary = _with_progress_bar(runtime, ref, dry_run, stop)
-        else:
+        with progress:
 
             def line(outcome: ImageOutcome) -> None:
+                progress.advance()
                 if output == "text" and not outcome.not_attempted:
-                    click.echo(_outcome_line(outcome))
+                    progress.echo(_outcome_line(outcome))
 
-            summary = runtime.replicator.replicate(ref, dry_run=dry_run, progress=line, stop=stop)
+            summary = runtime.replicator.replicate(
+                ref, dry_run=dry_run, progress=line, on_total=progress.total, stop=stop
+            )
         for message in summary.registries_down.values():
             click.echo(f"error: {message}", err=True)
         counts = _summary_counts(summary)
         not_attempted = sum(1 for o in summary.outcomes if o.not_attempted)
+        rows = target_totals(summary)
         if output == "json":
             click.echo(
                 json.dumps(
@@ -308,6 +383,7 @@ def replicate(
                         "dry_run": dry_run,
                         "revision": runtime.engine.revision,
                         "summary": counts,
+                        "targets": [row.view() for row in rows],
                         "not_attempted": not_attempted,
                         "notifications_failed": summary.notifications_failed,
                         "registries_down": summary.registries_down,
@@ -330,19 +406,14 @@ def replicate(
                 shown += f" ({not_attempted} not attempted)"
             if summary.notifications_failed:
                 shown += f", notifications failed {summary.notifications_failed}"
+            if rows:
+                for table_line in render_table(rows):
+                    click.echo(table_line)
             click.echo(("dry run: nothing written; " if dry_run else "") + f"summary: {shown}")
         if summary.interrupted:
             click.echo(f"interrupted: {not_attempted} image(s) not started", err=True)
         _warn_fallbacks(runtime)
     sys.exit(summary.exit_code)
-
-
-def _quiet_library_logs() -> None:
-    """The CLI reports every outcome itself (one line per image, one per dead registry):
-    the runner's log records would print each failure a second time."""
-    logger = logging.getLogger("freightliner")
-    logger.handlers = [logging.NullHandler()]
-    logger.propagate = False
 
 
 @contextmanager
@@ -374,28 +445,3 @@ def _interruptible(grace: float) -> Iterator[threading.Event]:
     finally:
         for sig, old in previous.items():
             signal.signal(sig, old)
-
-
-def _with_progress_bar(
-    runtime: Runtime, ref: ImageReference, dry_run: bool, stop: threading.Event
-) -> RunSummary:
-    """A click progress bar; blocked and failed images are listed after it."""
-    state: dict[str, Any] = {}
-
-    def total(n: int) -> None:
-        state["bar"] = click.progressbar(length=n, label="images", show_pos=True).__enter__()
-
-    def step(outcome: ImageOutcome) -> None:
-        state["bar"].update(1)
-
-    try:
-        summary = runtime.replicator.replicate(
-            ref, dry_run=dry_run, progress=step, on_total=total, stop=stop
-        )
-    finally:
-        if "bar" in state:
-            state["bar"].__exit__(None, None, None)
-    for outcome in summary.outcomes:
-        if outcome.status in ("blocked", "failed") and not outcome.not_attempted:
-            click.echo(_outcome_line(outcome))
-    return summary

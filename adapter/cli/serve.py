@@ -6,12 +6,27 @@ from pathlib import Path
 
 import click
 
+from migrate.core.cli_options import verbosity
 from migrate.core.exit_codes import exit_on_error
 
 __all__ = ["serve"]
 
 
-@click.command()
+@click.command(
+    epilog="""\b
+Examples:
+  freightliner-policy serve --config examples/config.yaml
+  freightliner-policy serve --config config.yaml --policies policies/ --listen 127.0.0.1:8080
+
+\b
+Logs are JSON lines on stderr (--log-format does not change them); -v
+logs at debug and -q at error, over --log-level.
+
+\b
+Environment: FREIGHTLINER_API_TOKEN (serve.token_env's default),
+FREIGHTLINER_REGISTRY_<NAME>_USERNAME/_PASSWORD (registry credentials),
+DOCKER_CONFIG."""
+)
 @click.option(
     "--config",
     "config_path",
@@ -41,5 +56,6 @@ def serve(config_path: Path, policies: Path | None, listen: str | None, log_leve
     from adapter.service.audit import configure_logging
     from adapter.service.server import serve as run
 
-    configure_logging(log_level)
+    level = {-1: "error", 0: log_level}.get(verbosity(), "debug")
+    configure_logging(level)
     run(config_path, policies, listen)

@@ -13,7 +13,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from migrate.contract.image import ImageMetadata
-from migrate.core.errors import ConfigError, Diagnostic, RegistryError
+from migrate.core.errors import ConfigError, Diagnostic, ImageNotFound
 
 __all__ = ["FileMetadataSource", "load_metadata_file"]
 
@@ -46,7 +46,7 @@ class FileMetadataSource:
     """A :class:`MetadataSource` answering from a metadata file.
 
     ``get_metadata`` returns the entries with that registry, repository and
-    tag, in file order; none is a :class:`RegistryError` (as for a missing tag).
+    tag, in file order; none is an :class:`ImageNotFound` (as for a missing tag: exit 3).
     """
 
     def __init__(self, path: str | Path) -> None:
@@ -60,5 +60,5 @@ class FileMetadataSource:
             if (m.registry, m.repository, m.tag) == (registry, repository, tag)
         ]
         if not found:
-            raise RegistryError(f"{self.path}: no image {registry}/{repository}:{tag}")
+            raise ImageNotFound(f"{self.path}: no image {registry}/{repository}:{tag}")
         return found

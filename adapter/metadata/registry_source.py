@@ -12,7 +12,7 @@ from adapter.registry.client import RegistryClient
 from adapter.registry.lookup import registry_named
 from adapter.registry.manifest import Descriptor, ParsedManifest, parse_manifest
 from migrate.contract.image import ImageMetadata
-from migrate.core.errors import RegistryError
+from migrate.core.errors import ImageNotFound, RegistryError
 
 __all__ = ["RegistryMetadataSource", "metadata_from_config"]
 
@@ -91,7 +91,7 @@ class RegistryMetadataSource:
         client = self.client(registry)
         info = client.head_manifest(repository, tag)
         if info is None:
-            raise RegistryError(f"registry {registry!r}: {repository}:{tag} not found")
+            raise ImageNotFound(f"registry {registry!r}: {repository}:{tag} not found")
         cached = self._cached(info.digest)
         if cached is None:
             digest, cached = self._read(client, registry, repository, tag, info.digest)

@@ -27,6 +27,7 @@ from migrate.core.exit_codes import ExitCode
 
 __all__ = [
     "DOCKER_REGISTRY",
+    "CopyRecord",
     "ImageOutcome",
     "ImageReference",
     "OutcomeStatus",
@@ -80,6 +81,55 @@ class ImageReference:
         return text
 
 
+@dataclass(frozen=True)
+class CopyRecord:
+    """One replicate action of an outcome: where to, what happened, what the target holds.
+
+    ``source_digest`` is the decided digest (the source index for ``platforms:
+    allowed``), ``target_digest`` what the target tag holds now (copied, found,
+    or the new index of the allowed platforms). The platform lists are set only
+    for ``platforms: allowed``, the referrer lists only for ``with_referrers``.
+    """
+
+    target: str  # registry/repo:tag
+    registry: str  # the target registry's configured name
+    status: str  # replicated | skipped | failed | planned
+    target_digest: str = ""
+    source_digest: str = ""
+    bytes_copied: int = 0
+    seconds: float = 0.0
+    platforms_copied: tuple[str, ...] | None = None
+    platforms_left_out: tuple[str, ...] | None = None
+    referrers_copied: tuple[str, ...] | None = None
+    referrers_present: tuple[str, ...] | None = None
+    referrers_blocked: tuple[str, ...] | None = None
+
+    def view(self) -> dict[str, Any]:
+        view: dict[str, Any] = {
+            "target": self.target,
+            "registry": self.registry,
+            "status": self.status,
+            "source_digest": self.source_digest,
+            "target_digest": self.target_digest,
+            "bytes_copied": self.bytes_copied,
+            "seconds": round(self.seconds, 3),
+        }
+        for name in _OPTIONAL_COPY_FIELDS:
+            value = getattr(self, name)
+            if value is not None:
+                view[name] = list(value)
+        return view
+
+
+_OPTIONAL_COPY_FIELDS = (
+    "platforms_copied",
+    "platforms_left_out",
+    "referrers_copied",
+    "referrers_present",
+    "referrers_blocked",
+)
+
+
 @dataclass
 class ImageOutcome:
     """What happened to one image (one tag; all its platforms together)."""
@@ -96,11 +146,13 @@ class ImageOutcome:
     #: failed only because a registry was given up earlier in the run (no request was made)
     not_attempted: bool = False
     warnings: list[str] = field(default_factory=list)  # e.g. a source tag that moved
-    #: one entry per replicate target: target, status, source_digest (the decided digest;
-    #: the source index for platforms: allowed), target_digest (what the target tag holds:
-    #: the new index for platforms: allowed), platforms_copied / platforms_left_out,
-    #: referrers_copied / referrers_blocked
-    copies: list[dict[str, Any]] = field(default_factory=list)
+    copies: list[CopyRecord] = field(default_factory=list)  # one per replicate action
+
+    @property
+    def decided_digest(self) -> str:
+        """The digest the decision was made for (the index digest of a multi-platform
+        image): what a replicate action copies."""
+        return self.image.index_digest or self.image.digest
 
     def view(self) -> dict[str, Any]:
         """The JSON fields every report of an outcome has (CLI ``--output json`` and the API).
@@ -118,7 +170,8 @@ class ImageOutcome:
             "platforms": self.platforms,
             "notifications_failed": self.notifications_failed,
             "warnings": self.warnings,
-            "copies": self.copies,
+            "decided_digest": self.decided_digest,
+            "copies": [c.view() for c in self.copies],
         }
 
     @property

@@ -30,7 +30,6 @@ import logging
 import threading
 from collections.abc import Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor, as_completed
-from typing import Any
 
 from adapter.actions.interface import ActionExecutor, ActionResult
 from adapter.decision.interface import DecisionEngine
@@ -48,6 +47,7 @@ from adapter.registry.lookup import registry_named
 from adapter.registry.reference import InvalidName, check_repository, check_tag, shown
 from adapter.registry.referrers import is_referrer_tag
 from adapter.runner.interface import (
+    CopyRecord,
     ImageOutcome,
     ImageReference,
     OutcomeStatus,
@@ -286,26 +286,28 @@ class RegistryReplicator:
             detail=next((r.detail for r in results if r.status == "blocked"), detail),
             platforms=count,
             warnings=sorted({r.warning for r in results if r.warning}),
-            copies=[_copy_view(r) for r in copies],
+            copies=[_copy_record(r) for r in copies],
         )
         return outcome
 
 
-def _copy_view(result: ActionResult) -> dict[str, Any]:
-    view: dict[str, Any] = {
-        "target": result.target,
-        "status": result.status,
-        "source_digest": result.source_digest,
-        "target_digest": result.target_digest,
-    }
-    if result.action.platforms == "allowed":
-        view["platforms_copied"] = list(result.platforms_copied)
-        view["platforms_left_out"] = list(result.platforms_left_out)
-    if result.action.with_referrers:
-        view["referrers_copied"] = list(result.referrers_copied)
-        view["referrers_present"] = list(result.referrers_present)
-        view["referrers_blocked"] = list(result.referrers_blocked)
-    return view
+def _copy_record(result: ActionResult) -> CopyRecord:
+    allowed = result.action.platforms == "allowed"
+    referrers = result.action.with_referrers
+    return CopyRecord(
+        result.target,
+        result.action.target_registry,
+        result.status,
+        target_digest=result.target_digest,
+        source_digest=result.source_digest,
+        bytes_copied=result.bytes_copied,
+        seconds=result.seconds,
+        platforms_copied=result.platforms_copied if allowed else None,
+        platforms_left_out=result.platforms_left_out if allowed else None,
+        referrers_copied=result.referrers_copied if referrers else None,
+        referrers_present=result.referrers_present if referrers else None,
+        referrers_blocked=result.referrers_blocked if referrers else None,
+    )
 
 
 def _refused(plan: TagPlan, reason: str) -> TagPlan:

@@ -17,6 +17,7 @@ Tree::
     │   └── UndefinedDecision      the decision document was undefined
     ├── RegistryError          talking to a container registry
     │   ├── AuthenticationError    bad or missing credentials
+    │   ├── ImageNotFound          the named tag does not exist (input error, exit 3)
     │   └── DigestMismatch         content did not hash to the expected digest
     ├── ActionError            executing replicate / block / notify
     └── ConfigError            the config file or CLI options
@@ -37,6 +38,7 @@ __all__ = [
     "EngineError",
     "EngineUnavailable",
     "FreightlinerError",
+    "ImageNotFound",
     "PolicyError",
     "RegistryError",
     "UndefinedDecision",
@@ -121,6 +123,11 @@ class RegistryError(FreightlinerError):
 
 class AuthenticationError(RegistryError):
     """Credentials were missing or rejected by a registry or token service."""
+
+
+class ImageNotFound(RegistryError):
+    """The image the user named (``registry/repository:tag``) does not exist: the registry
+    answered, so this is an input error (exit 3), not an unavailable registry."""
 
 
 class DigestMismatch(RegistryError):

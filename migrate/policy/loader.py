@@ -23,7 +23,9 @@ from migrate.core.errors import Diagnostic, PolicyError
 from migrate.core.limits import InputLimitError, check_source_size
 from migrate.core.yaml_source import line_of, load_yaml
 from migrate.policy.model import LoadedPolicy, Policy, PolicyConfig, PolicySet
+from migrate.policy.salvage import salvage
 from migrate.policy.semantics import check_policy
+from migrate.policy.targets import judge_policy_targets
 
 __all__ = ["load_policy_documents", "parse_policy_text", "policy_files"]
 
@@ -124,8 +126,13 @@ def _pydantic_diagnostics(
     return problems
 
 
+def _under(field: str, paths: set[str]) -> bool:
+    """``field`` is one of ``paths`` or below one of them."""
+    return any(field == p or field.startswith((p + ".", p + "[")) for p in paths)
+
+
 def _load_document(
-    data: Any, filename: str, base_dir: Path | None
+    data: Any, filename: str, base_dir: Path | None, check_targets: bool = False
 ) -> tuple[list[LoadedPolicy], list[Diagnostic], Path | None]:
     entries, problems, config_path = _entries(data, filename)
     loaded: list[LoadedPolicy] = []
@@ -137,12 +144,18 @@ def _load_document(
         if not isinstance(raw, dict):
             problems.append(Diagnostic("a policy must be a mapping", file=filename, line=line))
             continue
+        skip: set[str] = set()
+        valid = True
         try:
-            policy = Policy.model_validate(raw)
+            policy: Policy | None = Policy.model_validate(raw)
         except ValidationError as exc:
             problems.extend(_pydantic_diagnostics(exc, data, path, filename, policy_id))
+            # the rest of the policy is still checked: one typo does not hide the others
+            policy, skip = salvage(raw, exc)
+            valid = False
+        if policy is None:
             continue
-        semantic = check_policy(policy)
+        semantic = [(f, m) for f, m in check_policy(policy) if not _under(f, skip)]
         for field, message in semantic:
             loc = _parse_field(field)
             problems.append(
@@ -150,11 +163,22 @@ def _load_document(
                     message,
                     file=filename,
                     line=line_of(data, [*path, *loc]),
-                    policy_id=policy.id,
+                    policy_id=policy_id,
                     field=field,
                 )
             )
-        if not semantic:
+        if check_targets:
+            targets = judge_policy_targets(
+                policy,
+                file=filename,
+                root=data,
+                path=path,
+                line=line,
+                skip=frozenset(skip | {f for f, _ in semantic}),
+            )
+            problems.extend(targets)
+            valid = valid and not targets
+        if valid and not semantic:
             loaded.append(LoadedPolicy(policy=policy, file=filename, line=line, raw=raw))
     extra = (base_dir / config_path) if (config_path and base_dir is not None) else None
     return loaded, problems, extra
@@ -201,14 +225,21 @@ def _raise_if(problems: list[Diagnostic], loaded: list[LoadedPolicy]) -> None:
 
 
 def load_policy_documents(
-    paths: Iterable[Path], overrides: Mapping[Path, str | None] | None = None
+    paths: Iterable[Path],
+    overrides: Mapping[Path, str | None] | None = None,
+    *,
+    check_targets: bool = False,
 ) -> PolicySet:
     """Load every policy from files, directories and config files.
 
-    Reports every problem of every file at once (PolicyError.diagnostics);
-    ids must be unique across all inputs. ``overrides`` (a proposed change, not
-    yet on disk): a file's text instead of its content, ``None`` to leave the
-    file out; override paths not among the files are added.
+    Reports every problem of every file at once (PolicyError.diagnostics):
+    schema and semantic problems together (a policy that fails the schema is
+    still checked, :mod:`migrate.policy.salvage`), and, with ``check_targets``
+    (``policy validate``), replicate targets that break the image-name grammar
+    (:mod:`migrate.policy.targets`); ids must be unique across all inputs.
+    ``overrides`` (a proposed change, not yet on disk): a file's text instead of
+    its content, ``None`` to leave the file out; override paths not among the
+    files are added.
     """
     loaded: list[LoadedPolicy] = []
     problems: list[Diagnostic] = []
@@ -246,7 +277,7 @@ def load_policy_documents(
         except PolicyError as exc:
             problems.extend(exc.diagnostics)
             continue
-        items, file_problems, _ = _load_document(data, name, file.parent)
+        items, file_problems, _ = _load_document(data, name, file.parent, check_targets)
         loaded.extend(items)
         problems.extend(file_problems)
     _raise_if(problems, loaded)

@@ -199,10 +199,17 @@ def test_text_output_and_dry_run(world: World) -> None:
     result = world.run("replicate", "local/team/app", "--dry-run", config=world.config())
     assert result.returncode == 5, result.stderr
     lines = result.stdout.splitlines()
-    assert sorted(lines[:-1]) == [
+    assert sorted(lines[:2]) == [
         "blocked local/team/app:prod-v1.0.1: Missing security scan",
         "planned local/team/app:prod-v1.0.0 -> ecr/production/team/app:prod-v1.0.0, "
         "gcr/prod-mirror/team/app:prod-v1.0.0",
+    ]
+    # the table per target registry (issue 17): planned copies, the blocked image
+    assert lines[2:-1] == [
+        "TARGET       COPIED  SKIPPED  BLOCKED  FAILED  PLANNED  BYTES  TIME",
+        "ecr               0        0        0       0        1    0 B  0.0s",
+        "gcr               0        0        0       0        1    0 B  0.0s",
+        "(no target)       0        0        1       0        0    0 B     -",
     ]
     assert lines[-1] == (
         "dry run: nothing written; summary: replicated 0, skipped 0, blocked 1, failed 0, planned 1"
@@ -321,13 +328,14 @@ def test_progress_bar_on_a_tty(world: World) -> None:
     import pty
 
     controller, terminal = pty.openpty()
-    command = [CLI, "replicate", "local", "--config", str(world.config())]
+    # --progress: the bar from the start (it waits 2 s otherwise), on stderr
+    command = [CLI, "replicate", "local", "--config", str(world.config()), "--progress"]
     for policy in world.policies:
         command += ["--policies", str(policy)]
     process = subprocess.Popen(
         command,
         stdout=terminal,
-        stderr=subprocess.PIPE,
+        stderr=terminal,
         env={"PATH": "/usr/bin:/bin", "HOME": str(world.tmp)},
     )
     os.close(terminal)
@@ -343,6 +351,6 @@ def test_progress_bar_on_a_tty(world: World) -> None:
     assert process.wait(timeout=180) == 5
     os.close(controller)
     text = b"".join(chunks).decode()
-    assert "images" in text and "3/3" in text
+    assert "images: [########################] 3/3" in text
     assert "blocked local/team/app:prod-v1.0.1: Missing security scan" in text
     assert text.rstrip().endswith("summary: replicated 2, skipped 0, blocked 1, failed 0")

@@ -105,7 +105,9 @@ def test_bad_inputs_one_line_each(tmp_path: Path) -> None:
 
 def test_report_lists_attention_items(tmp_path: Path) -> None:
     proc = _run("report", *_examples(tmp_path))
-    assert proc.returncode == 0
+    # the tree filters have no source/destination here: not translated, exit 4 (issue 17)
+    assert proc.returncode == 4
+    assert proc.stderr == 'error: 1 legacy rule(s) not translated (see "Not translated")\n'
     out = proc.stdout
     assert "* policies generated: 5" in out
     assert "treeReplicate filters need a source and destination" in out
@@ -187,3 +189,37 @@ def test_verify_reads_a_live_inventory_through_the_registry_client(
     last = proc.stdout.splitlines()[-1]
     assert "(3 from the inventory" in last, last
     assert last.endswith("with embedded: 0 mismatches")
+
+
+def test_convert_and_verify_report_progress_with_the_shared_facility(tmp_path: Path) -> None:
+    files = _examples(tmp_path)
+    convert = _run("convert", *files, *TREE, "-o", str(tmp_path / "out"), "--progress")
+    assert convert.returncode == 0, convert.stderr
+    steps = [
+        line.removeprefix("progress: convert: ").rsplit(" (", 1)[0]
+        for line in convert.stderr.splitlines()
+        if line.startswith("progress: ")
+    ]
+    assert steps == [
+        "reading legacy rules",
+        "converting 3 rules",
+        "writing 6 policies and the bundle",
+        "done",
+    ]
+    verify = _run("verify", *files, *TREE, "--engine", "embedded", "--progress", "-q")
+    assert verify.returncode == 0, verify.stderr
+    assert not any(line.startswith("progress: ") for line in verify.stderr.splitlines())
+    verify = _run(
+        "verify", *files, *TREE, "--engine", "embedded", "--progress", "--log-format", "json"
+    )
+    assert verify.returncode == 0, verify.stderr
+    messages = [
+        json.loads(line)["message"] for line in verify.stderr.splitlines() if line.startswith("{")
+    ]
+    assert [m.rsplit(" (", 1)[0] for m in messages][:4] == [
+        "verify: reading legacy rules",
+        "verify: converting 3 rules",
+        "verify: reading the inventory",
+        "verify: building the bundle",
+    ]
+    assert messages[-1].startswith("verify: done (")

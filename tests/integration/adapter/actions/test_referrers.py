@@ -338,9 +338,13 @@ def test_fallback_tag_and_cosign_referrers_travel_and_a_blocked_one_does_not(set
         ).encode()
     )
     assert outcome.status == "replicated"
-    assert outcome.copies == [
+    assert [
+        {k: v for k, v in copy.items() if k not in ("seconds", "bytes_copied")}
+        for copy in outcome.view()["copies"]
+    ] == [
         {
             "target": "target/mirror/team/signed:v1",
+            "registry": "target",
             "status": "replicated",
             "source_digest": signed.image.digest,
             "target_digest": signed.image.digest,
@@ -356,8 +360,8 @@ def test_fallback_tag_and_cosign_referrers_travel_and_a_blocked_one_does_not(set
     # a second run: everything is there (skipped); the fallback index is not rewritten
     again = _run(setup, "local/team/signed:v1")
     assert again.status == "skipped"
-    assert again.copies[0]["referrers_copied"] == []
-    assert again.copies[0]["referrers_present"] == outcome.copies[0]["referrers_copied"]
+    assert again.copies[0].referrers_copied == ()
+    assert again.copies[0].referrers_present == outcome.copies[0].referrers_copied
     assert target.get_manifest(repo, subject_tag).digest == fallback.digest
 
 
@@ -384,11 +388,11 @@ def test_referrers_api_of_the_test_server_is_used(setup: Setup) -> None:
     assert signed.image.digest in setup.api.asked
     assert target.get_manifest("mirror/team/api", sha256(signed.sbom)).content == signed.sbom
     assert target.head_manifest("mirror/team/api", sha256(signed.report)) is None
-    assert outcome.copies[0]["referrers_copied"] == [
+    assert outcome.copies[0].referrers_copied == (
         sha256(signed.sbom),
         sha256(signed.signature),
         sha256(signed.sbom_signature),
-    ]
+    )
 
 
 @pytest.mark.parametrize(
@@ -471,8 +475,8 @@ def test_with_a_new_index_the_kept_platforms_referrers_travel_not_the_index_ones
     outcome = _run(setup, "local/team/multi:sub-1")
     target = setup.clients["target"]
     assert outcome.status == "replicated"
-    assert outcome.copies[0]["referrers_copied"] == [sha256(on_amd64)]
-    assert outcome.copies[0]["platforms_left_out"] == ["linux/s390x"]
+    assert outcome.copies[0].referrers_copied == (sha256(on_amd64),)
+    assert outcome.copies[0].platforms_left_out == ("linux/s390x",)
     assert target.get_manifest("sub/team/multi", amd64.replace(":", "-") + ".sig").content == (
         on_amd64
     )

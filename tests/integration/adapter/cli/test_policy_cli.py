@@ -106,17 +106,31 @@ def test_max_candidates_fails_the_build_with_exit_9_and_writes_nothing(
 def test_build_reports_progress_on_stderr_when_not_a_terminal(
     tmp_path: Path, examples: Path
 ) -> None:
+    prefix = "progress: build: "
     _, _, short = run("policy", "build", str(examples / "policies"), "-o", str(tmp_path / "a"))
-    assert not any(line.startswith("[") for line in short.splitlines())  # quiet under 2 s
+    assert not any(line.startswith(prefix) for line in short.splitlines())  # quiet under 2 s
     _, _, err = run(
         "policy", "build", str(examples / "policies"), "-o", str(tmp_path / "b"), "--progress"
     )
-    steps = [line.split("] ", 1)[1] for line in err.splitlines() if line.startswith("[")]
-    assert steps == ["loading policies", "loaded 5 policies; compiling", "built", "writing"]
+    steps = [
+        line.removeprefix(prefix).rsplit(" (", 1)[0]
+        for line in err.splitlines()
+        if line.startswith(prefix)
+    ]
+    assert steps == [
+        "loading policies",
+        "loaded 5 policies; compiling",
+        "indexing",
+        "writing data.json",
+        "built",
+        "checking the bundle decides",
+        "writing",
+        "done",
+    ]
     _, _, quiet = run(
-        "policy", "build", str(examples / "policies"), "-o", str(tmp_path / "c"), "-q"
+        "policy", "build", str(examples / "policies"), "-o", str(tmp_path / "c"), "--progress", "-q"
     )
-    assert not any(line.startswith("[") for line in quiet.splitlines())
+    assert not any(line.startswith("progress: ") for line in quiet.splitlines())
 
 
 def test_validate_reports_every_problem_with_exit_3(tmp_path: Path) -> None:

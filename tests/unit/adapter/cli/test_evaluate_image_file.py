@@ -39,8 +39,8 @@ def test_decides_the_image_from_the_file_without_a_registry(tmp_path: Path) -> N
 
 def test_a_tag_missing_from_the_file_is_one_error_line(tmp_path: Path) -> None:
     result = _evaluate(tmp_path, "docker-hub/team/app:nope")
-    assert (result.exit_code, result.stderr) == (
-        6,
+    assert (result.exit_code, result.stderr) == (  # an input error (issue 17), not "unavailable"
+        3,
         f"error: {tmp_path / 'images.json'}: no image docker-hub/team/app:nope\n",
     )
 

@@ -17,10 +17,11 @@ from migrate.core.errors import (
     EngineError,
     EngineUnavailable,
     FreightlinerError,
+    ImageNotFound,
     PolicyError,
     RegistryError,
 )
-from migrate.core.exit_codes import ExitCode, exit_code_for
+from migrate.core.exit_codes import ExitCode, error_document, exit_code_for
 
 
 @pytest.mark.parametrize(
@@ -32,6 +33,7 @@ from migrate.core.exit_codes import ExitCode, exit_code_for
         (EngineUnavailable("x"), 6),
         (AuthenticationError("x"), 6),
         (RegistryError("x"), 6),
+        (ImageNotFound("x"), 3),  # the registry answered: the named tag is an input error
         (EngineError("x"), 8),
         (ActionError("x"), 1),
         (FreightlinerError("x"), 1),
@@ -69,3 +71,44 @@ def test_both_commands_print_and_exit_alike(tmp_path: Path) -> None:
 
 def test_migrate_is_always_mounted() -> None:
     assert policy_cli.commands["migrate"] is migrate_cli  # type: ignore[attr-defined]
+
+
+def test_the_json_error_object() -> None:
+    from migrate.core.errors import Diagnostic
+
+    problems = [Diagnostic("unknown field", file="p.yaml", line=4, policy_id="a", field="priorty")]
+    problems.append(Diagnostic("cannot read: No such file or directory", file="q.yaml"))
+    assert error_document("2 problems in policy input", ExitCode.INVALID_INPUT, problems) == {
+        "error": {
+            "code": "invalid_input",
+            "exit_code": 3,
+            "message": "2 problems in policy input",
+            "problems": [
+                {
+                    "file": "p.yaml",
+                    "line": 4,
+                    "policy_id": "a",
+                    "field": "priorty",
+                    "message": "unknown field",
+                },
+                {"file": "q.yaml", "message": "cannot read: No such file or directory"},
+            ],
+        }
+    }
+
+
+def test_json_errors_from_a_command_run_in_process() -> None:
+    runner = CliRunner()
+    result = runner.invoke(policy_cli, ["policy", "list", "/nonexistent-dir", "--output", "json"])
+    assert result.exit_code == 2  # click's own path check, before the command runs
+    missing = runner.invoke(
+        policy_cli,
+        ["policy", "eval", "examples/policies", "--image", "-", "--output", "json"],
+        input="{",
+    )
+    assert (missing.exit_code, missing.stderr) == (3, "")
+    assert missing.stdout == (
+        '{"error": {"code": "invalid_input", "exit_code": 3, "message": '
+        '"<stdin>:1: invalid JSON: Expecting property name enclosed in double quotes", '
+        '"problems": []}}\n'
+    )

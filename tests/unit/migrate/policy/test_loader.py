@@ -149,7 +149,11 @@ actions:
     assert lines[1].startswith(
         "p.yaml:7: policy 'x': actions[2].type: Input should be 'replicate', 'block' or 'notify'"
     )
-    assert len(lines) == 2  # the template error is reported once the shape is right
+    # the template error of the valid action is reported in the same pass (issue 17)
+    assert lines[2:] == [
+        "p.yaml:4: policy 'x': actions[0].target_repo: unknown placeholder in '{repo}' "
+        "(known: {legacy}, {match}, {registry}, {repository}, {tag}; '{{' for a brace)"
+    ]
     lines = _errors(
         "id: x\nactions:\n  - {type: replicate, target_registry: ecr, target_repo: '{repo}'}\n"
     )
