@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import platform
 import threading
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 
 from prometheus_client import (
     CollectorRegistry,
@@ -52,7 +52,7 @@ __all__ = [
 ]
 
 # ``*_created`` samples double the series count and no dashboard here uses them.
-disable_created_metrics()
+disable_created_metrics()  # type: ignore[no-untyped-call]
 
 DEFAULT_BUCKETS = (
     0.0005,
@@ -108,10 +108,10 @@ class Counter:
     """
 
     def __init__(
-        self, metric: _PromCounter, fold: dict[str, Callable[[str], str]] | None = None
+        self, metric: _PromCounter, fold: Mapping[str, Callable[[str], str]] | None = None
     ) -> None:
         self.metric = metric
-        self._fold = fold or {}
+        self._fold = dict(fold or {})
 
     def inc(self, amount: float = 1.0, **labels: str) -> None:
         if not labels:
@@ -158,7 +158,7 @@ class ServiceMetrics:
         self.evaluations = self.counter(
             "freightliner_policy_evaluations_total",
             "Policy evaluations: one per candidate policy of each decision "
-            "(result matched|not_matched), or policy_id=\"\" result=error when the decision "
+            '(result matched|not_matched), or policy_id="" result=error when the decision '
             'failed; policy_id="_all" unless serve.metrics.per_policy',
             ["policy_id", "result"],
             fold=by_policy,
@@ -184,9 +184,7 @@ class ServiceMetrics:
             "Executed actions (replicate: per target)",
             ["action", "result"],
         )
-        self.errors = self.counter(
-            "freightliner_policy_errors_total", "Errors by type", ["type"]
-        )
+        self.errors = self.counter("freightliner_policy_errors_total", "Errors by type", ["type"])
         self.replication_bytes = self.counter(
             "freightliner_replication_bytes_total",
             "Bytes copied, by source and target registry",
@@ -236,7 +234,7 @@ class ServiceMetrics:
         help_text: str,
         labels: Sequence[str] = (),
         *,
-        fold: dict[str, Callable[[str], str]] | None = None,
+        fold: Mapping[str, Callable[[str], str]] | None = None,
     ) -> Counter:
         """A new counter on this app's registry (``name`` ends in ``_total``)."""
         if not name.endswith("_total"):

@@ -18,7 +18,8 @@ NOW = "2026-11-23T12:00:00Z"
 @pytest.fixture
 def topo(topology_factory: TopologyFactory) -> Topology:
     return topology_factory.start(
-        {"prod.yaml": tag_policy("^prod-.*")}, opa=False,
+        {"prod.yaml": tag_policy("^prod-.*")},
+        opa=False,
         serve={"max_request_bytes": 4096, "metrics": {"per_policy": True}},
     )
 
@@ -178,7 +179,9 @@ def test_metrics_exact_after_a_known_sequence(topo: Topology) -> None:
         == 1
     )
     assert (
-        _sample(m, "freightliner_replication_bytes_total", source_registry="src", target_registry="dst")
+        _sample(
+            m, "freightliner_replication_bytes_total", source_registry="src", target_registry="dst"
+        )
         == pushed.size
     )
     assert (

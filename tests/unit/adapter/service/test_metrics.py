@@ -86,17 +86,17 @@ def test_process_metrics_by_default() -> None:
 
 def test_policy_labels_fold_to_all_by_default() -> None:
     m = ServiceMetrics(MetricsSettings(process=False))
-    for i in range(1000):
+    for i in range(10_000):
         m.evaluations.inc(policy_id=f"p{i}", result="matched")
         m.matches.inc(policy_id=f"p{i}")
     m.evaluations.inc(3, policy_id="", result="error")
     m.sweeps.inc(policy_id="nightly", result="failed")
     assert _samples(m, "freightliner_policy_evaluations_total") == [
-        'freightliner_policy_evaluations_total{policy_id="_all",result="matched"} 1000.0',
+        'freightliner_policy_evaluations_total{policy_id="_all",result="matched"} 10000.0',
         'freightliner_policy_evaluations_total{policy_id="",result="error"} 3.0',
     ]
     assert _samples(m, "freightliner_policy_matches_total") == [
-        'freightliner_policy_matches_total{policy_id="_all"} 1000.0'
+        'freightliner_policy_matches_total{policy_id="_all"} 10000.0'
     ]
     assert _samples(m, "freightliner_policy_sweeps_total") == [
         'freightliner_policy_sweeps_total{policy_id="_all",result="failed"} 1.0'
