@@ -1,4 +1,4 @@
-"""Every shell command of README.md runs, in order, as written, and exits as the README says.
+"""Every shell command of README.md and docs/*.md runs, in order, as written, and exits as stated.
 
 The commands run in one ``bash`` session (so ``export`` carries over) in a copy of the
 repository: the files a fresh clone has (``git ls-files``: tracked and new, not ignored).
@@ -177,10 +177,16 @@ def _venv_stamp() -> Path:
     return ROOT / ".venv" / f".installed-{digest}"
 
 
-def _script(commands: list[Command], copy: Path, logs: Path, health_url: str) -> str:
+def _script(
+    commands: list[Command],
+    copy: Path,
+    logs: Path,
+    health_url: str,
+    prologue: tuple[str, ...] = (),
+) -> str:
     """One bash session: each command's output to ``logs/N.log``, its exit code to
     ``logs/N.rc``; background ones are probed, stopped and their SIGTERM exit recorded."""
-    lines = ["set +e", f"cd {shlex.quote(str(copy))}"]
+    lines = ["set +e", f"cd {shlex.quote(str(copy))}", *prologue]
     for n, command in enumerate(commands):
         log, rc = shlex.quote(str(logs / f"{n}.log")), shlex.quote(str(logs / f"{n}.rc"))
         if command.background:
@@ -205,21 +211,8 @@ def _script(commands: list[Command], copy: Path, logs: Path, health_url: str) ->
     return "\n".join(lines) + "\n"
 
 
-def test_every_readme_command_runs_as_written(tmp_path: Path) -> None:
-    ensure_registry_installed()
-    stamp = _venv_stamp()
-    assert stamp.is_file(), f"run `. scripts/setup.sh` first: {stamp} is missing"
-    entry_point = ROOT / ".venv" / "bin" / "freightliner-policy"
-    before = (stamp.stat().st_mtime_ns, entry_point.stat().st_mtime_ns)
-    blocks = readme_blocks(README.read_text())
-    skipped = [b for b in blocks if b.not_run]
-    assert [b.not_run for b in skipped] == [
-        "the whole test suite (20+ minutes); the README test runs inside it"
-    ]
-    commands = [c for b in blocks if not b.not_run for c in b.commands]
-    assert commands[0].text.startswith("bash scripts/demo.sh")
-    assert commands[-1].text == "bash scripts/demo-registries.sh stop"
-
+def _prepare_copy(tmp_path: Path) -> tuple[Path, Path, str]:
+    """The copy (see the module docstring), its logs directory and serve's listen address."""
     copy, logs = tmp_path / "clone", tmp_path / "logs"
     logs.mkdir()
     _copy_repository(copy)
@@ -232,7 +225,19 @@ def test_every_readme_command_runs_as_written(tmp_path: Path) -> None:
     listen = f"127.0.0.1:{free_port()}"
     text += f"\nserve:\n  listen: {listen}\n"
     config_path.write_text(text)
+    return copy, logs, listen
 
+
+def _run_commands(
+    commands: list[Command],
+    copy: Path,
+    logs: Path,
+    listen: str,
+    source: str,
+    prologue: tuple[str, ...] = (),
+) -> float:
+    """Run them in one session; fail naming each command that did not exit as stated or
+    whose output lacks a stated line. Returns the seconds taken."""
     env = {
         key: value
         for key, value in os.environ.items()
@@ -241,7 +246,7 @@ def test_every_readme_command_runs_as_written(tmp_path: Path) -> None:
     started = time.monotonic()
     try:
         run = subprocess.run(
-            ["bash", "-c", _script(commands, copy, logs, f"http://{listen}/health")],
+            ["bash", "-c", _script(commands, copy, logs, f"http://{listen}/health", prologue)],
             env=env,
             capture_output=True,
             text=True,
@@ -265,19 +270,65 @@ def test_every_readme_command_runs_as_written(tmp_path: Path) -> None:
     expected = [(c.line, c.text, str(c.expected_exit)) for c in commands]
     if results != expected:
         details = "\n".join(
-            f"README.md:{line}: {text!r} exited {got}:\n"
+            f"{source}:{line}: {text!r} exited {got}:\n"
             + (logs / f"{n}.log").read_text(errors="replace")[-3000:]
             for n, ((line, text, got), want) in enumerate(zip(results, expected, strict=True))
             if (line, text, got) != want
         )
-        pytest.fail(f"README commands that did not exit as stated:\n{details}")
+        pytest.fail(f"{source} commands that did not exit as stated:\n{details}")
     for n, command in enumerate(commands):
         output = (logs / f"{n}.log").read_text(errors="replace")
         for line in command.expected_output:
-            assert line in output, f"README.md:{command.line}: {line!r} not in:\n{output}"
+            assert line in output, f"{source}:{command.line}: {line!r} not in:\n{output}"
+    return elapsed
+
+
+def test_every_readme_command_runs_as_written(tmp_path: Path) -> None:
+    ensure_registry_installed()
+    stamp = _venv_stamp()
+    assert stamp.is_file(), f"run `. scripts/setup.sh` first: {stamp} is missing"
+    entry_point = ROOT / ".venv" / "bin" / "freightliner-policy"
+    before = (stamp.stat().st_mtime_ns, entry_point.stat().st_mtime_ns)
+    blocks = readme_blocks(README.read_text())
+    skipped = [b for b in blocks if b.not_run]
+    assert [b.not_run for b in skipped] == [
+        "the whole test suite (20+ minutes); the README test runs inside it"
+    ]
+    commands = [c for b in blocks if not b.not_run for c in b.commands]
+    assert commands[0].text.startswith("bash scripts/demo.sh")
+    assert commands[-1].text == "bash scripts/demo-registries.sh stop"
+
+    copy, logs, listen = _prepare_copy(tmp_path)
+    elapsed = _run_commands(commands, copy, logs, listen, "README.md")
     # what the commands left behind
     assert (copy / "bundle.tar.gz").is_file() and (copy / "migrated" / "bundle.tar.gz").is_file()
     assert not (copy / ".demo").exists()  # stopped and cleaned
     # setup.sh found the stamp: no pip install (it would rewrite the entry point)
     assert (stamp.stat().st_mtime_ns, entry_point.stat().st_mtime_ns) == before
     assert elapsed < 240, f"README commands took {elapsed:.0f} s"
+
+
+DOCS_WITH_COMMANDS = sorted(
+    p.relative_to(ROOT).as_posix()
+    for p in (ROOT / "docs").glob("*.md")
+    if any(not b.not_run and b.commands for b in readme_blocks(p.read_text()))
+)
+
+
+def test_docs_with_commands_are_known() -> None:
+    assert DOCS_WITH_COMMANDS == ["docs/migration.md"]
+
+
+@pytest.mark.parametrize("document", DOCS_WITH_COMMANDS)
+def test_docs_commands_run_as_written(document: str, tmp_path: Path) -> None:
+    """Each page's blocks in one session from the repository root, after the Quick start
+    (PATH has .venv/bin, the demo registries run)."""
+    ensure_registry_installed()
+    blocks = readme_blocks((ROOT / document).read_text())
+    commands = [c for b in blocks if not b.not_run for c in b.commands]
+    copy, logs, listen = _prepare_copy(tmp_path)
+    prologue = (
+        'export PATH="$PWD/.venv/bin:$PATH"',
+        "bash scripts/demo-registries.sh start > /dev/null || exit 1",
+    )
+    _run_commands(commands, copy, logs, listen, document, prologue)
