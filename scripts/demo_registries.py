@@ -85,7 +85,9 @@ def registries() -> list[Registry]:
         url = str(entry.get("url", "")) if isinstance(entry, dict) else ""
         prefix = "http://127.0.0.1:"
         if not url.startswith(prefix) or not url[len(prefix) :].isdigit():
-            raise DemoError(f"{CONFIG}: registry {name!r}: url {url!r} is not http://127.0.0.1:PORT")
+            raise DemoError(
+                f"{CONFIG}: registry {name!r}: url {url!r} is not http://127.0.0.1:PORT"
+            )
         found.append(Registry(name, int(url[len(prefix) :]), state_dir()))
     return found
 
@@ -124,7 +126,9 @@ def _start(registry: Registry) -> str:
             f"from {registry.state}; stop that registry or change {CONFIG.name}"
         )
     if not Path(REGISTRY_BIN).is_file():
-        raise DemoError("docker-registry is not installed (Debian: apt-get install docker-registry)")
+        raise DemoError(
+            "docker-registry is not installed (Debian: apt-get install docker-registry)"
+        )
     (registry.root / "storage").mkdir(parents=True, exist_ok=True)
     config = {
         "version": 0.1,
@@ -157,6 +161,15 @@ def _start(registry: Registry) -> str:
     return f"started (pid {process.pid})"
 
 
+def _alive(pid: int) -> bool:
+    """Running (a zombie waiting for its parent to reap it is not)."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return False
+    return "\nState:\tZ" not in status
+
+
 def _stop(registry: Registry) -> str:
     pid = _pid(registry)
     registry.pid_file.unlink(missing_ok=True)
@@ -164,13 +177,13 @@ def _stop(registry: Registry) -> str:
         return "not running"
     os.kill(pid, signal.SIGTERM)
     deadline = time.monotonic() + 10
-    while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
+    while _alive(pid) and time.monotonic() < deadline:
         try:
             os.waitpid(pid, os.WNOHANG)  # reaps it when this process started it
         except ChildProcessError:
             pass
         time.sleep(0.05)
-    if Path(f"/proc/{pid}").exists():
+    if _alive(pid):
         os.kill(pid, signal.SIGKILL)
     return f"stopped (pid {pid})"
 
