@@ -17,6 +17,7 @@ Loopback only; never touches a process it did not start.
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import hashlib
 import io
@@ -178,10 +179,8 @@ def _stop(registry: Registry) -> str:
     os.kill(pid, signal.SIGTERM)
     deadline = time.monotonic() + 10
     while _alive(pid) and time.monotonic() < deadline:
-        try:
+        with contextlib.suppress(ChildProcessError):
             os.waitpid(pid, os.WNOHANG)  # reaps it when this process started it
-        except ChildProcessError:
-            pass
         time.sleep(0.05)
     if _alive(pid):
         os.kill(pid, signal.SIGKILL)
