@@ -112,6 +112,9 @@ class Counter:
     ) -> None:
         self.metric = metric
         self._fold = dict(fold or {})
+        # label items -> child: skips prometheus-client's per-call label validation
+        # (decisions count several series each; bounded by the label values' bounds)
+        self._children: dict[tuple[tuple[str, str], ...], _PromCounter] = {}
 
     def inc(self, amount: float = 1.0, **labels: str) -> None:
         if not labels:
@@ -120,7 +123,11 @@ class Counter:
         for name, fold in self._fold.items():
             if name in labels:
                 labels[name] = fold(labels[name])
-        self.metric.labels(**labels).inc(amount)
+        key = tuple(labels.items())
+        child = self._children.get(key)
+        if child is None:
+            child = self._children.setdefault(key, self.metric.labels(**labels))
+        child.inc(amount)
 
 
 class Histogram:
