@@ -34,6 +34,7 @@ __all__ = [
     "BundleSigningSettings",
     "FailureMode",
     "FreightlinerConfig",
+    "MetricsSettings",
     "OpaSettings",
     "ServeSettings",
     "http_url_problem",
@@ -96,6 +97,20 @@ class OpaSettings(BaseModel):
         return value
 
 
+class MetricsSettings(BaseModel):
+    """``serve.metrics``: how many series ``/metrics`` may grow to (docs/deployment.md)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    #: one ``policy_id`` label value per policy (else every policy counts as ``_all``)
+    per_policy: bool = False
+    #: with ``per_policy``: distinct policy ids with their own series (the first seen);
+    #: later ones count as ``_other``
+    max_policy_series: int = Field(default=100, ge=1, le=100_000)
+    #: process_*, python_gc_* and python_info metrics
+    process: bool = True
+
+
 class ServeSettings(BaseModel):
     """``freightliner-policy serve`` settings (see docs/deployment.md)."""
 
@@ -117,6 +132,7 @@ class ServeSettings(BaseModel):
     engine_threads: int | None = Field(default=None, ge=1, le=64)
     sweep_batch_size: int = Field(default=100, ge=1)
     shutdown_grace_seconds: float = Field(default=20.0, ge=0)
+    metrics: MetricsSettings = Field(default_factory=MetricsSettings)
 
 
 class BundleSigningSettings(BaseModel):

@@ -35,6 +35,18 @@ if [ ${#missing[@]} -gt 0 ]; then
   fi
 fi
 
+# promtool (checks deploy/prometheus/alerts.yaml and the Grafana dashboard's queries): taken
+# from Debian's prometheus package without installing the server (no daemon, no user).
+if ! command -v promtool >/dev/null 2>&1 && [ ! -x .venv/bin/promtool ]; then
+  tmp="$(mktemp -d)"
+  if (cd "$tmp" && apt-get download -qq prometheus >/dev/null 2>&1 && dpkg-deb -x prometheus_*.deb x); then
+    cp "$tmp/x/usr/bin/promtool" .venv/bin/promtool
+  else
+    echo "setup: could not fetch Debian's prometheus package; promtool checks will be skipped" >&2
+  fi
+  rm -rf "$tmp"
+fi
+
 if [ -x "$ROOT/../shared/opa/bin/opa" ]; then
   export PATH="$(cd "$ROOT/../shared/opa/bin" && pwd):$PATH"
 fi

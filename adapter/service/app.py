@@ -38,7 +38,6 @@ from adapter.service.http import (
     json_response,
     read_request,
 )
-from adapter.service.metrics import CONTENT_TYPE
 from adapter.service.policy_api import PolicyApi
 from migrate.contract.image import ImageMetadata
 from migrate.core.errors import ConfigError, EngineError, FreightlinerError, RegistryError
@@ -132,7 +131,8 @@ class ServiceApp:
         if path == "/health":
             return json_response({"status": "ok"})
         if path == "/metrics":
-            return Response(200, self.ctx.metrics.render().encode(), {"content-type": CONTENT_TYPE})
+            body, content_type = self.ctx.metrics.exposition(request.header("accept"))
+            return Response(200, body, {"content-type": content_type})
         if path == "/ready":
             ready, checks = await self._run(self.ctx.readiness)
             if ready:

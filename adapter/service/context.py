@@ -54,7 +54,15 @@ class MeteredExecutor:
             if result.status == "failed":
                 self.metrics.errors.inc(type=f"action_{result.action.type}")
         if copies and not dry_run:
-            self.metrics.replication_bytes.inc(sum(r.bytes_copied for r in copies))
+            source = self.metrics.registry_label(image.registry)
+            for copy in copies:
+                target = self.metrics.registry_label(copy.action.target_registry)
+                self.metrics.copies.inc(
+                    source_registry=source, target_registry=target, result=copy.status
+                )
+                self.metrics.replication_bytes.inc(
+                    copy.bytes_copied, source_registry=source, target_registry=target
+                )
             self.metrics.replication_duration.observe(time.perf_counter() - started)
         return results
 
@@ -93,7 +101,7 @@ class ServiceContext:
         self.config = config
         self.settings = config.serve
         self.bundle_name = self.settings.bundle_name
-        self.metrics = ServiceMetrics()
+        self.metrics = ServiceMetrics(self.settings.metrics, config.registries)
         self.auth = TokenAuth(load_tokens(self.settings, environ))
         self.audit = AuditLog(self.settings.audit_log)
         self.change_log = JsonlWriter(self.settings.change_log)

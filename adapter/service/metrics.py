@@ -1,16 +1,58 @@
-"""Prometheus metrics, rendered by hand in the text exposition format (version 0.0.4).
+"""The service's Prometheus metrics, on prometheus-client, one ``CollectorRegistry`` per app.
 
-Only what the service needs: labelled counters and histograms, thread-safe,
-rendered in a stable order (metric registration order, then label values).
+Names are those of docs/deployment.md (kept from the hand-written exposition this
+replaced), plus process/platform/GC metrics and ``freightliner_build_info{version}``.
+
+Cardinality is bounded:
+
+* ``policy_id`` labels (evaluations, matches, sweeps) carry one value per policy only when
+  ``serve.metrics.per_policy`` is true, and then at most ``max_policy_series`` distinct
+  ids (the first ones seen; later ones count under ``policy_id="_other"``). Otherwise every
+  policy counts under ``policy_id="_all"``. ``policy_id=""`` stays what it was: a decision
+  that failed as a whole.
+* registry labels (copy metrics) take only configured registry names; anything else is
+  ``"_unknown"``.
+
+Other modules add their own metrics to the same registry with :meth:`ServiceMetrics.counter`,
+:meth:`ServiceMetrics.gauge`, :meth:`ServiceMetrics.histogram` or
+:meth:`ServiceMetrics.register` (a custom collector, e.g. one that reads a queue's depth
+at scrape time); ``/metrics`` exposes all of them.
 """
 
 from __future__ import annotations
 
-import math
+import platform
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 
-__all__ = ["DEFAULT_BUCKETS", "Counter", "Histogram", "MetricsRegistry", "ServiceMetrics"]
+from prometheus_client import (
+    CollectorRegistry,
+    Gauge,
+    GCCollector,
+    Info,
+    PlatformCollector,
+    ProcessCollector,
+    disable_created_metrics,
+)
+from prometheus_client import Counter as _PromCounter
+from prometheus_client import Histogram as _PromHistogram
+from prometheus_client.exposition import choose_encoder
+from prometheus_client.registry import Collector
+
+from adapter.config import MetricsSettings
+from migrate import __version__
+
+__all__ = [
+    "CONTENT_TYPE",
+    "DEFAULT_BUCKETS",
+    "Counter",
+    "Histogram",
+    "PolicyLabel",
+    "ServiceMetrics",
+]
+
+# ``*_created`` samples double the series count and no dashboard here uses them.
+disable_created_metrics()  # type: ignore[no-untyped-call]
 
 DEFAULT_BUCKETS = (
     0.0005,
@@ -28,133 +70,186 @@ DEFAULT_BUCKETS = (
     5.0,
     10.0,
 )
+#: the content type of the default (text 0.0.4) exposition
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
-
-def _escape(value: str) -> str:
-    return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
-
-
-def _number(value: float) -> str:
-    if math.isinf(value):
-        return "+Inf" if value > 0 else "-Inf"
-    if float(value).is_integer():
-        return str(int(value))
-    return repr(float(value))
+ALL_POLICIES = "_all"
+OTHER_POLICIES = "_other"
+UNKNOWN_REGISTRY = "_unknown"
 
 
-def _labels(names: Sequence[str], values: Sequence[str], extra: str = "") -> str:
-    parts = [f'{n}="{_escape(v)}"' for n, v in zip(names, values, strict=True)]
-    if extra:
-        parts.append(extra)
-    return "{" + ",".join(parts) + "}" if parts else ""
+class PolicyLabel:
+    """The ``policy_id`` label value for a policy id, bounded by :class:`MetricsSettings`."""
 
-
-class _Metric:
-    kind = ""
-
-    def __init__(self, name: str, help_text: str, labels: Sequence[str] = ()) -> None:
-        self.name = name
-        self.help = help_text
-        self.label_names = tuple(labels)
+    def __init__(self, settings: MetricsSettings) -> None:
+        self.per_policy = settings.per_policy
+        self.limit = settings.max_policy_series
+        self._seen: set[str] = set()
         self._lock = threading.Lock()
 
-    def _key(self, labels: dict[str, str]) -> tuple[str, ...]:
-        if set(labels) != set(self.label_names):
-            raise ValueError(f"{self.name}: labels {sorted(labels)} != {sorted(self.label_names)}")
-        return tuple(str(labels[n]) for n in self.label_names)
-
-    def header(self) -> list[str]:
-        return [f"# HELP {self.name} {self.help}", f"# TYPE {self.name} {self.kind}"]
-
-    def render(self) -> list[str]:
-        raise NotImplementedError
-
-
-class Counter(_Metric):
-    """A monotonically increasing value per label set."""
-
-    kind = "counter"
-
-    def __init__(self, name: str, help_text: str, labels: Sequence[str] = ()) -> None:
-        super().__init__(name, help_text, labels)
-        self._values: dict[tuple[str, ...], float] = {}
-
-    def inc(self, amount: float = 1.0, **labels: str) -> None:
-        if amount < 0:
-            raise ValueError("a counter only goes up")
-        key = self._key(labels)
+    def __call__(self, policy_id: str) -> str:
+        if policy_id == "":
+            return ""
+        if not self.per_policy:
+            return ALL_POLICIES
         with self._lock:
-            self._values[key] = self._values.get(key, 0.0) + amount
-
-    def value(self, **labels: str) -> float:
-        with self._lock:
-            return self._values.get(self._key(labels), 0.0)
-
-    def render(self) -> list[str]:
-        with self._lock:
-            items = sorted(self._values.items())
-        if not items and not self.label_names:
-            items = [((), 0.0)]
-        return [f"{self.name}{_labels(self.label_names, k)} {_number(v)}" for k, v in items]
+            if policy_id in self._seen:
+                return policy_id
+            if len(self._seen) < self.limit:
+                self._seen.add(policy_id)
+                return policy_id
+        return OTHER_POLICIES
 
 
-class Histogram(_Metric):
-    """Cumulative buckets, ``_sum`` and ``_count`` per label set."""
+class Counter:
+    """A prometheus-client counter with the ``inc(amount, **labels)`` call of this service.
 
-    kind = "histogram"
+    ``fold`` maps label values before use (e.g. ``policy_id`` through :class:`PolicyLabel`).
+    """
 
     def __init__(
+        self, metric: _PromCounter, fold: Mapping[str, Callable[[str], str]] | None = None
+    ) -> None:
+        self.metric = metric
+        self._fold = dict(fold or {})
+        # label items -> child: skips prometheus-client's per-call label validation
+        # (decisions count several series each; bounded by the label values' bounds)
+        self._children: dict[tuple[tuple[str, str], ...], _PromCounter] = {}
+
+    def inc(self, amount: float = 1.0, **labels: str) -> None:
+        if not labels:
+            self.metric.inc(amount)
+            return
+        for name, fold in self._fold.items():
+            if name in labels:
+                labels[name] = fold(labels[name])
+        key = tuple(labels.items())
+        child = self._children.get(key)
+        if child is None:
+            child = self._children.setdefault(key, self.metric.labels(**labels))
+        child.inc(amount)
+
+
+class Histogram:
+    """A prometheus-client histogram with the ``observe(value, **labels)`` call."""
+
+    def __init__(self, metric: _PromHistogram) -> None:
+        self.metric = metric
+
+    def observe(self, value: float, **labels: str) -> None:
+        if labels:
+            self.metric.labels(**labels).observe(value)
+        else:
+            self.metric.observe(value)
+
+
+class ServiceMetrics:
+    """The service's metrics on their own registry (tests run many apps in one process)."""
+
+    def __init__(
+        self, settings: MetricsSettings | None = None, registries: Iterable[str] = ()
+    ) -> None:
+        self.settings = settings or MetricsSettings()
+        self.registry = CollectorRegistry(auto_describe=True)
+        self.policy_label = PolicyLabel(self.settings)
+        self._registries = frozenset(registries)
+        by_policy = {"policy_id": self.policy_label}
+        if self.settings.process:
+            ProcessCollector(registry=self.registry)
+            PlatformCollector(registry=self.registry)
+            GCCollector(registry=self.registry)
+        Info(
+            "freightliner_build", "The running freightliner-policy build", registry=self.registry
+        ).info({"version": __version__, "python": platform.python_version()})
+
+        self.evaluations = self.counter(
+            "freightliner_policy_evaluations_total",
+            "Policy evaluations: one per candidate policy of each decision "
+            '(result matched|not_matched), or policy_id="" result=error when the decision '
+            'failed; policy_id="_all" unless serve.metrics.per_policy',
+            ["policy_id", "result"],
+            fold=by_policy,
+        )
+        self.evaluation_duration = self.histogram(
+            "freightliner_policy_evaluation_duration_seconds",
+            "Time to evaluate one decision request",
+        )
+        self.matches = self.counter(
+            "freightliner_policy_matches_total",
+            'Matched policies per decision; policy_id="_all" unless serve.metrics.per_policy',
+            ["policy_id"],
+            fold=by_policy,
+        )
+        self.decisions = self.counter(
+            "freightliner_policy_decisions_total",
+            "Decisions by outcome, the engine that decided (opa|embedded|legacy|fail-closed) "
+            "and that engine's bundle revision",
+            ["outcome", "engine", "bundle_revision"],
+        )
+        self.actions = self.counter(
+            "freightliner_policy_action_executions_total",
+            "Executed actions (replicate: per target)",
+            ["action", "result"],
+        )
+        self.errors = self.counter("freightliner_policy_errors_total", "Errors by type", ["type"])
+        self.replication_bytes = self.counter(
+            "freightliner_replication_bytes_total",
+            "Bytes copied, by source and target registry",
+            ["source_registry", "target_registry"],
+        )
+        self.copies = self.counter(
+            "freightliner_replication_copies_total",
+            "Replicate actions executed (dry runs excluded), by source and target registry and "
+            "result (replicated|skipped|failed)",
+            ["source_registry", "target_registry", "result"],
+        )
+        self.replication_duration = self.histogram(
+            "freightliner_replication_duration_seconds",
+            "Time to replicate one image (all targets)",
+            buckets=(0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 10.0, 30.0, 60.0, 300.0),
+        )
+        self.rebuilds = self.counter(
+            "freightliner_policy_bundle_rebuilds_total",
+            "Bundle revisions published after a policy change",
+        )
+        self.rebuild_failures = self.counter(
+            "freightliner_policy_bundle_rebuild_failures_total",
+            "Policy changes rejected (invalid, or bundle tests failed)",
+        )
+        self.bundle_downloads = self.counter(
+            "freightliner_policy_bundle_downloads_total",
+            "Bundle endpoint answers by status",
+            ["status"],
+        )
+        self.sweeps = self.counter(
+            "freightliner_policy_sweeps_total",
+            'Scheduled sweeps by result (ok|failed|abandoned); policy_id="_all" unless '
+            "serve.metrics.per_policy",
+            ["policy_id", "result"],
+            fold=by_policy,
+        )
+        self.requests = self.counter(
+            "freightliner_http_requests_total",
+            "HTTP requests by route and status",
+            ["route", "status"],
+        )
+
+    # -- the hook for other modules -------------------------------------------------
+    def counter(
         self,
         name: str,
         help_text: str,
         labels: Sequence[str] = (),
-        buckets: Sequence[float] = DEFAULT_BUCKETS,
-    ) -> None:
-        super().__init__(name, help_text, labels)
-        self.buckets = tuple(sorted(buckets))
-        self._series: dict[tuple[str, ...], tuple[list[int], list[float]]] = {}
-
-    def observe(self, value: float, **labels: str) -> None:
-        key = self._key(labels)
-        with self._lock:
-            counts, total = self._series.setdefault(key, ([0] * (len(self.buckets) + 1), [0.0]))
-            for i, bound in enumerate(self.buckets):
-                if value <= bound:
-                    counts[i] += 1
-            counts[-1] += 1
-            total[0] += value
-
-    def count(self, **labels: str) -> int:
-        with self._lock:
-            series = self._series.get(self._key(labels))
-            return series[0][-1] if series else 0
-
-    def render(self) -> list[str]:
-        with self._lock:
-            items = sorted((k, (list(c), t[0])) for k, (c, t) in self._series.items())
-        if not items and not self.label_names:
-            items = [((), ([0] * (len(self.buckets) + 1), 0.0))]
-        lines: list[str] = []
-        for key, (counts, total) in items:
-            for bound, count in zip((*self.buckets, math.inf), counts, strict=True):
-                le = f'le="{_number(bound)}"'
-                lines.append(f"{self.name}_bucket{_labels(self.label_names, key, le)} {count}")
-            lines.append(f"{self.name}_sum{_labels(self.label_names, key)} {_number(total)}")
-            lines.append(f"{self.name}_count{_labels(self.label_names, key)} {counts[-1]}")
-        return lines
-
-
-class MetricsRegistry:
-    """Metrics in registration order; :meth:`render` is the ``/metrics`` body."""
-
-    def __init__(self) -> None:
-        self._metrics: list[_Metric] = []
-
-    def counter(self, name: str, help_text: str, labels: Sequence[str] = ()) -> Counter:
-        metric = Counter(name, help_text, labels)
-        self._metrics.append(metric)
-        return metric
+        *,
+        fold: Mapping[str, Callable[[str], str]] | None = None,
+    ) -> Counter:
+        """A new counter on this app's registry (``name`` ends in ``_total``)."""
+        if not name.endswith("_total"):
+            raise ValueError(f"counter {name!r} must end in _total")
+        metric = _PromCounter(
+            name.removesuffix("_total"), help_text, list(labels), registry=self.registry
+        )
+        return Counter(metric, fold)
 
     def histogram(
         self,
@@ -163,80 +258,33 @@ class MetricsRegistry:
         labels: Sequence[str] = (),
         buckets: Sequence[float] = DEFAULT_BUCKETS,
     ) -> Histogram:
-        metric = Histogram(name, help_text, labels, buckets)
-        self._metrics.append(metric)
-        return metric
+        """A new histogram on this app's registry."""
+        metric = _PromHistogram(
+            name, help_text, list(labels), registry=self.registry, buckets=tuple(buckets)
+        )
+        return Histogram(metric)
 
+    def gauge(self, name: str, help_text: str, labels: Sequence[str] = ()) -> Gauge:
+        """A new prometheus-client ``Gauge`` on this app's registry (``set``, ``inc``,
+        ``dec``, ``set_function`` for a value read at scrape time)."""
+        return Gauge(name, help_text, list(labels), registry=self.registry)
+
+    def register(self, collector: Collector) -> None:
+        """Add a custom collector (its ``collect()`` runs at every scrape)."""
+        self.registry.register(collector)
+
+    # -- labels ---------------------------------------------------------------------
+    def registry_label(self, name: str) -> str:
+        """``name`` when it is a configured registry, else ``"_unknown"``."""
+        return name if name in self._registries else UNKNOWN_REGISTRY
+
+    # -- exposition -----------------------------------------------------------------
     def render(self) -> str:
-        lines: list[str] = []
-        for metric in self._metrics:
-            lines.extend(metric.header())
-            lines.extend(metric.render())
-        return "\n".join(lines) + "\n"
+        """The text exposition (format 0.0.4)."""
+        return self.exposition("")[0].decode()
 
-
-class ServiceMetrics:
-    """The service's metrics: docs/deployment.md's names plus replication, bundle, sweep ones."""
-
-    def __init__(self) -> None:
-        r = self.registry = MetricsRegistry()
-        self.evaluations = r.counter(
-            "freightliner_policy_evaluations_total",
-            "Policy evaluations: one per candidate policy of each decision "
-            "(result matched|not_matched), "
-            'or policy_id="" result=error when the decision failed',
-            ["policy_id", "result"],
-        )
-        self.evaluation_duration = r.histogram(
-            "freightliner_policy_evaluation_duration_seconds",
-            "Time to evaluate one decision request",
-        )
-        self.matches = r.counter(
-            "freightliner_policy_matches_total", "Matched policies per decision", ["policy_id"]
-        )
-        self.decisions = r.counter(
-            "freightliner_policy_decisions_total",
-            "Decisions by outcome, the engine that decided (opa|embedded|legacy|fail-closed) "
-            "and that engine's bundle revision",
-            ["outcome", "engine", "bundle_revision"],
-        )
-        self.actions = r.counter(
-            "freightliner_policy_action_executions_total",
-            "Executed actions (replicate: per target)",
-            ["action", "result"],
-        )
-        self.errors = r.counter("freightliner_policy_errors_total", "Errors by type", ["type"])
-        self.replication_bytes = r.counter(
-            "freightliner_replication_bytes_total", "Bytes copied to target registries"
-        )
-        self.replication_duration = r.histogram(
-            "freightliner_replication_duration_seconds",
-            "Time to replicate one image (all targets)",
-            buckets=(0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 10.0, 30.0, 60.0, 300.0),
-        )
-        self.rebuilds = r.counter(
-            "freightliner_policy_bundle_rebuilds_total",
-            "Bundle revisions published after a policy change",
-        )
-        self.rebuild_failures = r.counter(
-            "freightliner_policy_bundle_rebuild_failures_total",
-            "Policy changes rejected (invalid, or bundle tests failed)",
-        )
-        self.bundle_downloads = r.counter(
-            "freightliner_policy_bundle_downloads_total",
-            "Bundle endpoint answers by status",
-            ["status"],
-        )
-        self.sweeps = r.counter(
-            "freightliner_policy_sweeps_total",
-            "Scheduled sweeps by result",
-            ["policy_id", "result"],
-        )
-        self.requests = r.counter(
-            "freightliner_http_requests_total",
-            "HTTP requests by route and status",
-            ["route", "status"],
-        )
-
-    def render(self) -> str:
-        return self.registry.render()
+    def exposition(self, accept: str) -> tuple[bytes, str]:
+        """The body and content type for a scrape with this ``Accept`` header (text 0.0.4
+        by default, OpenMetrics when asked for)."""
+        encoder, content_type = choose_encoder(accept)
+        return encoder(self.registry), content_type

@@ -17,17 +17,56 @@ import os
 import re
 import shutil
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
 from migrate.core.errors import ConfigError
 
-__all__ = ["OUTPUT_MARKER", "atomic_directory", "check_output", "remove_leftovers", "temp_prefix"]
+__all__ = [
+    "DEFAULT_FILE_MODE",
+    "FILE_MODE_ENV",
+    "OUTPUT_MARKER",
+    "atomic_directory",
+    "bundle_file_mode",
+    "check_output",
+    "directory_mode",
+    "remove_leftovers",
+    "temp_prefix",
+]
 
 #: The file that marks a directory as written by freightliner (safe to replace).
 OUTPUT_MARKER = ".freightliner-output"
 _MARKER_TEXT = b"written by freightliner-policy; the whole directory is replaced on rebuild\n"
+
+
+#: Bundle files are readable by everyone: an OPA sidecar running as another user (another
+#: container) reads a mounted bundle. ``FREIGHTLINER_BUNDLE_FILE_MODE`` (octal) changes it.
+DEFAULT_FILE_MODE = 0o644
+FILE_MODE_ENV = "FREIGHTLINER_BUNDLE_FILE_MODE"
+_OCTAL_MODE = re.compile(r"^0?o?([0-7]{3})$")
+
+
+def bundle_file_mode(environ: Mapping[str, str] | None = None) -> int:
+    """The mode of written bundle files: ``$FREIGHTLINER_BUNDLE_FILE_MODE`` (three octal
+    digits, e.g. ``0640``; read and write for the owner, no execute, no special bits), else
+    0644."""
+    raw = (os.environ if environ is None else environ).get(FILE_MODE_ENV, "").strip()
+    if not raw:
+        return DEFAULT_FILE_MODE
+    match = _OCTAL_MODE.match(raw)
+    mode = int(match.group(1), 8) if match else -1
+    if mode < 0 or mode & 0o111 or mode & 0o600 != 0o600:
+        raise ConfigError(
+            f"{FILE_MODE_ENV}={raw!r}: expected an octal file mode like 0644 or 0640 "
+            "(owner read and write, no execute bits)"
+        )
+    return mode
+
+
+def directory_mode(file_mode: int) -> int:
+    """The mode of a bundle directory for files of ``file_mode``: execute where read."""
+    return file_mode | ((file_mode & 0o444) >> 2)
 
 
 def _within(inner: Path, outer: Path) -> bool:
@@ -111,17 +150,17 @@ def remove_leftovers(parent: Path, name: str) -> list[Path]:
 
 
 @contextmanager
-def atomic_directory(target: Path) -> Iterator[Path]:
+def atomic_directory(target: Path, mode: int = 0o755) -> Iterator[Path]:
     """Yield an empty staging directory beside ``target``; on success it replaces
     ``target`` by renames (marked with :data:`OUTPUT_MARKER`), on any error it is
-    removed and ``target`` is untouched."""
+    removed and ``target`` is untouched. The directory gets ``mode``."""
     target.parent.mkdir(parents=True, exist_ok=True)
     remove_leftovers(target.parent, target.name)
     staging = Path(tempfile.mkdtemp(prefix=temp_prefix(target.name), dir=target.parent))
     try:
         yield staging
         (staging / OUTPUT_MARKER).write_bytes(_MARKER_TEXT)
-        os.chmod(staging, 0o755)
+        os.chmod(staging, mode)
         if os.path.lexists(target):
             old = Path(tempfile.mkdtemp(prefix=temp_prefix(target.name, "old"), dir=target.parent))
             os.replace(target, old / "previous")

@@ -27,7 +27,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from migrate.bundle.atomic import OUTPUT_MARKER, atomic_directory, remove_leftovers, temp_prefix
+from migrate.bundle.atomic import (
+    OUTPUT_MARKER,
+    atomic_directory,
+    bundle_file_mode,
+    directory_mode,
+    remove_leftovers,
+    temp_prefix,
+)
 from migrate.bundle.index import IndexReport, build_index_with_report
 from migrate.bundle.library import library_files
 from migrate.bundle.program import guard_always, optimise
@@ -88,33 +95,42 @@ class Bundle:
                 tar.addfile(info, io.BytesIO(content))
         return raw.getvalue()
 
-    def write_tarball(self, path: Path) -> None:
-        """Write atomically: a temp file beside ``path``, then rename."""
+    def write_tarball(self, path: Path, mode: int | None = None) -> None:
+        """Write atomically: a temp file beside ``path``, then rename. The file gets ``mode``
+        (default :func:`~migrate.bundle.atomic.bundle_file_mode`: 0644)."""
+        mode = bundle_file_mode() if mode is None else mode
         path.parent.mkdir(parents=True, exist_ok=True)
         remove_leftovers(path.parent, path.name)
         fd, tmp = tempfile.mkstemp(prefix=temp_prefix(path.name), dir=path.parent)
         try:
             with os.fdopen(fd, "wb") as fh:
                 fh.write(self.tarball_bytes())
+                os.fchmod(fh.fileno(), mode)
             os.replace(tmp, path)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise
 
-    def write_directory(self, path: Path) -> None:
-        """Write a bundle directory atomically: build beside it, then swap it in."""
-        with atomic_directory(path) as staging:
+    def write_directory(self, path: Path, mode: int | None = None) -> None:
+        """Write a bundle directory atomically: build beside it, then swap it in. Files get
+        ``mode`` (default 0644, :func:`~migrate.bundle.atomic.bundle_file_mode`), directories
+        the same with execute where read."""
+        mode = bundle_file_mode() if mode is None else mode
+        with atomic_directory(path, directory_mode(mode)) as staging:
             for rel, content in self.files.items():
                 target = staging / rel
-                target.parent.mkdir(parents=True, exist_ok=True)
+                for parent in reversed(target.relative_to(staging).parents[:-1]):
+                    (staging / parent).mkdir(exist_ok=True)
+                    os.chmod(staging / parent, directory_mode(mode))
                 target.write_bytes(content)
+                os.chmod(target, mode)
 
-    def write(self, out: Path) -> None:
+    def write(self, out: Path, mode: int | None = None) -> None:
         """``*.tar.gz`` → tarball, anything else → directory."""
         if out.name.endswith(".tar.gz"):
-            self.write_tarball(out)
+            self.write_tarball(out, mode)
         else:
-            self.write_directory(out)
+            self.write_directory(out, mode)
 
 
 def _json_bytes(value: Any) -> bytes:

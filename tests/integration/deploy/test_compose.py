@@ -20,6 +20,7 @@ from tests.fixtures.registry import RunningRegistry
 
 ROOT = Path(__file__).resolve().parents[3]
 PINNED = re.compile(r"^[\w./-]+:\d+(\.\d+)+(-[\w.-]+)?$")
+DIGEST_PINNED = re.compile(r"^[\w./-]+:\d+(\.\d+)+(-[\w.-]+)?@sha256:[0-9a-f]{64}$")
 
 
 @pytest.fixture(scope="module")
@@ -43,7 +44,10 @@ def test_services_are_pinned_or_built(compose: dict[str, Any]) -> None:
         services["registry-src"]["image"] == services["registry-dst"]["image"] == "registry:2.8.3"
     )
     base = re.search(r"^FROM (\S+)", (ROOT / "Dockerfile").read_text(), re.MULTILINE)
-    assert base and PINNED.match(base.group(1))
+    assert base and DIGEST_PINNED.match(base.group(1)), base
+    # the image holds no demo files: the seed script is mounted
+    assert services["seed"]["entrypoint"] == ["python", "/seed/seed.py"]
+    assert _mounts(services["seed"]) == {"/seed/seed.py": "./deploy/seed.py"}
 
 
 def test_healthchecks_and_ordering(compose: dict[str, Any]) -> None:

@@ -18,7 +18,9 @@ NOW = "2026-11-23T12:00:00Z"
 @pytest.fixture
 def topo(topology_factory: TopologyFactory) -> Topology:
     return topology_factory.start(
-        {"prod.yaml": tag_policy("^prod-.*")}, opa=False, serve={"max_request_bytes": 4096}
+        {"prod.yaml": tag_policy("^prod-.*")},
+        opa=False,
+        serve={"max_request_bytes": 4096, "metrics": {"per_policy": True}},
     )
 
 
@@ -124,7 +126,9 @@ def test_evaluate_image_and_reference_and_replicate(topo: Topology) -> None:
 
 
 def _sample(metrics: dict[str, float], name: str, **labels: str) -> float:
-    key = name + ("{" + ",".join(f'{k}="{v}"' for k, v in labels.items()) + "}" if labels else "")
+    # prometheus-client writes label names sorted
+    pairs = sorted(labels.items())
+    key = name + ("{" + ",".join(f'{k}="{v}"' for k, v in pairs) + "}" if labels else "")
     return metrics.get(key, 0.0)
 
 
@@ -174,7 +178,22 @@ def test_metrics_exact_after_a_known_sequence(topo: Topology) -> None:
         )
         == 1
     )
-    assert _sample(m, "freightliner_replication_bytes_total") == pushed.size
+    assert (
+        _sample(
+            m, "freightliner_replication_bytes_total", source_registry="src", target_registry="dst"
+        )
+        == pushed.size
+    )
+    assert (
+        _sample(
+            m,
+            "freightliner_replication_copies_total",
+            source_registry="src",
+            target_registry="dst",
+            result="replicated",
+        )
+        == 1
+    )
     assert _sample(m, "freightliner_replication_duration_seconds_count") == 1
     assert _sample(m, "freightliner_policy_errors_total", type="engine_unavailable") == 0
     assert _sample(m, "freightliner_http_requests_total", route="/v1/evaluate", status="200") == 3

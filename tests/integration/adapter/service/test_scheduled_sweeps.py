@@ -108,7 +108,9 @@ def test_cron_policy_replicates_new_tags_and_not_again_after_restart(
         ]
         == 3
     )
-    assert metrics["freightliner_replication_bytes_total"] == sum(i.size for i in [*pushed, late])
+    assert metrics[
+        'freightliner_replication_bytes_total{source_registry="src",target_registry="dst"}'
+    ] == sum(i.size for i in [*pushed, late])
 
     assert topo.stop_serve(signal.SIGTERM) == 0
     restarted = time.time()

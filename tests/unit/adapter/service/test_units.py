@@ -1,4 +1,4 @@
-"""Pure parts of the service: cron next-fire times, Prometheus rendering, state db, sources."""
+"""Pure parts of the service: cron next-fire times, state db, sources."""
 
 from __future__ import annotations
 
@@ -9,7 +9,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from adapter.service.metrics import MetricsRegistry
 from adapter.service.scheduler import source_registries
 from adapter.service.state import StateDB
 from migrate.core.cron import CronSchedule
@@ -75,34 +74,6 @@ def test_matches_brute_force(minute: str, hour: str, offset: int) -> None:
     schedule = CronSchedule.parse(f"{minute} {hour} * * *")
     after = T0 + timedelta(seconds=offset)
     assert schedule.next_after(after) == _brute(schedule, after)
-
-
-def test_prometheus_text() -> None:
-    registry = MetricsRegistry()
-    counter = registry.counter("x_total", "Things", ["kind"])
-    counter.inc(kind='a"b')
-    counter.inc(2, kind="c")
-    histogram = registry.histogram("d_seconds", "Durations", buckets=(0.1, 1.0))
-    histogram.observe(0.5)
-    assert (
-        registry.render()
-        == "\n".join(
-            [
-                "# HELP x_total Things",
-                "# TYPE x_total counter",
-                'x_total{kind="a\\"b"} 1',
-                'x_total{kind="c"} 2',
-                "# HELP d_seconds Durations",
-                "# TYPE d_seconds histogram",
-                'd_seconds_bucket{le="0.1"} 0',
-                'd_seconds_bucket{le="1"} 1',
-                'd_seconds_bucket{le="+Inf"} 1',
-                "d_seconds_sum 0.5",
-                "d_seconds_count 1",
-            ]
-        )
-        + "\n"
-    )
 
 
 def test_state_db_survives_reopen_and_closes_running_sweeps(tmp_path: Path) -> None:
