@@ -19,11 +19,28 @@ def test_rows_per_registry_and_no_target() -> None:
                 "v1",
                 "replicated",
                 [
-                    CopyRecord("m1/a:v1", "m1", "replicated", "d", 2048, 0.25),
-                    CopyRecord("m2/a:v1", "m2", "failed", "", 0, 1.5),
+                    CopyRecord(
+                        "m1/a:v1",
+                        "m1",
+                        "replicated",
+                        target_digest="d",
+                        bytes_copied=2048,
+                        seconds=0.25,
+                    ),
+                    CopyRecord(
+                        "m2/a:v1", "m2", "failed", target_digest="", bytes_copied=0, seconds=1.5
+                    ),
                 ],
             ),
-            _outcome("v2", "skipped", [CopyRecord("m1/a:v2", "m1", "skipped", "d", 0, 0.05)]),
+            _outcome(
+                "v2",
+                "skipped",
+                [
+                    CopyRecord(
+                        "m1/a:v2", "m1", "skipped", target_digest="d", bytes_copied=0, seconds=0.05
+                    )
+                ],
+            ),
             _outcome("v3", "blocked", []),
             _outcome("v4", "failed", []),  # unreadable: no copy was tried
             _outcome("v5", "not_replicated", []),  # no policy matched: in no row
