@@ -39,6 +39,7 @@ not say which blobs the target already had.
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any, Protocol
 
 from adapter.actions.interface import ActionResult
@@ -141,6 +142,11 @@ class EnginePusher:
         import docker.errors
 
         host = target_client.config.host
+        if not re.fullmatch(r"[a-z0-9.-]+(:[0-9]+)?|\[[0-9a-f:.]+\](:[0-9]+)?", host):
+            raise ActionError(
+                f"registry {target_client.name!r}: host {shown(host)} cannot name an image "
+                "in the docker engine (expected host[:port]); nothing pushed"
+            )
         name = f"{host}/{repository}"
         client = self.engine.client
         present = self.engine.image_id(name, tag)

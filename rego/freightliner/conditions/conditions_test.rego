@@ -172,6 +172,28 @@ test_groups_all_any_not if {
 	not conditions.matches(q, _values(q))
 }
 
+# A not: group's line carries the group's verdict; its condition's line the condition's.
+test_explained_not_group_line if {
+	t := object.union(_leaf("tag", "", "equals", "v1.4.2"), {"about": {"path": "conditions[0].not"}})
+	about := {"path": "conditions[0]", "type": "group", "key": "", "operator": "not", "value": 1}
+	p := object.union(
+		_policy([t], [[{"id": 1, "op": "not", "children": [0]}], [{"id": 2, "op": "all", "children": [1]}]], 2),
+		{"explain": [{"id": 1, "about": about}, 0]},
+	)
+	entries := conditions.entries(p, conditions.facts(_image, conditions.clock(_image, _now)))
+	conditions.explained(p, entries) == [
+		object.union(about, {"matched": false, "actual": null}),
+		{"path": "conditions[0].not", "matched": true, "actual": "v1.4.2"},
+	]
+	not conditions.matches(p, _values(p))
+}
+
+# Without explicit groups (no policy.explain) the lines are the leaf lines.
+test_explained_without_groups_is_entries if {
+	p := _policy([], [[{"id": 0, "op": "all", "children": []}]], 0)
+	conditions.explained(p, [{"x": 1}]) == [{"x": 1}]
+}
+
 test_empty_all_matches_everything if {
 	p := _policy([], [[{"id": 0, "op": "all", "children": []}]], 0)
 	conditions.matches(p, _values(p))
