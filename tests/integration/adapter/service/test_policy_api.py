@@ -292,10 +292,12 @@ def test_failing_write_changes_nothing_and_lists_problems_with_lines(topo: Topol
     error = response.json()["error"]
     assert error["code"] == "invalid_policy"
     target = str(topo.policies / "broken.yaml")
+    # schema and semantic problems in one pass (issue 17)
     assert [(p["file"], p["line"], p["policy_id"], p["field"]) for p in error["problems"]] == [
         (target, 10, "broken", "actions[0].bogus"),
+        (target, 5, "broken", "conditions[0].operator"),
     ]
-    # a semantic problem (unknown operator) is found once the shape is right
+    # the semantic problem alone once the shape is right
     response = api.put(
         "/v1/policies/broken", content=bad.replace("    bogus: 1\n", ""), headers={"if-match": etag}
     )
@@ -337,7 +339,8 @@ def test_failing_write_changes_nothing_and_lists_problems_with_lines(topo: Topol
     validated = api.post("/v1/policies:validate", content=bad)
     assert validated.status_code == 422
     assert [(p["file"], p["line"]) for p in validated.json()["error"]["problems"]] == [
-        ("<request>", 10)
+        ("<request>", 10),
+        ("<request>", 5),
     ]
     ok = api.post("/v1/policies:validate", content=PROD)
     assert (
