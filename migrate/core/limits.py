@@ -17,6 +17,7 @@ size and never by what the aliases would expand to.
 from __future__ import annotations
 
 import re
+from typing import Any
 
 import yaml
 
@@ -83,70 +84,82 @@ _NODE_START = (yaml.MappingStartEvent, yaml.SequenceStartEvent)
 _NODE_END = (yaml.MappingEndEvent, yaml.SequenceEndEvent)
 
 
+def _line(event: yaml.Event) -> int | None:
+    return event.start_mark.line + 1 if event.start_mark is not None else None
+
+
 def check_yaml_text(text: str) -> None:
     """Scan a YAML text's events; raise :class:`InputLimitError` at the first limit passed.
 
     A syntax error is left for the real parser to report (it stops the scan).
+    The loop runs once per event (about 40 per policy), so it keeps the sum of
+    the open collections' node counts as it goes rather than re-adding them.
     """
     check_source_size(len(text.encode("utf-8", "surrogatepass")))
     loader = _Parser(text)
     # One frame per open collection: [nodes below it, height below it, anchor]
-    stack: list[list[object]] = []
+    stack: list[list[Any]] = []
     sizes: dict[str, tuple[int, int]] = {}  # anchor -> (nodes, height)
-    total = 0
+    total = 0  # nodes of closed top-level values
+    open_nodes = 0  # sum of the open frames' node counts
     aliases = 0
+    get_event = loader.get_event
     try:
         while True:
             try:
-                event = loader.get_event()  # type: ignore[no-untyped-call]
+                event = get_event()  # type: ignore[no-untyped-call]
             except yaml.YAMLError:
                 return  # the loader reports syntax errors with their line
-            if event is None or isinstance(event, yaml.StreamEndEvent):
-                return
-            line = event.start_mark.line + 1 if event.start_mark is not None else None
-            nodes, height = 0, 0
-            if isinstance(event, _NODE_START):
-                if len(stack) + 1 > MAX_YAML_DEPTH:
-                    raise InputLimitError(
-                        f"YAML nests more than {MAX_YAML_DEPTH} levels deep (input limits)", line
-                    )
-                stack.append([0, 0, event.anchor])
-                continue
-            if isinstance(event, _NODE_END):
-                frame = stack.pop()
-                nodes, height = int(frame[0]) + 1, int(frame[1]) + 1  # type: ignore[call-overload]
-                if frame[2] is not None:
-                    sizes[str(frame[2])] = (nodes, height)
-            elif isinstance(event, yaml.ScalarEvent):
+            kind = type(event)
+            if kind is yaml.ScalarEvent:
                 nodes, height = 1, 0
                 if event.anchor is not None:
                     sizes[event.anchor] = (1, 0)
-            elif isinstance(event, yaml.AliasEvent):
+            elif kind in _NODE_START:
+                if len(stack) + 1 > MAX_YAML_DEPTH:
+                    raise InputLimitError(
+                        f"YAML nests more than {MAX_YAML_DEPTH} levels deep (input limits)",
+                        _line(event),
+                    )
+                stack.append([0, 0, event.anchor])
+                continue
+            elif kind in _NODE_END:
+                frame = stack.pop()
+                open_nodes -= frame[0]
+                nodes, height = frame[0] + 1, frame[1] + 1
+                if frame[2] is not None:
+                    sizes[str(frame[2])] = (nodes, height)
+            elif kind is yaml.AliasEvent:
                 aliases += 1
                 if aliases > MAX_YAML_ALIASES:
                     raise InputLimitError(
-                        f"YAML uses more than {MAX_YAML_ALIASES} aliases (input limits)", line
+                        f"YAML uses more than {MAX_YAML_ALIASES} aliases (input limits)",
+                        _line(event),
                     )
                 nodes, height = sizes.get(str(event.anchor), (1, 0))
                 if len(stack) + height > MAX_YAML_DEPTH:
                     raise InputLimitError(
                         f"YAML alias *{event.anchor} nests more than {MAX_YAML_DEPTH} levels "
                         "deep (input limits)",
-                        line,
+                        _line(event),
                     )
+            elif event is None or kind is yaml.StreamEndEvent:
+                return
             else:
                 continue
             if stack:
                 frame = stack[-1]
-                frame[0] = int(frame[0]) + nodes  # type: ignore[call-overload]
-                frame[1] = max(int(frame[1]), height)  # type: ignore[call-overload]
-            total += nodes if not stack else 0
-            expanded = total + sum(int(f[0]) for f in stack)  # type: ignore[call-overload]
-            if nodes > MAX_YAML_NODES or expanded > MAX_YAML_NODES:
+                frame[0] += nodes
+                if height > frame[1]:
+                    frame[1] = height
+                open_nodes += nodes
+            else:
+                total += nodes
+            if nodes > MAX_YAML_NODES or total + open_nodes > MAX_YAML_NODES:
                 raise InputLimitError(
                     f"YAML expands to more than {MAX_YAML_NODES} nodes (aliases count what "
                     "they repeat; input limits)",
-                    line,
+                    _line(event),
                 )
     finally:
         loader.dispose()
