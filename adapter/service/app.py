@@ -23,6 +23,7 @@ import logging
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+from prometheus_client import generate_latest
 from pydantic import ValidationError
 
 from adapter.runner.interface import ImageReference
@@ -132,7 +133,11 @@ class ServiceApp:
         if path == "/health":
             return json_response({"status": "ok"})
         if path == "/metrics":
-            return Response(200, self.ctx.metrics.render().encode(), {"content-type": CONTENT_TYPE})
+            body = self.ctx.metrics.render().encode()
+            queue_metrics = self.ctx.queue_metrics
+            if queue_metrics is not None:  # queue mode (adapter.queue.metrics)
+                body += await self._run(lambda: generate_latest(queue_metrics))
+            return Response(200, body, {"content-type": CONTENT_TYPE})
         if path == "/ready":
             ready, checks = await self._run(self.ctx.readiness)
             if ready:

@@ -11,11 +11,18 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+from prometheus_client import CollectorRegistry
+
 from adapter.actions.executor import DecisionExecutor
 from adapter.actions.interface import ActionResult
 from adapter.actions.notify import WebhookNotifier
 from adapter.config import FreightlinerConfig
 from adapter.metadata.registry_source import RegistryMetadataSource
+from adapter.queue.celery_app import CeleryPublisher, make_app
+from adapter.queue.leader import Leadership
+from adapter.queue.metrics import register_queue_metrics
+from adapter.queue.planner import QueuePlanner
+from adapter.queue.tasks import worker_name
 from adapter.registry.client import RegistryClient
 from adapter.runner.interface import ImageOutcome, ImageReference
 from adapter.runner.replicator import RegistryReplicator
@@ -25,8 +32,11 @@ from adapter.service.bundles import BundleManager
 from adapter.service.engine import AuditedEngine, Decider
 from adapter.service.metrics import ServiceMetrics
 from adapter.service.scheduler import Scheduler
+from adapter.service.shared import LeaderScheduler, SharedAuditLog
 from adapter.service.state import StateDB
 from adapter.service.sweep import SweepResult, run_sweep
+from adapter.state.interface import StateBackend
+from adapter.state.postgres import AuditSink, PostgresState
 from migrate.contract.decision import ReplicationDecision
 from migrate.contract.image import ImageMetadata
 from migrate.core.clock import now_rfc3339
@@ -95,7 +105,18 @@ class ServiceContext:
         self.bundle_name = self.settings.bundle_name
         self.metrics = ServiceMetrics()
         self.auth = TokenAuth(load_tokens(self.settings, environ))
-        self.audit = AuditLog(self.settings.audit_log)
+        self.shared_state: PostgresState | None = None
+        if config.state is not None:
+            self.shared_state = PostgresState(
+                config.state.url,
+                connect_timeout=config.state.connect_timeout_seconds,
+                owner=worker_name(),
+            )
+            self.audit: AuditLog = SharedAuditLog(
+                self.settings.audit_log, AuditSink(self.shared_state)
+            )
+        else:
+            self.audit = AuditLog(self.settings.audit_log)
         self.change_log = JsonlWriter(self.settings.change_log)
         self.manager = BundleManager(
             policy_sources,
@@ -104,7 +125,9 @@ class ServiceContext:
             interval=self.settings.watch_interval_seconds,
             signer=config.bundle_signing.signing(),
         )
-        self.state = StateDB(self.settings.state_db)
+        self.state: StateBackend = (
+            self.shared_state if self.shared_state is not None else StateDB(self.settings.state_db)
+        )
         self.pool = ThreadPoolExecutor(self.settings.threads, thread_name_prefix="freightliner-api")
         self.decider = Decider(config, self.manager, self.metrics, self.audit, config_path)
         concurrency = max(config.policy.maxConcurrency, 4)
@@ -121,7 +144,35 @@ class ServiceContext:
             max_concurrency=config.policy.maxConcurrency,
             batch_size=self.settings.sweep_batch_size,
         )
-        self.scheduler = Scheduler(self._sweep, self.state, list(self.clients))
+        self.planner: QueuePlanner | None = None
+        self.queue_metrics: CollectorRegistry | None = None
+        self.scheduler: Scheduler
+        if self.shared_state is not None and config.state is not None:
+            if config.queue is not None:
+                self._queue_app = make_app(config.queue)
+                self.planner = QueuePlanner(
+                    self.replicator,
+                    self.decider,
+                    self.shared_state,
+                    CeleryPublisher(self._queue_app, config.queue.queue_name),
+                )
+                self.queue_metrics = CollectorRegistry()
+                register_queue_metrics(
+                    self.queue_metrics,
+                    config.queue.broker,
+                    config.queue.queue_name,
+                    self.shared_state,
+                )
+            self.scheduler = LeaderScheduler(
+                self._claimed_sweep,
+                self.shared_state,
+                list(self.clients),
+                Leadership(config.state.url, config.state.connect_timeout_seconds, worker_name()),
+                mode="queue" if self.planner is not None else "embedded",
+                poll=config.state.leader_poll_seconds,
+            )
+        else:
+            self.scheduler = Scheduler(self._sweep, self.state, list(self.clients))
         self.manager.on_validate(self.scheduler.validate)
         self.manager.on_publish(self.scheduler.refresh)
         self._started = False
@@ -152,8 +203,16 @@ class ServiceContext:
         self.audit.close()
         self.change_log.close()
         self.state.close()
+        if self.planner is not None:
+            self._queue_app.close()
 
-    def _sweep(self, policy_id: str, registries: list[str], stop: threading.Event) -> SweepResult:
+    def _sweep(
+        self,
+        policy_id: str,
+        registries: list[str],
+        stop: threading.Event,
+        sweep_id: int | None = None,
+    ) -> SweepResult:
         return run_sweep(
             policy_id,
             registries,
@@ -163,7 +222,32 @@ class ServiceContext:
             self.metrics,
             stop,
             max_concurrency=max(self.config.policy.maxConcurrency, 1),
+            sweep_id=sweep_id,
         )
+
+    def _claimed_sweep(
+        self, sweep_id: int, policy_id: str, registries: list[str], stop: threading.Event
+    ) -> object:
+        """A fire time the leader claimed: planned into tasks (queue mode) or run here."""
+        if self.planner is None:
+            return self._sweep(policy_id, registries, stop, sweep_id)
+        planned = self.planner.sweep(sweep_id, policy_id, registries, stop)
+        self.metrics.sweeps.inc(policy_id=policy_id, result=f"planned_{planned.result}")
+        log.info(
+            "sweep planned",
+            extra={
+                "fields": {
+                    "event": "sweep_planned",
+                    "policy_id": policy_id,
+                    "sweep_id": sweep_id,
+                    "result": planned.result,
+                    "images": planned.images,
+                    "enqueued": planned.enqueued,
+                    "already": planned.already,
+                }
+            },
+        )
+        return planned
 
     # -- API operations (worker threads) ----------------------------------------
     def readiness(self) -> tuple[bool, dict[str, Any]]:
@@ -249,6 +333,8 @@ class ServiceContext:
         return {**_common_provenance(provenances), "results": results}
 
     def replicate(self, reference: ImageReference, dry_run: bool) -> dict[str, Any]:
+        if self.planner is not None and not dry_run:
+            return self._enqueue(reference)
         capture = self.decider.begin("replicate")
         summary = self.replicator.replicate(reference, dry_run=dry_run)
         outcomes = []
@@ -277,6 +363,27 @@ class ServiceContext:
             "summary": counts,
             "exit_code": summary.exit_code,
             "outcomes": outcomes,
+        }
+
+    def _enqueue(self, reference: ImageReference) -> dict[str, Any]:
+        """Queue mode: plan and enqueue; the copies happen on the workers."""
+        assert self.planner is not None
+        planned = self.planner.replicate(reference)
+        return {
+            "reference": str(reference),
+            "dry_run": False,
+            "queued": True,
+            "sweep_id": planned.sweep_id,
+            "summary": {
+                "images": planned.images,
+                "enqueued": planned.enqueued,
+                "already": planned.already,
+                "failed": planned.undecided,
+            },
+            "tasks": [
+                {"target": t.target, "source_digest": t.source_digest, "task": t.key}
+                for t in planned.tasks
+            ],
         }
 
     @staticmethod
