@@ -27,6 +27,7 @@ pytest_plugins = [
     "tests.fixtures.opa",
     "tests.fixtures.webhook",
     "tests.fixtures.topology",
+    "tests.fixtures.scale",
 ]
 
 

@@ -33,7 +33,6 @@ import psycopg
 
 from adapter.state.interface import ReplicationRecord, SweepProgress
 from adapter.state.schema import MIGRATIONS, SCHEMA_LOCK
-from migrate.core.clock import rfc3339
 from migrate.core.errors import ConfigError
 
 __all__ = ["AuditSink", "PostgresState", "TaskCounts", "lock_id"]
@@ -423,7 +422,11 @@ def _progress(row: tuple[Any, ...]) -> SweepProgress:
         int(row[6]),
         int(row[7]),
         int(row[8]),
-        fire_time=rfc3339(fire.astimezone(UTC)) if isinstance(fire, datetime) else None,
+        fire_time=(
+            fire.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+            if isinstance(fire, datetime)
+            else None
+        ),
         mode=str(row[10]),
         planned=bool(row[11]),
         tasks=int(row[12]),
