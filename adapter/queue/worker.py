@@ -99,4 +99,6 @@ def run_worker(
     ]
     if hostname:
         argv.append(f"--hostname={hostname}")
+    for noisy in ("httpx", "httpcore"):  # one line per request otherwise (Celery's log level)
+        logging.getLogger(noisy).setLevel(logging.WARNING)
     app.worker_main(argv)

@@ -3,6 +3,7 @@ Celery workers as subprocesses (tests/fixtures/scale.py)."""
 
 from __future__ import annotations
 
+import json
 import re
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -122,9 +123,9 @@ def _check_targets(cluster: ScaleCluster, pushed: list[PushedImage], state: Post
     uploads = _blob_uploads(requests)
     assert max(uploads.values()) == 1
     expected_blobs = {
-        (f"mirror/{i.repository}", d)
+        (f"mirror/{i.repository}", blob["digest"])
         for i in pushed
-        for d in [i.config_digest, *i.layer_digests]
+        for blob in [json.loads(i.manifest)["config"], *json.loads(i.manifest)["layers"]]
     }
     assert set(uploads) == expected_blobs
     rows = state.replications()
@@ -206,14 +207,17 @@ def test_kill_9_of_a_worker_mid_copy_and_the_task_runs_elsewhere(
         cluster.start_worker(index, concurrency=1)
     cluster.start_serve(0)
 
-    def copying_big() -> int | None:
-        for index in cluster.workers:
-            log = cluster.log(f"worker-{index}")
-            if '"event":"copy_started"' in log and "dst/mirror/team/big:v1" in log:
-                return index
-        return None
+    def copying_big() -> list[int]:
+        return [
+            index
+            for index in cluster.workers
+            if re.search(
+                r'"event":"copy_started".*"target":"dst/mirror/team/big:v1"',
+                cluster.log(f"worker-{index}"),
+            )
+        ]
 
-    victim = wait_for(copying_big, 60.0, interval=0.02, what="the big copy to start")
+    [victim] = wait_for(copying_big, 60.0, interval=0.02, what="the big copy to start")
 
     def layer_upload_started() -> bool:
         posts = [
