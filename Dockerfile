@@ -8,7 +8,7 @@ COPY adapter ./adapter
 COPY migrate ./migrate
 COPY rego ./rego
 COPY deploy ./deploy
-RUN pip install . && useradd --system --uid 10001 --home-dir /state freightliner \
+RUN pip install ".[scale]" && useradd --system --uid 10001 --home-dir /state freightliner \
     && mkdir -p /state && chown freightliner /state
 USER 10001
 EXPOSE 8080

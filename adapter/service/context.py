@@ -9,20 +9,13 @@ import time
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
-
-from prometheus_client import CollectorRegistry
+from typing import TYPE_CHECKING, Any
 
 from adapter.actions.executor import DecisionExecutor
 from adapter.actions.interface import ActionResult
 from adapter.actions.notify import WebhookNotifier
 from adapter.config import FreightlinerConfig
 from adapter.metadata.registry_source import RegistryMetadataSource
-from adapter.queue.celery_app import CeleryPublisher, make_app
-from adapter.queue.leader import Leadership
-from adapter.queue.metrics import register_queue_metrics
-from adapter.queue.planner import QueuePlanner
-from adapter.queue.tasks import worker_name
 from adapter.registry.client import RegistryClient
 from adapter.runner.interface import ImageOutcome, ImageReference
 from adapter.runner.replicator import RegistryReplicator
@@ -32,14 +25,18 @@ from adapter.service.bundles import BundleManager
 from adapter.service.engine import AuditedEngine, Decider
 from adapter.service.metrics import ServiceMetrics
 from adapter.service.scheduler import Scheduler
-from adapter.service.shared import LeaderScheduler, SharedAuditLog
 from adapter.service.state import StateDB
 from adapter.service.sweep import SweepResult, run_sweep
 from adapter.state.interface import StateBackend
-from adapter.state.postgres import AuditSink, PostgresState
 from migrate.contract.decision import ReplicationDecision
 from migrate.contract.image import ImageMetadata
 from migrate.core.clock import now_rfc3339
+
+if TYPE_CHECKING:  # queue mode and the shared state need the [scale] extra: imported when used
+    from prometheus_client import CollectorRegistry
+
+    from adapter.queue.planner import QueuePlanner
+    from adapter.state.postgres import PostgresState
 
 __all__ = ["MeteredExecutor", "ServiceContext"]
 
@@ -107,6 +104,10 @@ class ServiceContext:
         self.auth = TokenAuth(load_tokens(self.settings, environ))
         self.shared_state: PostgresState | None = None
         if config.state is not None:
+            from adapter.queue.tasks import worker_name
+            from adapter.service.shared import SharedAuditLog
+            from adapter.state.postgres import AuditSink, PostgresState
+
             self.shared_state = PostgresState(
                 config.state.url,
                 connect_timeout=config.state.connect_timeout_seconds,
@@ -148,7 +149,16 @@ class ServiceContext:
         self.queue_metrics: CollectorRegistry | None = None
         self.scheduler: Scheduler
         if self.shared_state is not None and config.state is not None:
+            from adapter.queue.leader import Leadership
+            from adapter.service.shared import LeaderScheduler
+
             if config.queue is not None:
+                from prometheus_client import CollectorRegistry
+
+                from adapter.queue.celery_app import CeleryPublisher, make_app
+                from adapter.queue.metrics import register_queue_metrics
+                from adapter.queue.planner import QueuePlanner
+
                 self._queue_app = make_app(config.queue)
                 self.planner = QueuePlanner(
                     self.replicator,

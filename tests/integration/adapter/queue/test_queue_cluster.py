@@ -3,11 +3,12 @@ Celery workers as subprocesses (tests/fixtures/scale.py)."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 import time
-from concurrent.futures import ThreadPoolExecutor
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import httpx
@@ -31,7 +32,9 @@ ACCEPT = ", ".join(
 
 
 def _policies() -> dict[str, str]:
-    return {"mirror.yaml": tag_policy("^v.*", policy_id="mirror", schedule=EVERY_3S, registry="src")}
+    return {
+        "mirror.yaml": tag_policy("^v.*", policy_id="mirror", schedule=EVERY_3S, registry="src")
+    }
 
 
 def _push_many(src: RunningRegistry, repos: int, tags: int) -> list[PushedImage]:
@@ -40,7 +43,11 @@ def _push_many(src: RunningRegistry, repos: int, tags: int) -> list[PushedImage]
         return list(
             pool.map(
                 lambda n: push_image(
-                    src, f"team/app{n[0]:02d}", f"v{n[1]}", seed=n[0] * 1000 + n[1], layers=1,
+                    src,
+                    f"team/app{n[0]:02d}",
+                    f"v{n[1]}",
+                    seed=n[0] * 1000 + n[1],
+                    layers=1,
                     layer_size=512,
                 ),
                 names,
@@ -60,7 +67,9 @@ def _tag_puts(requests: list[Request]) -> Counter[str]:
     return Counter(
         r.path
         for r in requests
-        if r.method == "PUT" and "/manifests/" in r.path and "/manifests/sha256:" not in r.path
+        if r.method == "PUT"
+        and "/manifests/" in r.path
+        and "/manifests/sha256:" not in r.path
         and r.status == 201
     )
 
@@ -69,7 +78,9 @@ def _blob_uploads(requests: list[Request]) -> Counter[tuple[str, str]]:
     """Completed blob uploads by (repository, digest)."""
     counts: Counter[tuple[str, str]] = Counter()
     for r in requests:
-        match = re.match(r"^/v2/(.+)/blobs/uploads/[^?]+\?.*digest=(sha256(?::|%3A)[0-9a-f]{64})", r.path)
+        match = re.match(
+            r"^/v2/(.+)/blobs/uploads/[^?]+\?.*digest=(sha256(?::|%3A)[0-9a-f]{64})", r.path
+        )
         if r.method == "PUT" and r.status == 201 and match:
             counts[(match.group(1), match.group(2).replace("%3A", ":"))] += 1
     return counts
@@ -79,7 +90,9 @@ def _target_tags(dst: RunningRegistry) -> dict[str, str]:
     """``repository:tag`` -> digest of every tag at the target; each must resolve to a manifest
     whose blobs are all there (no tag points at a missing manifest)."""
     with httpx.Client(
-        base_url=dst.url, timeout=30, headers={"Accept": ACCEPT},
+        base_url=dst.url,
+        timeout=30,
+        headers={"Accept": ACCEPT},
         limits=httpx.Limits(max_connections=8),
     ) as http:
         repositories = http.get("/v2/_catalog", params={"n": 1000}).json()["repositories"]
@@ -114,9 +127,7 @@ def _wait_copied(state: PostgresState, count: int, timeout: float) -> None:
 
 def _check_targets(cluster: ScaleCluster, pushed: list[PushedImage], state: PostgresState) -> None:
     """Exactly the decided digests at the target, each copied once (request log and rows)."""
-    assert _target_tags(cluster.dst) == {
-        f"mirror/{i.repository}:{i.tag}": i.digest for i in pushed
-    }
+    assert _target_tags(cluster.dst) == {f"mirror/{i.repository}:{i.tag}": i.digest for i in pushed}
     requests = registry_requests(cluster.dst)
     puts = _tag_puts(requests)
     assert puts == Counter(f"/v2/mirror/{i.repository}/manifests/{i.tag}" for i in pushed)
@@ -166,18 +177,25 @@ def test_two_replicas_three_workers_copy_200_images_once(
     sweeps = _sweeps(state)
     first = next(s for s in sweeps if s.copied)
     assert (first.result, first.images, first.tasks, first.copied, first.already, first.failed) == (
-        "ok", 200, 200, 200, 0, 0
+        "ok",
+        200,
+        200,
+        200,
+        0,
+        0,
     )
     assert [s.id for s in sweeps if s.copied] == [first.id]  # later sweeps find them recorded
     fire_times = [s.fire_time for s in sweeps]
     assert len(set(fire_times)) == len(fire_times) and None not in fire_times
     assert all(int(t[17:19]) % 3 == 0 for t in fire_times)  # on the cron's grid
-    for earlier, later in zip(sweeps, sweeps[1:], strict=False):
+    for earlier, later in itertools.pairwise(sweeps):
         if earlier.finished_at is not None:  # a fire time during a running sweep is skipped
             assert later.started_at >= earlier.finished_at
     # live progress in /v1/policies while the workers copied
     mid = [s for s in snapshots if s["id"] == first.id and 0 < s["copied"] < 200]
-    assert mid and all(s["tasks"] == 200 and s["queued"] == 200 - s["copied"] for s in mid if s["planned"])
+    assert mid and all(
+        s["tasks"] == 200 and s["queued"] == 200 - s["copied"] for s in mid if s["planned"]
+    )
     assert {s["fire_time"] for s in mid} == {first.fire_time}
     # one leader, and it planned every sweep
     leaders = [i for i in (0, 1) if cluster.schedules(i)[0]["leader"]]
@@ -221,7 +239,8 @@ def test_kill_9_of_a_worker_mid_copy_and_the_task_runs_elsewhere(
 
     def layer_upload_started() -> bool:
         posts = [
-            r for r in registry_requests(cluster.dst)
+            r
+            for r in registry_requests(cluster.dst)
             if r.method == "POST" and r.path.startswith("/v2/mirror/team/big/blobs/uploads/")
         ]
         return len(posts) >= 2  # the config's, then the layer's
@@ -229,7 +248,9 @@ def test_kill_9_of_a_worker_mid_copy_and_the_task_runs_elsewhere(
     wait_for(layer_upload_started, 30.0, interval=0.01, what="the layer upload")
     victim_pid = cluster.workers[victim].pid
     cluster.kill(cluster.workers[victim])
-    assert _digest_at(cluster.dst, "mirror/team/big", "v1") is None, "the copy ended before the kill"
+    assert _digest_at(cluster.dst, "mirror/team/big", "v1") is None, (
+        "the copy ended before the kill"
+    )
 
     state = PostgresState(pg_url)
     _wait_copied(state, len(pushed), 120.0)
@@ -270,7 +291,11 @@ def test_kill_9_of_the_leader_mid_sweep_resumes_the_same_fire_time(
     sweeps = _sweeps(state)
     resumed = next(s for s in sweeps if s.id == sweep.id)
     assert (resumed.fire_time, resumed.result, resumed.tasks, resumed.copied, resumed.failed) == (
-        sweep.fire_time, "ok", 200, 200, 0
+        sweep.fire_time,
+        "ok",
+        200,
+        200,
+        0,
     )
     assert [s.id for s in sweeps if s.copied] == [sweep.id]
     fire_times = [s.fire_time for s in sweeps]

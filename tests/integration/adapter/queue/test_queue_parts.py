@@ -104,7 +104,10 @@ def test_a_429_with_retry_after_retries_the_task_after_that_many_seconds(
         progress = state.sweep(sweep_id)
         assert progress is not None
         assert (progress.result, progress.copied, progress.retries, progress.queued) == (
-            "ok", 1, 1, 0
+            "ok",
+            1,
+            1,
+            0,
         )
         assert runner.run(task, retries=2).status == "duplicate"  # a late duplicate delivery
         puts = [r for r in proxy.log if r.method == "PUT" and r.path.endswith("/manifests/v1")]
@@ -142,8 +145,14 @@ def _scheduler(
         state.finish_sweep(sweep_id, "ok", 0, 0, 0, 0)
 
     scheduler = LeaderScheduler(
-        sweep, state, ["src"], Leadership(pg_url, name=name), mode="embedded", poll=0.05,
-        tick=0.02, clock=clock,
+        sweep,
+        state,
+        ["src"],
+        Leadership(pg_url, name=name),
+        mode="embedded",
+        poll=0.05,
+        tick=0.02,
+        clock=clock,
     )
     scheduler.refresh(published)
     scheduler.start()
