@@ -15,6 +15,8 @@ import threading
 from pathlib import Path
 from typing import Any
 
+import psycopg
+import redis
 from pydantic import ValidationError
 
 from adapter.config import FreightlinerConfig
@@ -69,7 +71,11 @@ def build_worker_app(config: FreightlinerConfig) -> Any:
         except ValidationError as exc:
             log.error("copy task refused: %s", " ".join(str(exc).split()))
             return "refused"
-        outcome = runners.get().run(task, int(self.request.retries or 0))
+        try:
+            outcome = runners.get().run(task, int(self.request.retries or 0))
+        except (psycopg.Error, redis.RedisError) as exc:  # the state or broker is away
+            log.error("copy task deferred: %s", " ".join(str(exc).split()))
+            raise self.retry(countdown=5, max_retries=None) from exc
         if outcome.retry_in is not None:
             raise self.retry(countdown=outcome.retry_in, max_retries=None)
         return outcome.status

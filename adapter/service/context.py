@@ -180,6 +180,11 @@ class ServiceContext:
                 Leadership(config.state.url, config.state.connect_timeout_seconds, worker_name()),
                 mode="queue" if self.planner is not None else "embedded",
                 poll=config.state.leader_poll_seconds,
+                stale_after=(
+                    2 * config.queue.visibility_timeout_seconds
+                    if config.queue is not None
+                    else None
+                ),
             )
         else:
             self.scheduler = Scheduler(self._sweep, self.state, list(self.clients))

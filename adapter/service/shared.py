@@ -7,7 +7,9 @@
   time), and runs the first fire time after the last recorded one when it is
   already past (a failover skips no fire time; several missed ones run once).
   A fire time that comes while the policy's previous sweep is unfinished (in
-  queue mode: tasks still queued) is skipped, as in the embedded scheduler.
+  queue mode: tasks still queued) is skipped, as in the embedded scheduler; when that
+  sweep's planning ended nowhere, or its queued tasks made no progress for
+  ``stale_after`` seconds (e.g. a broker that lost them), the sweep is planned again instead.
 * :class:`SharedAuditLog`: the audit log's records also go to ``audit_records``.
 """
 
@@ -44,6 +46,7 @@ class LeaderScheduler(Scheduler):
         *,
         mode: str,
         poll: float = 1.0,
+        stale_after: float | None = None,
         tick: float = 0.2,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
@@ -53,6 +56,7 @@ class LeaderScheduler(Scheduler):
         self.leadership = leadership
         self.mode = mode
         self._poll = poll
+        self.stale_after = stale_after
         self._checked = 0.0
         self.is_leader = False
 
@@ -78,17 +82,38 @@ class LeaderScheduler(Scheduler):
                         log.exception("firing %s at %s failed", entry.policy_id, due)
 
     def _fire(self, entry: Any, due: datetime) -> None:
-        if entry.running or self._shared.unfinished_sweep(entry.policy_id) is not None:
-            entry.skipped += 1
-            log.warning(
-                "previous sweep still running; fire time skipped",
-                extra={"fields": {"policy_id": entry.policy_id, "fire_time": due.isoformat()}},
-            )
-            return
-        sweep_id = self._shared.claim_fire(entry.policy_id, due, self.mode)
-        if sweep_id is None:
-            return  # another replica ran it
-        self._start(entry, sweep_id)
+        if not entry.running:
+            # a sweep of this policy whose planning never ended (its planner died), or whose
+            # queued tasks made no progress for ``stale_after`` s (a lost broker): plan it again
+            # (queued rows are republished; the workers drop duplicates)
+            stuck = [sid for sid, _ in self._shared.unplanned_sweeps(entry.policy_id)]
+            open_id = self._shared.unfinished_sweep(entry.policy_id)
+            if not stuck and open_id is not None and self.stale_after is not None:
+                idle = self._shared.idle_seconds(open_id)
+                if idle is not None and idle > self.stale_after:
+                    stuck = [open_id]
+            if stuck:
+                log.warning(
+                    "resuming an unfinished sweep",
+                    extra={
+                        "fields": {
+                            "event": "sweep_resumed",
+                            "policy_id": entry.policy_id,
+                            "sweep_id": stuck[-1],
+                        }
+                    },
+                )
+                self._start(entry, stuck[-1])
+            elif open_id is None:
+                sweep_id = self._shared.claim_fire(entry.policy_id, due, self.mode)
+                if sweep_id is not None:  # else another replica ran it
+                    self._start(entry, sweep_id)
+                return
+        entry.skipped += 1
+        log.warning(
+            "previous sweep still running; fire time skipped",
+            extra={"fields": {"policy_id": entry.policy_id, "fire_time": due.isoformat()}},
+        )
 
     def _start(self, entry: Any, sweep_id: int) -> None:
         entry.thread = threading.Thread(

@@ -230,6 +230,15 @@ class PostgresState:
         )
         return int(rows[0][0]) if rows else None
 
+    def idle_seconds(self, sweep_id: int) -> float | None:
+        """Seconds since a sweep's tasks last changed (or it started); None if unknown."""
+        rows = self._exec(
+            "SELECT GREATEST(s.started_at, COALESCE(max(t.updated_at), 0)) FROM sweeps s"
+            " LEFT JOIN sweep_tasks t ON t.sweep_id = s.id WHERE s.id=%s GROUP BY s.id",
+            (sweep_id,),
+        )
+        return time.time() - float(rows[0][0]) if rows else None
+
     def finish_sweep(
         self, sweep_id: int, result: str, images: int, copied: int, already: int, failed: int
     ) -> None:

@@ -222,12 +222,14 @@ def test_two_replicas_three_workers_copy_200_images_once(
     assert answer.status_code == 200, answer.text
     body = answer.json()
     assert (body["queued"], body["summary"]) == (
-        True, {"images": 1, "enqueued": 1, "already": 0, "failed": 0}
+        True,
+        {"images": 1, "enqueued": 1, "already": 0, "failed": 0},
     )
     assert body["tasks"][0]["target"] == "dst/adhoc/team/extra:rc1"
     assert body["tasks"][0]["source_digest"] == extra.digest
     wait_for(
-        lambda: _digest_at(cluster.dst, "adhoc/team/extra", "rc1") == extra.digest, 60.0,
+        lambda: _digest_at(cluster.dst, "adhoc/team/extra", "rc1") == extra.digest,
+        60.0,
         what="the requested copy",
     )
     wait_for(lambda: (state.sweep(body["sweep_id"]) or first).result == "ok", 30.0, what="ok")

@@ -215,3 +215,29 @@ def test_one_scheduler_fires_each_time_and_a_failover_neither_repeats_nor_skips(
     assert (view[0]["leader"], view[0]["last_sweep"]["fire_time"]) == (True, "2026-11-29T12:04:00Z")
     c.stop(1.0)
     state.close()
+
+
+def test_a_sweep_whose_queued_tasks_stall_is_planned_again_not_skipped_forever(
+    pg_url: str, tmp_path: Path
+) -> None:
+    published = _published(tmp_path)
+    clock = _Clock(datetime(2026, 11, 29, 13, 0, 30, tzinfo=UTC))
+    state = PostgresState(pg_url)
+    stalled = state.claim_fire("mirror", datetime(2026, 11, 29, 13, 0, tzinfo=UTC), "queue")
+    assert stalled is not None
+    state.add_tasks(stalled, [("k", "sha256:" + "3" * 64, "dst/a:v1")])  # lost by the broker
+    state.mark_planned(stalled, 1)
+    calls: list[tuple[str, int]] = []
+    d = _scheduler("d", pg_url, clock, calls, published)
+    d.stale_after = 3600.0
+    wait_for(lambda: d.is_leader, 10.0, what="d leads")
+    clock.now = datetime(2026, 11, 29, 13, 1, 0, 100000, tzinfo=UTC)
+    wait_for(lambda: d.view()[0]["skipped_fire_times"] == 1, 10.0, what="13:01 skipped")
+    assert calls == []  # progress is recent: the open sweep is left to the workers
+    d.stale_after = 0.5
+    time.sleep(0.6)
+    clock.now = datetime(2026, 11, 29, 13, 2, 0, 100000, tzinfo=UTC)
+    wait_for(lambda: calls == [("d", stalled)], 10.0, what="the stalled sweep planned again")
+    assert [s.fire_time for s in state.sweeps("mirror")] == ["2026-11-29T13:00:00Z"]
+    d.stop(1.0)
+    state.close()
