@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from click.testing import CliRunner
 from pydantic import ValidationError
@@ -68,3 +70,13 @@ def test_worker_help_has_an_example() -> None:
     assert result.exit_code == 0
     assert "freightliner-policy worker --config /etc/freightliner/config.yaml" in result.output
     assert "--concurrency" in result.output and "--pool" in result.output
+
+
+def test_worker_without_queue_settings_exits_3_with_one_line(tmp_path: Path) -> None:
+    config = tmp_path / "c.yaml"
+    config.write_text("registries: {}\n")
+    result = CliRunner().invoke(cli, ["worker", "--config", str(config)])
+    assert result.exit_code == 3
+    assert result.output.strip().splitlines() == [
+        f"error: {config}: the worker needs queue.broker (Redis) and state.url (PostgreSQL)"
+    ]
