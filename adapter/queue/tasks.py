@@ -15,6 +15,8 @@
    registry's ``Retry-After`` (else ``retry_backoff_seconds``, doubling, capped),
    at most ``queue.max_retries`` times; then, or for any other failure, the task
    is ``failed`` with the error.
+5. The decision's notify actions (carried by an image's first task) are sent once the copy
+   ended for good (``copied``, or ``failed`` after the retries), as the embedded sweep does.
 """
 
 from __future__ import annotations
@@ -134,8 +136,8 @@ class CopyRunner:
                     }
                 },
             )
-            results = self.executor.execute(task.image, task.decision)
-            copy = next(r for r in results if r.action.type == "replicate")
+            only_copy = task.decision.model_copy(update={"actions": [task.action]})
+            [copy] = self.executor.execute(task.image, only_copy)
             if copy.status in {"replicated", "skipped"}:
                 self.state.record(
                     task.source_digest,
@@ -147,6 +149,7 @@ class CopyRunner:
                 )
                 status = "copied" if copy.status == "replicated" else "already"
                 self._finish(task, status, bytes_copied=copy.bytes_copied)
+                self._notify(task)
                 return TaskOutcome(status)
             error: FreightlinerError | None = getattr(self.copier.local, "error", None)
             verdict = registry_verdict(error) if error is not None else None
@@ -158,7 +161,15 @@ class CopyRunner:
                     task, min(delay, self.settings.retry_backoff_max_seconds), "transient"
                 )
             self._finish(task, "failed", error=copy.error)
+            self._notify(task)
             return TaskOutcome("failed", error=copy.error)
+
+    def _notify(self, task: CopyTask) -> None:
+        """The decision's notify actions (first task of an image only), once the copy ended
+        for good: not on a retry, and not when the state already recorded the copy."""
+        notify = task.decision.notifications()
+        if notify:
+            self.executor.execute(task.image, task.decision.model_copy(update={"actions": notify}))
 
     def _retry(self, task: CopyTask, delay: float, reason: str) -> TaskOutcome:
         self.state.count_retry(task.sweep_id, task.key)

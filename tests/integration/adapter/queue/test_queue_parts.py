@@ -49,7 +49,7 @@ def test_the_rate_limit_spaces_copy_starts_per_target_registry(redis_url: str) -
     other.close()
 
 
-def _task(sweep_id: int, image: Any) -> CopyTask:
+def _task(sweep_id: int, image: Any, notify_url: str = "") -> CopyTask:
     metadata = ImageMetadata.model_validate(
         {
             "registry": "src",
@@ -62,16 +62,23 @@ def _task(sweep_id: int, image: Any) -> CopyTask:
     action = DecisionAction(
         type="replicate", target_registry="dst", target_repo="mirror/app", policy_ids=["p"]
     )
+    notify = (
+        [DecisionAction(type="notify", parameters={"url": notify_url}, policy_ids=["p"])]
+        if notify_url
+        else []
+    )
     return CopyTask(
         sweep_id=sweep_id,
         policy_id="p",
         image=metadata,
-        decision=ReplicationDecision(should_replicate=True, actions=[action], reason="test"),
+        decision=ReplicationDecision(
+            should_replicate=True, actions=[action, *notify], reason="test"
+        ),
     )
 
 
 def test_a_429_with_retry_after_retries_the_task_after_that_many_seconds(
-    registry_factory: RegistryFactory, pg_url: str
+    registry_factory: RegistryFactory, pg_url: str, webhook: Any
 ) -> None:
     src, dst = registry_factory.start(name="src"), registry_factory.start(name="dst")
     proxy = FaultProxy(dst)
@@ -86,7 +93,7 @@ def test_a_429_with_retry_after_retries_the_task_after_that_many_seconds(
         state = PostgresState(pg_url, owner="t")
         runner = CopyRunner(config, settings, state, RateLimiter(settings.broker, {}))
         sweep_id = state.start_sweep("p", mode="queue")
-        task = _task(sweep_id, image)
+        task = _task(sweep_id, image, notify_url=webhook.url)
         assert state.add_tasks(sweep_id, [(task.key, task.source_digest, task.target)]) == {
             task.key
         }
@@ -98,6 +105,7 @@ def test_a_429_with_retry_after_retries_the_task_after_that_many_seconds(
         outcome = runner.run(task, retries=0)
         assert (outcome.status, outcome.retry_in, outcome.reason) == ("retry", 1.0, "transient")
         assert state.task_status(sweep_id, task.key) == "queued"
+        assert webhook.requests == []  # no notification while the copy is retried
         assert state.replicated(task.source_digest, task.target) is None
         again = runner.run(task, retries=1)
         assert again.status == "copied"
@@ -110,6 +118,10 @@ def test_a_429_with_retry_after_retries_the_task_after_that_many_seconds(
             0,
         )
         assert runner.run(task, retries=2).status == "duplicate"  # a late duplicate delivery
+        [event] = webhook.wait_for(1)
+        assert event.json()["image"]["digest"] == image.digest
+        time.sleep(0.3)
+        assert len(webhook.requests) == 1  # once, after the copy
         puts = [r for r in proxy.log if r.method == "PUT" and r.path.endswith("/manifests/v1")]
         assert [r.status for r in puts] == [429, 429, 429, 429, 201]
         runner.close()
