@@ -55,6 +55,46 @@ def load() -> str:
     return " ".join(Path("/proc/loadavg").read_text().split()[:3])
 
 
+_TICK = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU seconds the processes used so far (children not included)."""
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / _TICK
+
+
+def children_of(parent: int) -> list[int]:
+    """``parent`` and its direct children (a postmaster and its backends)."""
+    pids = [parent]
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == parent:
+                pids.append(int(entry.name))
+    return pids
+
+
+class Servers:
+    """PIDs of the shared servers whose CPU queue mode adds: PostgreSQL and Redis."""
+
+    def __init__(self, pg_root: Path, redis_pid: int) -> None:
+        self.postmaster = int((pg_root / "data" / "postmaster.pid").read_text().split()[0])
+        self.redis_pid = redis_pid
+
+    def cpu(self) -> float:
+        return cpu_seconds([*children_of(self.postmaster), self.redis_pid])
+
+
 def tasks_for(images: list[PushedImage], sweep_id: int) -> list[CopyTask]:
     action = DecisionAction(
         type="replicate", target_registry="dst", target_repo="mirror/{repository}", policy_ids=["b"]
@@ -87,7 +127,8 @@ def config_for(src: RunningRegistry, dst: RunningRegistry, redis: str, pg: str) 
 
 def run_embedded(
     images: list[PushedImage], src: RunningRegistry, dst: RunningRegistry, threads: int, base: Path
-) -> float:
+) -> tuple[float, float, float]:
+    """(seconds, CPU seconds of the copying process, CPU seconds of PostgreSQL + Redis)."""
     config = FreightlinerConfig.from_document(config_for(src, dst, "redis://x", "postgresql://x"))
     clients = {
         n: RegistryClient(config.registries.get(n), max_connections=8) for n in ("src", "dst")
@@ -108,14 +149,14 @@ def run_embedded(
             bundle_revision="",
         )
 
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     with ThreadPoolExecutor(threads) as pool:
         list(pool.map(one, tasks))
-    elapsed = time.perf_counter() - started
+    elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
     state.close()
     for client in clients.values():
         client.close()
-    return elapsed
+    return elapsed, cpu, 0.0
 
 
 def run_queue(
@@ -127,7 +168,8 @@ def run_queue(
     redis_url: str,
     pg_url: str,
     base: Path,
-) -> float:
+    servers: Servers,
+) -> tuple[float, float, float]:
     path = base / f"config-{workers}-{threads}-{time.monotonic_ns()}.yaml"
     path.write_text(yaml.safe_dump(config_for(src, dst, redis_url, pg_url)))
     config = FreightlinerConfig.load(path)
@@ -174,15 +216,22 @@ def run_queue(
         sweep = state.start_sweep("bench", mode="queue")
         tasks = tasks_for(rest, sweep)
         started = time.perf_counter()
+        pids = [p.pid for p in procs]
+        worker_cpu, server_cpu, own_cpu = cpu_seconds(pids), servers.cpu(), time.process_time()
         state.add_tasks(sweep, [(t.key, t.source_digest, t.target) for t in tasks])
         state.mark_planned(sweep, len(tasks))
         for task in tasks:
             publisher.publish(task)
-        _wait_finished(state, sweep, 600)
+        _wait_finished(state, sweep, 600, poll=0.05)
         elapsed = time.perf_counter() - started
+        worker_cpu = cpu_seconds(pids) - worker_cpu
+        server_cpu = servers.cpu() - server_cpu
+        # the publisher's share: this process did nothing else but poll the state meanwhile
+        own_cpu = time.process_time() - own_cpu
         progress = state.sweep(sweep)
         assert progress is not None and progress.copied == len(tasks), progress
-        return elapsed * len(images) / len(tasks)  # scaled to the same image count
+        scale = len(images) / len(tasks)  # to the same image count as the embedded runs
+        return elapsed * scale, (worker_cpu + own_cpu) * scale, server_cpu * scale
     finally:
         for proc in procs:
             proc.kill()
@@ -193,13 +242,13 @@ def run_queue(
         state.close()
 
 
-def _wait_finished(state: PostgresState, sweep: int, timeout: float) -> None:
+def _wait_finished(state: PostgresState, sweep: int, timeout: float, poll: float = 0.02) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         progress = state.sweep(sweep)
         if progress is not None and progress.finished_at is not None:
             return
-        time.sleep(0.02)
+        time.sleep(poll)
     raise RuntimeError(f"sweep {sweep} did not finish in {timeout}s")
 
 
