@@ -287,39 +287,55 @@ def main() -> int:
             f"{args.images} images, {args.layers} layers of {args.layer_kib} KiB "
             f"({mib:.1f} MiB in all); {os.cpu_count()} CPUs\n"
         )
-        print("| mode | processes x threads | seconds | images/s | ms/image | load before |")
-        print("|---|---|---|---|---|---|")
-        rows: dict[str, float] = {}
+        print(
+            "| mode | processes x threads | seconds | images/s | wall ms/image "
+            "| copier CPU ms/image | PostgreSQL+Redis CPU ms/image | load before |"
+        )
+        print("|---|---|---|---|---|---|---|---|")
+        servers = Servers(pg.root, redis.process.pid)
+        rows: dict[str, tuple[float, float, float]] = {}
+
+        def row(
+            mode: str, workers: int, threads: int, result: tuple[float, float, float], before: str
+        ) -> None:
+            seconds, cpu, server = result
+            n = args.images
+            print(
+                f"| {mode} | {workers} x {threads} | {seconds:.2f} | {n / seconds:.1f} | "
+                f"{seconds * 1000 / n:.1f} | {cpu * 1000 / n:.1f} | {server * 1000 / n:.1f} "
+                f"| {before} |",
+                flush=True,
+            )
+
         for threads in (1, args.threads):
             dst = registries.start(name="dst")
             before = load()
-            seconds = run_embedded(images, src, dst, threads, base)
+            rows[f"embedded-{threads}"] = run_embedded(images, src, dst, threads, base)
             dst.stop()
-            rows[f"embedded-{threads}"] = seconds
-            print(
-                f"| embedded | 1 x {threads} | {seconds:.2f} | {args.images / seconds:.1f} | "
-                f"{seconds * 1000 / args.images:.1f} | {before} |",
-                flush=True,
-            )
-        for workers, threads in [(1, 1)] + [
-            (int(w), args.threads) for w in args.workers.split(",")
-        ]:
+            row("embedded", 1, threads, rows[f"embedded-{threads}"], before)
+        runs = [(1, 1)] + [(int(w), args.threads) for w in args.workers.split(",")]
+        for workers, threads in runs:
             dst = registries.start(name="dst")
             before = load()
-            seconds = run_queue(
-                images, src, dst, workers, threads, redis.fresh_url(), pg.create_database(), base
+            rows[f"queue-{workers}-{threads}"] = run_queue(
+                images,
+                src,
+                dst,
+                workers,
+                threads,
+                redis.fresh_url(),
+                pg.create_database(),
+                base,
+                servers,
             )
             dst.stop()
-            rows[f"queue-{workers}-{threads}"] = seconds
-            print(
-                f"| queue | {workers} x {threads} | {seconds:.2f} | {args.images / seconds:.1f} | "
-                f"{seconds * 1000 / args.images:.1f} | {before} |",
-                flush=True,
-            )
-        overhead = (rows["queue-1-1"] - rows["embedded-1"]) * 1000 / args.images
+            row("queue", workers, threads, rows[f"queue-{workers}-{threads}"], before)
+        q, e = rows["queue-1-1"], rows["embedded-1"]
         print(
-            f"\nqueue-mode overhead per image (1 worker x 1 thread vs embedded 1 thread): "
-            f"{overhead:.1f} ms; load after: {load()}"
+            f"\nqueue-mode overhead per image, 1 worker x 1 thread against embedded 1 thread: "
+            f"wall {(q[0] - e[0]) * 1000 / args.images:+.1f} ms, copier CPU "
+            f"{(q[1] - e[1]) * 1000 / args.images:+.1f} ms, PostgreSQL+Redis CPU "
+            f"{q[2] * 1000 / args.images:+.1f} ms; load after: {load()}"
         )
     finally:
         registries.close()

@@ -7,7 +7,8 @@ the shared state records for the same source digest becomes an ``already`` row
 (no task); the rest are recorded as ``queued`` rows of the sweep first, then
 published. A planner that takes over a sweep its dead predecessor began (same
 fire time) plans again: rows already there are kept, and every row still
-``queued`` is published again (a duplicate delivery is dropped by the worker).
+``queued`` is published again (a duplicate delivery is dropped by the worker). A planner stopped by
+SIGTERM leaves its sweep unplanned for the next leader to resume the same way.
 """
 
 from __future__ import annotations
@@ -71,7 +72,9 @@ class QueuePlanner:
                     plans = self.replicator.plan(ImageReference(registry, repository))
                     self._enqueue(plans, capture, sweep_id, policy_id, result)
             if stop.is_set():
+                # left unplanned: the next leader (or this replica, restarted) plans it again
                 result.result = "abandoned"
+                return result
         except FreightlinerError as exc:
             result.result, result.error = "failed", exc.message
             log.error("planning sweep %d of %s failed: %s", sweep_id, policy_id, exc.message)

@@ -253,3 +253,43 @@ def test_a_sweep_whose_queued_tasks_stall_is_planned_again_not_skipped_forever(
     assert [s.fire_time for s in state.sweeps("mirror")] == ["2026-11-29T13:00:00Z"]
     d.stop(1.0)
     state.close()
+
+
+def test_queue_metrics_read_the_broker_and_the_shared_state(redis_url: str, pg_url: str) -> None:
+    from prometheus_client import CollectorRegistry, generate_latest
+
+    from adapter.queue.celery_app import CeleryPublisher, make_app
+    from adapter.queue.metrics import register_queue_metrics
+    from tests.fixtures.topology import parse_metrics
+
+    settings = QueueSettings(broker=redis_url)
+    state = PostgresState(pg_url)
+    registry = CollectorRegistry()
+    collector = register_queue_metrics(registry, redis_url, settings.queue_name, state)
+    app = make_app(settings)
+    publisher = CeleryPublisher(app, settings.queue_name)
+    sweep = state.start_sweep("p", mode="queue")
+    images = [
+        SimpleNamespace(repository="team/app", tag=f"v{i}", digest="sha256:" + f"{i}" * 64, size=1)
+        for i in range(3)
+    ]
+    tasks = [_task(sweep, image) for image in images]
+    assert len({t.key for t in tasks}) == 3
+    state.add_tasks(sweep, [(t.key, t.source_digest, t.target) for t in tasks])
+    for task in tasks:  # no worker runs: they wait in the broker
+        publisher.publish(task)
+    state.count_retry(sweep, tasks[0].key)
+    state.count_retry(sweep, tasks[0].key)
+    state.finish_task(sweep, tasks[1].key, "failed", error="boom")
+    samples = parse_metrics(generate_latest(registry).decode())
+    assert {k: v for k, v in samples.items() if k.startswith("freightliner_queue")} == {
+        "freightliner_queue_depth": 3.0,
+        "freightliner_queue_in_flight": 0.0,
+        "freightliner_queue_tasks_open": 2.0,
+        "freightliner_queue_task_retries_total": 2.0,
+        "freightliner_queue_task_failures_total": 1.0,
+        "freightliner_queue_tasks_copied_total": 0.0,
+    }
+    collector.close()
+    app.close()
+    state.close()
