@@ -17,7 +17,7 @@ COPY pyproject.toml README.md LICENSE CHANGELOG.md ./
 COPY adapter ./adapter
 COPY migrate ./migrate
 COPY rego ./rego
-RUN pip install . && rm -rf /src \
+RUN pip install ".[scale]" && rm -rf /src \
     && useradd --system --uid 10001 --home-dir /state freightliner \
     && mkdir -p /state && chown freightliner /state
 WORKDIR /state

@@ -8,6 +8,8 @@ Sections::
     opa:          url, failure_mode, retries, circuit breaker
     replication:  legacy rules (``rules: [...]``), used by failure_mode fail-open
     serve:        the long-lived service (freightliner-policy serve)
+    queue:        queue mode: copies run on Celery workers over a Redis broker (docs/deployment.md)
+    state:        shared state in PostgreSQL (default: serve.state_db, SQLite)
     bundle_signing: keys to sign published bundles and verify bundles read (OPA's format)
 
 Every other top-level key is reported as unknown. Secrets never appear here:
@@ -36,7 +38,9 @@ __all__ = [
     "FreightlinerConfig",
     "MetricsSettings",
     "OpaSettings",
+    "QueueSettings",
     "ServeSettings",
+    "StateSettings",
     "http_url_problem",
 ]
 
@@ -49,6 +53,8 @@ _KNOWN = {
     "serve",
     "treeReplicate",
     "bundle_signing",
+    "queue",
+    "state",
 }
 
 
@@ -135,6 +141,38 @@ class ServeSettings(BaseModel):
     metrics: MetricsSettings = Field(default_factory=MetricsSettings)
 
 
+class QueueSettings(BaseModel):
+    """``queue:``: plan in ``serve``, copy on ``freightliner-policy worker`` processes.
+
+    ``rate_limits`` maps a target registry name to the most copy tasks per second all the
+    workers together start against it (a token bucket kept in the broker's Redis);
+    ``default_rate_limit`` applies to every other target registry (0: no limit)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    broker: str = Field(pattern=r"^rediss?://")
+    queue_name: str = Field(default="freightliner.copy", pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+    #: seconds before a task taken by a worker that vanished (kill -9) is given to another
+    visibility_timeout_seconds: float = Field(default=300.0, ge=1)
+    max_retries: int = Field(default=5, ge=0, le=100)
+    #: the wait before a retry when the registry sent no Retry-After (doubles each retry)
+    retry_backoff_seconds: float = Field(default=2.0, gt=0)
+    retry_backoff_max_seconds: float = Field(default=300.0, gt=0)
+    rate_limits: dict[str, float] = Field(default_factory=dict)
+    default_rate_limit: float = Field(default=0.0, ge=0)
+
+
+class StateSettings(BaseModel):
+    """``state:``: the shared state database (PostgreSQL); SQLite (serve.state_db) without it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    url: str = Field(pattern=r"^postgres(ql)?://")
+    #: seconds between the replicas' attempts to become the scheduler (leader)
+    leader_poll_seconds: float = Field(default=1.0, gt=0, le=60)
+    connect_timeout_seconds: float = Field(default=10.0, gt=0)
+
+
 class BundleSigningSettings(BaseModel):
     """``bundle_signing:``: ``serve`` signs what it publishes with ``signing_key``; every
     bundle the adapter reads is verified with ``verification_key`` (docs/deployment.md)."""
@@ -179,6 +217,8 @@ class FreightlinerConfig(BaseModel):
     replication: dict[str, Any] = Field(default_factory=dict)
     serve: ServeSettings = Field(default_factory=ServeSettings)
     bundle_signing: BundleSigningSettings = Field(default_factory=BundleSigningSettings)
+    queue: QueueSettings | None = None
+    state: StateSettings | None = None
     source: str | None = None
 
     @property
@@ -213,6 +253,8 @@ class FreightlinerConfig(BaseModel):
             ("opa", OpaSettings),
             ("serve", ServeSettings),
             ("bundle_signing", BundleSigningSettings),
+            ("queue", QueueSettings),
+            ("state", StateSettings),
         ):
             if key in data:
                 try:
@@ -257,6 +299,15 @@ class FreightlinerConfig(BaseModel):
                             field=f"{key}.{setting}",
                         )
                     )
+        if "queue" in values and "state" not in values and "state" not in data:
+            problems.append(
+                Diagnostic(
+                    "queue mode needs the shared state database: add state.url (PostgreSQL)",
+                    file=name,
+                    line=line_of(data, ["queue"]),
+                    field="queue",
+                )
+            )
         if problems:
             raise ConfigError(f"{name}: {len(problems)} problem(s) in the configuration", problems)
         return cls(**values)

@@ -28,6 +28,7 @@ pytest_plugins = [
     "tests.fixtures.webhook",
     "tests.fixtures.topology",
     "tests.fixtures.podman",
+    "tests.fixtures.scale",
 ]
 
 

@@ -8,6 +8,7 @@ from adapter.cli.policy import policy
 from adapter.cli.policy_remote import apply_command, export_command, preview_command, token
 from adapter.cli.runtime import evaluate, replicate
 from adapter.cli.serve import serve
+from adapter.cli.worker import worker
 from adapter.registry.inventory import live_inventory
 from migrate.cli import cli as migrate_cli
 from migrate.core.cli_options import add_common_options, run
@@ -63,6 +64,7 @@ policy.add_command(preview_command)
 cli.add_command(policy)
 cli.add_command(token)
 cli.add_command(serve)
+cli.add_command(worker)
 cli.add_command(evaluate)
 cli.add_command(replicate)
 # Not optional: a broken import must fail loudly, not remove the subcommand.

@@ -9,7 +9,7 @@ import time
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from adapter.actions.executor import DecisionExecutor
 from adapter.actions.interface import ActionResult
@@ -27,9 +27,16 @@ from adapter.service.metrics import ServiceMetrics
 from adapter.service.scheduler import Scheduler
 from adapter.service.state import StateDB
 from adapter.service.sweep import SweepResult, run_sweep
+from adapter.state.interface import StateBackend
 from migrate.contract.decision import ReplicationDecision
 from migrate.contract.image import ImageMetadata
 from migrate.core.clock import now_rfc3339
+
+if TYPE_CHECKING:  # queue mode and the shared state need the [scale] extra: imported when used
+    from prometheus_client import CollectorRegistry
+
+    from adapter.queue.planner import QueuePlanner
+    from adapter.state.postgres import PostgresState
 
 __all__ = ["MeteredExecutor", "ServiceContext"]
 
@@ -103,7 +110,22 @@ class ServiceContext:
         self.bundle_name = self.settings.bundle_name
         self.metrics = ServiceMetrics(self.settings.metrics, config.registries)
         self.auth = TokenAuth(load_tokens(self.settings, environ))
-        self.audit = AuditLog(self.settings.audit_log)
+        self.shared_state: PostgresState | None = None
+        if config.state is not None:
+            from adapter.queue.tasks import worker_name
+            from adapter.service.shared import SharedAuditLog
+            from adapter.state.postgres import AuditSink, PostgresState
+
+            self.shared_state = PostgresState(
+                config.state.url,
+                connect_timeout=config.state.connect_timeout_seconds,
+                owner=worker_name(),
+            )
+            self.audit: AuditLog = SharedAuditLog(
+                self.settings.audit_log, AuditSink(self.shared_state)
+            )
+        else:
+            self.audit = AuditLog(self.settings.audit_log)
         self.change_log = JsonlWriter(self.settings.change_log)
         self.manager = BundleManager(
             policy_sources,
@@ -112,7 +134,9 @@ class ServiceContext:
             interval=self.settings.watch_interval_seconds,
             signer=config.bundle_signing.signing(),
         )
-        self.state = StateDB(self.settings.state_db)
+        self.state: StateBackend = (
+            self.shared_state if self.shared_state is not None else StateDB(self.settings.state_db)
+        )
         self.pool = ThreadPoolExecutor(self.settings.threads, thread_name_prefix="freightliner-api")
         self.decider = Decider(config, self.manager, self.metrics, self.audit, config_path)
         concurrency = max(config.policy.maxConcurrency, 4)
@@ -129,7 +153,48 @@ class ServiceContext:
             max_concurrency=config.policy.maxConcurrency,
             batch_size=self.settings.sweep_batch_size,
         )
-        self.scheduler = Scheduler(self._sweep, self.state, list(self.clients))
+        self.planner: QueuePlanner | None = None
+        self.queue_metrics: CollectorRegistry | None = None
+        self.scheduler: Scheduler
+        if self.shared_state is not None and config.state is not None:
+            from adapter.queue.leader import Leadership
+            from adapter.service.shared import LeaderScheduler
+
+            if config.queue is not None:
+                from adapter.queue.celery_app import CeleryPublisher, make_app
+                from adapter.queue.metrics import register_queue_metrics
+                from adapter.queue.planner import QueuePlanner
+
+                self._queue_app = make_app(config.queue)
+                self.planner = QueuePlanner(
+                    self.replicator,
+                    self.decider,
+                    self.shared_state,
+                    CeleryPublisher(self._queue_app, config.queue.queue_name),
+                )
+                # on the app's one registry: /metrics shows them with the rest
+                self.queue_metrics = self.metrics.registry
+                register_queue_metrics(
+                    self.queue_metrics,
+                    config.queue.broker,
+                    config.queue.queue_name,
+                    self.shared_state,
+                )
+            self.scheduler = LeaderScheduler(
+                self._claimed_sweep,
+                self.shared_state,
+                list(self.clients),
+                Leadership(config.state.url, config.state.connect_timeout_seconds, worker_name()),
+                mode="queue" if self.planner is not None else "embedded",
+                poll=config.state.leader_poll_seconds,
+                stale_after=(
+                    2 * config.queue.visibility_timeout_seconds
+                    if config.queue is not None
+                    else None
+                ),
+            )
+        else:
+            self.scheduler = Scheduler(self._sweep, self.state, list(self.clients))
         self.manager.on_validate(self.scheduler.validate)
         self.manager.on_publish(self.scheduler.refresh)
         self._started = False
@@ -160,8 +225,16 @@ class ServiceContext:
         self.audit.close()
         self.change_log.close()
         self.state.close()
+        if self.planner is not None:
+            self._queue_app.close()
 
-    def _sweep(self, policy_id: str, registries: list[str], stop: threading.Event) -> SweepResult:
+    def _sweep(
+        self,
+        policy_id: str,
+        registries: list[str],
+        stop: threading.Event,
+        sweep_id: int | None = None,
+    ) -> SweepResult:
         return run_sweep(
             policy_id,
             registries,
@@ -171,7 +244,32 @@ class ServiceContext:
             self.metrics,
             stop,
             max_concurrency=max(self.config.policy.maxConcurrency, 1),
+            sweep_id=sweep_id,
         )
+
+    def _claimed_sweep(
+        self, sweep_id: int, policy_id: str, registries: list[str], stop: threading.Event
+    ) -> object:
+        """A fire time the leader claimed: planned into tasks (queue mode) or run here."""
+        if self.planner is None:
+            return self._sweep(policy_id, registries, stop, sweep_id)
+        planned = self.planner.sweep(sweep_id, policy_id, registries, stop)
+        self.metrics.sweeps.inc(policy_id=policy_id, result=f"planned_{planned.result}")
+        log.info(
+            "sweep planned",
+            extra={
+                "fields": {
+                    "event": "sweep_planned",
+                    "policy_id": policy_id,
+                    "sweep_id": sweep_id,
+                    "result": planned.result,
+                    "images": planned.images,
+                    "enqueued": planned.enqueued,
+                    "already": planned.already,
+                }
+            },
+        )
+        return planned
 
     # -- API operations (worker threads) ----------------------------------------
     def readiness(self) -> tuple[bool, dict[str, Any]]:
@@ -257,6 +355,8 @@ class ServiceContext:
         return {**_common_provenance(provenances), "results": results}
 
     def replicate(self, reference: ImageReference, dry_run: bool) -> dict[str, Any]:
+        if self.planner is not None and not dry_run:
+            return self._enqueue(reference)
         capture = self.decider.begin("replicate")
         summary = self.replicator.replicate(reference, dry_run=dry_run)
         outcomes = []
@@ -285,6 +385,27 @@ class ServiceContext:
             "summary": counts,
             "exit_code": summary.exit_code,
             "outcomes": outcomes,
+        }
+
+    def _enqueue(self, reference: ImageReference) -> dict[str, Any]:
+        """Queue mode: plan and enqueue; the copies happen on the workers."""
+        assert self.planner is not None
+        planned = self.planner.replicate(reference)
+        return {
+            "reference": str(reference),
+            "dry_run": False,
+            "queued": True,
+            "sweep_id": planned.sweep_id,
+            "summary": {
+                "images": planned.images,
+                "enqueued": planned.enqueued,
+                "already": planned.already,
+                "failed": planned.undecided,
+            },
+            "tasks": [
+                {"target": t.target, "source_digest": t.source_digest, "task": t.key}
+                for t in planned.tasks
+            ],
         }
 
     @staticmethod

@@ -18,8 +18,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from adapter.service.bundles import PublishedBundle
-from adapter.service.state import StateDB
 from adapter.service.sweep import SweepResult
+from adapter.state.interface import StateBackend
 from migrate.core.cron import CronSchedule
 from migrate.core.errors import PolicyError
 from migrate.policy.model import Policy
@@ -71,7 +71,7 @@ class Scheduler:
     def __init__(
         self,
         sweep: SweepFunc,
-        state: StateDB,
+        state: StateBackend,
         configured: list[str],
         tick: float = 0.2,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),

@@ -12,8 +12,9 @@ from __future__ import annotations
 import sqlite3
 import threading
 import time
-from dataclasses import dataclass
 from pathlib import Path
+
+from adapter.state.interface import ReplicationRecord, SweepRecord
 
 __all__ = ["ReplicationRecord", "StateDB", "SweepRecord"]
 
@@ -44,30 +45,6 @@ CREATE TABLE IF NOT EXISTS sweeps (
     failed INTEGER NOT NULL DEFAULT 0
 );
 """
-
-
-@dataclass(frozen=True)
-class ReplicationRecord:
-    source_digest: str
-    target: str
-    target_digest: str
-    source: str
-    policy_id: str
-    bundle_revision: str
-    replicated_at: float
-
-
-@dataclass(frozen=True)
-class SweepRecord:
-    id: int
-    policy_id: str
-    started_at: float
-    finished_at: float | None
-    result: str
-    images: int
-    copied: int
-    already: int
-    failed: int
 
 
 class StateDB:

@@ -29,7 +29,7 @@ from adapter.runner.replicator import RegistryReplicator
 from adapter.runner.selection import TagPlan
 from adapter.service.engine import Decided, Decider
 from adapter.service.metrics import ServiceMetrics
-from adapter.service.state import StateDB
+from adapter.state.interface import StateBackend
 from migrate.core.errors import FreightlinerError
 
 __all__ = ["SweepResult", "run_sweep"]
@@ -52,7 +52,7 @@ def _execute(
     plan: TagPlan,
     policy_id: str,
     replicator: RegistryReplicator,
-    state: StateDB,
+    state: StateBackend,
     decisions: Mapping[tuple[str, str], Decided],
     result: SweepResult,
     lock: threading.Lock,
@@ -100,14 +100,17 @@ def run_sweep(
     registries: list[str],
     replicator: RegistryReplicator,
     decider: Decider,
-    state: StateDB,
+    state: StateBackend,
     metrics: ServiceMetrics,
     stop: threading.Event,
     max_concurrency: int = 4,
+    sweep_id: int | None = None,
 ) -> SweepResult:
-    """Sweep ``registries`` for ``policy_id``; never raises (errors are in the result)."""
+    """Sweep ``registries`` for ``policy_id``; never raises (errors are in the result).
+    ``sweep_id``: a sweep the scheduler already recorded (a claimed fire time)."""
     result = SweepResult(policy_id)
-    sweep_id = state.start_sweep(policy_id)
+    if sweep_id is None:
+        sweep_id = state.start_sweep(policy_id)
     started = time.monotonic()
     lock = threading.Lock()
     clients = getattr(replicator, "clients", {})

@@ -1,0 +1,1 @@
+"""Shared state backends: the interface, and PostgreSQL (SQLite stays in adapter.service.state)."""
