@@ -11,7 +11,17 @@ from migrate.core.exit_codes import exit_on_error
 __all__ = ["worker"]
 
 
-@click.command()
+@click.command(
+    epilog="""\b
+Examples:
+  freightliner-policy worker --config /etc/freightliner/config.yaml --concurrency 8
+  freightliner-policy worker --config config.yaml --pool solo --hostname copy-1@%h
+
+\b
+Environment: FREIGHTLINER_REGISTRY_<NAME>_USERNAME/_PASSWORD (registry
+credentials), DOCKER_CONFIG; the broker and database URLs come from the
+config's queue.broker and state.url."""
+)
 @click.option(
     "--config",
     "config_path",
@@ -51,10 +61,6 @@ def worker(
     acknowledges it only then, so a worker that dies mid-copy leaves the task
     to another worker. Run any number of workers, on any machines, with the
     same config file as `serve` (it needs `queue:` and `state:`).
-
-    Example:
-
-        freightliner-policy worker --config /etc/freightliner/config.yaml --concurrency 8
 
     SIGTERM stops taking tasks and lets the copies in progress finish.
     Exit codes: 0 stopped, 3 invalid config (no queue/state section, bad URL).

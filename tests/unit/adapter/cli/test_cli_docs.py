@@ -54,6 +54,7 @@ def test_the_generated_part_names_every_command() -> None:
         "### `freightliner-policy token`",
         "### `freightliner-policy token hash`",
         "### `freightliner-policy token new`",
+        "### `freightliner-policy worker`",
         "### `freightliner-migrate`",
         "### `freightliner-migrate convert`",
         "### `freightliner-migrate report`",
