@@ -33,33 +33,17 @@ def test_docs_cli_md_is_what_the_generator_writes(monkeypatch: pytest.MonkeyPatc
     assert gen.render(current) == current, "docs/cli.md drifted: run python scripts/gen_cli_docs.py"
 
 
-def test_the_generated_part_names_every_command() -> None:
+def test_the_generated_part_names_every_command_once() -> None:
     text = (ROOT / "docs" / "cli.md").read_text(encoding="utf-8")
     generated = text.split(_generator().MARKER, 1)[1]
     headings = [line for line in generated.splitlines() if line.startswith("### ")]
-    assert headings == [
-        "### `freightliner-policy`",
-        "### `freightliner-policy evaluate`",
-        "### `freightliner-policy policy`",
-        "### `freightliner-policy policy apply`",
-        "### `freightliner-policy policy build`",
-        "### `freightliner-policy policy eval`",
-        "### `freightliner-policy policy export`",
-        "### `freightliner-policy policy list`",
-        "### `freightliner-policy policy preview`",
-        "### `freightliner-policy policy test`",
-        "### `freightliner-policy policy validate`",
-        "### `freightliner-policy replicate`",
-        "### `freightliner-policy serve`",
-        "### `freightliner-policy token`",
-        "### `freightliner-policy token hash`",
-        "### `freightliner-policy token new`",
-        "### `freightliner-policy worker`",
-        "### `freightliner-migrate`",
-        "### `freightliner-migrate convert`",
-        "### `freightliner-migrate report`",
-        "### `freightliner-migrate verify`",
-    ]
+    policy = [p for p, _ in _commands(cli, "freightliner-policy")]  # type: ignore[arg-type]
+    migrate = [p for p, _ in _commands(migrate_cli, "freightliner-migrate")]  # type: ignore[arg-type]
+    # `freightliner-policy migrate ...` is documented once, as freightliner-migrate
+    expected = [p for p in policy if not p.startswith("freightliner-policy migrate")] + migrate
+    assert headings == [f"### `{p}`" for p in expected]
+    assert "### `freightliner-policy policy validate`" in headings
+    assert "### `freightliner-migrate report`" in headings
 
 
 def _commands(group: click.Group, path: str) -> list[tuple[str, click.Command]]:
