@@ -18,6 +18,7 @@ Tests come from two places:
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 from typing import Any
@@ -122,9 +123,11 @@ _RE2_OPTIONS.log_errors = False
 _SAMPLES = ("", "tag-x", "a", "0", "latest", "v1.2.3", "prod", "ΑΒΓ", " ", "-")
 
 
+@functools.lru_cache(maxsize=65_536)
 def _regex_sample(pattern: str, found: bool) -> str | None:
     """A string in which RE2 (Go's dialect) finds ``pattern`` (or does not), if an
-    easy one exists: the pattern's literal characters, then a few fixed samples."""
+    easy one exists: the pattern's literal characters, then a few fixed samples.
+    Cached: policies share patterns (the same tag regex in every team's policies)."""
     literal = re.sub(r"\\(.)|[\^$.*+?()\[\]{}|]", lambda m: m.group(1) or "", pattern)
     try:
         regex = re2.compile(pattern, _RE2_OPTIONS)
