@@ -12,6 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import httpx
+import pytest
 
 from adapter.state.postgres import PostgresState
 from tests.fixtures.images import PushedImage, push_image, push_large_image
@@ -151,6 +152,7 @@ def _sweeps(state: PostgresState) -> list[Any]:
     return sorted(state.sweeps("mirror", limit=1000), key=lambda s: s.id)
 
 
+@pytest.mark.slow  # about 100 s on the loaded 2-core machine
 def test_two_replicas_three_workers_copy_200_images_once(
     scale_factory: ScaleFactory, pg_url: str, redis_url: str
 ) -> None:
