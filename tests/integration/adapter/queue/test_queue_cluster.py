@@ -12,6 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import httpx
+import pytest
 
 from adapter.state.postgres import PostgresState
 from tests.fixtures.images import PushedImage, push_image, push_large_image
@@ -33,7 +34,9 @@ ACCEPT = ", ".join(
 
 def _policies() -> dict[str, str]:
     return {
-        "mirror.yaml": tag_policy("^v.*", policy_id="mirror", schedule=EVERY_3S, registry="src")
+        "mirror.yaml": tag_policy("^v.*", policy_id="mirror", schedule=EVERY_3S, registry="src"),
+        # no schedule: only POST /v1/replicate copies rc tags
+        "adhoc.yaml": tag_policy("^rc.*", policy_id="adhoc", target_repo="adhoc/{repository}"),
     }
 
 
@@ -149,6 +152,7 @@ def _sweeps(state: PostgresState) -> list[Any]:
     return sorted(state.sweeps("mirror", limit=1000), key=lambda s: s.id)
 
 
+@pytest.mark.slow  # about 100 s on the loaded 2-core machine
 def test_two_replicas_three_workers_copy_200_images_once(
     scale_factory: ScaleFactory, pg_url: str, redis_url: str
 ) -> None:
@@ -314,8 +318,8 @@ def test_kill_9_of_the_leader_mid_sweep_resumes_the_same_fire_time(
     assert (resumed.fire_time, resumed.result, resumed.tasks, resumed.copied, resumed.failed) == (
         sweep.fire_time,
         "ok",
-        200,
-        200,
+        80,
+        80,
         0,
     )
     assert [s.id for s in sweeps if s.copied] == [sweep.id]
