@@ -24,7 +24,7 @@ a copy, so that no partially copied image is ever visible at the target tag:
    is present (the registry refuses a manifest whose references are missing),
    stores the manifest and points the tag at it in one step, and the digest
    the registry reports for it must be the decided one
-   (:meth:`RegistryClient.put_manifest`; :class:`ActionError` otherwise). A
+   (:meth:`RegistryClient.put_manifest`; :class:`RegistryError` otherwise). A
    separate ``PUT`` by digest before it would add a request and no guarantee.
 
 ``retry`` (a policy action's :class:`RetrySettings`) retries the whole copy
