@@ -148,10 +148,17 @@ def test_replicate_allowed_lands_with_the_decided_image_id(docker_world: DockerW
     before = engine.image_names()
     done = docker_world.run("replicate", "docker://team/svc:prod-v2.0.0")
     assert done.returncode == 0, done.stdout + done.stderr
-    assert done.stdout.splitlines() == [
+    lines = done.stdout.splitlines()
+    assert (lines[0], lines[-1]) == (
         "replicated docker/team/svc:prod-v2.0.0 -> ecr/production/team/svc:prod-v2.0.0, "
         "gcr/prod-mirror/team/svc:prod-v2.0.0",
         "summary: replicated 1, skipped 0, blocked 0, failed 0",
+    )
+    # the table per target registry: TARGET COPIED SKIPPED BLOCKED FAILED (bytes, time vary)
+    assert [line.split()[:5] for line in lines[1:-1]] == [
+        ["TARGET", "COPIED", "SKIPPED", "BLOCKED", "FAILED"],
+        ["ecr", "1", "0", "0", "0"],
+        ["gcr", "1", "0", "0", "0"],
     ]
     for registry, repository in (
         (docker_world.ecr, "production/team/svc"),
@@ -175,9 +182,14 @@ def test_replicate_blocked_exits_5_and_pushes_nothing(docker_world: DockerWorld)
     )
     done = docker_world.run("replicate", "docker://team/raw:prod-v3.0.0")
     assert done.returncode == 5, done.stdout + done.stderr
-    assert done.stdout.splitlines() == [
+    lines = done.stdout.splitlines()
+    assert (lines[0], lines[-1]) == (
         "blocked docker/team/raw:prod-v3.0.0: Missing security scan",
         "summary: replicated 0, skipped 0, blocked 1, failed 0",
+    )
+    assert [line.split() for line in lines[1:-1]] == [
+        ["TARGET", "COPIED", "SKIPPED", "BLOCKED", "FAILED", "BYTES", "TIME"],
+        ["(no", "target)", "0", "0", "1", "0", "0", "B", "-"],
     ]
     for registry in (docker_world.ecr, docker_world.gcr):
         catalog = registry.http().get(f"{registry.url}/v2/_catalog").json()
