@@ -225,3 +225,24 @@ test_prefix_and_suffix_are_string_tests if {
 	conditions.holds("prefix", "label", null, "x") == false
 	conditions.holds("suffix", "label", 3, "x") == false
 }
+
+# holds is one else chain (OPA entered all 14 definitions of the old form on
+# every call): every operator on a subject of its type, and false (never
+# undefined, never a built-in error) on a subject of another type or absent.
+test_holds_every_operator_true_false_and_wrong_type if {
+	[conditions.holds("equals", "tag", "a", "a"), conditions.holds("equals", "tag", "b", "a"), conditions.holds("equals", "tag", null, "a")] == [true, false, false]
+	[conditions.holds("in", "tag", "b", ["a", "b"]), conditions.holds("in", "tag", "c", ["a", "b"]), conditions.holds("in", "tag", null, ["a"])] == [true, false, false]
+	[conditions.holds("prefix", "tag", "v1", "v"), conditions.holds("prefix", "tag", "x1", "v"), conditions.holds("prefix", "tag", 3, "v")] == [true, false, false]
+	[conditions.holds("suffix", "tag", "a-dev", "-dev"), conditions.holds("suffix", "tag", null, "-dev")] == [true, false]
+	[conditions.holds("contains", "tag", "a-hf1-b", "hf1"), conditions.holds("contains", "tag", "ab", "hf1"), conditions.holds("contains", "tag", {}, "hf1")] == [true, false, false]
+	[conditions.holds("matches", "tag", "v12", `^v[0-9]+$`), conditions.holds("matches", "tag", "v1x", `^v[0-9]+$`), conditions.holds("matches", "tag", null, `^v`)] == [true, false, false]
+	[conditions.holds("lt", "metadata", 1, 2), conditions.holds("gt", "metadata", 1, 2), conditions.holds("lte", "metadata", 2, 2), conditions.holds("gte", "metadata", 1, 2)] == [true, false, true, false]
+	[conditions.holds("lt", "metadata", "1", 2), conditions.holds("gt", "age", null, 2), conditions.holds("lte", "metadata", true, 2), conditions.holds("gte", "metadata", [], 2)] == [false, false, false, false]
+	[conditions.holds("exists", "label", "", null), conditions.holds("exists", "tag", "", null), conditions.holds("exists", "metadata", 0, null), conditions.holds("exists", "label", null, null)] == [true, false, false, false]
+	[conditions.holds("semver", "tag", "v1.5.0", [[[">=", "1.0.0"], ["<", "2.0.0"]]]), conditions.holds("semver", "tag", "2.0.0", [[["<", "2.0.0"]]]), conditions.holds("semver", "tag", null, [[["<", "2.0.0"]]])] == [true, false, false]
+	conditions.holds("legacy_semver", "tag", null, {}) == false
+}
+
+test_holds_is_undefined_for_an_unknown_operator if {
+	not conditions.holds("nonsense", "tag", "a", "a")
+}
