@@ -239,7 +239,7 @@ test_holds_every_operator_true_false_and_wrong_type if {
 	[conditions.holds("lt", "metadata", 1, 2), conditions.holds("gt", "metadata", 1, 2), conditions.holds("lte", "metadata", 2, 2), conditions.holds("gte", "metadata", 1, 2)] == [true, false, true, false]
 	[conditions.holds("lt", "metadata", "1", 2), conditions.holds("gt", "age", null, 2), conditions.holds("lte", "metadata", true, 2), conditions.holds("gte", "metadata", [], 2)] == [false, false, false, false]
 	[conditions.holds("exists", "label", "", null), conditions.holds("exists", "tag", "", null), conditions.holds("exists", "metadata", 0, null), conditions.holds("exists", "label", null, null)] == [true, false, false, false]
-	[conditions.holds("semver", "tag", "v1.5.0", [[[">=", "1.0.0"], ["<", "2.0.0"]]]), conditions.holds("semver", "tag", "2.0.0", [[["<", "2.0.0"]]]), conditions.holds("semver", "tag", null, [[["<", "2.0.0"]]])] == [true, false, false]
+	[conditions.holds("semver", "tag", "v1.5.0", _semver([[[">=", "1.0.0"], ["<", "2.0.0"]]])), conditions.holds("semver", "tag", "2.0.0", _semver([[["<", "2.0.0"]]])), conditions.holds("semver", "tag", null, _semver([[["<", "2.0.0"]]]))] == [true, false, false]
 	conditions.holds("legacy_semver", "tag", null, {}) == false
 }
 
