@@ -31,7 +31,7 @@ sys.path.insert(0, str(ROOT))
 from adapter.actions.replicate import CopyJob, ImageCopier  # noqa: E402
 from adapter.registry.client import RegistryClient  # noqa: E402
 from adapter.registry.config import RegistryConfig  # noqa: E402
-from tests.fixtures.images import push_image, push_large_image  # noqa: E402
+from tests.fixtures.images import push_bench_images, push_large_image  # noqa: E402
 from tests.fixtures.registry import RegistryFactory, RunningRegistry  # noqa: E402
 
 OURS_CHILD = """
@@ -106,21 +106,7 @@ def main() -> None:
         source = factory.start(name="a")
         repos = [f"bench/img{i:03d}" for i in range(args.images)]
         layer_size = int(args.layer_mib * 1024 * 1024)
-        with ThreadPoolExecutor(args.concurrency) as pool:
-            list(
-                pool.map(
-                    lambda i: push_image(
-                        source,
-                        repos[i],
-                        "v1",
-                        layers=args.layers,
-                        layer_size=layer_size,
-                        tar=True,
-                        seed=1000 + i,
-                    ),
-                    range(args.images),
-                )
-            )
+        push_bench_images(source, repos, args.layers, layer_size, args.concurrency)
         rows: list[tuple[str, float, int]] = []
 
         def ours(concurrency: int) -> Callable[[RunningRegistry], None]:

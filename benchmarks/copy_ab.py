@@ -23,13 +23,12 @@ import statistics
 import subprocess
 import sys
 import tempfile
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.fixtures.images import push_image  # noqa: E402
+from tests.fixtures.images import push_bench_images  # noqa: E402
 from tests.fixtures.registry import RegistryFactory  # noqa: E402
 
 _TICKS = os.sysconf("SC_CLK_TCK")
@@ -75,21 +74,7 @@ def main() -> None:
         source = factory.start(name="a")
         repos = [f"bench/img{i:03d}" for i in range(args.images)]
         size = int(args.layer_mib * (1 << 20))
-        with ThreadPoolExecutor(4) as pool:
-            list(
-                pool.map(
-                    lambda i: push_image(
-                        source,
-                        repos[i],
-                        "v1",
-                        layers=args.layers,
-                        layer_size=size,
-                        tar=True,
-                        seed=1000 + i,
-                    ),
-                    range(args.images),
-                )
-            )
+        push_bench_images(source, repos, args.layers, size, 4)
         print(f"A = {args.a.resolve()}\nB = {args.b.resolve()}")
         print(
             f"{args.images} images x {args.layers} layers x {args.layer_mib} MiB, "
