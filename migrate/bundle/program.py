@@ -15,7 +15,13 @@ form"), neither of which changes what the policy decides:
   index already guarantees (the key the policy is filed under) last, then by
   cost (string and number tests before regexes, regexes before semver
   ranges) and by how rarely the test holds (equality before existence
-  before size and age bounds).
+  before size and age bounds);
+* ``alternatives``: for a policy that is not an AND of leaves but an OR of a
+  few (``any`` groups, ``not`` of an ``all``; at most
+  :data:`MAX_ALTERNATIVES` ANDs of at most :data:`MAX_ALTERNATIVE_LEAVES`
+  leaves once distributed), those ANDs, each ordered like ``checks``: the
+  library tests them in turn and stops at the first that holds, instead of
+  evaluating every leaf and the group tree. Larger trees keep the tree.
 """
 
 from __future__ import annotations
@@ -24,7 +30,12 @@ from typing import Any
 
 from migrate.bundle.index import IndexKey, _leaf_options, regex_literal
 
-__all__ = ["guard_always", "optimise"]
+__all__ = ["MAX_ALTERNATIVES", "MAX_ALTERNATIVE_LEAVES", "guard_always", "optimise"]
+
+#: The most ANDs a policy's condition tree may distribute into to get ``alternatives``.
+MAX_ALTERNATIVES = 8
+#: The most leaves one of those ANDs may test.
+MAX_ALTERNATIVE_LEAVES = 16
 
 # Cost of a base operator in the interpreters (relative; a regex is a
 # cache lookup plus a match, a semver range several comparisons).
@@ -66,7 +77,7 @@ def _is_key(leaf: dict[str, Any], keys: set[IndexKey]) -> bool:
 
 
 def optimise(compiled: dict[str, Any], keys: list[IndexKey] | None) -> None:
-    """Rewrite literal regex leaves and add ``checks`` (in place)."""
+    """Rewrite literal regex leaves and add ``checks`` (and ``alternatives``), in place."""
     chosen = set(keys or [])
     # Which leaves carry the index key is decided on the leaves as written.
     is_key = [bool(chosen) and _is_key(leaf, chosen) for leaf in compiled["leaves"]]
@@ -74,10 +85,22 @@ def optimise(compiled: dict[str, Any], keys: list[IndexKey] | None) -> None:
         _string_operation(leaf)
     conjunction = _conjunction(compiled)
     compiled["checked"] = conjunction is not None
+    compiled.pop("alternatives", None)
     if conjunction is None:
         compiled["checks"] = []
+        alternatives = _alternatives(compiled)
+        if alternatives is not None:
+            compiled["alternatives"] = [
+                _ordered_checks(compiled["leaves"], clause, is_key) for clause in alternatives
+            ]
         return
-    leaves = compiled["leaves"]
+    compiled["checks"] = _ordered_checks(compiled["leaves"], conjunction, is_key)
+
+
+def _ordered_checks(
+    leaves: list[dict[str, Any]], conjunction: list[tuple[int, bool]], is_key: list[bool]
+) -> list[dict[str, Any]]:
+    """The leaves of an AND (negation applied) in the order that rejects soonest."""
     order = sorted(
         conjunction,
         key=lambda item: (
@@ -92,7 +115,55 @@ def optimise(compiled: dict[str, Any], keys: list[IndexKey] | None) -> None:
         check = {f: leaves[i][f] for f in _CHECK_FIELDS}
         check["negate"] = bool(check["negate"]) != flip
         checks.append(check)
-    compiled["checks"] = checks
+    return checks
+
+
+def _alternatives(compiled: dict[str, Any]) -> list[list[tuple[int, bool]]] | None:
+    """The policy as an OR of ANDs of (leaf, negated) (its disjunctive normal form)
+    when that is small (:data:`MAX_ALTERNATIVES`, :data:`MAX_ALTERNATIVE_LEAVES`), else None.
+
+    Negations are pushed to the leaves (De Morgan; exact, leaves are always
+    true or false) and ANDs distributed over ORs; an AND that repeats a leaf
+    both ways can never hold and is dropped, and a repeated leaf is tested once.
+    """
+    leaves = compiled["leaves"]
+    if any("base" not in leaf for leaf in leaves):
+        return None
+    groups = {g["id"]: g for level in compiled["levels"] for g in level}
+
+    def walk(node: int, negated: bool) -> list[list[tuple[int, bool]]] | None:
+        if node < len(leaves):
+            return [[(node, negated)]]
+        group = groups[node]
+        children = group["children"]
+        if group["op"] == "not":
+            return walk(children[0], not negated)
+        parts = [walk(child, negated) for child in children]
+        if any(part is None for part in parts):
+            return None
+        if (group["op"] == "all") == negated:  # an OR of its children
+            union = [clause for part in parts if part for clause in part]
+            return union if len(union) <= MAX_ALTERNATIVES else None
+        product: list[list[tuple[int, bool]]] = [[]]
+        for part in parts:
+            assert part is not None
+            product = [left + right for left in product for right in part]
+            if len(product) > MAX_ALTERNATIVES:
+                return None
+        return product
+
+    clauses = walk(compiled["root"], False)
+    if clauses is None:
+        return None
+    result = []
+    for clause in clauses:
+        unique = sorted(set(clause))
+        if any((i, not negated) in unique for i, negated in unique):
+            continue  # a leaf and its negation: never holds
+        if len(unique) > MAX_ALTERNATIVE_LEAVES:
+            return None
+        result.append(unique)
+    return result
 
 
 def _conjunction(compiled: dict[str, Any]) -> list[tuple[int, bool]] | None:

@@ -395,7 +395,8 @@ def _rust_leaves(leaves: Any) -> Any:
 
 
 #: Where the compiled form keeps regex leaves (docs/policies.md, "The compiled form"):
-#: each policy's ``leaves`` and its reordered copies in ``checks``, and the index's
+#: each policy's ``leaves`` and its reordered copies in ``checks`` (and in each list of
+#: ``alternatives``, handled beside these), and the index's
 #: ``guarded`` entries (a policy's first check, evaluated for every image).
 _LEAF_LISTS = ("leaves", "checks")
 
@@ -415,6 +416,8 @@ def rust_policy_data(data: dict[str, Any]) -> dict[str, Any]:
     for policy_id, policy in policies.items():
         if isinstance(policy, dict):
             policy = {**policy, **{k: _rust_leaves(policy[k]) for k in _LEAF_LISTS if k in policy}}
+            if isinstance(policy.get("alternatives"), list):
+                policy["alternatives"] = [_rust_leaves(a) for a in policy["alternatives"]]
         translated[policy_id] = policy
     policy_set["policies"] = translated
     index = policy_set.get("index")

@@ -9,42 +9,58 @@ package freightliner.actions
 import data.freightliner.legacy
 
 # METADATA
-# title: template_vars
+# title: image_vars
 # description: |
-#   The values of a template's variables for an image and an action:
-#   registry, repository and tag ("" when the image has none), and match
-#   (the repository without the action's match_prefix and match_suffix), and
-#   legacy (a converted legacy rule's destination, "" for other actions).
-template_vars(image, action) := {
+#   The template variables that depend only on the image, computed once per
+#   decision: registry, repository and tag ("" when the image has none), and
+#   match and legacy as they are for an action with no match_prefix,
+#   match_suffix or legacy destination (the repository, and "").
+image_vars(image) := {
 	"registry": object.get(image, "registry", ""),
 	"repository": repository,
 	"tag": object.get(image, "tag", ""),
-	"match": trim_suffix(trim_prefix(repository, action.match_prefix), action.match_suffix),
-	"legacy": legacy.target(object.get(action, "legacy_destination", null), repository),
+	"match": repository,
+	"legacy": "",
 } if {
 	repository := object.get(image, "repository", "")
 }
 
-# METADATA
-# title: fill
-# description: |
-#   Fills a compiled template: a list of parts, each {"text": literal, "var": ""}
-#   or {"text": "", "var": name}. A part's value is its variable's, else its text.
-fill(parts, vars) := concat("", [object.get(vars, part.var, part.text) | some part in parts])
+# The variables of one action: the image's, with match (the repository
+# without the action's match_prefix and match_suffix) and legacy (a converted
+# legacy rule's destination) for actions that have them.
+_action_vars(action, vars) := vars if {
+	action.match_prefix == ""
+	action.match_suffix == ""
+	not action.legacy_destination
+} else := object.union(vars, {
+	"match": trim_suffix(trim_prefix(vars.repository, action.match_prefix), action.match_suffix),
+	"legacy": legacy.target(object.get(action, "legacy_destination", null), vars.repository),
+})
 
 # METADATA
 # title: render_template
-# description: Renders a compiled template for an image and an action (see fill).
-render_template(parts, image, action) := fill(parts, template_vars(image, action))
+# description: |
+#   Renders a compiled template for an image and an action: a list of parts,
+#   each {"text": literal, "var": ""} or {"text": "", "var": name}; a part's
+#   value is its variable's (see image_vars), else its text.
+render_template(parts, image, action) := concat("", [object.get(vars, part.var, part.text) | some part in parts]) if {
+	vars := _action_vars(action, image_vars(image))
+}
 
 # METADATA
 # title: render
+# description: One matched policy's action, ready to execute (see render_with).
+render(action, policy, image) := render_with(action, policy, image_vars(image))
+
+# METADATA
+# title: render_with
 # description: |
-#   One matched policy's action, ready to execute (runs for every action of
-#   every matched policy, so fill is written out inline). platforms ("all" or
-#   "allowed") and with_referrers (false unless the policy says true) default
-#   for bundles compiled before they existed.
-render(action, policy, image) := {
+#   render, given the image's variables (image_vars, computed once per
+#   decision; this runs for every action of every matched policy, so
+#   render_template is written out inline). platforms ("all" or "allowed")
+#   and with_referrers (false unless the policy says true) default for
+#   bundles compiled before they existed.
+render_with(action, policy, image_vars) := {
 	"type": action.type,
 	"target_registry": action.target_registry,
 	"target_repo": concat("", [object.get(vars, part.var, part.text) | some part in action.target_repo]),
@@ -56,7 +72,7 @@ render(action, policy, image) := {
 	"platforms": object.get(action, "platforms", "all"),
 	"with_referrers": object.get(action, "with_referrers", false),
 } if {
-	vars := template_vars(image, action)
+	vars := _action_vars(action, image_vars)
 }
 
 # A block covers a replicate when its priority is at least the replicate's and
@@ -81,9 +97,15 @@ _keyed(a) := [[0 - a.priority, a.policy_ids[0], a.target_registry, a.target_repo
 # priority order; one pass finds where each target's run starts and ends; a
 # second sort puts the merged actions in order. O(n log n) for n actions
 # (the earlier version compared each action with every one before it).
-# Fewer than two actions have nothing to merge.
+# Fewer than two actions, or actions with distinct targets (the common case,
+# decided first), have nothing to merge.
 _merge(actions) := actions if {
 	count(actions) < 2
+} else := [actions[key[5]] |
+	# no two actions share a target: nothing to merge, only to order
+	some key in sort([[0 - a.priority, a.policy_ids[0], a.target_registry, a.target_repo, a.target_tag, i] | some i, a in actions])
+] if {
+	count({[a.target_registry, a.target_repo, a.target_tag] | some a in actions}) == count(actions)
 } else := [entry[2] |
 	some entry in sort([[order, target, _merged(grouped, run, ends[k])] |
 		grouped := sort({[e[1], e[0], e[2]] | some a in actions; e := _keyed(a)})

@@ -94,3 +94,27 @@ test_duplicate_targets_keep_the_highest_priority_platforms_mode if {
 	result := actions.resolve([low, high])
 	[[r.platforms, r.with_referrers, r.policy_ids] | some r in result.replicate] == [["all", false, ["high", "low"]]]
 }
+
+test_render_fills_each_variable if {
+	action := {
+		"type": "replicate", "target_registry": "ecr", "match_prefix": "team/", "match_suffix": "-svc",
+		"target_repo": [_var("registry"), _text("/"), _var("repository"), _text("/"), _var("match"), _var("legacy"), _var("unknown")],
+		"target_tag": [_var("tag"), _text("-x")],
+		"parameters": {}, "retry_policy": null,
+	}
+	rendered := actions.render(action, {"id": "p", "priority": 1}, _image)
+	[rendered.target_repo, rendered.target_tag] == ["src/team/app-svc/app", "v1-x"]
+}
+
+test_render_of_an_image_without_tag_or_registry if {
+	parts := [_var("registry"), _text(":"), _var("tag")]
+	actions.render_template(parts, {"repository": "a"}, {"match_prefix": "", "match_suffix": ""}) == ":"
+}
+
+test_distinct_targets_ordered_by_priority_then_policy if {
+	a := object.union(_action("replicate", "ecr", 10, "z"), {"target_repo": "r1"})
+	b := object.union(_action("replicate", "gcr", 50, "y"), {"target_repo": "r2"})
+	c := object.union(_action("replicate", "ecr", 50, "x"), {"target_repo": "r3"})
+	result := actions.resolve([a, b, c])
+	[[r.policy_ids, r.target_registry, r.target_repo] | some r in result.replicate] == [[["x"], "ecr", "r3"], [["y"], "gcr", "r2"], [["z"], "ecr", "r1"]]
+}

@@ -54,37 +54,37 @@ substrings(s, lengths) := {substring(s, i, n) |
 #   check, one leaf over the image's facts - holds. The index is read from
 #   data, not passed as an argument: regorus copies large arguments on every
 #   call. Written as one union of comprehensions, with no intermediate list
-#   of probes: this runs once per decision.
+#   of probes, and with plain references (a missing key is undefined: no
+#   candidate) rather than object.get: this runs once per decision.
 candidates(image, facts) := (((((((({id |
 	some field in _exact_fields
-	some id in object.get(_index, ["exact", field, image[field]], [])
+	some id in _index.exact[field][image[field]]
 } | {id |
 	some key, value in image.labels
-	some id in object.get(_index, ["exact", "label", key, value], [])
+	some id in _index.exact.label[key][value]
 }) | {id |
 	some key, value in image.annotations
-	some id in object.get(_index, ["exact", "annotation", key, value], [])
+	some id in _index.exact.annotation[key][value]
 }) | {id |
-	some field, lengths in object.get(_index, "prefix_lengths", {})
+	some field, lengths in _index.prefix_lengths
 	some p in prefixes(image[field], lengths)
-	some id in object.get(_index, ["prefix", field, p], [])
+	some id in _index.prefix[field][p]
 }) | {id |
-	some field, lengths in object.get(_index, "suffix_lengths", {})
+	some field, lengths in _index.suffix_lengths
 	some p in suffixes(image[field], lengths)
-	some id in object.get(_index, ["suffix", field, p], [])
+	some id in _index.suffix[field][p]
 }) | {id |
-	some field, lengths in object.get(_index, "contains_lengths", {})
+	some field, lengths in _index.contains_lengths
 	some p in substrings(image[field], lengths)
-	some id in object.get(_index, ["contains", field, p], [])
+	some id in _index.contains[field][p]
 }) | {id |
-	some field, lengths in object.get(_index, "composite_lengths", {})
+	some field, lengths in _index.composite_lengths
 	some p in prefixes(image[field], lengths)
-	by_label := object.get(_index, ["composite", field, p], null)
-	by_label != null
+	by_label := _index.composite[field][p]
 	some key, value in image.labels
-	some id in object.get(by_label, [key, value], [])
+	some id in by_label[key][value]
 }) | {id | some id in _index.always}) | {g.id |
 	# always-evaluated policies whose first check (one leaf) holds
-	some g in object.get(_index, "guarded", [])
+	some g in _index.guarded
 	conditions.holds(g.base, g.type, object.get(facts, g.subject, null), g.arg) != g.negate
 })

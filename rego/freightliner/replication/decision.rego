@@ -32,8 +32,8 @@ decisions := [decide(image, now, flag) |
 # title: explain
 # description: |
 #   Whether the decision explains every candidate's conditions: input.explain
-#   is true. Otherwise only matched policies carry their condition lines (a
-#   candidate that does not match is listed with "conditions": []).
+#   is true. Otherwise every candidate is listed with "conditions": [] (the
+#   condition lines are opt-in: building them was most of a decision's cost).
 explain(inp) := true if inp.explain == true else := false
 
 # METADATA
@@ -85,8 +85,8 @@ _policy_set := data.freightliner.policy_set
 #   The decision for one image under the bundle's compiled policy set
 #   (read from data, not passed as an argument: regorus copies large
 #   arguments on every call). With explain false, a candidate is first
-#   checked by its compiled program (see passing), and condition lines are
-#   built only for the candidates that match.
+#   checked by its compiled program (see passing), and no condition lines
+#   are built.
 decide(image, now, explain) := {
 	"should_replicate": count(resolved.replicate) > 0,
 	"actions": array.concat(array.concat(resolved.replicate, resolved.block), resolved.notify),
@@ -105,7 +105,8 @@ decide(image, now, explain) := {
 	# One explanation per candidate policy, in id order.
 	explanation := _explanation(explain, ids, facts)
 	matched := [e | some e in explanation; e.matched]
-	resolved := actions.resolve([actions.render(a, policy, image) |
+	vars := actions.image_vars(image)
+	resolved := actions.resolve([actions.render_with(a, policy, vars) |
 		some e in matched
 		policy := _policy_set.policies[e.policy_id]
 		some a in policy.actions
@@ -125,22 +126,18 @@ _explanation(true, ids, facts) := [{
 	entries := conditions.entries(policy, facts)
 ]
 
-# Not explaining: which candidates pass (see passing), then condition lines
-# for those only. Written without a call per candidate (a call costs OPA
-# about as much as the checks themselves).
+# Not explaining: which candidates pass (see passing), and no condition lines
+# (explanations are opt-in: input.explain). Written without a call per
+# candidate (a call costs OPA about as much as the checks themselves).
 _explanation(false, ids, facts) := [{
 	"policy_id": id,
-	"priority": policy.priority,
-	"matched": object.get(lines, id, null) != null,
-	"conditions": object.get(lines, id, []),
+	"priority": _policy_set.policies[id].priority,
+	"matched": id in matched,
+	"conditions": [],
 } |
 	some id in sort(ids)
-	policy := _policy_set.policies[id]
 ] if {
-	lines := {id: conditions.explained(policy, conditions.entries(policy, facts)) |
-		some id in passing(ids, facts)
-		policy := _policy_set.policies[id]
-	}
+	matched := passing(ids, facts)
 }
 
 # METADATA
@@ -149,9 +146,10 @@ _explanation(false, ids, facts) := [{
 #   The candidates that match, decided as cheaply as possible: a policy that
 #   is an AND of leaves (policy.checked, set by the translator, groups pushed
 #   through) tests its compiled checks (cheapest and most often false first)
-#   and stops at the first that fails; any other evaluates every leaf and
-#   combines them. Disabled policies never pass.
-passing(ids, facts) := {id |
+#   and stops at the first that fails; a small OR of ANDs
+#   (policy.alternatives) tests each AND that way until one holds; any other
+#   evaluates every leaf and combines them. Disabled policies never pass.
+passing(ids, facts) := ({id |
 	some id in ids
 	policy := _policy_set.policies[id]
 	policy.checked
@@ -163,6 +161,16 @@ passing(ids, facts) := {id |
 	some id in ids
 	policy := _policy_set.policies[id]
 	policy.checked == false
+	policy.enabled
+	some alternative in policy.alternatives
+	every leaf in alternative {
+		conditions.holds(leaf.base, leaf.type, object.get(facts, leaf.subject, null), leaf.arg) != leaf.negate
+	}
+}) | {id |
+	some id in ids
+	policy := _policy_set.policies[id]
+	policy.checked == false
+	not policy.alternatives
 	_matched(policy, conditions.entries(policy, facts))
 }
 

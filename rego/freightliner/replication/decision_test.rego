@@ -138,20 +138,25 @@ test_batch_decisions_in_order if {
 	[d.metadata.outcome | some d in ds] == ["replicate", "no_match"]
 }
 
-# Without explain, a candidate that does not match carries no condition
-# lines; everything else is the explained decision.
-test_unexplained_decision_lists_conditions_of_matches_only if {
+# Without explain, no candidate carries condition lines; everything else is
+# the explained decision.
+test_unexplained_decision_has_no_condition_lines if {
 	for_images := [_image, object.union(_image, {"tag": "dev-1"}), object.union(_image, {"labels": {}})]
 	every image in for_images {
 		full := replication.decide(image, _now, true) with data.freightliner.policy_set as _policy_set
 		short := replication.decide(image, _now, false) with data.freightliner.policy_set as _policy_set
 		object.remove(full, ["explanation"]) == object.remove(short, ["explanation"])
-		[[e.policy_id, e.matched] | some e in full.explanation] == [[e.policy_id, e.matched] | some e in short.explanation]
-		every e in short.explanation {
-			e.matched == (e.conditions != [])
-		}
-		[e | some e in full.explanation; e.matched] == [e | some e in short.explanation; e.matched]
+		[[e.policy_id, e.priority, e.matched] | some e in full.explanation] == [[e.policy_id, e.priority, e.matched] | some e in short.explanation]
+		[e.conditions | some e in short.explanation] == [[] | some _ in short.explanation]
 	}
+}
+
+test_unexplained_explanation_of_a_match if {
+	d := replication.decide(_image, _now, false) with data.freightliner.policy_set as _policy_set
+	d.explanation == [
+		{"policy_id": "compliance-blocking", "priority": 200, "matched": false, "conditions": []},
+		{"policy_id": "production-replication", "priority": 100, "matched": true, "conditions": []},
+	]
 }
 
 test_unexplained_explanation_of_a_miss if {
