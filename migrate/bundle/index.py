@@ -2,7 +2,8 @@
 
 Each enabled policy is filed under one *sound* key set: keys of conditions
 every image the policy matches must satisfy (exact value of repository,
-registry, tag, a label or an annotation; a literal prefix, suffix or required
+registry, tag, a string metadata field (:data:`EXACT_METADATA`), a label or an
+annotation, ``not:`` groups pushed through; a literal prefix, suffix or required
 substring of repository or tag; or a repository/tag prefix combined with a
 label value). The Rego library (``freightliner.index``) looks the image's
 values up and evaluates only those policies plus the ``always`` ones (no
@@ -26,6 +27,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 __all__ = [
+    "EXACT_METADATA",
     "IndexKey",
     "IndexReport",
     "build_index",
@@ -51,6 +53,12 @@ _GLOB_META = set("*?[\\")
 _ESCAPABLE = set("\\.+*?()|[]{}^$-/_:=@#%&~!,;<>'\"` ")
 #: Required literals shorter than this are not used (too many images contain them).
 MIN_CONTAINS = 3
+#: Metadata fields (string-valued image fields) whose equals / in conditions are indexed
+#: by exact value, like repository, registry and tag (``index.exact_fields`` lists the
+#: fields a bundle's index holds).
+EXACT_METADATA = frozenset(
+    {"architecture", "os", "variant", "media_type", "digest", "index_digest"}
+)
 #: A single key shared by more policies than this makes a composite key worth it.
 COMPOSITE_FROM = 16
 # Lower is more selective; breaks ties between options shared by equally many.
@@ -62,7 +70,20 @@ _RANK = {
     "contains": 3,
 }
 # Between kinds of equal rank: a repository is the most specific field, a registry the least.
-_FIELD_RANK = {"repository": 0, "tag": 1, "label": 2, "annotation": 2, "registry": 5}
+# Digests single out one image; platform fields few values.
+_FIELD_RANK = {
+    "digest": 0,
+    "index_digest": 0,
+    "repository": 0,
+    "tag": 1,
+    "label": 2,
+    "annotation": 2,
+    "media_type": 4,
+    "variant": 4,
+    "os": 5,
+    "architecture": 5,
+    "registry": 5,
+}
 
 
 def _rank(option: Option) -> tuple[int, int, int]:
@@ -257,16 +278,19 @@ def _string_options(ctype: str, op: str, leaf: dict[str, Any]) -> list[Option]:
     return options
 
 
-def _leaf_options(leaf: dict[str, Any]) -> list[Option]:
-    if leaf.get("negate") or "base" not in leaf:
+def _leaf_options(leaf: dict[str, Any], negated: bool = False) -> list[Option]:
+    """The ways to file a leaf (under ``negated`` ``not`` groups): none when it tests
+    a negation; a negated ``not_*`` leaf is its positive operator."""
+    if bool(leaf.get("negate")) != negated or "base" not in leaf:
         return []
+    operator = leaf["operator"].removeprefix("not_") if negated else leaf["operator"]
     value, arg = leaf.get("value"), leaf["arg"]
-    if leaf["operator"] not in {"equals", "in", "contains", "matches"}:
+    if operator not in {"equals", "in", "contains", "matches"}:
         arg = None  # only these read it (a semver range's comparators are not hashable)
     return list(
         _cached_options(
             leaf["type"],
-            leaf["operator"],
+            operator,
             leaf.get("key", ""),
             value if isinstance(value, str) else None,
             arg
@@ -290,6 +314,11 @@ def _cached_options(
 def _options_uncached(ctype: str, op: str, leaf: dict[str, Any]) -> list[Option]:
     if ctype in {"repository", "registry", "tag"}:
         return _string_options(ctype, op, leaf)
+    if ctype == "metadata" and leaf["key"] in EXACT_METADATA:
+        if op == "equals":
+            return [(("exact", leaf["key"], leaf["arg"]),)]
+        if op == "in":
+            return [tuple(("exact", leaf["key"], v) for v in sorted(set(leaf["arg"])))]
     if ctype in {"label", "annotation"}:
         if op == "equals":
             return [(("exact", ctype, leaf["key"], leaf["arg"]),)]
@@ -314,21 +343,24 @@ def policy_options(compiled: dict[str, Any]) -> list[Option]:
     leaves = compiled["leaves"]
     groups = {g["id"]: g for level in compiled["levels"] for g in level}
 
-    def options_of(node: int) -> list[Option]:
+    def options_of(node: int, negated: bool) -> list[Option]:
         if node < len(leaves):
-            return _leaf_options(leaves[node])
+            return _leaf_options(leaves[node], negated)
         group = groups[node]
-        if group["op"] == "all":
-            options = [o for c in group["children"] for o in options_of(c)]
+        if group["op"] == "not":
+            return options_of(group["children"][0], not negated)
+        # under a negation an all: is an any: of negations, and an any: an all: (De Morgan)
+        if (group["op"] == "all") != negated:
+            options = [o for c in group["children"] for o in options_of(c, negated)]
             return options + _composites(options)
-        if group["op"] == "any" and group["children"]:
-            parts = [options_of(c) for c in group["children"]]
+        if group["children"]:
+            parts = [options_of(c, negated) for c in group["children"]]
             if all(parts):
                 # every member must be findable: the union of each member's first option
                 return [tuple(sorted({k for p in parts for k in p[0]}))]
         return []
 
-    return options_of(compiled["root"])
+    return options_of(compiled["root"], False)
 
 
 def index_keys(compiled: dict[str, Any]) -> list[IndexKey] | None:
@@ -424,6 +456,7 @@ def build_index_with_report(
 
     index = {
         "exact": exact,
+        "exact_fields": sorted(f for f in exact if f not in {"label", "annotation"}),
         "prefix": tables["prefix"],
         "prefix_lengths": lengths(tables["prefix"]),
         "suffix": tables["suffix"],

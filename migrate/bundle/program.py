@@ -26,6 +26,7 @@ form"), neither of which changes what the policy decides:
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from migrate.bundle.index import IndexKey, _leaf_options, regex_literal
@@ -123,8 +124,8 @@ def _alternatives(compiled: dict[str, Any]) -> list[list[tuple[int, bool]]] | No
     when that is small (:data:`MAX_ALTERNATIVES`, :data:`MAX_ALTERNATIVE_LEAVES`), else None.
 
     Negations are pushed to the leaves (De Morgan; exact, leaves are always
-    true or false) and ANDs distributed over ORs; an AND that repeats a leaf
-    both ways can never hold and is dropped, and a repeated leaf is tested once.
+    true or false) and ANDs distributed over ORs; an AND that has a test both
+    ways can never hold and is dropped, and a repeated test is made once.
     """
     leaves = compiled["leaves"]
     if any("base" not in leaf for leaf in leaves):
@@ -155,14 +156,19 @@ def _alternatives(compiled: dict[str, Any]) -> list[list[tuple[int, bool]]] | No
     clauses = walk(compiled["root"], False)
     if clauses is None:
         return None
+    # Leaves that test the same thing (subject, operator, argument) are one test.
+    same = [json.dumps([leaf[f] for f in _CHECK_FIELDS if f != "negate"]) for leaf in leaves]
     result = []
     for clause in clauses:
-        unique = sorted(set(clause))
-        if any((i, not negated) in unique for i, negated in unique):
-            continue  # a leaf and its negation: never holds
-        if len(unique) > MAX_ALTERNATIVE_LEAVES:
+        tests: dict[tuple[str, bool], tuple[int, bool]] = {}
+        for i, negated in clause:
+            effective = bool(leaves[i]["negate"]) != negated
+            tests.setdefault((same[i], effective), (i, negated))
+        if any((text, not effective) in tests for text, effective in tests):
+            continue  # a test and its negation: never holds
+        if len(tests) > MAX_ALTERNATIVE_LEAVES:
             return None
-        result.append(unique)
+        result.append(sorted(tests.values()))
     return result
 
 

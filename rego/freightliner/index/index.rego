@@ -12,8 +12,6 @@ package freightliner.index
 
 import data.freightliner.conditions
 
-_exact_fields := ["repository", "registry", "tag"]
-
 # METADATA
 # title: prefixes
 # description: |
@@ -57,7 +55,7 @@ substrings(s, lengths) := {substring(s, i, n) |
 #   of probes, and with plain references (a missing key is undefined: no
 #   candidate) rather than object.get: this runs once per decision.
 candidates(image, facts) := (((((((({id |
-	some field in _exact_fields
+	some field in _index.exact_fields
 	some id in _index.exact[field][image[field]]
 } | {id |
 	some key, value in image.labels

@@ -7,9 +7,11 @@ _index := {
 		"repository": {"team/app": ["by-repo"]},
 		"registry": {"ecr": ["by-registry"]},
 		"tag": {"v1": ["by-tag"]},
+		"architecture": {"s390x": ["by-architecture"]},
 		"label": {"environment": {"production": ["by-label"]}},
 		"annotation": {"team": {"core": ["by-annotation"]}},
 	},
+	"exact_fields": ["architecture", "registry", "repository", "tag"],
 	"prefix": {"tag": {"prod-": ["by-tag-prefix"]}, "repository": {"team/": ["by-repo-prefix"]}},
 	"prefix_lengths": {"tag": [5], "repository": [5]},
 	"suffix": {"repository": {"-svc": ["by-repo-suffix"]}},
@@ -23,12 +25,12 @@ _index := {
 
 test_candidates_by_every_key if {
 	image := {
-		"registry": "ecr", "repository": "team/app", "tag": "prod-1",
+		"registry": "ecr", "repository": "team/app", "tag": "prod-1", "architecture": "s390x",
 		"labels": {"environment": "production"}, "annotations": {"team": "core"},
 	}
 	cands := index.candidates(image, image) with data.freightliner.policy_set.index as _index
 	cands == {
-		"by-repo", "by-registry", "by-label", "by-annotation",
+		"by-repo", "by-registry", "by-architecture", "by-label", "by-annotation",
 		"by-tag-prefix", "by-repo-prefix", "by-team-production", "always",
 	}
 }

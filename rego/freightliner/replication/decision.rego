@@ -32,8 +32,8 @@ decisions := [decide(image, now, flag) |
 # title: explain
 # description: |
 #   Whether the decision explains every candidate's conditions: input.explain
-#   is true. Otherwise every candidate is listed with "conditions": [] (the
-#   condition lines are opt-in: building them was most of a decision's cost).
+#   is true. Otherwise the explanation is [] (it is opt-in: building it was
+#   most of a decision's cost).
 explain(inp) := true if inp.explain == true else := false
 
 # METADATA
@@ -84,13 +84,13 @@ _policy_set := data.freightliner.policy_set
 # description: |
 #   The decision for one image under the bundle's compiled policy set
 #   (read from data, not passed as an argument: regorus copies large
-#   arguments on every call). With explain false, a candidate is first
-#   checked by its compiled program (see passing), and no condition lines
-#   are built.
+#   arguments on every call). With explain false, each candidate is
+#   checked by its compiled program (see passing) and no explanation is
+#   built.
 decide(image, now, explain) := {
 	"should_replicate": count(resolved.replicate) > 0,
 	"actions": array.concat(array.concat(resolved.replicate, resolved.block), resolved.notify),
-	"matched_policies": [id | some key in sort({[0 - e.priority, e.policy_id] | some e in matched}); id := key[1]],
+	"matched_policies": matched_policies,
 	"reason": _reason(outcome, resolved),
 	"metadata": {
 		"outcome": outcome,
@@ -101,20 +101,19 @@ decide(image, now, explain) := {
 } if {
 	facts := conditions.facts(image, conditions.clock(image, now))
 	ids := index.candidates(image, facts)
-
-	# One explanation per candidate policy, in id order.
 	explanation := _explanation(explain, ids, facts)
-	matched := [e | some e in explanation; e.matched]
+	matched_policies := [key[1] | some key in sort({[0 - _policy_set.policies[id].priority, id] | some id in _matching(explain, ids, facts, explanation)})]
 	vars := actions.image_vars(image)
 	resolved := actions.resolve([actions.render_with(a, policy, vars) |
-		some e in matched
-		policy := _policy_set.policies[e.policy_id]
+		some id in matched_policies
+		policy := _policy_set.policies[id]
 		some a in policy.actions
 	])
-	outcome := _outcome(matched, resolved)
+	outcome := _outcome(matched_policies, resolved)
 }
 
-# Explaining: every candidate's condition lines.
+# Explaining: every candidate's condition lines, one entry per candidate in
+# id order.
 _explanation(true, ids, facts) := [{
 	"policy_id": policy.id,
 	"priority": policy.priority,
@@ -126,19 +125,14 @@ _explanation(true, ids, facts) := [{
 	entries := conditions.entries(policy, facts)
 ]
 
-# Not explaining: which candidates pass (see passing), and no condition lines
-# (explanations are opt-in: input.explain). Written without a call per
-# candidate (a call costs OPA about as much as the checks themselves).
-_explanation(false, ids, facts) := [{
-	"policy_id": id,
-	"priority": _policy_set.policies[id].priority,
-	"matched": id in matched,
-	"conditions": [],
-} |
-	some id in sort(ids)
-] if {
-	matched := passing(ids, facts)
-}
+# Not explaining: no explanation (it is opt-in: input.explain).
+_explanation(false, _, _) := []
+
+# The ids of the candidates that match: read off the explanation when it was
+# built, else decided by passing (no condition lines).
+_matching(true, _, _, explanation) := {e.policy_id | some e in explanation; e.matched}
+
+_matching(false, ids, facts, _) := passing(ids, facts)
 
 # METADATA
 # title: passing

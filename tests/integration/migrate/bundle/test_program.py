@@ -74,15 +74,62 @@ def test_groups_are_pushed_through_into_one_and() -> None:
     }
 
 
-def test_disjunctions_are_not_checked() -> None:
-    for conditions in (
-        [{"any": [PROD_TAG, PROD_ENV]}],
-        [{"not": {"all": [PROD_TAG, PROD_ENV]}}],
-        [PROD_TAG, {"type": "label", "operator": "equals", "value": "a=b", "logical_op": "OR"}],
-    ):
+def _clauses(compiled: dict[str, Any]) -> list[list[tuple[str, str, bool]]]:
+    return [[(c["type"], c["base"], c["negate"]) for c in a] for a in compiled["alternatives"]]
+
+
+def test_small_disjunctions_become_alternatives() -> None:
+    cases = [
+        (
+            [{"any": [PROD_TAG, PROD_ENV]}],
+            [[("tag", "prefix", False)], [("label", "equals", False)]],
+        ),
+        (
+            [{"not": {"all": [PROD_TAG, PROD_ENV]}}],
+            [[("tag", "prefix", True)], [("label", "equals", True)]],
+        ),
+        (
+            [PROD_TAG, {"type": "label", "operator": "equals", "value": "a=b", "logical_op": "OR"}],
+            [[("tag", "prefix", False)], [("label", "equals", False)]],
+        ),
+        # (a or b) and c: two ANDs, each in rejection order (the label before the glob)
+        (
+            [{"any": [PROD_TAG, PROD_ENV]}, TEAM],
+            [
+                [("tag", "prefix", False), ("repository", "matches", False)],
+                [("label", "equals", False), ("repository", "matches", False)],
+            ],
+        ),
+        # (a or not a) and not a: the AND "a and not a" can never hold and is dropped
+        (
+            [{"any": [PROD_TAG, {"not": PROD_TAG}]}, {"not": PROD_TAG}],
+            [[("tag", "prefix", True)]],
+        ),
+    ]
+    for conditions, clauses in cases:
         compiled = _compiled(conditions)
         optimise(compiled, None)
         assert (compiled["checked"], compiled["checks"]) == (False, [])
+        assert _clauses(compiled) == clauses
+
+
+def test_large_disjunctions_keep_the_tree() -> None:
+    # (a1 or b1) and ... and (a4 or b4): 16 ANDs once distributed, more than 8
+    pairs = [
+        {
+            "any": [
+                {"type": "tag", "operator": "equals", "value": f"t{i}"},
+                {"type": "label", "operator": "equals", "value": f"k{i}=v"},
+            ]
+        }
+        for i in range(4)
+    ]
+    compiled = _compiled(pairs)
+    optimise(compiled, None)
+    assert (compiled["checked"], "alternatives" in compiled) == (False, False)
+    compiled = _compiled(pairs[:3])
+    optimise(compiled, None)
+    assert len(compiled["alternatives"]) == 8
 
 
 def test_always_evaluated_checked_policies_get_their_first_check_as_guard() -> None:

@@ -106,6 +106,36 @@ def test_index_key_choice() -> None:
     assert _keys([]) is None
 
 
+def test_not_groups_are_pushed_through_before_choosing_a_key() -> None:
+    not_lab = {"type": "label", "operator": "not_equals", "value": "lab.skip=true"}
+    assert _keys([{"not": not_lab}]) == [("exact", "label", "lab.skip", "true")]
+    assert _keys([{"not": {"not": {"type": "tag", "operator": "equals", "value": "v1"}}}]) == [
+        ("exact", "tag", "v1")
+    ]
+    # not(any(not a, not b)) is all(a, b): either key will do; the tag is more specific
+    tag_not = {"type": "tag", "operator": "not_in", "value": ["x"]}
+    registry_not = {"type": "registry", "operator": "not_equals", "value": "hub"}
+    assert _keys([{"not": {"any": [tag_not, registry_not]}}]) == [("exact", "tag", "x")]
+    # not(all(not a, not b)) is any(a, b): filed under one key of each
+    assert _keys([{"not": {"all": [tag_not, registry_not]}}]) == [
+        ("exact", "registry", "hub"),
+        ("exact", "tag", "x"),
+    ]
+    assert _keys([{"not": {"type": "tag", "operator": "equals", "value": "v1"}}]) is None
+
+
+def test_string_metadata_is_indexed_by_exact_value() -> None:
+    arch = {"type": "metadata", "key": "architecture", "operator": "in", "value": ["s390x"]}
+    assert _keys([arch]) == [("exact", "architecture", "s390x")]
+    audit = {"type": "label", "operator": "exists", "value": "audit"}
+    index = build_index([_compiled("audit", [audit, arch]), _compiled("any", [])])
+    assert index["exact"] == {"architecture": {"s390x": ["audit"]}}
+    assert index["exact_fields"] == ["architecture"]
+    assert index["always"] == ["any"]
+    size = {"type": "metadata", "key": "size", "operator": "equals", "value": "1MiB"}
+    assert _keys([size]) is None
+
+
 def test_disabled_policies_are_filed_nowhere() -> None:
     compiled, _ = compile_policy(Policy.model_validate({"id": "off", "enabled": False}))
     on, _ = compile_policy(Policy.model_validate({"id": "on"}))
