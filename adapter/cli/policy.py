@@ -112,9 +112,10 @@ def _build(
 def _index_checks(bundle: Any, report: Any, max_candidates: int | None) -> None:
     """Warnings where the index cannot help; exit 9 above --max-candidates."""
     from migrate.bundle.advice import index_warnings
+    from migrate.bundle.program import guarded_ids
 
     policy_set = bundle.data()["freightliner"]["policy_set"]
-    guarded = [g["id"] for g in policy_set["index"].get("guarded", [])]
+    guarded = guarded_ids(policy_set["index"])
     for line in index_warnings(policy_set["policies"], report, guarded):
         click.echo(line, err=True)
     if max_candidates is not None and report.worst_case > max_candidates:

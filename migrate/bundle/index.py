@@ -506,6 +506,9 @@ def _report(index: dict[str, Any], chosen: dict[str, list[IndexKey]], enabled: i
             for p, labels in by_prefix.items()
         }
         worst += _chain_max(flat, "prefix")
+    # a policy filed under keys of several dimensions (an any: group) counts in each,
+    # but no image has more candidates than there are enabled policies
+    worst = min(worst, enabled)
     by_key: dict[IndexKey, list[str]] = {}
     for pid, keys in chosen.items():
         for key in keys:

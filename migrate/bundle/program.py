@@ -31,7 +31,14 @@ from typing import Any
 
 from migrate.bundle.index import IndexKey, _leaf_options, regex_literal
 
-__all__ = ["MAX_ALTERNATIVES", "MAX_ALTERNATIVE_LEAVES", "guard_always", "optimise"]
+__all__ = [
+    "GUARD_LISTS",
+    "MAX_ALTERNATIVES",
+    "MAX_ALTERNATIVE_LEAVES",
+    "guard_always",
+    "guarded_ids",
+    "optimise",
+]
 
 #: The most ANDs a policy's condition tree may distribute into to get ``alternatives``.
 MAX_ALTERNATIVES = 8
@@ -206,20 +213,44 @@ def _conjunction(compiled: dict[str, Any]) -> list[tuple[int, bool]] | None:
     return walk(compiled["root"], False)
 
 
+#: Guards the index tests inline (no call to ``holds``), by the list they are kept in:
+#: ``guarded_above`` / ``guarded_below``: a number above / below ``arg`` (``gt`` / ``lt``);
+#: ``guarded_absent``: a label or annotation (or age) that is absent (``not_exists``).
+GUARD_LISTS = ("guarded", "guarded_above", "guarded_below", "guarded_absent")
+
+
+def _guard_list(check: dict[str, Any]) -> str:
+    base, negate = check.get("base"), bool(check.get("negate"))
+    if base == "gt" and not negate:
+        return "guarded_above"
+    if base == "lt" and not negate:
+        return "guarded_below"
+    if base == "exists" and negate and check.get("type") in {"label", "annotation", "age"}:
+        return "guarded_absent"
+    return "guarded"
+
+
+def guarded_ids(index: dict[str, Any]) -> list[str]:
+    """The ids of every guarded policy of an index, whichever list holds its guard."""
+    return sorted(g["id"] for name in GUARD_LISTS for g in index.get(name, []))
+
+
 def guard_always(index: dict[str, Any], compiled: dict[str, dict[str, Any]]) -> None:
     """Give each always-evaluated checked policy a guard: its first check.
 
     The index evaluates the guard (one leaf) for every image and makes the
     policy a candidate only when it holds; any other policy stays in
     ``always``. Sound: a checked policy matches only when every check holds.
+    Guards of the shapes in :data:`GUARD_LISTS` are kept in their own lists,
+    which the library tests inline; the others in ``guarded``.
     """
-    guarded = []
+    lists: dict[str, list[dict[str, Any]]] = {name: [] for name in GUARD_LISTS}
     always = []
     for pid in index["always"]:
         checks = compiled[pid].get("checks") or []
         if compiled[pid].get("checked") and checks:
-            guarded.append({"id": pid, **checks[0]})
+            lists[_guard_list(checks[0])].append({"id": pid, **checks[0]})
         else:
             always.append(pid)
     index["always"] = always
-    index["guarded"] = guarded
+    index.update(lists)

@@ -47,14 +47,16 @@ substrings(s, lengths) := {substring(s, i, n) |
 #   exact repository, registry, tag, label and annotation values, under a
 #   prefix, suffix or substring of its repository or tag (of the lengths the
 #   index holds), under a repository/tag prefix combined with one of its
-#   label values, those filed under `always`, and the `guarded` ones
+#   label values, those filed under `always`, and the guarded ones
 #   (always-evaluated policies of shape "all") whose guard - their first
-#   check, one leaf over the image's facts - holds. The index is read from
+#   check, one leaf over the image's facts - holds (`guarded`; the guards
+#   in `guarded_above`, `guarded_below` and `guarded_absent` are tested
+#   inline, without a call). The index is read from
 #   data, not passed as an argument: regorus copies large arguments on every
 #   call. Written as one union of comprehensions, with no intermediate list
 #   of probes, and with plain references (a missing key is undefined: no
 #   candidate) rather than object.get: this runs once per decision.
-candidates(image, facts) := (((((((({id |
+candidates(image, facts) := ((((((((((({id |
 	some field in _index.exact_fields
 	some id in _index.exact[field][image[field]]
 } | {id |
@@ -85,4 +87,20 @@ candidates(image, facts) := (((((((({id |
 	# always-evaluated policies whose first check (one leaf) holds
 	some g in _index.guarded
 	conditions.holds(g.base, g.type, object.get(facts, g.subject, null), g.arg) != g.negate
+}) | {g.id |
+	# the same, for first checks tested inline: a number above the argument,
+	some g in _index.guarded_above
+	s := object.get(facts, g.subject, null)
+	is_number(s)
+	s > g.arg
+}) | {g.id |
+	# a number below it,
+	some g in _index.guarded_below
+	s := object.get(facts, g.subject, null)
+	is_number(s)
+	s < g.arg
+}) | {g.id |
+	# an absent label, annotation or age
+	some g in _index.guarded_absent
+	object.get(facts, g.subject, null) == null
 })

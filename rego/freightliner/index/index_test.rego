@@ -94,3 +94,24 @@ test_guarded_policies_are_candidates_when_their_guard_holds if {
 	both := index.candidates(unscanned, object.union(unscanned, {"age_ns": 11})) with data.freightliner.policy_set.index as guarded
 	both == {"tree", "unscanned", "old"}
 }
+
+_guards := {
+	"exact": {}, "exact_fields": [], "always": [],
+	"guarded": [{"id": "by-tag-exists", "subject": ["tag"], "base": "exists", "type": "tag", "arg": null, "negate": false}],
+	"guarded_above": [{"id": "big", "subject": ["size"], "base": "gt", "type": "metadata", "arg": 100, "negate": false}],
+	"guarded_below": [{"id": "small", "subject": ["size"], "base": "lt", "type": "metadata", "arg": 10, "negate": false}],
+	"guarded_absent": [{"id": "unscanned", "subject": ["labels", "scan"], "base": "exists", "type": "label", "arg": null, "negate": true}],
+}
+
+_guard_candidates(image) := c if {
+	c := index.candidates(image, image) with data.freightliner.policy_set.index as _guards
+}
+
+test_inline_guards if {
+	_guard_candidates({"tag": "v1", "size": 500, "labels": {}}) == {"by-tag-exists", "big", "unscanned"}
+	_guard_candidates({"tag": "", "size": 5, "labels": {"scan": ""}}) == {"small"}
+	_guard_candidates({"size": 50, "labels": {"scan": "ok"}}) == set()
+
+	# a size that is not a number is neither above nor below anything; no labels at all: absent
+	_guard_candidates({"size": "500"}) == {"unscanned"}
+}

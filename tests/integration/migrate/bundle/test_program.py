@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from migrate.bundle.program import guard_always, optimise
+from migrate.bundle.program import guard_always, guarded_ids, optimise
 from migrate.policy.model import Policy
 from migrate.policy.semantics import compile_policy
 
@@ -137,12 +137,26 @@ def test_always_evaluated_checked_policies_get_their_first_check_as_guard() -> N
     anyone = _compiled(
         [{"any": [PROD_TAG, {"type": "age", "operator": "older_than", "value": "1d"}]}], "anyone"
     )
-    for policy in (old, anyone):
+    unscanned = _compiled(
+        [{"type": "label", "operator": "not_exists", "value": "scan"}], "unscanned"
+    )
+    small = _compiled(
+        [{"type": "metadata", "key": "size", "operator": "lt", "value": "1KiB"}], "small"
+    )
+    latest = _compiled([{"type": "tag", "operator": "not_equals", "value": "latest"}], "latest")
+    policies = {
+        "old": old,
+        "anyone": anyone,
+        "unscanned": unscanned,
+        "small": small,
+        "latest": latest,
+    }
+    for policy in policies.values():
         optimise(policy, None)
-    index: dict[str, Any] = {"always": ["anyone", "old"]}
-    guard_always(index, {"old": old, "anyone": anyone})
+    index: dict[str, Any] = {"always": sorted(policies)}
+    guard_always(index, policies)
     assert index["always"] == ["anyone"]
-    assert index["guarded"] == [
+    assert index["guarded_above"] == [
         {
             "id": "old",
             "subject": ["age_ns"],
@@ -152,3 +166,13 @@ def test_always_evaluated_checked_policies_get_their_first_check_as_guard() -> N
             "negate": False,
         }
     ]
+    assert [(g["id"], g["base"], g["arg"]) for g in index["guarded_below"]] == [
+        ("small", "lt", 1024)
+    ]
+    assert [(g["id"], g["subject"], g["negate"]) for g in index["guarded_absent"]] == [
+        ("unscanned", ["labels", "scan"], True)
+    ]
+    assert [(g["id"], g["base"], g["negate"]) for g in index["guarded"]] == [
+        ("latest", "equals", True)
+    ]
+    assert guarded_ids(index) == ["latest", "old", "small", "unscanned"]
