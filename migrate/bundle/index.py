@@ -38,6 +38,7 @@ __all__ = [
     "regex_literal_prefix",
     "regex_literal_suffix",
     "regex_required_literal",
+    "regex_segment_prefix",
 ]
 
 # ("exact", field, value) | ("exact", "label"/"annotation", key, value)
@@ -140,6 +141,23 @@ def regex_literal(pattern: str) -> tuple[str, str] | None:
     if ended:
         return "suffix", text
     return "contains", text
+
+
+#: How a glob's trailing ``*`` is translated (migrate/patterns/glob.py): any text without "/".
+_SEGMENT_TAIL = "[^/]*$"
+
+
+def regex_segment_prefix(pattern: str) -> str | None:
+    """The literal of a regex ``^literal[^/]*$`` (a glob ``literal*``), else None.
+
+    Such a regex holds exactly when the text starts with the literal and has no
+    ``/`` after it: a string test (``prefix_segment``) rather than a regex.
+    """
+    if not pattern.startswith("^") or not pattern.endswith(_SEGMENT_TAIL):
+        return None
+    body = pattern[1 : -len(_SEGMENT_TAIL)]
+    text, stop = _literal_run(body, 0)
+    return text if stop == len(body) else None
 
 
 def regex_literal_prefix(pattern: str) -> str:

@@ -7,7 +7,8 @@ form"), neither of which changes what the policy decides:
   ``-hotfix``, ``^lib$``, and globs without wildcards) is evaluated as a
   string operation: its ``base`` becomes ``prefix``, ``contains``, ``suffix``
   or ``equals`` and its ``arg`` the literal (``value`` keeps the pattern as
-  written, for the explanation);
+  written, for the explanation); so is a glob ``literal*`` (the regex
+  ``^literal[^/]*$``): ``prefix_segment``, the literal followed by no ``/``;
 * ``checks``: for a policy that is an AND of leaves once its groups are
   pushed through (``all`` groups, ``not`` of a leaf, ``not`` of an ``any``;
   ``checked`` is then true), those leaves (negation applied) in the order the
@@ -29,7 +30,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from migrate.bundle.index import IndexKey, _leaf_options, regex_literal
+from migrate.bundle.index import IndexKey, _leaf_options, regex_literal, regex_segment_prefix
 
 __all__ = [
     "GUARD_LISTS",
@@ -53,6 +54,7 @@ _HOLDS_OFTEN = {
     "equals": 0,
     "in": 0,
     "prefix": 1,
+    "prefix_segment": 1,
     "suffix": 1,
     "contains": 1,
     "matches": 1,
@@ -69,6 +71,10 @@ def _string_operation(leaf: dict[str, Any]) -> None:
     literal = regex_literal(leaf["arg"])
     if literal is not None:
         leaf["base"], leaf["arg"] = literal
+        return
+    segment = regex_segment_prefix(leaf["arg"])
+    if segment is not None:
+        leaf["base"], leaf["arg"] = "prefix_segment", segment
 
 
 def _is_key(leaf: dict[str, Any], keys: set[IndexKey]) -> bool:

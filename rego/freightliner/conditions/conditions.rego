@@ -24,6 +24,17 @@ facts(image, clock) := object.union(image, {"age_ns": clock.age_ns}) if {
 } else := object.remove(image, {"age_ns"})
 
 # METADATA
+# title: facts_at
+# description: |
+#   facts(image, clock(image, now_ns)) in one call (decisions run it once per
+#   image; each call costs OPA about as much as the work inside it).
+#   decision_test.rego checks they agree.
+facts_at(image, now_ns) := object.union(image, {"age_ns": now_ns - time.parse_rfc3339_ns(image.created_at)}) if {
+	is_string(image.created_at)
+	regex.match(_rfc3339, image.created_at)
+} else := object.remove(image, {"age_ns"})
+
+# METADATA
 # title: clock
 # description: |
 #   The time facts of one evaluation, computed once per image: now and the
@@ -75,6 +86,10 @@ holds(base, type, s, arg) := s == arg if {
 } else := startswith(s, arg) if {
 	base == "prefix"
 	is_string(s)
+} else := _prefix_segment(s, arg) if {
+	# a glob "literal*": the literal, then no "/"
+	base == "prefix_segment"
+	is_string(s)
 } else := _exists(type, s) if {
 	base == "exists"
 } else := regex.match(arg, s) if {
@@ -109,7 +124,7 @@ holds(base, type, s, arg) := s == arg if {
 	_typed_bases[base]
 }
 
-_typed_bases := {"prefix", "matches", "contains", "suffix", "legacy_semver", "lt", "gt", "lte", "gte"}
+_typed_bases := {"prefix", "prefix_segment", "matches", "contains", "suffix", "legacy_semver", "lt", "gt", "lte", "gte"}
 
 # exists: a label or annotation key is present even when empty (and an age is
 # present whenever created_at is valid); any other subject must be a non-empty
@@ -121,6 +136,11 @@ _exists(type, s) := false if {
 } else := false if {
 	s == ""
 } else := s != 0
+
+_prefix_segment(s, arg) := true if {
+	startswith(s, arg)
+	not contains(trim_prefix(s, arg), "/")
+} else := false
 
 _semver_holds_bool(s, arg) := true if _semver_holds(s, arg) else := false
 

@@ -246,3 +246,33 @@ test_holds_every_operator_true_false_and_wrong_type if {
 test_holds_is_undefined_for_an_unknown_operator if {
 	not conditions.holds("nonsense", "tag", "a", "a")
 }
+
+test_prefix_segment if {
+	conditions.holds("prefix_segment", "repository", "team-42/app", "team-42/")
+	conditions.holds("prefix_segment", "repository", "team-42/", "team-42/")
+	not conditions.holds("prefix_segment", "repository", "team-42/app/x", "team-42/")
+	not conditions.holds("prefix_segment", "repository", "x/team-42/app", "team-42/")
+	not conditions.holds("prefix_segment", "repository", 42, "team-42/")
+	not conditions.holds("prefix_segment", "repository", null, "team-42/")
+}
+
+_fimage := {"registry": "r", "repository": "a", "tag": "v1", "labels": {}}
+
+_fnow := time.parse_rfc3339_ns("2026-11-23T12:00:00Z")
+
+test_facts_at_is_facts_under_the_clock if {
+	images := [
+		_fimage,
+		object.union(_fimage, {"created_at": "2026-11-20T10:00:00Z"}),
+		object.union(_fimage, {"created_at": "2026-11-20T10:00:00.5+01:00"}),
+		object.union(_fimage, {"created_at": "yesterday"}),
+		object.union(_fimage, {"created_at": 5}),
+		object.union(_fimage, {"age_ns": 7}),
+		object.union(_fimage, {"age_ns": 7, "created_at": "2026-11-20T10:00:00Z"}),
+	]
+	every image in images {
+		conditions.facts_at(image, _fnow) == conditions.facts(image, conditions.clock(image, _fnow))
+	}
+	conditions.facts_at(images[1], _fnow).age_ns == 266400000000000
+	not conditions.facts_at(images[5], _fnow).age_ns
+}

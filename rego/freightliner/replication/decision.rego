@@ -99,7 +99,7 @@ decide(image, now, explain) := {
 	},
 	"explanation": explanation,
 } if {
-	facts := conditions.facts(image, conditions.clock(image, now))
+	facts := conditions.facts_at(image, now)
 	ids := index.candidates(image, facts)
 	explanation := _explanation(explain, ids, facts)
 	matched_policies := [key[1] | some key in sort({[0 - _policy_set.policies[id].priority, id] | some id in _matching(explain, ids, facts, explanation)})]

@@ -15,6 +15,7 @@ from migrate.bundle.index import (
     regex_literal_prefix,
     regex_literal_suffix,
     regex_required_literal,
+    regex_segment_prefix,
 )
 from migrate.policy.model import Policy
 from migrate.policy.semantics import compile_policy
@@ -313,3 +314,24 @@ def test_regex_literal(pattern: str, expected: tuple[str, str] | None) -> None:
                 "equals": s == text,
             }[kind]
             assert holds == bool(re2.search(pattern, s)), (pattern, s)
+
+
+@pytest.mark.parametrize(
+    ("pattern", "literal"),
+    [
+        ("^team-42/[^/]*$", "team-42/"),
+        ("^team\\-42/api[^/]*$", "team-42/api"),
+        ("^[^/]*$", ""),
+        ("^a.b[^/]*$", None),
+        ("^a[^/]*/x[^/]*$", None),
+        ("team/[^/]*$", None),
+        ("^a\\[^/]*$", None),
+        ("^ab?[^/]*$", None),
+    ],
+)
+def test_regex_segment_prefix(pattern: str, literal: str | None) -> None:
+    assert regex_segment_prefix(pattern) == literal
+    if literal is not None:  # the same strings as the regex (RE2 is OPA's dialect)
+        for text in [literal, literal + "x", literal + "x/y", "z" + literal, literal[:-1]]:
+            holds = text.startswith(literal) and "/" not in text[len(literal) :]
+            assert holds == bool(re2.search(pattern, text)), text
