@@ -54,35 +54,37 @@ substrings(s, lengths) := {substring(s, i, n) |
 #   inline, without a call). The index is read from
 #   data, not passed as an argument: regorus copies large arguments on every
 #   call. Written as one union of comprehensions, with no intermediate list
-#   of probes, and with plain references (a missing key is undefined: no
-#   candidate) rather than object.get: this runs once per decision.
+#   of probes: this runs once per decision. Tables are read with object.get
+#   and a path (a reference with variable keys, _index.prefix[field][p],
+#   costs regorus several times more).
 candidates(image, facts) := ((((((((((({id |
 	some field in _index.exact_fields
-	some id in _index.exact[field][image[field]]
+	some id in object.get(_index, ["exact", field, image[field]], [])
 } | {id |
 	some key, value in image.labels
-	some id in _index.exact.label[key][value]
+	some id in object.get(_index, ["exact", "label", key, value], [])
 }) | {id |
 	some key, value in image.annotations
-	some id in _index.exact.annotation[key][value]
+	some id in object.get(_index, ["exact", "annotation", key, value], [])
 }) | {id |
 	some field, lengths in _index.prefix_lengths
 	some p in prefixes(image[field], lengths)
-	some id in _index.prefix[field][p]
+	some id in object.get(_index, ["prefix", field, p], [])
 }) | {id |
 	some field, lengths in _index.suffix_lengths
 	some p in suffixes(image[field], lengths)
-	some id in _index.suffix[field][p]
+	some id in object.get(_index, ["suffix", field, p], [])
 }) | {id |
 	some field, lengths in _index.contains_lengths
 	some p in substrings(image[field], lengths)
-	some id in _index.contains[field][p]
+	some id in object.get(_index, ["contains", field, p], [])
 }) | {id |
 	some field, lengths in _index.composite_lengths
 	some p in prefixes(image[field], lengths)
-	by_label := _index.composite[field][p]
+	by_label := object.get(_index, ["composite", field, p], null)
+	by_label != null
 	some key, value in image.labels
-	some id in by_label[key][value]
+	some id in object.get(by_label, [key, value], [])
 }) | {id | some id in _index.always}) | {g.id |
 	# always-evaluated policies whose first check (one leaf) holds
 	some g in _index.guarded

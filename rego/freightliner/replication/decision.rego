@@ -176,10 +176,8 @@ _outcome(matched, resolved) := "replicate" if {
 	count(matched) > 0
 } else := "no_match"
 
-_target_text(a) := sprintf("%s/%s:%s", [a.target_registry, a.target_repo, a.target_tag])
-
 _reason("replicate", resolved) := sprintf("replicate to %s (policies: %s)", [
-	concat(", ", [_target_text(a) | some a in resolved.replicate]),
+	concat(", ", [sprintf("%s/%s:%s", [a.target_registry, a.target_repo, a.target_tag]) | some a in resolved.replicate]),
 	concat(", ", sort({id | some a in resolved.replicate; some id in a.policy_ids})),
 ])
 
