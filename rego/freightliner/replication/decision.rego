@@ -32,8 +32,8 @@ decisions := [decide(image, now, flag) |
 # title: explain
 # description: |
 #   Whether the decision explains every candidate's conditions: input.explain
-#   is true. Otherwise the explanation is [] (it is opt-in: building it was
-#   most of a decision's cost).
+#   is true. Otherwise every candidate is listed with "conditions": [] (the
+#   condition lines are opt-in: building them was most of a decision's cost).
 explain(inp) := true if inp.explain == true else := false
 
 # METADATA
@@ -85,8 +85,8 @@ _policy_set := data.freightliner.policy_set
 #   The decision for one image under the bundle's compiled policy set
 #   (read from data, not passed as an argument: regorus copies large
 #   arguments on every call). With explain false, each candidate is
-#   checked by its compiled program (see passing) and no explanation is
-#   built.
+#   checked by its compiled program (see passing) and no condition lines
+#   are built.
 decide(image, now, explain) := {
 	"should_replicate": count(resolved.replicate) > 0,
 	"actions": array.concat(array.concat(resolved.replicate, resolved.block), resolved.notify),
@@ -97,12 +97,12 @@ decide(image, now, explain) := {
 		"candidates": count(ids),
 		"policies": count(_policy_set.policies),
 	},
-	"explanation": explanation,
+	"explanation": _explanation(explain, ids, facts, matched),
 } if {
 	facts := conditions.facts_at(image, now)
 	ids := index.candidates(image, facts)
-	explanation := _explanation(explain, ids, facts)
-	matched_policies := [key[1] | some key in sort({[0 - _policy_set.policies[id].priority, id] | some id in _matching(explain, ids, facts, explanation)})]
+	matched := _matching(explain, ids, facts)
+	matched_policies := [key[1] | some key in sort({[0 - _policy_set.policies[id].priority, id] | some id in matched})]
 	vars := actions.image_vars(image)
 	resolved := actions.resolve([actions.render_with(a, policy, vars) |
 		some id in matched_policies
@@ -112,27 +112,40 @@ decide(image, now, explain) := {
 	outcome := _outcome(matched_policies, resolved)
 }
 
+# The candidates that match: with explain, by each policy's condition tree
+# (explaining evaluates every leaf anyway); else by passing.
+# decision_test.rego checks the two agree.
+_matching(true, ids, facts) := {id |
+	some id in ids
+	policy := _policy_set.policies[id]
+	_matched(policy, conditions.entries(policy, facts))
+}
+
+_matching(false, ids, facts) := passing(ids, facts)
+
 # Explaining: every candidate's condition lines, one entry per candidate in
 # id order.
-_explanation(true, ids, facts) := [{
-	"policy_id": policy.id,
+_explanation(true, ids, facts, matched) := [{
+	"policy_id": id,
 	"priority": policy.priority,
-	"matched": _matched(policy, entries),
-	"conditions": conditions.explained(policy, entries),
+	"matched": id in matched,
+	"conditions": conditions.explained(policy, conditions.entries(policy, facts)),
 } |
 	some id in sort(ids)
 	policy := _policy_set.policies[id]
-	entries := conditions.entries(policy, facts)
 ]
 
-# Not explaining: no explanation (it is opt-in: input.explain).
-_explanation(false, _, _) := []
-
-# The ids of the candidates that match: read off the explanation when it was
-# built, else decided by passing (no condition lines).
-_matching(true, _, _, explanation) := {e.policy_id | some e in explanation; e.matched}
-
-_matching(false, ids, facts, _) := passing(ids, facts)
+# Not explaining: one entry per candidate in id order, whether it matched,
+# and no condition lines (they are opt-in: input.explain). The entries are
+# what the adapter's per-policy evaluation metrics count.
+_explanation(false, ids, _, matched) := [{
+	"policy_id": id,
+	"priority": _policy_set.policies[id].priority,
+	"matched": id in matched,
+	"conditions": [],
+} |
+	some id in sort(ids)
+]
 
 # METADATA
 # title: passing

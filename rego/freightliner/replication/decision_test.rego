@@ -138,16 +138,26 @@ test_batch_decisions_in_order if {
 	[d.metadata.outcome | some d in ds] == ["replicate", "no_match"]
 }
 
-# Without explain, no explanation; everything else is the explained decision.
-test_unexplained_decision_has_no_explanation if {
+# Without explain, no condition lines; everything else is the explained
+# decision (candidates and verdicts included).
+test_unexplained_decision_has_no_condition_lines if {
 	for_images := [_image, object.union(_image, {"tag": "dev-1"}), object.union(_image, {"labels": {}})]
 	every image in for_images {
 		full := replication.decide(image, _now, true) with data.freightliner.policy_set as _policy_set
 		short := replication.decide(image, _now, false) with data.freightliner.policy_set as _policy_set
 		object.remove(full, ["explanation"]) == object.remove(short, ["explanation"])
-		short.explanation == []
+		[[e.policy_id, e.priority, e.matched] | some e in full.explanation] == [[e.policy_id, e.priority, e.matched] | some e in short.explanation]
+		[e.conditions | some e in short.explanation] == [[] | some _ in short.explanation]
 		count(full.explanation) == full.metadata.candidates
 	}
+}
+
+test_unexplained_explanation_of_a_match if {
+	d := replication.decide(_image, _now, false) with data.freightliner.policy_set as _policy_set
+	d.explanation == [
+		{"policy_id": "compliance-blocking", "priority": 200, "matched": false, "conditions": []},
+		{"policy_id": "production-replication", "priority": 100, "matched": true, "conditions": []},
+	]
 }
 
 test_decision_explains_on_request if {
@@ -156,5 +166,5 @@ test_decision_explains_on_request if {
 	[e.conditions[0].path | some e in d.explanation] == ["conditions[0]"]
 	d2 := replication.decision with data.freightliner.policy_set as _policy_set
 		with input as {"image": object.union(_image, {"tag": "dev-1"}), "now": "2026-11-23T12:00:00Z"}
-	d2.explanation == []
+	[e.conditions | some e in d2.explanation] == [[]]
 }
