@@ -98,7 +98,9 @@ _keyed(a) := [[0 - a.priority, a.policy_ids[0], a.target_registry, a.target_repo
 # second sort puts the merged actions in order. O(n log n) for n actions
 # (the earlier version compared each action with every one before it).
 # Fewer than two actions, or actions with distinct targets (the common case,
-# decided first), have nothing to merge.
+# decided first), have nothing to merge; nor have blocks or notifications
+# whose targets and parameters differ. (All the actions merged together are
+# of one type.)
 _merge(actions) := actions if {
 	count(actions) < 2
 } else := [actions[key[5]] |
@@ -106,6 +108,14 @@ _merge(actions) := actions if {
 	some key in sort([[0 - a.priority, a.policy_ids[0], a.target_registry, a.target_repo, a.target_tag, i] | some i, a in actions])
 ] if {
 	count({[a.target_registry, a.target_repo, a.target_tag] | some a in actions}) == count(actions)
+} else := [actions[key[6]] |
+	# blocks or notifications that share a target but not their parameters
+	# (two blocks with different reasons): nothing to merge either; ordered
+	# as below (equal order keys by parameters)
+	some key in sort([[0 - a.priority, a.policy_ids[0], a.target_registry, a.target_repo, a.target_tag, a.parameters, i] | some i, a in actions])
+] if {
+	actions[0].type != "replicate"
+	count({[a.target_registry, a.target_repo, a.target_tag, a.parameters] | some a in actions}) == count(actions)
 } else := [entry[2] |
 	some entry in sort([[order, target, _merged(grouped, run, ends[k])] |
 		grouped := sort({[e[1], e[0], e[2]] | some a in actions; e := _keyed(a)})

@@ -118,3 +118,14 @@ test_distinct_targets_ordered_by_priority_then_policy if {
 	result := actions.resolve([a, b, c])
 	[[r.policy_ids, r.target_registry, r.target_repo] | some r in result.replicate] == [[["x"], "ecr", "r3"], [["y"], "gcr", "r2"], [["z"], "ecr", "r1"]]
 }
+
+test_blocks_with_one_target_and_different_reasons_stay_apart if {
+	a := object.union(_action("block", "", 900, "old"), {"parameters": {"reason": "too old"}})
+	b := object.union(_action("block", "", 1000, "scan"), {"parameters": {"reason": "no scan"}})
+	c := object.union(_action("block", "", 900, "old"), {"parameters": {"reason": "also"}})
+	d := object.union(_action("block", "", 1000, "scan"), {"parameters": {"reason": "no scan"}})
+	result := actions.resolve([a, b, c, d])
+	[[r.policy_ids, r.parameters.reason] | some r in result.block] == [[["scan"], "no scan"], [["old"], "also"], [["old"], "too old"]]
+	fast := actions.resolve([a, b, c])
+	[[r.policy_ids, r.parameters.reason] | some r in fast.block] == [[["scan"], "no scan"], [["old"], "also"], [["old"], "too old"]]
+}

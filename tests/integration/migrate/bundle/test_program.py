@@ -50,7 +50,7 @@ def test_checks_put_the_index_key_last_and_cheap_selective_tests_first() -> None
         ("label", "equals"),
         ("tag", "prefix"),
         ("tag", "semver"),
-        ("repository", "matches"),
+        ("repository", "prefix_segment"),
     ]
 
 
@@ -69,7 +69,7 @@ def test_groups_are_pushed_through_into_one_and() -> None:
     assert negations == {
         ("tag", "prefix"): True,
         ("label", "equals"): True,
-        ("repository", "matches"): False,
+        ("repository", "prefix_segment"): False,
         ("label", "exists"): True,
     }
 
@@ -96,8 +96,8 @@ def test_small_disjunctions_become_alternatives() -> None:
         (
             [{"any": [PROD_TAG, PROD_ENV]}, TEAM],
             [
-                [("tag", "prefix", False), ("repository", "matches", False)],
-                [("label", "equals", False), ("repository", "matches", False)],
+                [("tag", "prefix", False), ("repository", "prefix_segment", False)],
+                [("label", "equals", False), ("repository", "prefix_segment", False)],
             ],
         ),
         # (a or not a) and not a: the AND "a and not a" can never hold and is dropped
