@@ -338,6 +338,15 @@ def _naive_leaf(leaf: dict[str, Any]) -> str:
         return f"regex.match({_rego_str(arg)}, {subject})"
     if base == "contains":
         return f"contains({subject}, {_rego_str(arg)})"
+    if base == "prefix":
+        return f"startswith({subject}, {_rego_str(arg)})"
+    if base == "suffix":
+        return f"endswith({subject}, {_rego_str(arg)})"
+    if base == "prefix_segment":  # a glob "literal*"
+        return (
+            f"startswith({subject}, {_rego_str(arg)}); "
+            f'indexof(trim_prefix({subject}, {_rego_str(arg)}), "/") == -1'
+        )
     if base == "exists":
         return f"{subject}"
     if base in {"gt", "gte", "lt", "lte"}:
@@ -347,7 +356,7 @@ def _naive_leaf(leaf: dict[str, Any]) -> str:
         version = f'trim_prefix({subject}, "v")'
         checks = [
             f"semver.compare({version}, {_rego_str(c[1])}) {'==' if c[0] == '=' else c[0]} 0"
-            for c in arg[0]
+            for c in arg["alternatives"][0]
         ]
         return "; ".join([f"semver.is_valid({version})", *checks])
     raise ValueError(f"naive layout: no Rego for {base}")
