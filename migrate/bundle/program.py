@@ -111,6 +111,15 @@ def optimise(compiled: dict[str, Any], keys: list[IndexKey] | None) -> None:
     compiled["checks"] = _ordered_checks(compiled["leaves"], conjunction, is_key)
 
 
+def _likely(leaf: dict[str, Any], flip: bool) -> bool:
+    """Whether a check tends to hold: a negation (``not_equals``, ``not_matches``...)
+    excludes one value or pattern, so it holds for most images; it goes after the
+    positive tests. A negated ``exists`` (an absent label) does not count: most
+    images have the labels policies ask about."""
+    negated = bool(leaf.get("negate")) != flip
+    return negated and leaf.get("base") != "exists"
+
+
 def _ordered_checks(
     leaves: list[dict[str, Any]], conjunction: list[tuple[int, bool]], is_key: list[bool]
 ) -> list[dict[str, Any]]:
@@ -119,6 +128,7 @@ def _ordered_checks(
         conjunction,
         key=lambda item: (
             is_key[item[0]] and not item[1],
+            _likely(leaves[item[0]], item[1]),
             _COST.get(leaves[item[0]].get("base", ""), 1),
             _HOLDS_OFTEN.get(leaves[item[0]].get("base", ""), 3),
             item,

@@ -176,3 +176,22 @@ def test_always_evaluated_checked_policies_get_their_first_check_as_guard() -> N
         ("latest", "equals", True)
     ]
     assert guarded_ids(index) == ["latest", "old", "small", "unscanned"]
+
+
+def test_negations_are_tested_after_positive_tests() -> None:
+    # not keep=true holds for most images: the tag regex rejects sooner
+    compiled = _compiled(
+        [
+            TEAM,
+            {"type": "label", "operator": "not_equals", "value": "keep=true"},
+            {"type": "tag", "operator": "matches", "value": "-(dev|snapshot)$"},
+            {"type": "label", "operator": "not_exists", "value": "scan"},
+        ]
+    )
+    optimise(compiled, [("prefix", "repository", "team-42/")])
+    assert [(c["type"], c["base"], c["negate"]) for c in compiled["checks"]] == [
+        ("label", "exists", True),
+        ("tag", "matches", False),
+        ("label", "equals", True),
+        ("repository", "prefix_segment", False),
+    ]
