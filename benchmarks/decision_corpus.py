@@ -10,10 +10,12 @@ old code, e.g. ``git worktree add`` or ``git archive``).
 
 ``generate`` draws policy sets and images with ``tests/test_contract.py``'s
 strategies; ``decide`` decides every image with the embedded engine (with
-``explain`` when the engine takes it) and prints one JSON line per decision,
+``explain`` when the engine takes it, unless ``--no-explain``: the path a
+decision takes by default, the policies' compiled checks) and prints one JSON line per decision,
 ``metadata.candidates`` left out and the explanation keyed by policy id;
 ``compare`` reports decisions that differ (explanations aside) and
-explanation entries that differ for policies that were candidates in both.
+explanation entries that differ for policies that were candidates in both
+(their verdicts only, when one side has no condition lines).
 """
 
 from __future__ import annotations
@@ -54,13 +56,13 @@ def generate(out: Path, seed_value: int, examples: int) -> None:
     print(f"{len(cases)} policy sets")
 
 
-def decide(corpus: Path) -> None:
+def decide(corpus: Path, no_explain: bool = False) -> None:
     from migrate.bundle.builder import BundleBuilder
     from migrate.contract.image import ImageMetadata
     from migrate.engine.embedded import EmbeddedEngine
     from tests.integration.test_contract import NOW, _policy_set
 
-    explain = "explain" in inspect.signature(EmbeddedEngine.decide).parameters
+    explain = "explain" in inspect.signature(EmbeddedEngine.decide).parameters and not no_explain
     for raw, images in json.loads(corpus.read_text(encoding="utf-8")):
         bundle = BundleBuilder(generate_tests=False).build(_policy_set(raw))
         engine = EmbeddedEngine(bundle.modules(), bundle.data())
@@ -88,7 +90,13 @@ def compare(old_path: Path, new_path: Path) -> None:
         for pid, entry in explained_after.items():
             if pid in explained_before:
                 common += 1
-                entries_differ += explained_before[pid] != entry
+                first = explained_before[pid]
+                if not first["conditions"] or not entry["conditions"]:
+                    # one side decided without explain: its verdict, not its lines
+                    first, entry = (
+                        {k: v for k, v in e.items() if k != "conditions"} for e in (first, entry)
+                    )
+                entries_differ += first != entry
     print(
         f"{len(old)} decisions ({merged} with merged actions): {differ} differ "
         f"(explanations aside); {common} explanation entries in both, {entries_differ} differ"
@@ -106,6 +114,7 @@ def main() -> None:
     g.add_argument("--examples", type=int, default=150)
     d = sub.add_parser("decide")
     d.add_argument("corpus", type=Path)
+    d.add_argument("--no-explain", action="store_true")
     c = sub.add_parser("compare")
     c.add_argument("old", type=Path)
     c.add_argument("new", type=Path)
@@ -113,7 +122,7 @@ def main() -> None:
     if args.command == "generate":
         generate(args.out, args.seed, args.examples)
     elif args.command == "decide":
-        decide(args.corpus)
+        decide(args.corpus, args.no_explain)
     else:
         compare(args.old, args.new)
 
