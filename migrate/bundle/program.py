@@ -36,6 +36,7 @@ __all__ = [
     "GUARD_LISTS",
     "MAX_ALTERNATIVES",
     "MAX_ALTERNATIVE_LEAVES",
+    "check_op",
     "guard_always",
     "guarded_ids",
     "optimise",
@@ -138,8 +139,29 @@ def _ordered_checks(
     for i, flip in order:
         check = {f: leaves[i][f] for f in _CHECK_FIELDS}
         check["negate"] = bool(check["negate"]) != flip
+        check["op"] = check_op(check)
         checks.append(check)
     return checks
+
+
+#: Bases a check's ``op`` names directly when it is not negated.
+_DIRECT_OPS = frozenset({"equals", "in", "prefix", "prefix_segment", "matches", "lt", "gt"})
+#: Types whose ``exists`` is "the key is there" (the subject is not null).
+_KEYED_TYPES = frozenset({"label", "annotation", "age"})
+
+
+def check_op(check: dict[str, Any]) -> str:
+    """What the library's ``conditions.check`` tests for a check, negation included:
+    the base for the common positive ones, ``not_equals``, ``present`` / ``absent``
+    (a label, annotation or age), else ``leaf`` (``holds`` on base, type and negate)."""
+    base, negate = check.get("base"), bool(check.get("negate"))
+    if base == "exists" and check.get("type") in _KEYED_TYPES:
+        return "absent" if negate else "present"
+    if not negate and base in _DIRECT_OPS:
+        return str(base)
+    if negate and base == "equals":
+        return "not_equals"
+    return "leaf"
 
 
 def _alternatives(compiled: dict[str, Any]) -> list[list[tuple[int, bool]]] | None:

@@ -168,6 +168,42 @@ _prerelease_admitted(v, named, i) if {
 }
 
 # METADATA
+# title: check
+# description: |
+#   A compiled check (a policy's checks and alternatives) given its subject
+#   value: holds(check.base, check.type, s, check.arg) != check.negate, with
+#   the common tests decided by check.op (set by the translator, negation
+#   folded in) without reading base, type and negate. A test that does not
+#   apply to the subject (a string test on a number, ...) falls through to
+#   the general case.
+check(op, s, arg, leaf) := s == arg if {
+	op == "equals"
+} else := s != arg if {
+	op == "not_equals"
+} else := s in arg if {
+	op == "in"
+} else := startswith(s, arg) if {
+	op == "prefix"
+	is_string(s)
+} else := _prefix_segment(s, arg) if {
+	op == "prefix_segment"
+	is_string(s)
+} else := s != null if {
+	op == "present"
+} else := s == null if {
+	op == "absent"
+} else := regex.match(arg, s) if {
+	op == "matches"
+	is_string(s)
+} else := s < arg if {
+	op == "lt"
+	is_number(s)
+} else := s > arg if {
+	op == "gt"
+	is_number(s)
+} else := holds(leaf.base, leaf.type, s, arg) != leaf.negate
+
+# METADATA
 # title: result
 # description: |
 #   A leaf's outcome under a clock (see clock): matched (true or false, never undefined, negation

@@ -276,3 +276,36 @@ test_facts_at_is_facts_under_the_clock if {
 	conditions.facts_at(images[1], _fnow).age_ns == 266400000000000
 	not conditions.facts_at(images[5], _fnow).age_ns
 }
+
+# check (op set by migrate/bundle/program.py check_op) is holds with negation
+# applied, for every op and subjects of every type.
+_check_cases := [
+	["equals", "equals", "tag", false, "x"],
+	["not_equals", "equals", "label", true, "x"],
+	["in", "in", "tag", false, ["x", "5"]],
+	["prefix", "prefix", "repository", false, "team-42/"],
+	["prefix_segment", "prefix_segment", "repository", false, "team-42/"],
+	["present", "exists", "label", false, null],
+	["absent", "exists", "annotation", true, null],
+	["present", "exists", "age", false, null],
+	["matches", "matches", "tag", false, `^v[0-9]+\.`],
+	["lt", "lt", "metadata", false, 10],
+	["gt", "gt", "metadata", false, 10],
+	["leaf", "exists", "tag", false, null],
+	["leaf", "exists", "tag", true, null],
+	["leaf", "in", "tag", true, ["x"]],
+	["leaf", "matches", "tag", true, `^v`],
+	["leaf", "gte", "metadata", false, 10],
+	["leaf", "semver", "tag", false, {"alternatives": [[[">=", "1.0.0"]]], "prerelease": false}],
+]
+
+_check_subjects := ["x", "", "team-42/app", "team-42/a/b", "v1.2.3", 5, 0, 10, 3000000000, null, true, ["x"]]
+
+test_check_is_holds_with_negation if {
+	every case in _check_cases {
+		every s in _check_subjects {
+			leaf := {"base": case[1], "type": case[2], "negate": case[3]}
+			conditions.check(case[0], s, case[4], leaf) == (conditions.holds(case[1], case[2], s, case[4]) != case[3])
+		}
+	}
+}

@@ -162,7 +162,7 @@ passing(ids, facts) := ({id |
 	policy.checked
 	policy.enabled
 	every leaf in policy.checks {
-		conditions.holds(leaf.base, leaf.type, object.get(facts, leaf.subject, null), leaf.arg) != leaf.negate
+		conditions.check(leaf.op, object.get(facts, leaf.subject, null), leaf.arg, leaf)
 	}
 } | {id |
 	some id in ids
@@ -171,7 +171,7 @@ passing(ids, facts) := ({id |
 	policy.enabled
 	some alternative in policy.alternatives
 	every leaf in alternative {
-		conditions.holds(leaf.base, leaf.type, object.get(facts, leaf.subject, null), leaf.arg) != leaf.negate
+		conditions.check(leaf.op, object.get(facts, leaf.subject, null), leaf.arg, leaf)
 	}
 }) | {id |
 	some id in ids

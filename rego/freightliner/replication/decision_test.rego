@@ -14,8 +14,8 @@ _production := {
 	"levels": [[{"id": 2, "op": "all", "children": [0, 1]}]], "root": 2, "shape": "all",
 	"checked": true,
 	"checks": [
-		{"subject": ["labels", "environment"], "base": "equals", "type": "label", "arg": "production", "negate": false},
-		{"subject": ["tag"], "base": "prefix", "type": "tag", "arg": "prod-", "negate": false},
+		{"subject": ["labels", "environment"], "base": "equals", "type": "label", "arg": "production", "negate": false, "op": "equals"},
+		{"subject": ["tag"], "base": "prefix", "type": "tag", "arg": "prod-", "negate": false, "op": "prefix"},
 	],
 	"actions": [
 		{"type": "replicate", "target_registry": "ecr", "target_repo": [{"text": "production/", "var": ""}, {"text": "", "var": "repository"}], "target_tag": [{"text": "", "var": "tag"}], "match_prefix": "", "match_suffix": "", "parameters": {}, "retry_policy": null},
@@ -29,7 +29,7 @@ _compliance := {
 	"leaves": [{"path": "conditions[0]", "type": "label", "key": "security.scan.status", "subject": ["labels", "security.scan.status"], "operator": "not_exists", "value": "security.scan.status", "about": {"path": "conditions[0]", "type": "label", "key": "security.scan.status", "operator": "not_exists", "value": "security.scan.status"}, "base": "exists", "negate": true, "arg": null}],
 	"levels": [[{"id": 1, "op": "all", "children": [0]}]], "root": 1, "shape": "all",
 	"checked": true,
-	"checks": [{"subject": ["labels", "security.scan.status"], "base": "exists", "type": "label", "arg": null, "negate": true}],
+	"checks": [{"subject": ["labels", "security.scan.status"], "base": "exists", "type": "label", "arg": null, "negate": true, "op": "absent"}],
 	"actions": [{"type": "block", "target_registry": "", "target_repo": [], "target_tag": [], "match_prefix": "", "match_suffix": "", "parameters": {"reason": "Missing security scan"}, "retry_policy": null}],
 }
 

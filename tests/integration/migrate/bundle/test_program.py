@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from migrate.bundle.program import guard_always, guarded_ids, optimise
+from migrate.bundle.program import check_op, guard_always, guarded_ids, optimise
 from migrate.policy.model import Policy
 from migrate.policy.semantics import compile_policy
 
@@ -164,6 +164,7 @@ def test_always_evaluated_checked_policies_get_their_first_check_as_guard() -> N
             "type": "age",
             "arg": old["leaves"][0]["arg"],
             "negate": False,
+            "op": "gt",
         }
     ]
     assert [(g["id"], g["base"], g["arg"]) for g in index["guarded_below"]] == [
@@ -195,3 +196,34 @@ def test_negations_are_tested_after_positive_tests() -> None:
         ("label", "equals", True),
         ("repository", "prefix_segment", False),
     ]
+
+
+def test_check_ops_fold_the_negation_in() -> None:
+    def op(base: str, ctype: str, negate: bool) -> str:
+        return check_op({"base": base, "type": ctype, "negate": negate})
+
+    assert [op(b, "tag", False) for b in ("equals", "in", "prefix", "matches", "gte")] == [
+        "equals",
+        "in",
+        "prefix",
+        "matches",
+        "leaf",
+    ]
+    assert [op("equals", "tag", True), op("in", "tag", True), op("matches", "tag", True)] == [
+        "not_equals",
+        "leaf",
+        "leaf",
+    ]
+    assert [op("exists", t, n) for t in ("label", "age", "tag") for n in (False, True)] == [
+        "present",
+        "absent",
+        "present",
+        "absent",
+        "leaf",
+        "leaf",
+    ]
+    compiled = _compiled(
+        [PROD_TAG, PROD_ENV, {"type": "label", "operator": "not_exists", "value": "x"}]
+    )
+    optimise(compiled, None)
+    assert [c["op"] for c in compiled["checks"]] == ["equals", "prefix", "absent"]
