@@ -89,8 +89,9 @@ def _build(
     generate_tests: bool,
     progress: Progress | None = None,
     policy_set: Any = None,
-) -> tuple[Any, Any]:
-    """(bundle, index report): load and build policy sources, reporting progress."""
+) -> tuple[Any, Any, dict[str, Any]]:
+    """(bundle, index report, its data as built): load and build policy sources, reporting
+    progress."""
     from adapter.cli.common import is_bundle_path
     from migrate.bundle.builder import BundleBuilder
     from migrate.core.errors import BundleError
@@ -106,14 +107,16 @@ def _build(
     builder = BundleBuilder(generate_tests=generate_tests)
     bundle = builder.build(policy_set, progress=step)
     step("built")
-    return bundle, builder.report
+    return bundle, builder.report, builder.data
 
 
-def _index_checks(bundle: Any, report: Any, max_candidates: int | None) -> None:
+def _index_checks(
+    bundle: Any, report: Any, max_candidates: int | None, data: dict[str, Any] | None = None
+) -> None:
     """Warnings where the index cannot help; exit 9 above --max-candidates."""
     from migrate.bundle.advice import index_warnings
 
-    policy_set = bundle.data()["freightliner"]["policy_set"]
+    policy_set = (data if data is not None else bundle.data())["freightliner"]["policy_set"]
     guarded = [g["id"] for g in policy_set["index"].get("guarded", [])]
     for line in index_warnings(policy_set["policies"], report, guarded):
         click.echo(line, err=True)
@@ -161,8 +164,8 @@ def validate(paths: tuple[Path, ...], max_candidates: int | None, output: str) -
 
     # every problem of every file in one pass: schema, semantics and replicate targets
     policy_set = load_policy_documents(list(paths), check_targets=True)
-    bundle, report = _build(paths, generate_tests=False, policy_set=policy_set)
-    _index_checks(bundle, report, max_candidates)
+    bundle, report, data = _build(paths, generate_tests=False, policy_set=policy_set)
+    _index_checks(bundle, report, max_candidates, data)
     count = len(bundle.policy_ids)
     files = len(policy_files(list(paths)))
     if output == "json":
@@ -231,24 +234,40 @@ def build(
     --force); an OUT that contains one of PATHS is always refused.
     """
     from migrate.bundle.atomic import check_output
+    from migrate.bundle.background import BackgroundCheck
     from migrate.bundle.decides import check_bundle_decides
+    from migrate.core.errors import FreightlinerError
 
     check_output(out, paths, force)
     with Progress("build", flag=progress_flag, quiet=verbosity() < 0) as progress:
-        bundle, report = _build(paths, generate_tests=not no_tests, progress=progress)
-        _index_checks(bundle, report, max_candidates)
+        bundle, report, data = _build(paths, generate_tests=not no_tests, progress=progress)
         progress.step("checking the bundle decides")
-        check_bundle_decides(bundle)
-        signed = ""
-        if signing_key is not None:
-            from migrate.bundle.signing import SigningConfig, sign_bundle
+        built = bundle
+        # on the other core while the warnings print and the tarball is packed; nothing
+        # is written before it passed (migrate/bundle/background.py)
+        with BackgroundCheck(lambda: check_bundle_decides(built, data)) as decides:
+            _index_checks(bundle, report, max_candidates, data)
+            signed = ""
+            payload = None
+            try:
+                if signing_key is not None:
+                    from migrate.bundle.signing import SigningConfig, sign_bundle
 
-            bundle = sign_bundle(
-                bundle, SigningConfig.from_file(signing_key, signing_alg, key_id, scope)
-            )
-            signed = f", signed {signing_alg}"
+                    bundle = sign_bundle(
+                        bundle, SigningConfig.from_file(signing_key, signing_alg, key_id, scope)
+                    )
+                    signed = f", signed {signing_alg}"
+                if out.name.endswith(".tar.gz"):
+                    payload = bundle.tarball_bytes()
+            except FreightlinerError:
+                decides.wait()  # a bundle that does not decide is reported first, as before
+                raise
+            decides.wait()
         progress.step("writing")
-        bundle.write(out)
+        if payload is not None:
+            bundle.write_tarball(out, payload=payload)
+        else:
+            bundle.write(out)
     click.echo(
         f"built {out} revision {bundle.revision} ({len(bundle.policy_ids)} policies; "
         f"at most {report.worst_case:,} candidate(s) per image{signed})"

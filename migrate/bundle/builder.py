@@ -95,16 +95,19 @@ class Bundle:
                 tar.addfile(info, io.BytesIO(content))
         return raw.getvalue()
 
-    def write_tarball(self, path: Path, mode: int | None = None) -> None:
+    def write_tarball(
+        self, path: Path, mode: int | None = None, *, payload: bytes | None = None
+    ) -> None:
         """Write atomically: a temp file beside ``path``, then rename. The file gets ``mode``
-        (default :func:`~migrate.bundle.atomic.bundle_file_mode`: 0644)."""
+        (default :func:`~migrate.bundle.atomic.bundle_file_mode`: 0644). ``payload``: this
+        bundle's :meth:`tarball_bytes`, when the caller made them already."""
         mode = bundle_file_mode() if mode is None else mode
         path.parent.mkdir(parents=True, exist_ok=True)
         remove_leftovers(path.parent, path.name)
         fd, tmp = tempfile.mkstemp(prefix=temp_prefix(path.name), dir=path.parent)
         try:
             with os.fdopen(fd, "wb") as fh:
-                fh.write(self.tarball_bytes())
+                fh.write(self.tarball_bytes() if payload is None else payload)
                 os.fchmod(fh.fileno(), mode)
             os.replace(tmp, path)
         except BaseException:
@@ -153,6 +156,9 @@ class BundleBuilder:
         self.use_index = use_index
         #: What the index of the last build does (worst case, unindexed policies).
         self.report = IndexReport(worst_case=0)
+        #: The last build's data.json as built (what json.loads of it gives, without the
+        #: parse: 10,000 policies are 18 MB). Read it; do not change it.
+        self.data: dict[str, Any] = {}
 
     def build(
         self, policy_set: PolicySet, progress: Callable[[str], None] = lambda _: None
@@ -194,13 +200,10 @@ class BundleBuilder:
             guard_always(index, compiled)
         self.report = report
         progress("writing data.json")
-        files["data.json"] = _json_bytes(
-            {
-                BUNDLE_ROOT: {
-                    "policy_set": {"policies": {p["id"]: p for p in ordered}, "index": index}
-                }
-            }
-        )
+        self.data = {
+            BUNDLE_ROOT: {"policy_set": {"policies": {p["id"]: p for p in ordered}, "index": index}}
+        }
+        files["data.json"] = _json_bytes(self.data)
         revision = _revision(files)
         manifest = {
             "revision": revision,
