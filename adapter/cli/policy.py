@@ -89,6 +89,8 @@ def _build(
     generate_tests: bool,
     progress: Progress | None = None,
     policy_set: Any = None,
+    parallel: bool = False,
+    on_data: Any = None,
 ) -> tuple[Any, Any, dict[str, Any]]:
     """(bundle, index report, its data as built): load and build policy sources, reporting
     progress."""
@@ -104,8 +106,8 @@ def _build(
         step("loading policies")
         policy_set = load_policy_documents(list(paths))
     step(f"loaded {len(policy_set):,} policies; compiling")
-    builder = BundleBuilder(generate_tests=generate_tests)
-    bundle = builder.build(policy_set, progress=step)
+    builder = BundleBuilder(generate_tests=generate_tests, parallel=parallel)
+    bundle = builder.build(policy_set, progress=step, on_data=on_data)
     step("built")
     return bundle, builder.report, builder.data
 
@@ -233,36 +235,55 @@ def build(
     OUT must not exist, be empty, or have been written by this tool (unless
     --force); an OUT that contains one of PATHS is always refused.
     """
+    from contextlib import ExitStack
+
     from migrate.bundle.atomic import check_output
     from migrate.bundle.background import BackgroundCheck
+    from migrate.bundle.builder import Bundle
     from migrate.bundle.decides import check_bundle_decides
     from migrate.core.errors import FreightlinerError
 
     check_output(out, paths, force)
-    with Progress("build", flag=progress_flag, quiet=verbosity() < 0) as progress:
-        bundle, report, data = _build(paths, generate_tests=not no_tests, progress=progress)
-        progress.step("checking the bundle decides")
-        built = bundle
-        # on the other core while the warnings print and the tarball is packed; nothing
-        # is written before it passed (migrate/bundle/background.py)
-        with BackgroundCheck(lambda: check_bundle_decides(built, data)) as decides:
-            _index_checks(bundle, report, max_candidates, data)
-            signed = ""
-            payload = None
-            try:
-                if signing_key is not None:
-                    from migrate.bundle.signing import SigningConfig, sign_bundle
+    with (
+        Progress("build", flag=progress_flag, quiet=verbosity() < 0) as progress,
+        ExitStack() as stack,
+    ):
+        started: list[BackgroundCheck] = []
 
-                    bundle = sign_bundle(
-                        bundle, SigningConfig.from_file(signing_key, signing_alg, key_id, scope)
-                    )
-                    signed = f", signed {signing_alg}"
-                if out.name.endswith(".tar.gz"):
-                    payload = bundle.tarball_bytes()
-            except FreightlinerError:
-                decides.wait()  # a bundle that does not decide is reported first, as before
-                raise
-            decides.wait()
+        def start_decides(files: dict[str, bytes], data: dict[str, Any]) -> None:
+            # On the other core as soon as data.json is made, while the tests are added,
+            # the warnings print and the tarball is packed; nothing is written before it
+            # passed (migrate/bundle/background.py). The tests play no part in it.
+            progress.step("checking the bundle decides")
+            library = Bundle(files=files, revision="")
+            check = BackgroundCheck(lambda: check_bundle_decides(library, data))
+            started.append(stack.enter_context(check))
+
+        bundle, report, data = _build(
+            paths,
+            generate_tests=not no_tests,
+            progress=progress,
+            parallel=True,
+            on_data=start_decides,
+        )
+        (decides,) = started
+        _index_checks(bundle, report, max_candidates, data)
+        signed = ""
+        payload = None
+        try:
+            if signing_key is not None:
+                from migrate.bundle.signing import SigningConfig, sign_bundle
+
+                bundle = sign_bundle(
+                    bundle, SigningConfig.from_file(signing_key, signing_alg, key_id, scope)
+                )
+                signed = f", signed {signing_alg}"
+            if out.name.endswith(".tar.gz"):
+                payload = bundle.tarball_bytes()
+        except FreightlinerError:
+            decides.wait()  # a bundle that does not decide is reported first, as before
+            raise
+        decides.wait()
         progress.step("writing")
         if payload is not None:
             bundle.write_tarball(out, payload=payload)
