@@ -19,6 +19,7 @@ this process. Only for a command's own process: a fork beside other threads
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import os
 import pickle
@@ -51,9 +52,7 @@ class Background(Generic[T]):
     (an error or exit of the caller) stops the child.
     """
 
-    def __init__(
-        self, compute: Callable[[], T], fallback: Callable[[], T] | None = None
-    ) -> None:
+    def __init__(self, compute: Callable[[], T], fallback: Callable[[], T] | None = None) -> None:
         self._compute = compute
         self._fallback = fallback or compute
         self._pid: int | None = None
@@ -126,10 +125,8 @@ class Background(Generic[T]):
             os.close(self._read_fd)
             self._read_fd = None
         if self._pid is not None:  # left without result(): stop the child
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.kill(self._pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
             os.waitpid(self._pid, 0)
             self._pid = None
 

@@ -174,9 +174,10 @@ class BundleBuilder:
     ) -> Bundle:
         """The bundle; ``progress`` is told each step (and every 1,000 policies compiled).
 
-        ``on_data(files, data)`` is called as soon as data.json is made, before the
-        generated tests are added: ``files`` the library modules and data.json, ``data``
-        as :attr:`data` (``policy build`` starts its decides check there)."""
+        ``on_data(files, data)`` is called as soon as the data is complete, before
+        data.json is written out and the generated tests are added: ``files`` the
+        library modules, ``data`` as :attr:`data` (``policy build`` starts its decides
+        check there)."""
         compiled: dict[str, dict[str, Any]] = {}
         files: dict[str, bytes] = dict(library_files())
         problems: list[Diagnostic] = []
@@ -199,9 +200,11 @@ class BundleBuilder:
         if problems:
             raise PolicyError(f"{len(problems)} problem(s) in policy input", problems)
         # The tests are made from the compiled form as it is now (before optimise below).
-        with Background(
-            lambda: _test_modules(tested), lambda: _test_modules(tested, recompile=True)
-        ) if self.parallel and tested else _Now(lambda: _test_modules(tested)) as tests:
+        with (
+            Background(lambda: _test_modules(tested), lambda: _test_modules(tested, recompile=True))
+            if self.parallel and tested
+            else _Now(lambda: _test_modules(tested)) as tests
+        ):
             self._index_and_data(compiled, files, tests, progress, on_data)
         return self._finish(files)
 
@@ -230,9 +233,9 @@ class BundleBuilder:
         self.data = {
             BUNDLE_ROOT: {"policy_set": {"policies": {p["id"]: p for p in ordered}, "index": index}}
         }
-        data_json = _json_bytes(self.data)
         if on_data is not None:
-            on_data({**files, "data.json": data_json}, self.data)
+            on_data(dict(files), self.data)
+        data_json = _json_bytes(self.data)
         files.update(tests.result())
         files["data.json"] = data_json
         self._policy_ids = sorted(compiled)

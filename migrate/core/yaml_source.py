@@ -131,15 +131,15 @@ def _load_plain(text: str, filename: str) -> Any:
     nodes = 0
     root: Any = None
     try:
-        if type(get_event()) is not yaml.StreamStartEvent:  # type: ignore[no-untyped-call]
+        if type(get_event()) is not yaml.StreamStartEvent:
             raise _Unusual
-        event = get_event()  # type: ignore[no-untyped-call]
+        event = get_event()
         if type(event) is yaml.StreamEndEvent:
             return None
         if type(event) is not yaml.DocumentStartEvent:
             raise _Unusual
         while True:
-            event = get_event()  # type: ignore[no-untyped-call]
+            event = get_event()
             kind = type(event)
             if kind is scalar_event:
                 if event.anchor is not None:
@@ -193,7 +193,7 @@ def _load_plain(text: str, filename: str) -> Any:
                 value = frame[0]
                 line = value.line
             elif kind is yaml.DocumentEndEvent:
-                if stack or type(get_event()) is not yaml.StreamEndEvent:  # type: ignore[no-untyped-call]
+                if stack or type(get_event()) is not yaml.StreamEndEvent:
                     raise _Unusual
                 return root
             else:  # an alias, or anything unexpected
