@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -110,6 +113,18 @@ def _build(
     bundle = builder.build(policy_set, progress=step, on_data=on_data)
     step("built")
     return bundle, builder.report, builder.data
+
+
+@contextmanager
+def _fewer_collections() -> Iterator[None]:
+    """The cyclic collector less often while a build allocates its ~10^6 objects (they
+    live until the build ends; 10,000 policies: about 1.2 s of CPU less)."""
+    before = gc.get_threshold()
+    gc.set_threshold(100_000, 50, 100)
+    try:
+        yield
+    finally:
+        gc.set_threshold(*before)
 
 
 def _index_checks(
@@ -247,6 +262,7 @@ def build(
     with (
         Progress("build", flag=progress_flag, quiet=verbosity() < 0) as progress,
         ExitStack() as stack,
+        _fewer_collections(),
     ):
         started: list[BackgroundCheck] = []
 
