@@ -35,13 +35,14 @@ from migrate.bundle.atomic import (
     remove_leftovers,
     temp_prefix,
 )
+from migrate.bundle.background import Background
 from migrate.bundle.index import IndexReport, build_index_with_report
 from migrate.bundle.library import library_files
 from migrate.bundle.program import guard_always, optimise
 from migrate.bundle.testgen import policy_test_module
 from migrate.core.errors import BundleError, Diagnostic, PolicyError
 from migrate.core.limits import MAX_ARCHIVE_BYTES, MAX_ARCHIVE_MEMBER_BYTES, MAX_ARCHIVE_MEMBERS
-from migrate.policy.model import PolicySet
+from migrate.policy.model import LoadedPolicy, PolicySet
 from migrate.policy.semantics import compile_policy
 
 __all__ = ["BUNDLE_ROOT", "Bundle", "BundleBuilder", "read_bundle", "verify_bundle"]
@@ -95,16 +96,19 @@ class Bundle:
                 tar.addfile(info, io.BytesIO(content))
         return raw.getvalue()
 
-    def write_tarball(self, path: Path, mode: int | None = None) -> None:
+    def write_tarball(
+        self, path: Path, mode: int | None = None, *, payload: bytes | None = None
+    ) -> None:
         """Write atomically: a temp file beside ``path``, then rename. The file gets ``mode``
-        (default :func:`~migrate.bundle.atomic.bundle_file_mode`: 0644)."""
+        (default :func:`~migrate.bundle.atomic.bundle_file_mode`: 0644). ``payload``: this
+        bundle's :meth:`tarball_bytes`, when the caller made them already."""
         mode = bundle_file_mode() if mode is None else mode
         path.parent.mkdir(parents=True, exist_ok=True)
         remove_leftovers(path.parent, path.name)
         fd, tmp = tempfile.mkstemp(prefix=temp_prefix(path.name), dir=path.parent)
         try:
             with os.fdopen(fd, "wb") as fh:
-                fh.write(self.tarball_bytes())
+                fh.write(self.tarball_bytes() if payload is None else payload)
                 os.fchmod(fh.fileno(), mode)
             os.replace(tmp, path)
         except BaseException:
@@ -148,19 +152,36 @@ class BundleBuilder:
     image - used to check the index is sound).
     """
 
-    def __init__(self, *, generate_tests: bool = True, use_index: bool = True) -> None:
+    def __init__(
+        self, *, generate_tests: bool = True, use_index: bool = True, parallel: bool = False
+    ) -> None:
         self.generate_tests = generate_tests
         self.use_index = use_index
+        #: Generate the tests in a forked child while the index is built (the same bytes;
+        #: migrate/bundle/background.py). Only for a command's own process.
+        self.parallel = parallel
         #: What the index of the last build does (worst case, unindexed policies).
         self.report = IndexReport(worst_case=0)
+        #: The last build's data.json as built (what json.loads of it gives, without the
+        #: parse: 10,000 policies are 18 MB). Read it; do not change it.
+        self.data: dict[str, Any] = {}
 
     def build(
-        self, policy_set: PolicySet, progress: Callable[[str], None] = lambda _: None
+        self,
+        policy_set: PolicySet,
+        progress: Callable[[str], None] = lambda _: None,
+        on_data: Callable[[dict[str, bytes], dict[str, Any]], None] | None = None,
     ) -> Bundle:
-        """The bundle; ``progress`` is told each step (and every 1,000 policies compiled)."""
+        """The bundle; ``progress`` is told each step (and every 1,000 policies compiled).
+
+        ``on_data(files, data)`` is called as soon as the data is complete, before
+        data.json is written out and the generated tests are added: ``files`` the
+        library modules, ``data`` as :attr:`data` (``policy build`` starts its decides
+        check there)."""
         compiled: dict[str, dict[str, Any]] = {}
         files: dict[str, bytes] = dict(library_files())
         problems: list[Diagnostic] = []
+        tested: list[tuple[LoadedPolicy, dict[str, Any]]] = []
         total = len(policy_set.policies)
         for number, loaded in enumerate(policy_set.policies, 1):
             if number % 1000 == 0:
@@ -175,11 +196,26 @@ class BundleBuilder:
             policy["source"] = {"file": loaded.file, "line": loaded.line}
             compiled[loaded.policy.id] = policy
             if self.generate_tests and not errors:
-                module = policy_test_module(loaded, policy)
-                if module is not None:
-                    files[module[0]] = module[1].encode("utf-8")
+                tested.append((loaded, policy))
         if problems:
             raise PolicyError(f"{len(problems)} problem(s) in policy input", problems)
+        # The tests are made from the compiled form as it is now (before optimise below).
+        with (
+            Background(lambda: _test_modules(tested), lambda: _test_modules(tested, recompile=True))
+            if self.parallel and tested
+            else _Now(lambda: _test_modules(tested)) as tests
+        ):
+            self._index_and_data(compiled, files, tests, progress, on_data)
+        return self._finish(files)
+
+    def _index_and_data(
+        self,
+        compiled: dict[str, dict[str, Any]],
+        files: dict[str, bytes],
+        tests: Background[list[tuple[str, bytes]]] | _Now,
+        progress: Callable[[str], None],
+        on_data: Callable[[dict[str, bytes], dict[str, Any]], None] | None,
+    ) -> None:
         ordered = [compiled[k] for k in sorted(compiled)]
         progress("indexing")
         if self.use_index:
@@ -194,13 +230,18 @@ class BundleBuilder:
             guard_always(index, compiled)
         self.report = report
         progress("writing data.json")
-        files["data.json"] = _json_bytes(
-            {
-                BUNDLE_ROOT: {
-                    "policy_set": {"policies": {p["id"]: p for p in ordered}, "index": index}
-                }
-            }
-        )
+        self.data = {
+            BUNDLE_ROOT: {"policy_set": {"policies": {p["id"]: p for p in ordered}, "index": index}}
+        }
+        if on_data is not None:
+            on_data(dict(files), self.data)
+        data_json = _json_bytes(self.data)
+        files.update(tests.result())
+        files["data.json"] = data_json
+        self._policy_ids = sorted(compiled)
+
+    def _finish(self, files: dict[str, bytes]) -> Bundle:
+        report = self.report
         revision = _revision(files)
         manifest = {
             "revision": revision,
@@ -208,13 +249,46 @@ class BundleBuilder:
             "rego_version": 1,
             "metadata": {
                 "generator": "freightliner-policy",
-                "policies": len(ordered),
+                "policies": len(self._policy_ids),
                 "worst_case_candidates": report.worst_case,
                 "files": _digests(files),  # names the file that differs when one was changed
             },
         }
         files[".manifest"] = _json_bytes(manifest)
-        return Bundle(files=files, revision=revision, policy_ids=sorted(compiled))
+        return Bundle(files=files, revision=revision, policy_ids=list(self._policy_ids))
+
+
+class _Now:
+    """What :class:`Background` gives, computed here and now."""
+
+    def __init__(self, compute: Callable[[], list[tuple[str, bytes]]]) -> None:
+        self._value = compute()
+
+    def __enter__(self) -> _Now:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        return None
+
+    def result(self) -> list[tuple[str, bytes]]:
+        return self._value
+
+
+def _test_modules(
+    tested: list[tuple[LoadedPolicy, dict[str, Any]]], *, recompile: bool = False
+) -> list[tuple[str, bytes]]:
+    """The generated test modules (path, content) of the compiled policies. ``recompile``:
+    compile each again first (the fallback of a child that gave no answer: by then the
+    build has optimised the compiled forms in place)."""
+    modules: list[tuple[str, bytes]] = []
+    for loaded, policy in tested:
+        if recompile:
+            policy, _ = compile_policy(loaded.policy)
+            policy["source"] = {"file": loaded.file, "line": loaded.line}
+        module = policy_test_module(loaded, policy)
+        if module is not None:
+            modules.append((module[0], module[1].encode("utf-8")))
+    return modules
 
 
 def _revision(files: dict[str, bytes]) -> str:

@@ -65,9 +65,14 @@ def synthetic_image(policy: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def check_bundle_decides(bundle: Bundle) -> None:
-    """Raise BundleError unless every policy decides its synthetic image without an error."""
-    data = bundle.data()
+def check_bundle_decides(bundle: Bundle, data: dict[str, Any] | None = None) -> None:
+    """Raise BundleError unless every policy decides its synthetic image without an error.
+
+    ``data``: the bundle's data.json already parsed (or as its builder made it,
+    :attr:`~migrate.bundle.builder.BundleBuilder.data`), to save parsing it again.
+    """
+    if data is None:
+        data = bundle.data()
     policies = data.get(BUNDLE_ROOT, {}).get("policy_set", {}).get("policies", {})
     if not policies:
         return

@@ -15,7 +15,13 @@ from typing import Any
 import yaml
 
 from migrate.core.errors import Diagnostic, FreightlinerError, PolicyError
-from migrate.core.limits import InputLimitError, check_yaml_text
+from migrate.core.limits import (
+    MAX_SOURCE_BYTES,
+    MAX_YAML_DEPTH,
+    MAX_YAML_NODES,
+    InputLimitError,
+    check_yaml_text,
+)
 
 __all__ = ["LocatedDict", "LocatedList", "line_of", "load_yaml"]
 
@@ -84,6 +90,142 @@ _Loader.add_constructor(
 )
 
 
+_STR_TAG = "tag:yaml.org,2002:str"
+_MAP_TAGS = (None, yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG)
+_SEQ_TAGS = (None, yaml.resolver.BaseResolver.DEFAULT_SEQUENCE_TAG)
+#: Resolved tags a plain scalar may not have in the one-pass path (flatten_mapping's).
+_SPECIAL_TAGS = frozenset({"tag:yaml.org,2002:merge", "tag:yaml.org,2002:value"})
+_NO_KEY = object()
+
+
+class _Unusual(Exception):
+    """The one-pass path met something it leaves to the general path."""
+
+
+def _load_plain(text: str, filename: str) -> Any:
+    """One pass over libyaml's events that checks the limits and builds the values.
+
+    The common case (a valid, single document without anchors, aliases, tags
+    other than ``!!str``/``!!map``/``!!seq``, merge keys or duplicate keys,
+    within the limits) gives exactly what the general path gives (the limit
+    scan, then compose and construct: three passes, most of a large build's
+    loading time). Anything else, and any error, raises :class:`_Unusual`, and
+    the general path decides (with its messages and lines).
+    """
+    if len(text) * 4 > MAX_SOURCE_BYTES and len(text.encode("utf-8", "surrogatepass")) > (
+        MAX_SOURCE_BYTES
+    ):
+        raise _Unusual
+    loader = _Loader(text)
+    loader.name = filename
+    loader.problems = []
+    get_event = loader.get_event
+    resolve = loader.resolve
+    construct = loader.construct_object
+    plain: dict[str, Any] = {}  # plain scalar text -> its value (implicit tags are immutable)
+    scalar_event, mapping_end = yaml.ScalarEvent, yaml.MappingEndEvent
+    mapping_start, sequence_start = yaml.MappingStartEvent, yaml.SequenceStartEvent
+    sequence_end = yaml.SequenceEndEvent
+    # one frame per open collection: [value, is_mapping, pending key, pending key's line]
+    stack: list[list[Any]] = []
+    nodes = 0
+    root: Any = None
+    try:
+        if type(get_event()) is not yaml.StreamStartEvent:
+            raise _Unusual
+        event = get_event()
+        if type(event) is yaml.StreamEndEvent:
+            return None
+        if type(event) is not yaml.DocumentStartEvent:
+            raise _Unusual
+        while True:
+            event = get_event()
+            kind = type(event)
+            if kind is scalar_event:
+                if event.anchor is not None:
+                    raise _Unusual
+                tag = event.tag
+                if tag is None:
+                    if event.implicit[0]:
+                        raw = event.value
+                        try:
+                            value = plain[raw]
+                        except KeyError:
+                            tag = resolve(yaml.ScalarNode, raw, (True, False))
+                            if tag == _STR_TAG:
+                                value = raw
+                            elif tag in _SPECIAL_TAGS:
+                                raise _Unusual from None
+                            else:
+                                value = construct(
+                                    yaml.ScalarNode(tag, raw, event.start_mark, event.end_mark)
+                                )
+                            plain[raw] = value
+                    else:
+                        value = event.value
+                elif tag == _STR_TAG:
+                    value = event.value
+                else:
+                    raise _Unusual
+                line = event.start_mark.line + 1
+            elif kind is mapping_start or kind is sequence_start:
+                if event.anchor is not None or event.tag not in (
+                    _MAP_TAGS if kind is mapping_start else _SEQ_TAGS
+                ):
+                    raise _Unusual
+                if len(stack) >= MAX_YAML_DEPTH:
+                    raise _Unusual
+                line = event.start_mark.line + 1
+                collection: Any
+                if kind is mapping_start:
+                    collection = LocatedDict()
+                    collection.lines = {}
+                else:
+                    collection = LocatedList()
+                    collection.lines = []
+                collection.line = line
+                stack.append([collection, kind is mapping_start, _NO_KEY, 0])
+                continue
+            elif kind is mapping_end or kind is sequence_end:
+                frame = stack.pop()
+                if frame[2] is not _NO_KEY:
+                    raise _Unusual
+                value = frame[0]
+                line = value.line
+            elif kind is yaml.DocumentEndEvent:
+                if stack or type(get_event()) is not yaml.StreamEndEvent:
+                    raise _Unusual
+                return root
+            else:  # an alias, or anything unexpected
+                raise _Unusual
+            nodes += 1
+            if nodes > MAX_YAML_NODES:
+                raise _Unusual
+            if not stack:
+                root = value
+                continue
+            frame = stack[-1]
+            if not frame[1]:
+                frame[0].append(value)
+                frame[0].lines.append(line)
+            elif frame[2] is _NO_KEY:
+                key = value if type(value) is str else str(value)
+                if key in frame[0]:
+                    raise _Unusual  # a duplicate key: the general path names both lines
+                frame[2], frame[3] = key, line
+            else:
+                mapping = frame[0]
+                mapping[frame[2]] = value
+                mapping.lines[frame[2]] = frame[3]
+                frame[2] = _NO_KEY
+    except _Unusual:
+        raise
+    except Exception as exc:  # a syntax error, a constructor's: the general path reports it
+        raise _Unusual from exc
+    finally:
+        loader.dispose()
+
+
 def load_yaml(
     text: str,
     filename: str,
@@ -96,6 +238,14 @@ def load_yaml(
 
     A syntax error is one diagnostic ``<syntax>: <parser's problem>`` at its line.
     """
+    try:
+        return _load_plain(text, filename)
+    except _Unusual:  # the general path: every check and error exactly as before
+        return _load_general(text, filename, error, syntax)
+
+
+def _load_general(text: str, filename: str, error: type[FreightlinerError], syntax: str) -> Any:
+    """The limit scan, then libyaml's composer and the constructor (every case, every error)."""
     try:
         check_yaml_text(text)
     except InputLimitError as exc:

@@ -125,8 +125,43 @@ def _split_key_unchecked(node: ConditionNode, op: str) -> tuple[str, Any]:
     return key, rest
 
 
+#: _argument's answers for scalar values: a policy set repeats the same tag regexes,
+#: durations and sizes thousands of times, and checking a regex (both engines) or a
+#: glob costs far more than a lookup. Only immutable answers are kept (and refusals,
+#: as their message); bounded (cleared when full).
+_ARGUMENTS: dict[tuple[Any, ...], tuple[bool, Any]] = {}
+_ARGUMENTS_MAX = 100_000
+_SCALARS = (str, int, float, bool, type(None))
+_IMMUTABLE = (str, int, float, bool, type(None))
+
+
 def _argument(ctype: str, key: str, op: str, value: Any, include_prerelease: bool = False) -> Any:
     """Validate and normalise the value of one leaf; returns the Rego ``arg``."""
+    if type(value) not in _SCALARS:
+        return _compute_argument(ctype, key, op, value, include_prerelease)
+    # the type is part of the key: 1, 1.0 and True are equal keys of a dict
+    cache_key = (ctype, key, op, type(value), value, include_prerelease)
+    known = _ARGUMENTS.get(cache_key)
+    if known is None:
+        try:
+            arg = _compute_argument(ctype, key, op, value, include_prerelease)
+        except ValueError as exc:
+            known = (False, str(exc))
+        else:
+            if type(arg) not in _IMMUTABLE:
+                return arg
+            known = (True, arg)
+        if len(_ARGUMENTS) >= _ARGUMENTS_MAX:
+            _ARGUMENTS.clear()
+        _ARGUMENTS[cache_key] = known
+    if not known[0]:
+        raise ValueError(known[1])
+    return known[1]
+
+
+def _compute_argument(
+    ctype: str, key: str, op: str, value: Any, include_prerelease: bool = False
+) -> Any:
     base = op.removeprefix("not_")
     numeric = ctype == "metadata" and key == "size"
     if base == "exists":

@@ -217,7 +217,31 @@ def semver_condition_arg(text: str, include_prerelease: bool = False) -> dict[st
 TEMPLATE_VARIABLES = frozenset({"registry", "repository", "tag", "match", "legacy"})
 
 
+#: parse_template's answers (a policy set repeats a few templates thousands of times);
+#: bounded, and every caller gets its own copy of the parts.
+_TEMPLATES: dict[str, list[dict[str, str]] | str] = {}
+_TEMPLATES_MAX = 20_000
+
+
 def parse_template(text: str) -> list[dict[str, str]]:
+    """``"prod-mirror/{repository}"`` to parts (see :func:`_parse_template`)."""
+    if not isinstance(text, str):
+        return _parse_template(text)
+    known = _TEMPLATES.get(text)
+    if known is None:
+        try:
+            known = _parse_template(text)
+        except ValueError as exc:
+            known = str(exc)
+        if len(_TEMPLATES) >= _TEMPLATES_MAX:
+            _TEMPLATES.clear()
+        _TEMPLATES[text] = known
+    if isinstance(known, str):
+        raise ValueError(known)
+    return [dict(part) for part in known]
+
+
+def _parse_template(text: str) -> list[dict[str, str]]:
     """``"prod-mirror/{repository}"`` to parts ``[{"text": "prod-mirror/", "var": ""},
     {"text": "", "var": "repository"}]``: every part has both keys, so the Rego
     library fills a part with one lookup (the variable's value, else the text).

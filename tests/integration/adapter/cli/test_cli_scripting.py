@@ -258,8 +258,8 @@ def test_log_lines_as_json(tmp_path: Path) -> None:
         "build: loaded 5 policies; compiling",
         "build: indexing",
         "build: writing data.json",
-        "build: built",
         "build: checking the bundle decides",
+        "build: built",
         "build: writing",
         "build: done",
     ]

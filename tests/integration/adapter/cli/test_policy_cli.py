@@ -119,8 +119,8 @@ def test_build_reports_progress_on_stderr_when_not_a_terminal(
         "loaded 5 policies; compiling",
         "indexing",
         "writing data.json",
+        "checking the bundle decides",  # on the other core, from here (issue 13.5)
         "built",
-        "checking the bundle decides",
         "writing",
         "done",
     ]
@@ -307,3 +307,26 @@ def test_console_script_runs(examples: Path) -> None:
         0,
         "ok: 5 policies in 2 file(s); at most 5 candidate(s) per image\n",
     )
+
+
+def test_build_refused_by_the_decides_check_on_the_other_core_writes_nothing(
+    tmp_path: Path, examples: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The decides check runs in a forked child (issue 13.5); its refusal is the build's."""
+    from migrate.bundle import decides
+    from migrate.core.errors import BundleError
+
+    parent = os.getpid()
+
+    def refuse(bundle: object, data: object = None) -> None:
+        assert os.getpid() != parent  # it ran in the child
+        raise BundleError("p.yaml:2: policy 'p': the embedded engine fails to decide: boom")
+
+    monkeypatch.setattr(decides, "check_bundle_decides", refuse)
+    out = tmp_path / "out.tar.gz"
+    code, stdout, err = run("policy", "build", str(examples / "policies"), "-o", str(out))
+    assert (code, stdout) == (3, "")
+    assert err.splitlines()[-1] == (
+        "error: p.yaml:2: policy 'p': the embedded engine fails to decide: boom"
+    )
+    assert not out.exists() and list(tmp_path.iterdir()) == []
