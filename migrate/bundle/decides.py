@@ -6,7 +6,9 @@ decides a synthetic image in the embedded engine (regorus, with the bundle's
 regexes translated as :class:`~migrate.engine.embedded.EmbeddedEngine`
 translates them) without an engine error. The synthetic image of a policy has
 every label and annotation its conditions name, so every leaf (every regex)
-is evaluated. An engine error is a :class:`~migrate.core.errors.BundleError` naming
+is evaluated, both as the explanation evaluates it (the condition tree) and as
+a decision does (the compiled checks or alternatives), and the two must agree.
+An engine error is a :class:`~migrate.core.errors.BundleError` naming
 the policy and the engine's one-line reason.
 """
 
@@ -26,14 +28,14 @@ __all__ = ["SYNTHETIC_NOW", "check_bundle_decides", "synthetic_image"]
 
 SYNTHETIC_NOW = "2026-01-01T00:00:00Z"
 _QUERY = (
-    "r := [x | some id, p in data.freightliner.policy_set.policies; "
-    "x := data.freightliner.replication.evaluate_policy(p, input.images[id], "
-    "time.parse_rfc3339_ns(input.now)).matched]"
+    "r := [[id, x] | some id, p in data.freightliner.policy_set.policies; "
+    "x := data.freightliner.replication.self_check(id, p, input.images[id], "
+    "time.parse_rfc3339_ns(input.now))]"
 )
 _ONE = (
-    "r := data.freightliner.replication.evaluate_policy("
+    "r := data.freightliner.replication.self_check(input.id, "
     "data.freightliner.policy_set.policies[input.id], input.image, "
-    "time.parse_rfc3339_ns(input.now)).matched"
+    "time.parse_rfc3339_ns(input.now))"
 )
 
 
@@ -65,6 +67,23 @@ def synthetic_image(policy: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _where(policy: dict[str, Any]) -> str:
+    source = policy.get("source") or {}
+    return f"{source.get('file')}:{source.get('line')}: " if source.get("file") else ""
+
+
+def _check_agreement(policies: dict[str, Any], rows: list[Any]) -> None:
+    """Each policy's compiled checks (or alternatives), which decisions test, must say
+    what its condition tree says (which explanations show) on its synthetic image."""
+    for pid, (tree, compiled) in sorted((row[0], row[1]) for row in rows):
+        if tree != compiled:
+            raise BundleError(
+                f"{_where(policies[pid])}policy {pid!r}: its compiled checks decide "
+                f"{compiled} where its conditions decide {tree} on a synthetic image "
+                "(a translator bug: please report it)"
+            )
+
+
 def check_bundle_decides(bundle: Bundle, data: dict[str, Any] | None = None) -> None:
     """Raise BundleError unless every policy decides its synthetic image without an error.
 
@@ -93,11 +112,13 @@ def check_bundle_decides(bundle: Bundle, data: dict[str, Any] | None = None) -> 
     images = {pid: synthetic_image(p) for pid, p in policies.items()}
     engine.set_input_json(json.dumps({"images": images, "now": SYNTHETIC_NOW}))
     try:
-        engine.eval_query_as_json(_QUERY)
-        return
+        rows = json.loads(engine.eval_query_as_json(_QUERY))["result"][0]["bindings"]["r"]
     except BaseException as exc:
         if isinstance(exc, KeyboardInterrupt | SystemExit):
             raise
+    else:
+        _check_agreement(policies, rows)
+        return
     for pid in sorted(policies):  # which one: evaluate them one by one
         engine.set_input_json(json.dumps({"id": pid, "image": images[pid], "now": SYNTHETIC_NOW}))
         try:
@@ -105,10 +126,9 @@ def check_bundle_decides(bundle: Bundle, data: dict[str, Any] | None = None) -> 
         except BaseException as exc:
             if isinstance(exc, KeyboardInterrupt | SystemExit):
                 raise
-            source = policies[pid].get("source") or {}
-            where = f"{source.get('file')}:{source.get('line')}: " if source.get("file") else ""
             raise BundleError(
-                f"{where}policy {pid!r}: the embedded engine fails to decide a synthetic image: "
+                f"{_where(policies[pid])}policy {pid!r}: the embedded engine fails to decide "
+                "a synthetic image: "
                 f"{engine_message(exc)}"
             ) from None
     raise BundleError("the embedded engine fails to decide the synthetic images")

@@ -46,6 +46,18 @@ now_ns(inp) := time.parse_rfc3339_ns(inp.now) if is_string(inp.now) else := time
 # description: One policy on its own - whether it matches and its rendered actions (used by generated tests).
 evaluate_policy(policy, image, now) := _evaluate(policy, image, conditions.facts(image, conditions.clock(image, now)))
 
+# METADATA
+# title: self_check
+# description: |
+#   For the build's decides check (migrate/bundle/decides.py): whether a
+#   policy matches an image by its condition tree (evaluate_policy, what an
+#   explanation shows) and by its compiled checks (passing, what a decision
+#   tests), as [tree, compiled]. The two must agree.
+self_check(id, policy, image, now) := [
+	evaluate_policy(policy, image, now).matched,
+	id in passing({id}, conditions.facts_at(image, now)),
+]
+
 # The same steps as decide takes for each candidate (decide writes them out
 # inline, one call fewer per candidate); decision_test.rego checks they agree.
 _evaluate(policy, image, facts) := {

@@ -9,6 +9,7 @@ outcome must be the same, and the explanation lists the same candidates and verd
 from __future__ import annotations
 
 import itertools
+import json
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +17,9 @@ import pytest
 import yaml
 
 from migrate.bundle.builder import Bundle, BundleBuilder
+from migrate.bundle.decides import check_bundle_decides
 from migrate.contract.image import ImageMetadata
+from migrate.core.errors import BundleError
 from migrate.engine.embedded import EmbeddedEngine
 from migrate.policy.loader import load_policy_documents
 from tests.opa_cli import opa_eval
@@ -146,3 +149,24 @@ def test_opa_alternatives_agree_with_the_tree(bundle: Bundle, opa_bin: str, tmp_
     engine = EmbeddedEngine(bundle.modules(), bundle.data(), bundle.revision)
     embedded = [engine.decide(ImageMetadata(**i), now=NOW) for i in images]
     assert _matches(fast) == [d.matched_policies for d in embedded]
+
+
+def test_a_bundle_whose_checks_disagree_with_its_conditions_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "p.yaml"
+    path.write_text(
+        "policies:\n  - id: p\n    conditions:\n"
+        "      - {type: label, operator: exists, value: team}\n"
+        "    actions:\n      - {type: block}\n"
+    )
+    bundle = BundleBuilder(generate_tests=False).build(load_policy_documents([path]))
+    check_bundle_decides(bundle)  # passes: the synthetic image has the label, both match
+    data = bundle.data()
+    data["freightliner"]["policy_set"]["policies"]["p"]["checks"][0]["op"] = "absent"
+    files = dict(bundle.files)
+    files["data.json"] = json.dumps(data).encode()
+    with pytest.raises(BundleError) as info:
+        check_bundle_decides(Bundle(files, bundle.revision))
+    assert str(info.value) == (
+        f"{path}:2: policy 'p': its compiled checks decide False where its conditions "
+        "decide True on a synthetic image (a translator bug: please report it)"
+    )
