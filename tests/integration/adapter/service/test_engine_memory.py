@@ -78,7 +78,7 @@ _CHILD = textwrap.dedent(
 def test_memory_is_flat_across_reloads_and_nothing_is_printed(
     repo_root: Path, tmp_path: Path
 ) -> None:
-    reloads = 12
+    reloads = 16
     proc = subprocess.run(
         [
             sys.executable,
@@ -100,8 +100,11 @@ def test_memory_is_flat_across_reloads_and_nothing_is_printed(
     assert len(rss) == reloads
     # each thread holds at most one engine: the current revision's
     assert max(result["engines_per_thread"]) <= 1
-    # Measured after the fix (3 runs of 16 reloads): RSS grows over the first 2-6 reloads
-    # (allocator arenas of the 16 threads, bundle builder warm-up), then stays within
-    # 155-170 MiB. Before the fix each reload leaked the replaced engines of all 16 threads
-    # (several MiB each): +80 MiB or more over the last 6 reloads.
-    assert max(rss[6:]) <= max(rss[:6]) * 1.10, rss
+    # Measured after the fix: RSS grows over the first 3-10 reloads (allocator arenas of
+    # the 16 threads, bundle builder warm-up; how fast varies from run to run), then stays
+    # flat: 4 runs of 16 reloads on 2026-11-29 ended at 203-217 MiB, the last 6 reloads
+    # within 7 MiB of the first 10's highest. Before the fix each reload leaked the
+    # replaced engines of all 16 threads (several MiB each): +80 MiB or more over the last
+    # 6 reloads. (Comparing against the first 6 reloads' highest, x1.10, failed about one
+    # run in three when the warm-up went on past the sixth reload.)
+    assert max(rss[10:]) <= max(rss[:10]) + 24, rss
