@@ -33,6 +33,7 @@ from typing import Any
 from migrate.bundle.index import IndexKey, _leaf_options, regex_literal, regex_segment_prefix
 
 __all__ = [
+    "GENERAL_BASES",
     "GUARD_LISTS",
     "MAX_ALTERNATIVES",
     "MAX_ALTERNATIVE_LEAVES",
@@ -40,6 +41,7 @@ __all__ = [
     "guard_always",
     "guarded_ids",
     "optimise",
+    "unchecked",
 ]
 
 #: The most ANDs a policy's condition tree may distribute into to get ``alternatives``.
@@ -148,20 +150,48 @@ def _ordered_checks(
 _DIRECT_OPS = frozenset({"equals", "in", "prefix", "prefix_segment", "matches", "lt", "gt"})
 #: Types whose ``exists`` is "the key is there" (the subject is not null).
 _KEYED_TYPES = frozenset({"label", "annotation", "age"})
+#: Every base the library's ``conditions.holds`` knows; the library's
+#: ``conditions._general`` has an op for each, and for each after ``not_``.
+GENERAL_BASES = (
+    "equals",
+    "in",
+    "prefix",
+    "prefix_segment",
+    "exists",
+    "matches",
+    "lt",
+    "gt",
+    "semver",
+    "contains",
+    "suffix",
+    "lte",
+    "gte",
+    "legacy_semver",
+)
 
 
 def check_op(check: dict[str, Any]) -> str:
-    """What the library's ``conditions.check`` tests for a check, negation included:
-    the base for the common positive ones, ``not_equals``, ``present`` / ``absent``
-    (a label, annotation or age), else ``leaf`` (``holds`` on base, type and negate)."""
-    base, negate = check.get("base"), bool(check.get("negate"))
+    """What the library's ``conditions.check`` tests for a check, negation included, so
+    that it needs only the op, the subject and the argument: the base for the common
+    positive ones, ``not_equals``, ``present`` / ``absent`` (a label, annotation or age),
+    else the base (``not_`` + the base when negated; an ``exists`` of another type)."""
+    base, negate = str(check.get("base")), bool(check.get("negate"))
+    if base not in GENERAL_BASES:
+        raise ValueError(f"no check op for the condition base {base!r}")
     if base == "exists" and check.get("type") in _KEYED_TYPES:
         return "absent" if negate else "present"
-    if not negate and base in _DIRECT_OPS:
-        return str(base)
-    if negate and base == "equals":
-        return "not_equals"
-    return "leaf"
+    return f"not_{base}" if negate else base
+
+
+def unchecked(policies: list[dict[str, Any]]) -> dict[str, str]:
+    """``policy_set.unchecked`` of the data: each enabled policy that is not one AND
+    (``checked`` false, set by :func:`optimise`) with how it is decided,
+    ``"alternatives"`` or ``"tree"``, so a decision looks each candidate up once."""
+    return {
+        p["id"]: "alternatives" if "alternatives" in p else "tree"
+        for p in policies
+        if p["enabled"] and not p["checked"]
+    }
 
 
 def _alternatives(compiled: dict[str, Any]) -> list[list[tuple[int, bool]]] | None:

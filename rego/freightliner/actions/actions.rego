@@ -50,25 +50,27 @@ render_template(parts, image, action) := concat("", [object.get(vars, part.var, 
 # METADATA
 # title: render
 # description: One matched policy's action, ready to execute (see render_with).
-render(action, policy, image) := render_with(action, policy, image_vars(image))
+render(action, policy, image) := render_with(action, policy.id, policy.priority, image_vars(image))
 
 # METADATA
 # title: render_with
 # description: |
-#   render, given the image's variables (image_vars, computed once per
-#   decision; this runs for every action of every matched policy, so
-#   render_template is written out inline). platforms ("all" or "allowed")
-#   and with_referrers (false unless the policy says true) default for
-#   bundles compiled before they existed.
-render_with(action, policy, image_vars) := {
+#   render, given the policy's id and priority and the image's variables
+#   (image_vars, computed once per decision; this runs for every action of
+#   every matched policy, so render_template is written out inline; the
+#   compiled policy is not an argument: passing it made each call slower in
+#   OPA, docs/benchmarks.md). platforms ("all" or "allowed") and with_referrers
+#   (false unless the policy says true) default for bundles compiled before
+#   they existed.
+render_with(action, id, priority, image_vars) := {
 	"type": action.type,
 	"target_registry": action.target_registry,
 	"target_repo": concat("", [object.get(vars, part.var, part.text) | some part in action.target_repo]),
 	"target_tag": concat("", [object.get(vars, part.var, part.text) | some part in action.target_tag]),
 	"parameters": action.parameters,
 	"retry_policy": action.retry_policy,
-	"policy_ids": [policy.id],
-	"priority": policy.priority,
+	"policy_ids": [id],
+	"priority": priority,
 	"platforms": object.get(action, "platforms", "all"),
 	"with_referrers": object.get(action, "with_referrers", false),
 } if {

@@ -171,12 +171,13 @@ _prerelease_admitted(v, named, i) if {
 # title: check
 # description: |
 #   A compiled check (a policy's checks and alternatives) given its subject
-#   value: holds(check.base, check.type, s, check.arg) != check.negate, with
-#   the common tests decided by check.op (set by the translator, negation
-#   folded in) without reading base, type and negate. A test that does not
-#   apply to the subject (a string test on a number, ...) falls through to
-#   the general case.
-check(op, s, arg, leaf) := s == arg if {
+#   value: holds(base, type, s, arg) != negate, where op (set by the
+#   translator, migrate/bundle/program.py check_op) names base and negate:
+#   the common tests are decided directly; any other op (or a test that does
+#   not apply to the subject: a string test on a number, ...) through
+#   _general. Three arguments, not the check itself: passing the check made
+#   each call measurably slower in OPA (docs/benchmarks.md).
+check(op, s, arg) := s == arg if {
 	op == "equals"
 } else := s != arg if {
 	op == "not_equals"
@@ -201,7 +202,30 @@ check(op, s, arg, leaf) := s == arg if {
 } else := s > arg if {
 	op == "gt"
 	is_number(s)
-} else := holds(leaf.base, leaf.type, s, arg) != leaf.negate
+} else := holds(general[0], "", s, arg) != general[1] if {
+	general := _general[op]
+}
+
+# Every op check_op writes, as [base, negate]: each base of holds, and each
+# after "not_". The type is needed only by exists, and an exists of a
+# label, annotation or age is present or absent, so the type passed is ""
+# (any other type).
+_general := {
+	"equals": ["equals", false], "not_equals": ["equals", true],
+	"in": ["in", false], "not_in": ["in", true],
+	"prefix": ["prefix", false], "not_prefix": ["prefix", true],
+	"prefix_segment": ["prefix_segment", false], "not_prefix_segment": ["prefix_segment", true],
+	"exists": ["exists", false], "not_exists": ["exists", true],
+	"matches": ["matches", false], "not_matches": ["matches", true],
+	"lt": ["lt", false], "not_lt": ["lt", true],
+	"gt": ["gt", false], "not_gt": ["gt", true],
+	"semver": ["semver", false], "not_semver": ["semver", true],
+	"contains": ["contains", false], "not_contains": ["contains", true],
+	"suffix": ["suffix", false], "not_suffix": ["suffix", true],
+	"lte": ["lte", false], "not_lte": ["lte", true],
+	"gte": ["gte", false], "not_gte": ["gte", true],
+	"legacy_semver": ["legacy_semver", false], "not_legacy_semver": ["legacy_semver", true],
+}
 
 # METADATA
 # title: result

@@ -288,24 +288,57 @@ _check_cases := [
 	["present", "exists", "label", false, null],
 	["absent", "exists", "annotation", true, null],
 	["present", "exists", "age", false, null],
+	["absent", "exists", "age", true, null],
 	["matches", "matches", "tag", false, `^v[0-9]+\.`],
 	["lt", "lt", "metadata", false, 10],
 	["gt", "gt", "metadata", false, 10],
-	["leaf", "exists", "tag", false, null],
-	["leaf", "exists", "tag", true, null],
-	["leaf", "in", "tag", true, ["x"]],
-	["leaf", "matches", "tag", true, `^v`],
-	["leaf", "gte", "metadata", false, 10],
-	["leaf", "semver", "tag", false, {"alternatives": [[[">=", "1.0.0"]]], "prerelease": false}],
+	["exists", "exists", "tag", false, null],
+	["not_exists", "exists", "tag", true, null],
+	["exists", "exists", "metadata", false, null],
+	["not_exists", "exists", "metadata", true, null],
+	["not_in", "in", "tag", true, ["x"]],
+	["not_prefix", "prefix", "repository", true, "team-42/"],
+	["not_prefix_segment", "prefix_segment", "repository", true, "team-42/"],
+	["not_matches", "matches", "tag", true, `^v`],
+	["not_lt", "lt", "metadata", true, 10],
+	["not_gt", "gt", "metadata", true, 10],
+	["semver", "semver", "tag", false, {"alternatives": [[[">=", "1.0.0"]]], "prerelease": false}],
+	["not_semver", "semver", "tag", true, {"alternatives": [[[">=", "1.0.0"]]], "prerelease": false}],
+	["contains", "contains", "repository", false, "42"],
+	["not_contains", "contains", "repository", true, "42"],
+	["suffix", "suffix", "tag", false, ".3"],
+	["not_suffix", "suffix", "tag", true, ".3"],
+	["lte", "lte", "metadata", false, 10],
+	["not_lte", "lte", "metadata", true, 10],
+	["gte", "gte", "metadata", false, 10],
+	["not_gte", "gte", "metadata", true, 10],
+	["legacy_semver", "legacy_semver", "tag", false, _legacy_ge_1],
+	["not_legacy_semver", "legacy_semver", "tag", true, _legacy_ge_1],
 ]
+
+_legacy_ge_1 := [[{"op": "ge", "major": "1", "minor": "0", "patch": "0", "pre": "", "dirty": false, "minor_dirty": false, "patch_dirty": false}]]
 
 _check_subjects := ["x", "", "team-42/app", "team-42/a/b", "v1.2.3", 5, 0, 10, 3000000000, null, true, ["x"]]
 
 test_check_is_holds_with_negation if {
 	every case in _check_cases {
 		every s in _check_subjects {
-			leaf := {"base": case[1], "type": case[2], "negate": case[3]}
-			conditions.check(case[0], s, case[4], leaf) == (conditions.holds(case[1], case[2], s, case[4]) != case[3])
+			conditions.check(case[0], s, case[4]) == (conditions.holds(case[1], case[2], s, case[4]) != case[3])
 		}
 	}
+}
+
+# Every op the translator writes has a case above, and an op it does not
+# write is not a check that holds.
+test_check_covers_every_op if {
+	ops := {case[0] | some case in _check_cases}
+	count(ops) == 30
+	# each case holds for some subject and fails for another
+	every case in _check_cases {
+		some s1 in _check_subjects
+		conditions.check(case[0], s1, case[4])
+		some s2 in _check_subjects
+		not conditions.check(case[0], s2, case[4])
+	}
+	not conditions.check("leaf", "x", "x")
 }

@@ -168,3 +168,34 @@ test_decision_explains_on_request if {
 		with input as {"image": object.union(_image, {"tag": "dev-1"}), "now": "2026-11-23T12:00:00Z"}
 	[e.conditions | some e in d2.explanation] == [[]]
 }
+
+# passing decides each kind of policy (one AND, alternatives, a tree, a
+# disabled tree) the same with the translator's policy_set.unchecked and
+# without it (computed).
+_tag_leaf(tag) := {"path": "conditions[0]", "type": "tag", "key": "", "subject": ["tag"], "operator": "equals", "value": tag, "about": {}, "base": "equals", "negate": false, "arg": tag}
+
+_tag_check(tag) := {"subject": ["tag"], "base": "equals", "type": "tag", "arg": tag, "negate": false, "op": "equals"}
+
+_tree(id, enabled) := {
+	"id": id, "priority": 0, "enabled": enabled, "leaves": [_tag_leaf("c")],
+	"levels": [[{"id": 1, "op": "all", "children": [0]}]], "root": 1, "shape": "all",
+	"checked": false, "checks": [], "actions": [],
+}
+
+_kinds := {"policies": {
+	"chk": {"id": "chk", "priority": 0, "enabled": true, "checked": true, "checks": [_tag_check("a")], "actions": []},
+	"alt": {"id": "alt", "priority": 0, "enabled": true, "checked": false, "checks": [], "alternatives": [[_tag_check("a")], [_tag_check("b")]], "actions": []},
+	"tree": _tree("tree", true),
+	"off": _tree("off", false),
+}}
+
+_passing_expected := {"a": {"alt", "chk"}, "b": {"alt"}, "c": {"tree"}, "d": set()}
+
+test_passing_with_and_without_the_unchecked_map if {
+	with_map := object.union(_kinds, {"unchecked": {"alt": "alternatives", "tree": "tree"}})
+	ids := {"alt", "tree", "off", "chk"}
+	every tag, expected in _passing_expected {
+		replication.passing(ids, {"tag": tag}) == expected with data.freightliner.policy_set as _kinds
+		replication.passing(ids, {"tag": tag}) == expected with data.freightliner.policy_set as with_map
+	}
+}

@@ -2,9 +2,21 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
+from pathlib import Path
 from typing import Any
 
-from migrate.bundle.program import check_op, guard_always, guarded_ids, optimise
+import pytest
+
+from migrate.bundle.library import library_dir
+from migrate.bundle.program import (
+    GENERAL_BASES,
+    check_op,
+    guard_always,
+    guarded_ids,
+    optimise,
+)
 from migrate.policy.model import Policy
 from migrate.policy.semantics import compile_policy
 
@@ -207,23 +219,60 @@ def test_check_ops_fold_the_negation_in() -> None:
         "in",
         "prefix",
         "matches",
-        "leaf",
+        "gte",
     ]
     assert [op("equals", "tag", True), op("in", "tag", True), op("matches", "tag", True)] == [
         "not_equals",
-        "leaf",
-        "leaf",
+        "not_in",
+        "not_matches",
     ]
     assert [op("exists", t, n) for t in ("label", "age", "tag") for n in (False, True)] == [
         "present",
         "absent",
         "present",
         "absent",
-        "leaf",
-        "leaf",
+        "exists",
+        "not_exists",
     ]
+    with pytest.raises(ValueError, match="no check op for the condition base 'between'"):
+        op("between", "tag", False)
     compiled = _compiled(
         [PROD_TAG, PROD_ENV, {"type": "label", "operator": "not_exists", "value": "x"}]
     )
     optimise(compiled, None)
     assert [c["op"] for c in compiled["checks"]] == ["equals", "prefix", "absent"]
+
+
+def test_every_check_op_is_one_the_library_knows(opa_bin: str, tmp_path: Path) -> None:
+    ops = sorted(
+        {
+            check_op({"base": base, "type": ctype, "negate": negate})
+            for base in GENERAL_BASES
+            for ctype in ("tag", "label", "metadata")
+            for negate in (False, True)
+        }
+    )
+    assert len(ops) == 30
+    # conditions.check is true or false for each of them, and undefined for an op it does
+    # not know ("leaf", what check_op wrote before).
+    (tmp_path / "input.json").write_text(json.dumps({"ops": [*ops, "leaf"]}))
+    out = subprocess.run(
+        [
+            opa_bin,
+            "eval",
+            "-d",
+            str(library_dir()),
+            "-i",
+            str(tmp_path / "input.json"),
+            "-f",
+            "json",
+            "known := {op | some op in input.ops; "
+            "is_boolean(data.freightliner.conditions.check(op, null, null))}; "
+            "unknown := [op | some op in input.ops; not op in known]",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    assert json.loads(out.stdout)["result"][0]["bindings"]["unknown"] == ["leaf"]
