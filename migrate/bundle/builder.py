@@ -38,7 +38,7 @@ from migrate.bundle.atomic import (
 from migrate.bundle.background import Background
 from migrate.bundle.index import IndexReport, build_index_with_report
 from migrate.bundle.library import library_files
-from migrate.bundle.program import guard_always, optimise, unchecked
+from migrate.bundle.program import guard_always, optimise
 from migrate.bundle.testgen import policy_test_module
 from migrate.core.errors import BundleError, Diagnostic, PolicyError
 from migrate.core.limits import MAX_ARCHIVE_BYTES, MAX_ARCHIVE_MEMBER_BYTES, MAX_ARCHIVE_MEMBERS
@@ -231,13 +231,7 @@ class BundleBuilder:
         self.report = report
         progress("writing data.json")
         self.data = {
-            BUNDLE_ROOT: {
-                "policy_set": {
-                    "policies": {p["id"]: p for p in ordered},
-                    "index": index,
-                    "unchecked": unchecked(ordered),
-                }
-            }
+            BUNDLE_ROOT: {"policy_set": {"policies": {p["id"]: p for p in ordered}, "index": index}}
         }
         if on_data is not None:
             on_data(dict(files), self.data)

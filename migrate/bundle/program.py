@@ -41,7 +41,6 @@ __all__ = [
     "guard_always",
     "guarded_ids",
     "optimise",
-    "unchecked",
 ]
 
 #: The most ANDs a policy's condition tree may distribute into to get ``alternatives``.
@@ -181,17 +180,6 @@ def check_op(check: dict[str, Any]) -> str:
     if base == "exists" and check.get("type") in _KEYED_TYPES:
         return "absent" if negate else "present"
     return f"not_{base}" if negate else base
-
-
-def unchecked(policies: list[dict[str, Any]]) -> dict[str, str]:
-    """``policy_set.unchecked`` of the data: each enabled policy that is not one AND
-    (``checked`` false, set by :func:`optimise`) with how it is decided,
-    ``"alternatives"`` or ``"tree"``, so a decision looks each candidate up once."""
-    return {
-        p["id"]: "alternatives" if "alternatives" in p else "tree"
-        for p in policies
-        if p["enabled"] and not p["checked"]
-    }
 
 
 def _alternatives(compiled: dict[str, Any]) -> list[list[tuple[int, bool]]] | None:

@@ -16,13 +16,17 @@ import data.freightliner.index
 # title: decision
 # description: The decision for input.image.
 # entrypoint: true
-decision := decide(input.image, now_ns, explain)
+decision := decide(input.image, now_ns(input), explain(input))
 
 # METADATA
 # title: decisions
 # description: Batch form, one decision per element of input.images, in order.
 # entrypoint: true
-decisions := [decide(image, now_ns, explain) | some image in input.images]
+decisions := [decide(image, now, flag) |
+	now := now_ns(input)
+	flag := explain(input)
+	some image in input.images
+]
 
 # METADATA
 # title: explain
@@ -30,14 +34,12 @@ decisions := [decide(image, now_ns, explain) | some image in input.images]
 #   Whether the decision explains every candidate's conditions: input.explain
 #   is true. Otherwise every candidate is listed with "conditions": [] (the
 #   condition lines are opt-in: building them was most of a decision's cost).
-#   (A rule, not a function of input: a call with input as its argument was
-#   measurably slower in OPA.)
-explain := true if input.explain == true else := false
+explain(inp) := true if inp.explain == true else := false
 
 # METADATA
 # title: now_ns
 # description: The clock for age conditions: input.now (RFC 3339) when given, else the engine's.
-now_ns := time.parse_rfc3339_ns(input.now) if is_string(input.now) else := time.now_ns()
+now_ns(inp) := time.parse_rfc3339_ns(inp.now) if is_string(inp.now) else := time.now_ns()
 
 # METADATA
 # title: evaluate_policy
@@ -176,32 +178,20 @@ passing(ids, facts) := ({id |
 	}
 } | {id |
 	some id in ids
-	_unchecked[id] == "alternatives"
-	some alternative in _policy_set.policies[id].alternatives
+	policy := _policy_set.policies[id]
+	policy.checked == false
+	policy.enabled
+	some alternative in policy.alternatives
 	every leaf in alternative {
 		conditions.check(leaf.op, object.get(facts, leaf.subject, null), leaf.arg)
 	}
 }) | {id |
 	some id in ids
-	_unchecked[id] == "tree"
 	policy := _policy_set.policies[id]
+	policy.checked == false
+	not policy.alternatives
 	_matched(policy, conditions.entries(policy, facts))
 }
-
-# The enabled policies that are not one AND (policy.checked false), each
-# "alternatives" or "tree": the translator writes them (policy_set.unchecked:
-# a candidate is then looked up once, not once per kind); computed here for
-# a policy set without them.
-_unchecked := _policy_set.unchecked if {
-	is_object(_policy_set.unchecked)
-} else := {id: kind |
-	some id, policy in _policy_set.policies
-	policy.checked == false
-	policy.enabled
-	kind := _unchecked_kind(policy)
-}
-
-_unchecked_kind(policy) := "alternatives" if policy.alternatives else := "tree"
 
 _outcome(matched, resolved) := "replicate" if {
 	count(resolved.replicate) > 0

@@ -169,9 +169,8 @@ test_decision_explains_on_request if {
 	[e.conditions | some e in d2.explanation] == [[]]
 }
 
-# passing decides each kind of policy (one AND, alternatives, a tree, a
-# disabled tree) the same with the translator's policy_set.unchecked and
-# without it (computed).
+# passing decides each kind of policy: one AND (checks), alternatives, a
+# tree, a disabled tree.
 _tag_leaf(tag) := {"path": "conditions[0]", "type": "tag", "key": "", "subject": ["tag"], "operator": "equals", "value": tag, "about": {}, "base": "equals", "negate": false, "arg": tag}
 
 _tag_check(tag) := {"subject": ["tag"], "base": "equals", "type": "tag", "arg": tag, "negate": false, "op": "equals"}
@@ -191,11 +190,9 @@ _kinds := {"policies": {
 
 _passing_expected := {"a": {"alt", "chk"}, "b": {"alt"}, "c": {"tree"}, "d": set()}
 
-test_passing_with_and_without_the_unchecked_map if {
-	with_map := object.union(_kinds, {"unchecked": {"alt": "alternatives", "tree": "tree"}})
+test_passing_decides_each_kind_of_policy if {
 	ids := {"alt", "tree", "off", "chk"}
 	every tag, expected in _passing_expected {
 		replication.passing(ids, {"tag": tag}) == expected with data.freightliner.policy_set as _kinds
-		replication.passing(ids, {"tag": tag}) == expected with data.freightliner.policy_set as with_map
 	}
 }

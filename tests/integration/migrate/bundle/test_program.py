@@ -9,7 +9,6 @@ from typing import Any
 
 import pytest
 
-from migrate.bundle.builder import BundleBuilder
 from migrate.bundle.library import library_dir
 from migrate.bundle.program import (
     GENERAL_BASES,
@@ -17,9 +16,8 @@ from migrate.bundle.program import (
     guard_always,
     guarded_ids,
     optimise,
-    unchecked,
 )
-from migrate.policy.model import LoadedPolicy, Policy, PolicySet
+from migrate.policy.model import Policy
 from migrate.policy.semantics import compile_policy
 
 
@@ -278,32 +276,3 @@ def test_every_check_op_is_one_the_library_knows(opa_bin: str, tmp_path: Path) -
         check=True,
     )
     assert json.loads(out.stdout)["result"][0]["bindings"]["unknown"] == ["leaf"]
-
-
-def test_the_data_lists_how_each_enabled_policy_without_checks_is_decided() -> None:
-    pairs = [
-        {
-            "any": [
-                {"type": "tag", "operator": "equals", "value": f"t{i}"},
-                {"type": "label", "operator": "equals", "value": f"k{i}=v"},
-            ]
-        }
-        for i in range(4)
-    ]
-    raw = [
-        {"id": "and", "conditions": [TEAM, PROD_TAG]},
-        {"id": "or", "conditions": [{"any": [PROD_TAG, PROD_ENV]}]},
-        {"id": "tree", "conditions": pairs},
-        {"id": "off-tree", "enabled": False, "conditions": pairs},
-    ]
-    policies = PolicySet(
-        policies=[
-            LoadedPolicy(policy=Policy.model_validate(p), file="p.yaml", line=i + 1)
-            for i, p in enumerate(raw)
-        ]
-    )
-    builder = BundleBuilder(generate_tests=False)
-    builder.build(policies)
-    policy_set = builder.data["freightliner"]["policy_set"]
-    assert policy_set["unchecked"] == {"or": "alternatives", "tree": "tree"}
-    assert unchecked(list(policy_set["policies"].values())) == policy_set["unchecked"]
