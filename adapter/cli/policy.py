@@ -258,9 +258,8 @@ def build(
     from contextlib import ExitStack
 
     from migrate.bundle.atomic import check_output
-    from migrate.bundle.background import BackgroundCheck
     from migrate.bundle.builder import Bundle
-    from migrate.bundle.decides import check_bundle_decides
+    from migrate.bundle.decides_parallel import ParallelDecidesCheck
     from migrate.core.errors import FreightlinerError
 
     check_output(out, paths, force)
@@ -269,7 +268,7 @@ def build(
         ExitStack() as stack,
         _fewer_collections(),
     ):
-        started: list[BackgroundCheck] = []
+        started: list[ParallelDecidesCheck] = []
 
         def start_decides(files: dict[str, bytes], data: dict[str, Any]) -> None:
             # On the other core as soon as data.json is made, while the tests are added,
@@ -277,7 +276,7 @@ def build(
             # passed (migrate/bundle/background.py). The tests play no part in it.
             progress.step("checking the bundle decides")
             library = Bundle(files=files, revision="")
-            check = BackgroundCheck(lambda: check_bundle_decides(library, data))
+            check = ParallelDecidesCheck(library, data)
             started.append(stack.enter_context(check))
 
         bundle, report, data = _build(
