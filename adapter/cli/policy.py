@@ -107,7 +107,12 @@ def _build(
     step = progress.step if progress is not None else (lambda _: None)
     if policy_set is None:
         step("loading policies")
-        policy_set = load_policy_documents(list(paths))
+        if parallel:  # the later part of a large file's checks on the other core
+            from migrate.bundle.prewarm import prewarm_arguments
+
+            policy_set = load_policy_documents(list(paths), prewarm=prewarm_arguments)
+        else:
+            policy_set = load_policy_documents(list(paths))
     step(f"loaded {len(policy_set):,} policies; compiling")
     builder = BundleBuilder(generate_tests=generate_tests, parallel=parallel)
     bundle = builder.build(policy_set, progress=step, on_data=on_data)

@@ -135,6 +135,15 @@ _SCALARS = (str, int, float, bool, type(None))
 _IMMUTABLE = (str, int, float, bool, type(None))
 
 
+def remember_arguments(answers: dict[tuple[Any, ...], tuple[bool, Any]]) -> None:
+    """Keep answers :func:`_argument` computed elsewhere (migrate.policy.prewarm: the same
+    pure function, in a forked child), within the bound."""
+    if len(_ARGUMENTS) + len(answers) > _ARGUMENTS_MAX:
+        _ARGUMENTS.clear()
+    if len(answers) <= _ARGUMENTS_MAX:
+        _ARGUMENTS.update(answers)
+
+
 def _argument(ctype: str, key: str, op: str, value: Any, include_prerelease: bool = False) -> Any:
     """Validate and normalise the value of one leaf; returns the Rego ``arg``."""
     if type(value) not in _SCALARS:

@@ -1,0 +1,79 @@
+"""Checking a large file's conditions on the other core while this one loads it.
+
+Most of the time of checking a policy goes to its condition arguments (a
+regex checked by both engines, a glob translated and checked): answers
+:func:`migrate.policy.conditions._argument` keeps, as pure functions of the
+condition. ``policy build`` passes :func:`prewarm_arguments` to the loader
+(:func:`migrate.policy.loader.load_policy_documents`): for a document of many
+policies, a forked child (:class:`~migrate.bundle.background.Background`)
+validates and checks the later part of them and sends back only those answers;
+this process checks the earlier part meanwhile, then takes the answers and
+checks the later part with them at hand. Every problem, message and result is
+what it would be without the child (its answers are the ones this process
+would compute); a child that gives no answer only costs the time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from migrate.bundle.background import Background, forking_allowed
+from migrate.policy import conditions
+from migrate.policy.model import Policy
+from migrate.policy.semantics import check_policy
+
+__all__ = ["MIN_POLICIES", "SHARE_HERE", "prewarm_arguments", "split_point"]
+
+#: Fewer policies than this in one document: no child (it would not pay).
+MIN_POLICIES = 2_000
+#: The share of the policies this process checks while the child checks the rest
+#: (the child's part is checked here afterwards, cheaply, with its answers).
+SHARE_HERE = 0.5
+
+Answers = dict[tuple[Any, ...], tuple[bool, Any]]
+
+
+def split_point(count: int, min_policies: int = MIN_POLICIES) -> int:
+    """Where the child's part of ``count`` policies starts (``count``: no child)."""
+    return count if count < min_policies else int(count * SHARE_HERE)
+
+
+def _answers(raws: list[Any]) -> Answers:
+    """In the child: check these raw policies; the argument answers computed meanwhile."""
+    before = set(conditions._ARGUMENTS)
+    for raw in raws:
+        if not isinstance(raw, dict):
+            continue
+        try:
+            policy = Policy.model_validate(raw)
+        except Exception:  # the parent reports it: it checks the same policy
+            continue
+        check_policy(policy)
+    return {k: v for k, v in conditions._ARGUMENTS.items() if k not in before}
+
+
+@contextmanager
+def prewarm_arguments(
+    raws: list[Any], min_policies: int = MIN_POLICIES
+) -> Iterator[Callable[[int], None]]:
+    """For the loader, about to check the raw policies ``raws`` of one document in order:
+    a child checks the later part (where forking is allowed and there are enough of
+    them); the value, called with each entry's number before it is checked, takes the
+    child's answers when the later part starts. Leaving the block stops the child."""
+    split = split_point(len(raws), min_policies)
+    if split >= len(raws) or not forking_allowed():
+        yield lambda _: None
+        return
+    later = raws[split:]
+    with Background(lambda: _answers(later), lambda: {}) as work:
+        taken = False
+
+        def before(number: int) -> None:
+            nonlocal taken
+            if number >= split and not taken:
+                taken = True
+                conditions.remember_arguments(work.result())
+
+        yield before
