@@ -149,7 +149,9 @@ def policies_data(data: dict[str, Any], ids: list[str]) -> dict[str, Any]:
     return {BUNDLE_ROOT: {"policy_set": {"policies": {pid: policies[pid] for pid in ids}}}}
 
 
-def decides_outcome(modules: dict[str, str], data: dict[str, Any], ids: list[str]) -> Outcome | None:
+def decides_outcome(
+    modules: dict[str, str], data: dict[str, Any], ids: list[str]
+) -> Outcome | None:
     """Check the policies ``ids`` (sorted) of a bundle's ``data`` in a new embedded engine
     holding the library ``modules`` and ``data`` (all of it, or :func:`policies_data`);
     what it found, or None when each decides and agrees."""

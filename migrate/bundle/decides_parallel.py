@@ -52,7 +52,9 @@ def run_count(policies: int, min_run: int = MIN_RUN) -> int:
     if wanted.isdigit() and int(wanted) >= 1:
         workers = int(wanted)
     else:
-        workers = min(len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1, MAX_RUNS)
+        workers = min(
+            len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1, MAX_RUNS
+        )
     return max(1, min(workers, policies // max(min_run, 1)))
 
 
@@ -76,7 +78,12 @@ class ParallelDecidesCheck:
     :meth:`wait` stops the children."""
 
     def __init__(
-        self, bundle: Bundle, data: dict[str, Any], *, runs: int | None = None, min_run: int = MIN_RUN
+        self,
+        bundle: Bundle,
+        data: dict[str, Any],
+        *,
+        runs: int | None = None,
+        min_run: int = MIN_RUN,
     ) -> None:
         self._modules = library_modules(bundle)
         self._data = data
