@@ -37,10 +37,16 @@ __all__ = [
 ]
 
 SYNTHETIC_NOW = "2026-01-01T00:00:00Z"
+# What self_check gives, for every policy at once, with the facts computed once for both
+# sides (facts_at is facts under the clock, as evaluate_policy computes them: the library's
+# test_facts_at_is_facts_under_the_clock): a fifth of the evaluation less. Kept here, not
+# in the library, so that bundles stay byte for byte what they were.
 _QUERY = (
     "r := [[id, x] | some id, p in data.freightliner.policy_set.policies; "
-    "x := data.freightliner.replication.self_check(id, p, input.images[id], "
-    "time.parse_rfc3339_ns(input.now))]"
+    "image := input.images[id]; "
+    "facts := data.freightliner.conditions.facts_at(image, time.parse_rfc3339_ns(input.now)); "
+    "x := [data.freightliner.replication._evaluate(p, image, facts).matched, "
+    "id in data.freightliner.replication.passing({id}, facts)]]"
 )
 _ONE = (
     "r := data.freightliner.replication.self_check(input.id, "

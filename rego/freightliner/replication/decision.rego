@@ -52,15 +52,11 @@ evaluate_policy(policy, image, now) := _evaluate(policy, image, conditions.facts
 #   For the build's decides check (migrate/bundle/decides.py): whether a
 #   policy matches an image by its condition tree (evaluate_policy, what an
 #   explanation shows) and by its compiled checks (passing, what a decision
-#   tests), as [tree, compiled]. The two must agree. The facts are computed
-#   once for both (facts_at is facts(image, clock(image, now)), as
-#   evaluate_policy computes them; decision_test.rego checks they agree).
+#   tests), as [tree, compiled]. The two must agree.
 self_check(id, policy, image, now) := [
-	_evaluate(policy, image, facts).matched,
-	id in passing({id}, facts),
-] if {
-	facts := conditions.facts_at(image, now)
-}
+	evaluate_policy(policy, image, now).matched,
+	id in passing({id}, conditions.facts_at(image, now)),
+]
 
 # The same steps as decide takes for each candidate (decide writes them out
 # inline, one call fewer per candidate); decision_test.rego checks they agree.

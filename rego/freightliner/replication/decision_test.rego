@@ -168,24 +168,3 @@ test_decision_explains_on_request if {
 		with input as {"image": object.union(_image, {"tag": "dev-1"}), "now": "2026-11-23T12:00:00Z"}
 	[e.conditions | some e in d2.explanation] == [[]]
 }
-
-# self_check (the build's decides check) gives [evaluate_policy(...).matched,
-# whether passing keeps the id], for images that match, do not, have an age or not.
-test_self_check_is_evaluate_policy_and_passing if {
-	images := [
-		_image,
-		object.union(_image, {"tag": "v1"}),
-		object.union(_image, {"created_at": "2026-11-20T12:00:00Z"}),
-		object.union(json.remove(_image, ["labels/security.scan.status"]), {"created_at": "not a time"}),
-	]
-	checks := [[id, replication.self_check(id, p, image, _now)] |
-		some image in images
-		some id, p in _policy_set.policies
-	] with data.freightliner.policy_set as _policy_set
-	checks == [[id, [m, m]] |
-		some image in images
-		some id, p in _policy_set.policies
-		m := replication.evaluate_policy(p, image, _now).matched
-	]
-	[c[1][0] | some c in checks] == [false, true, false, false, false, true, true, true]
-}

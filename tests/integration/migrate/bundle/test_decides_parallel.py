@@ -191,3 +191,49 @@ def test_no_fork_checks_everything_here_in_one_run(
         check.wait()
     assert str(caught.value) == expected
     assert calls == [(parent, IDS)]
+
+
+def test_the_bulk_query_gives_what_self_check_gives(repo_root: Path, tmp_path: Path) -> None:
+    """decides._QUERY shares the facts between both sides; row for row it is the
+    library's self_check, on synthetic images and on images that match."""
+    import json
+    import sys
+
+    import regorus
+    import yaml
+
+    from migrate.patterns.dialect import rust_policy_data
+    from migrate.policy.loader import load_policy_documents
+
+    sys.path.insert(0, str(repo_root / "benchmarks"))
+    from bench_decisions import make_policies
+
+    org = tmp_path / "org.yaml"
+    org.write_text(yaml.safe_dump(make_policies(300, "realistic"), sort_keys=False))
+    builder = BundleBuilder(generate_tests=False)
+    bundle = builder.build(load_policy_documents([repo_root / "examples" / "policies", org]))
+    engine = regorus.Engine()
+    for path, text in sorted(decides.library_modules(bundle).items()):
+        engine.add_policy(path, text)
+    engine.add_data_json(json.dumps(rust_policy_data(builder.data)))
+    policies = decides.bundle_policies(builder.data)
+    variants = [
+        {},
+        {"tag": "prod-v1.2.3", "repository": "team-00001/app", "created_at": "not a time"},
+        {"labels": {"environment": "production"}, "created_at": "2020-01-01T00:00:00Z"},
+    ]
+    library_query = (
+        "r := [[id, x] | some id, p in data.freightliner.policy_set.policies; "
+        "x := data.freightliner.replication.self_check(id, p, input.images[id], "
+        "time.parse_rfc3339_ns(input.now))]"
+    )
+    matched = 0
+    for variant in variants:
+        images = {pid: {**decides.synthetic_image(p), **variant} for pid, p in policies.items()}
+        engine.set_input_json(json.dumps({"images": images, "now": decides.SYNTHETIC_NOW}))
+        rows = json.loads(engine.eval_query_as_json(decides._QUERY))["result"][0]["bindings"]["r"]
+        expected = json.loads(engine.eval_query_as_json(library_query))["result"][0]["bindings"]
+        assert rows == expected["r"]
+        assert len(rows) == len(policies)
+        matched += sum(1 for _, (tree, _compiled) in rows if tree)
+    assert matched > 0
