@@ -94,9 +94,11 @@ def _build(
     policy_set: Any = None,
     parallel: bool = False,
     on_data: Any = None,
+    early_tests: Any = None,
 ) -> tuple[Any, Any, dict[str, Any]]:
     """(bundle, index report, its data as built): load and build policy sources, reporting
-    progress."""
+    progress. ``parallel``: use the other cores (``early_tests``, a
+    :class:`~migrate.bundle.early_tests.EarlyTests`, starts tests while loading)."""
     from adapter.cli.common import is_bundle_path
     from migrate.bundle.builder import BundleBuilder
     from migrate.core.errors import BundleError
@@ -108,14 +110,23 @@ def _build(
     if policy_set is None:
         step("loading policies")
         if parallel:  # the later part of a large file's checks on the other core
+            from functools import partial
+
             from migrate.bundle.prewarm import prewarm_arguments
 
-            policy_set = load_policy_documents(list(paths), prewarm=prewarm_arguments)
+            start = early_tests.start if early_tests is not None and generate_tests else None
+            prewarm = partial(prewarm_arguments, on_split=start)
+            policy_set = load_policy_documents(list(paths), prewarm=prewarm)
         else:
             policy_set = load_policy_documents(list(paths))
     step(f"loaded {len(policy_set):,} policies; compiling")
     builder = BundleBuilder(generate_tests=generate_tests, parallel=parallel)
-    bundle = builder.build(policy_set, progress=step, on_data=on_data)
+    bundle = builder.build(
+        policy_set,
+        progress=step,
+        on_data=on_data,
+        early_tests=early_tests if generate_tests else None,
+    )
     step("built")
     return bundle, builder.report, builder.data
 
@@ -265,6 +276,7 @@ def build(
     from migrate.bundle.atomic import check_output
     from migrate.bundle.builder import Bundle
     from migrate.bundle.decides_parallel import ParallelDecidesCheck
+    from migrate.bundle.early_tests import EarlyTests
     from migrate.core.errors import FreightlinerError
 
     check_output(out, paths, force)
@@ -290,6 +302,7 @@ def build(
             progress=progress,
             parallel=True,
             on_data=start_decides,
+            early_tests=stack.enter_context(EarlyTests()),
         )
         (decides,) = started
         _index_checks(bundle, report, max_candidates, data)

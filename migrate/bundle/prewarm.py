@@ -21,7 +21,7 @@ from typing import Any
 
 from migrate.bundle.background import Background, forking_allowed
 from migrate.policy import conditions
-from migrate.policy.model import Policy
+from migrate.policy.model import LoadedPolicy, Policy
 from migrate.policy.semantics import check_policy
 
 __all__ = ["MIN_POLICIES", "SHARE_HERE", "prewarm_arguments", "split_point"]
@@ -56,24 +56,30 @@ def _answers(raws: list[Any]) -> Answers:
 
 @contextmanager
 def prewarm_arguments(
-    raws: list[Any], min_policies: int = MIN_POLICIES
-) -> Iterator[Callable[[int], None]]:
+    raws: list[Any],
+    min_policies: int = MIN_POLICIES,
+    on_split: Callable[[list[LoadedPolicy]], None] | None = None,
+) -> Iterator[Callable[[int, list[LoadedPolicy]], None]]:
     """For the loader, about to check the raw policies ``raws`` of one document in order:
     a child checks the later part (where forking is allowed and there are enough of
-    them); the value, called with each entry's number before it is checked, takes the
-    child's answers when the later part starts. Leaving the block stops the child."""
+    them); the value, called with each entry's number (and the policies loaded so far)
+    before it is checked, takes the child's answers when the later part starts, and then
+    hands ``on_split`` the policies loaded so far (:mod:`migrate.bundle.early_tests`
+    starts their generated tests). Leaving the block stops the child."""
     split = split_point(len(raws), min_policies)
     if split >= len(raws) or not forking_allowed():
-        yield lambda _: None
+        yield lambda _number, _loaded: None
         return
     later = raws[split:]
     with Background(lambda: _answers(later), lambda: {}) as work:
         taken = False
 
-        def before(number: int) -> None:
+        def before(number: int, loaded: list[LoadedPolicy]) -> None:
             nonlocal taken
             if number >= split and not taken:
                 taken = True
                 conditions.remember_arguments(work.result())
+                if on_split is not None:
+                    on_split(list(loaded))
 
         yield before

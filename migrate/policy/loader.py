@@ -33,9 +33,10 @@ __all__ = ["Prewarm", "load_policy_documents", "parse_policy_text", "policy_file
 _SUFFIXES = (".yaml", ".yml")
 
 #: Given the raw policies of a document about to be checked in order, a context whose
-#: value is called with each one's number before it is checked (to make the checks
-#: cheaper, never to change them): migrate.bundle.prewarm.prewarm_arguments.
-Prewarm = Callable[[list[Any]], AbstractContextManager[Callable[[int], None]]]
+#: value is called before each one is checked with its number and the policies of the
+#: document loaded so far (to make the work cheaper or start it sooner, never to change
+#: it): migrate.bundle.prewarm.prewarm_arguments.
+Prewarm = Callable[[list[Any]], AbstractContextManager[Callable[[int, list[LoadedPolicy]], None]]]
 
 
 def policy_files(paths: Iterable[Path]) -> list[Path]:
@@ -159,12 +160,12 @@ def _load_entries(
     filename: str,
     check_targets: bool,
     problems: list[Diagnostic],
-    before: Callable[[int], None] | None,
+    before: Callable[[int, list[LoadedPolicy]], None] | None,
 ) -> list[LoadedPolicy]:
     loaded: list[LoadedPolicy] = []
     for number, (raw, path) in enumerate(entries):
         if before is not None:
-            before(number)
+            before(number, loaded)
         line = line_of(data, path)
         policy_id = (
             raw.get("id") if isinstance(raw, dict) and isinstance(raw.get("id"), str) else None

@@ -39,7 +39,9 @@ def _tarfile_bytes(files: dict[str, bytes]) -> bytes:
 def test_tarball_bytes_are_what_tarfile_writes(repo_root: Path, tmp_path: Path) -> None:
     org = tmp_path / "org.yaml"
     org.write_text(yaml.safe_dump(make_policies(300, "realistic"), sort_keys=False))
-    bundle = BundleBuilder().build(load_policy_documents([repo_root / "examples" / "policies", org]))
+    bundle = BundleBuilder().build(
+        load_policy_documents([repo_root / "examples" / "policies", org])
+    )
     assert bundle.tarball_bytes() == _tarfile_bytes(bundle.files)
     # sizes on and off the 512-byte blocks and the 10,240-byte records, an empty member
     for sizes in ([0], [511], [512], [513], [10240 - 1024 - 512], [10240 - 1024], [3, 10_000]):
