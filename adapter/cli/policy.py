@@ -267,9 +267,11 @@ def build(
     OUT must not exist, be empty, or have been written by this tool (unless
     --force); an OUT that contains one of PATHS is always refused.
 
-    Uses a second core where there is one (forked processes: the generated
-    tests, and the check that every policy decides); the bundle's bytes are the
-    same either way. FREIGHTLINER_BUILD_WORKERS=1 keeps it to one process.
+    Uses the other cores where there are some (forked processes: the later
+    half of a large file's condition checks, the generated tests, and the check
+    that every policy decides, in one run of policies per core); the bundle's
+    bytes and every error are the same either way. FREIGHTLINER_BUILD_WORKERS=1
+    keeps it to one process; =N checks the decides in N runs.
     """
     from contextlib import ExitStack
 
