@@ -87,7 +87,8 @@ class Bundle:
         ustar header from :meth:`tarfile.TarInfo.tobuf`, its content padded to a block,
         two zero blocks, padding to a record) and deflated in one write: the same bytes
         as ``tarfile.open(mode="w")`` member by member (tests/integration/migrate/bundle/
-        test_tarball_bytes.py), for a third of the time (10,000 policies: 10,010 members).
+        test_tarball_bytes.py), without its per-member calls (10,000 policies, 10,010
+        members: 0.83 -> 0.72 s; the deflate itself is 0.40 s).
         """
         parts: list[bytes] = []
         offset = 0
@@ -215,6 +216,8 @@ class BundleBuilder:
         if problems:
             raise PolicyError(f"{len(problems)} problem(s) in policy input", problems)
         # The tests are made from the compiled form as it is now (before optimise below).
+        if not self.generate_tests:
+            early_tests = None
         early: frozenset[str] = early_tests.ids if early_tests is not None else frozenset()
         rest = [item for item in tested if item[0].policy.id not in early] if early else tested
         with (
