@@ -10,7 +10,12 @@ each wall time and CPU time (user + system of the child) with the machine load.
 
 ``--baseline EXE`` (another checkout's ``freightliner-policy``, e.g. main's) runs
 that CLI on the same file right after each run, a second row per run, so both
-are measured under the same load.
+are measured under the same load, and says whether their tarballs are identical.
+
+On a shared machine, ``--wait-quiet S`` waits (at most S seconds) before each
+build for two seconds in which the machine's CPU (``/proc/stat``) stays under
+0.15 cores busy, and the "others" columns give the CPU the rest of the machine
+used during each build (machine minus ours, in cores): 0.0 is a quiet run.
 """
 
 from __future__ import annotations
@@ -35,6 +40,7 @@ def main() -> None:
     parser.add_argument("--policies", type=int, default=10_000)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--baseline", type=Path, help="another freightliner-policy to compare")
+    parser.add_argument("--wait-quiet", type=float, default=0.0, help="seconds to wait for quiet")
     args = parser.parse_args()
     exe = Path(sys.executable).with_name("freightliner-policy")
     programs = [("this", exe)] + ([("baseline", args.baseline)] if args.baseline else [])
@@ -44,22 +50,19 @@ def main() -> None:
         source.write_text(yaml.safe_dump(raw, sort_keys=False), encoding="utf-8")
         print(f"{len(raw):,} policies, {source.stat().st_size / 1024:,.0f} KiB of YAML")
         print(
-            "| run | code | build wall (s) | build CPU (s) | --no-tests wall (s) "
-            "| --no-tests CPU (s) | loadavg before |"
+            "| run | code | build wall (s) | build CPU (s) | others (cores) "
+            "| --no-tests wall (s) | --no-tests CPU (s) | others (cores) | loadavg before |"
         )
-        print("|---:|---|---:|---:|---:|---:|---|")
+        print("|---:|---|---:|---:|---:|---:|---:|---:|---|")
         for run in range(1, args.runs + 1):
             for name, program in programs:
                 load = loadavg()
-                times = [
-                    t
-                    for extra in ([], ["--no-tests"])
-                    for t in _timed(program, source, _out(tmp, run, name, extra), extra)
-                ]
-                print(
-                    f"| {run} | {name} | {times[0]:.2f} | {times[1]:.2f} | {times[2]:.2f} "
-                    f"| {times[3]:.2f} | {load} |"
-                )
+                cells = []
+                for extra in ([], ["--no-tests"]):
+                    _wait_quiet(args.wait_quiet)
+                    wall, cpu, others = _timed(program, source, _out(tmp, run, name, extra), extra)
+                    cells += [f"{wall:.2f}", f"{cpu:.2f}", others]
+                print(f"| {run} | {name} | {' | '.join(cells)} | {load} |")
         if args.baseline:  # the same bundles, byte for byte
             same = all(
                 _out(tmp, run, "this", extra).read_bytes()
@@ -74,9 +77,34 @@ def _out(tmp: str, run: int, name: str, extra: list[str]) -> Path:
     return Path(tmp) / f"b-{run}-{name}{'-no-tests' if extra else ''}.tar.gz"
 
 
-def _timed(program: Path, source: Path, out: Path, extra: list[str]) -> tuple[float, float]:
-    """(wall, CPU) of one build by ``program`` (user + system of it and its children)."""
-    start, before = time.perf_counter(), os.times()
+def _machine() -> tuple[int, int] | None:
+    """(busy, idle) jiffies of the whole machine so far, from /proc/stat (None elsewhere)."""
+    try:
+        with open("/proc/stat", encoding="ascii") as stat:
+            values = [int(v) for v in stat.readline().split()[1:]]
+    except (OSError, ValueError):
+        return None
+    return sum(values[0:3]) + sum(values[5:8]), values[3] + values[4]
+
+
+def _wait_quiet(limit_s: float) -> None:
+    """Wait (at most ``limit_s``) for two seconds in which the machine is nearly idle."""
+    deadline = time.monotonic() + limit_s
+    while time.monotonic() < deadline:
+        before = _machine()
+        time.sleep(2.0)
+        after = _machine()
+        if before is None or after is None:
+            return
+        busy, idle = after[0] - before[0], after[1] - before[1]
+        if busy * (os.cpu_count() or 1) < 0.15 * max(1, busy + idle):
+            return
+
+
+def _timed(program: Path, source: Path, out: Path, extra: list[str]) -> tuple[float, float, str]:
+    """(wall, CPU, others) of one build by ``program``: CPU is user + system of it and its
+    children; others the cores the rest of the machine used meanwhile ("-" if unknown)."""
+    start, before, machine = time.perf_counter(), os.times(), _machine()
     subprocess.run(
         [str(program), "policy", "build", str(source), "-o", str(out), "-q", *extra],
         check=True,
@@ -84,11 +112,16 @@ def _timed(program: Path, source: Path, out: Path, extra: list[str]) -> tuple[fl
         stderr=subprocess.DEVNULL,
         env=os.environ,
     )
-    after = os.times()
+    wall, after, machine_after = time.perf_counter() - start, os.times(), _machine()
     cpu = (after.children_user - before.children_user) + (
         after.children_system - before.children_system
     )
-    return time.perf_counter() - start, cpu
+    others = "-"
+    if machine is not None and machine_after is not None:
+        hz = os.sysconf("SC_CLK_TCK")
+        used = (machine_after[0] - machine[0]) / hz
+        others = f"{max(0.0, used - cpu) / wall:.2f}"
+    return wall, cpu, others
 
 
 if __name__ == "__main__":
