@@ -26,7 +26,14 @@ from migrate.patterns.gosemver import InvalidConstraint, compile_constraint
 from migrate.policy.model import ConditionNode
 from migrate.policy.values import parse_duration_ns, parse_size, semver_condition_arg
 
-__all__ = ["CONDITION_TYPES", "METADATA_KEYS", "OPERATORS", "ConditionError", "compile_leaf"]
+__all__ = [
+    "CONDITION_TYPES",
+    "METADATA_KEYS",
+    "OPERATORS",
+    "ConditionError",
+    "compile_leaf",
+    "remember_arguments",
+]
 
 CONDITION_TYPES = ("tag", "repository", "registry", "label", "annotation", "metadata", "age")
 METADATA_KEYS = (
