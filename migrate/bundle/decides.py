@@ -25,7 +25,11 @@ from migrate.core.errors import BundleError
 from migrate.patterns.dialect import RegexRefused, rust_policy_data
 
 __all__ = [
+    "DISAGREEMENT",
+    "ENGINE_ERROR",
+    "LOAD",
     "SYNTHETIC_NOW",
+    "UNNAMED_ERROR",
     "Outcome",
     "bundle_policies",
     "check_bundle_decides",

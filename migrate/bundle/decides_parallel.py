@@ -28,6 +28,7 @@ from typing import Any
 from migrate.bundle.background import Background, forking_allowed
 from migrate.bundle.builder import Bundle
 from migrate.bundle.decides import (
+    LOAD,
     Outcome,
     bundle_policies,
     decides_outcome,
@@ -87,7 +88,7 @@ class ParallelDecidesCheck:
     ) -> None:
         self._modules = library_modules(bundle)
         self._data = data
-        ids = sorted(bundle_policies(data))
+        ids = self._ids = sorted(bundle_policies(data))
         count = run_count(len(ids), min_run) if runs is None else runs
         self.runs = split_runs(ids, count) if ids else []
         self._stack = ExitStack()
@@ -108,7 +109,13 @@ class ParallelDecidesCheck:
         """Return when every policy decides; raise the refusal one check would raise."""
         if not self._waited:
             self._waited = True
-            raise_first([work.result() for work in self._workers])
+            outcomes = [work.result() for work in self._workers]
+            if len(self.runs) > 1 and any(o is not None and o[0] == LOAD for o in outcomes):
+                # The engine's reason for not loading data can name a place in the JSON
+                # it was given (a NaN: "expected value at line 1 column 228"): say what
+                # one check of every policy says, with all of the data, here.
+                outcomes = [decides_outcome(self._modules, self._data, sorted(self._ids))]
+            raise_first(outcomes)
 
     def __exit__(
         self,

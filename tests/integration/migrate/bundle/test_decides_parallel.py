@@ -134,6 +134,23 @@ def test_a_regex_the_embedded_engine_cannot_run_beats_everything(
     assert _refusal(bundle, data, 3) == expected
 
 
+def test_data_the_engine_cannot_load_is_reported_as_one_check_reports_it(
+    built: tuple[Bundle, dict[str, Any]],
+) -> None:
+    """A NaN reaches the data (``exists`` ignores its value); the engine's reason names a
+    column of the JSON it was given: the runs' JSON differs, the message must not."""
+    bundle, clean = built
+    data = copy.deepcopy(clean)
+    _disagreement(data, "p0")
+    data["freightliner"]["policy_set"]["policies"]["p7"]["leaves"][0]["value"] = float("nan")
+    single = _single(bundle, data)
+    assert single is not None
+    assert single.startswith(
+        "the embedded engine cannot load the bundle: expected value at line 1 column "
+    )
+    assert _refusal(bundle, data, 3) == single
+
+
 def test_each_run_is_checked_in_its_own_child_and_only_its_policies(
     built: tuple[Bundle, dict[str, Any]], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
