@@ -8,7 +8,9 @@ holding the library and only that run's policies (the check reads nothing else
 of the data). Each child answers what it found; the refusal raised is the one a
 single check of every policy raises (:func:`~migrate.bundle.decides.raise_first`:
 the worst kind, then the earliest run, so the first policy in id order), so the
-message does not depend on the number of runs.
+message does not depend on the number of runs. When a run cannot even load its
+data (the engine's reason may name a column of the JSON it was given), the
+refusal is computed again here with all of the data, as one check does.
 
 The runs: ``FREIGHTLINER_BUILD_WORKERS=N`` (N >= 2) of them, by default as many
 as the machine has cores (at most :data:`MAX_RUNS`), and no more than one per
