@@ -56,6 +56,25 @@ def test_the_builder_generates_only_the_others(
     org: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     real = builder_module._test_modules
+    record = tmp_path / "rest.txt"
+
+    def recorded(tested: list, *, recompile: bool = False) -> list:  # type: ignore[type-arg]
+        with record.open("a") as out:  # from the builder's child
+            out.write(",".join(loaded.policy.id for loaded, _ in tested) + "\n")
+        return real(tested, recompile=recompile)
+
+    monkeypatch.setattr(builder_module, "_test_modules", recorded)
+    _, _, early = _early_build(org)
+    raw = yaml.safe_load(org.read_text())
+    others = sorted(p["id"] for p in raw if p["id"] not in early)
+    assert early and others
+    assert record.read_text().splitlines() == [",".join(others)]
+
+
+def test_no_fork_generates_every_test_in_the_builder(
+    org: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real = builder_module._test_modules
     seen: list[list[str]] = []
 
     def recorded(tested: list, *, recompile: bool = False) -> list:  # type: ignore[type-arg]
@@ -64,10 +83,11 @@ def test_the_builder_generates_only_the_others(
 
     monkeypatch.setenv("FREIGHTLINER_BUILD_WORKERS", "1")  # here: seen is this process's
     monkeypatch.setattr(builder_module, "_test_modules", recorded)
-    _, _, ids = _early_build(org)  # no fork: nothing started early, the builder makes them all
+    files, revision, ids = _early_build(org)
     assert ids == frozenset()
     raw = yaml.safe_load(org.read_text())
     assert seen == [sorted(p["id"] for p in raw)]
+    assert (files, revision) == _serial_build(org)
 
 
 def test_an_early_child_that_dies_is_replaced_by_the_same_work_here(
