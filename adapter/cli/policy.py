@@ -94,9 +94,11 @@ def _build(
     policy_set: Any = None,
     parallel: bool = False,
     on_data: Any = None,
+    early_tests: Any = None,
 ) -> tuple[Any, Any, dict[str, Any]]:
     """(bundle, index report, its data as built): load and build policy sources, reporting
-    progress."""
+    progress. ``parallel``: use the other cores (``early_tests``, a
+    :class:`~migrate.bundle.early_tests.EarlyTests`, starts tests while loading)."""
     from adapter.cli.common import is_bundle_path
     from migrate.bundle.builder import BundleBuilder
     from migrate.core.errors import BundleError
@@ -107,10 +109,24 @@ def _build(
     step = progress.step if progress is not None else (lambda _: None)
     if policy_set is None:
         step("loading policies")
-        policy_set = load_policy_documents(list(paths))
+        if parallel:  # the later part of a large file's checks on the other core
+            from functools import partial
+
+            from migrate.bundle.prewarm import prewarm_arguments
+
+            start = early_tests.start if early_tests is not None and generate_tests else None
+            prewarm = partial(prewarm_arguments, on_split=start)
+            policy_set = load_policy_documents(list(paths), prewarm=prewarm)
+        else:
+            policy_set = load_policy_documents(list(paths))
     step(f"loaded {len(policy_set):,} policies; compiling")
     builder = BundleBuilder(generate_tests=generate_tests, parallel=parallel)
-    bundle = builder.build(policy_set, progress=step, on_data=on_data)
+    bundle = builder.build(
+        policy_set,
+        progress=step,
+        on_data=on_data,
+        early_tests=early_tests if generate_tests else None,
+    )
     step("built")
     return bundle, builder.report, builder.data
 
@@ -251,16 +267,18 @@ def build(
     OUT must not exist, be empty, or have been written by this tool (unless
     --force); an OUT that contains one of PATHS is always refused.
 
-    Uses a second core where there is one (forked processes: the generated
-    tests, and the check that every policy decides); the bundle's bytes are the
-    same either way. FREIGHTLINER_BUILD_WORKERS=1 keeps it to one process.
+    Uses the other cores where there are some (forked processes: the later
+    half of a large file's condition checks, the generated tests, and the check
+    that every policy decides, in one run of policies per core); the bundle's
+    bytes and every error are the same either way. FREIGHTLINER_BUILD_WORKERS=1
+    keeps it to one process; =N checks the decides in N runs.
     """
     from contextlib import ExitStack
 
     from migrate.bundle.atomic import check_output
-    from migrate.bundle.background import BackgroundCheck
     from migrate.bundle.builder import Bundle
-    from migrate.bundle.decides import check_bundle_decides
+    from migrate.bundle.decides_parallel import ParallelDecidesCheck
+    from migrate.bundle.early_tests import EarlyTests
     from migrate.core.errors import FreightlinerError
 
     check_output(out, paths, force)
@@ -269,7 +287,7 @@ def build(
         ExitStack() as stack,
         _fewer_collections(),
     ):
-        started: list[BackgroundCheck] = []
+        started: list[ParallelDecidesCheck] = []
 
         def start_decides(files: dict[str, bytes], data: dict[str, Any]) -> None:
             # On the other core as soon as data.json is made, while the tests are added,
@@ -277,7 +295,7 @@ def build(
             # passed (migrate/bundle/background.py). The tests play no part in it.
             progress.step("checking the bundle decides")
             library = Bundle(files=files, revision="")
-            check = BackgroundCheck(lambda: check_bundle_decides(library, data))
+            check = ParallelDecidesCheck(library, data)
             started.append(stack.enter_context(check))
 
         bundle, report, data = _build(
@@ -286,6 +304,7 @@ def build(
             progress=progress,
             parallel=True,
             on_data=start_decides,
+            early_tests=stack.enter_context(EarlyTests()),
         )
         (decides,) = started
         _index_checks(bundle, report, max_candidates, data)

@@ -36,6 +36,7 @@ from migrate.bundle.atomic import (
     temp_prefix,
 )
 from migrate.bundle.background import Background
+from migrate.bundle.early_tests import EarlyTests
 from migrate.bundle.index import IndexReport, build_index_with_report
 from migrate.bundle.library import library_files
 from migrate.bundle.program import guard_always, optimise
@@ -80,20 +81,33 @@ class Bundle:
         return {p: c.decode("utf-8") for p, c in self.files.items() if p.endswith(".rego")}
 
     def tarball_bytes(self) -> bytes:
-        """The ``.tar.gz`` OPA downloads; identical bytes for identical input."""
+        """The ``.tar.gz`` OPA downloads; identical bytes for identical input.
+
+        The tar stream is laid out here as :mod:`tarfile` writes it (each member's
+        ustar header from :meth:`tarfile.TarInfo.tobuf`, its content padded to a block,
+        two zero blocks, padding to a record) and deflated in one write: the same bytes
+        as ``tarfile.open(mode="w")`` member by member (tests/integration/migrate/bundle/
+        test_tarball_bytes.py), without its per-member calls (10,000 policies, 10,010
+        members: 0.83 -> 0.72 s; the deflate itself is 0.40 s).
+        """
+        parts: list[bytes] = []
+        offset = 0
+        for path in sorted(self.files):
+            content = self.files[path]
+            info = tarfile.TarInfo(name=f"/{path}" if not path.startswith("/") else path)
+            info.size = len(content)
+            info.mode = 0o644
+            info.mtime = 0
+            info.uname = info.gname = ""
+            header = info.tobuf(tarfile.USTAR_FORMAT, tarfile.ENCODING, "surrogateescape")
+            padding = -len(content) % tarfile.BLOCKSIZE
+            parts += (header, content, bytes(padding))
+            offset += len(header) + len(content) + padding
+        offset += 2 * tarfile.BLOCKSIZE
+        parts.append(bytes(2 * tarfile.BLOCKSIZE + (-offset % tarfile.RECORDSIZE)))
         raw = io.BytesIO()
-        with (
-            gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0, compresslevel=6) as gz,
-            tarfile.open(fileobj=gz, mode="w", format=tarfile.USTAR_FORMAT) as tar,
-        ):
-            for path in sorted(self.files):
-                content = self.files[path]
-                info = tarfile.TarInfo(name=f"/{path}" if not path.startswith("/") else path)
-                info.size = len(content)
-                info.mode = 0o644
-                info.mtime = 0
-                info.uname = info.gname = ""
-                tar.addfile(info, io.BytesIO(content))
+        with gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0, compresslevel=6) as gz:
+            gz.write(b"".join(parts))
         return raw.getvalue()
 
     def write_tarball(
@@ -171,13 +185,15 @@ class BundleBuilder:
         policy_set: PolicySet,
         progress: Callable[[str], None] = lambda _: None,
         on_data: Callable[[dict[str, bytes], dict[str, Any]], None] | None = None,
+        early_tests: EarlyTests | None = None,
     ) -> Bundle:
         """The bundle; ``progress`` is told each step (and every 1,000 policies compiled).
 
         ``on_data(files, data)`` is called as soon as the data is complete, before
         data.json is written out and the generated tests are added: ``files`` the
         library modules, ``data`` as :attr:`data` (``policy build`` starts its decides
-        check there)."""
+        check there). ``early_tests``: the tests of some of the policies, started while
+        the others loaded (:mod:`migrate.bundle.early_tests`); the rest are made here."""
         compiled: dict[str, dict[str, Any]] = {}
         files: dict[str, bytes] = dict(library_files())
         problems: list[Diagnostic] = []
@@ -200,12 +216,16 @@ class BundleBuilder:
         if problems:
             raise PolicyError(f"{len(problems)} problem(s) in policy input", problems)
         # The tests are made from the compiled form as it is now (before optimise below).
+        if not self.generate_tests:
+            early_tests = None
+        early: frozenset[str] = early_tests.ids if early_tests is not None else frozenset()
+        rest = [item for item in tested if item[0].policy.id not in early] if early else tested
         with (
-            Background(lambda: _test_modules(tested), lambda: _test_modules(tested, recompile=True))
-            if self.parallel and tested
-            else _Now(lambda: _test_modules(tested)) as tests
+            Background(lambda: _test_modules(rest), lambda: _test_modules(rest, recompile=True))
+            if self.parallel and rest
+            else _Now(lambda: _test_modules(rest)) as tests
         ):
-            self._index_and_data(compiled, files, tests, progress, on_data)
+            self._index_and_data(compiled, files, tests, progress, on_data, early_tests, tested)
         return self._finish(files)
 
     def _index_and_data(
@@ -215,6 +235,8 @@ class BundleBuilder:
         tests: Background[list[tuple[str, bytes]]] | _Now,
         progress: Callable[[str], None],
         on_data: Callable[[dict[str, bytes], dict[str, Any]], None] | None,
+        early_tests: EarlyTests | None = None,
+        tested: list[tuple[LoadedPolicy, dict[str, Any]]] | None = None,
     ) -> None:
         ordered = [compiled[k] for k in sorted(compiled)]
         progress("indexing")
@@ -236,7 +258,13 @@ class BundleBuilder:
         if on_data is not None:
             on_data(dict(files), self.data)
         data_json = _json_bytes(self.data)
-        files.update(tests.result())
+        modules = tests.result()
+        if early_tests is not None and early_tests.ids:
+            first = early_tests.result()
+            modules = first + modules
+            if len({path for path, _ in modules}) != len(modules):  # two ids, one path
+                modules = _test_modules(tested or [], recompile=True)  # the order decides
+        files.update(modules)
         files["data.json"] = data_json
         self._policy_ids = sorted(compiled)
 

@@ -46,6 +46,7 @@ def rego_set(values: list[str]) -> str:
 #: placeholder was most of the tests' rendering).
 _CACHE: dict[str, list[tuple[str, str | None]]] = {}
 _TEXTS: dict[str, Template] = {}
+_INVALID: set[str] = set()  # templates with an invalid placeholder
 
 
 def _split(template: Template) -> list[tuple[str, str | None]]:
@@ -76,11 +77,8 @@ def render_template(template_name: str, /, **values: str) -> str:
         )
         _TEXTS[template_name] = Template(text)
         parts = _CACHE[template_name] = _split(_TEXTS[template_name])
-    if any(name is None for _, name in parts):
+        if any(name is None for _, name in parts):
+            _INVALID.add(template_name)
+    if template_name in _INVALID:
         return _TEXTS[template_name].substitute(values)  # its ValueError, as before
-    out: list[str] = []
-    for literal, name in parts:
-        out.append(literal)
-        if name:
-            out.append(str(values[name]))
-    return "".join(out)
+    return "".join([literal + str(values[name]) if name else literal for literal, name in parts])

@@ -128,15 +128,26 @@ def _regex_sample(pattern: str, found: bool) -> str | None:
     """A string in which RE2 (Go's dialect) finds ``pattern`` (or does not), if an
     easy one exists: the pattern's literal characters, then a few fixed samples.
     Cached: policies share patterns (the same tag regex in every team's policies)."""
+    candidates = _sample_candidates(pattern)
+    if candidates is None:
+        return None
+    regex, samples = candidates
+    for sample in samples:
+        if (regex.search(sample) is not None) == found:
+            return sample
+    return None
+
+
+@functools.lru_cache(maxsize=4_096)
+def _sample_candidates(pattern: str) -> tuple[Any, tuple[str, ...]] | None:
+    """The compiled pattern and the samples tried, in order (None: RE2 refuses it); kept
+    for the second of the two questions asked of each pattern (found, not found)."""
     literal = re.sub(r"\\(.)|[\^$.*+?()\[\]{}|]", lambda m: m.group(1) or "", pattern)
     try:
         regex = re2.compile(pattern, _RE2_OPTIONS)
     except re2.error:
         return None
-    for sample in (literal, *_SAMPLES):
-        if (regex.search(sample) is not None) == found:
-            return sample
-    return None
+    return regex, (literal, *_SAMPLES)
 
 
 def _leaf_witness(leaf: dict[str, Any], truth: bool) -> Setter | None:

@@ -26,7 +26,14 @@ from migrate.patterns.gosemver import InvalidConstraint, compile_constraint
 from migrate.policy.model import ConditionNode
 from migrate.policy.values import parse_duration_ns, parse_size, semver_condition_arg
 
-__all__ = ["CONDITION_TYPES", "METADATA_KEYS", "OPERATORS", "ConditionError", "compile_leaf"]
+__all__ = [
+    "CONDITION_TYPES",
+    "METADATA_KEYS",
+    "OPERATORS",
+    "ConditionError",
+    "compile_leaf",
+    "remember_arguments",
+]
 
 CONDITION_TYPES = ("tag", "repository", "registry", "label", "annotation", "metadata", "age")
 METADATA_KEYS = (
@@ -133,6 +140,15 @@ _ARGUMENTS: dict[tuple[Any, ...], tuple[bool, Any]] = {}
 _ARGUMENTS_MAX = 100_000
 _SCALARS = (str, int, float, bool, type(None))
 _IMMUTABLE = (str, int, float, bool, type(None))
+
+
+def remember_arguments(answers: dict[tuple[Any, ...], tuple[bool, Any]]) -> None:
+    """Keep answers :func:`_argument` computed elsewhere (migrate.policy.prewarm: the same
+    pure function, in a forked child), within the bound."""
+    if len(_ARGUMENTS) + len(answers) > _ARGUMENTS_MAX:
+        _ARGUMENTS.clear()
+    if len(answers) <= _ARGUMENTS_MAX:
+        _ARGUMENTS.update(answers)
 
 
 def _argument(ctype: str, key: str, op: str, value: Any, include_prerelease: bool = False) -> Any:

@@ -37,7 +37,13 @@ from migrate.policy.conditions import ConditionError, compile_leaf
 from migrate.policy.model import ConditionNode, Policy, PolicyAction
 from migrate.policy.values import parse_cron, parse_duration_ns, parse_template
 
-__all__ = ["MAX_DEPTH", "check_policy", "compile_policy", "legacy_destination_problem"]
+__all__ = [
+    "MAX_DEPTH",
+    "check_policy",
+    "checked_form",
+    "compile_policy",
+    "legacy_destination_problem",
+]
 
 #: Group nesting the Rego library evaluates (it has no recursion).
 MAX_DEPTH = 8
@@ -252,6 +258,14 @@ def compile_policy(policy: Policy) -> tuple[dict[str, Any], list[tuple[str, str]
     if kept is not None and kept[0] is policy:
         return kept[1], []
     return _compile(policy)
+
+
+def checked_form(policy: Policy) -> dict[str, Any] | None:
+    """The compiled form a clean ``check_policy`` of this object kept for ``compile_policy``
+    (left there; the same dict it will return), or None. Read it; do not change it."""
+    with _PENDING_LOCK:
+        kept = _PENDING.get(id(policy))
+    return kept[1] if kept is not None and kept[0] is policy else None
 
 
 def _compile(policy: Policy) -> tuple[dict[str, Any], list[tuple[str, str]]]:

@@ -313,16 +313,18 @@ def test_build_refused_by_the_decides_check_on_the_other_core_writes_nothing(
     tmp_path: Path, examples: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The decides check runs in a forked child (issue 13.5); its refusal is the build's."""
-    from migrate.bundle import decides
-    from migrate.core.errors import BundleError
+    from migrate.bundle import decides, decides_parallel
 
     parent = os.getpid()
 
-    def refuse(bundle: object, data: object = None) -> None:
+    def refuse(modules: object, data: object, ids: object) -> decides.Outcome:
         assert os.getpid() != parent  # it ran in the child
-        raise BundleError("p.yaml:2: policy 'p': the embedded engine fails to decide: boom")
+        return (
+            decides.ENGINE_ERROR,
+            "p.yaml:2: policy 'p': the embedded engine fails to decide: boom",
+        )
 
-    monkeypatch.setattr(decides, "check_bundle_decides", refuse)
+    monkeypatch.setattr(decides_parallel, "decides_outcome", refuse)
     out = tmp_path / "out.tar.gz"
     code, stdout, err = run("policy", "build", str(examples / "policies"), "-o", str(out))
     assert (code, stdout) == (3, "")

@@ -1,0 +1,101 @@
+"""Checking a large file's conditions on the other core while this one loads it.
+
+Most of the time of checking a policy goes to its condition arguments (a
+regex checked by both engines, a glob translated and checked): answers
+:func:`migrate.policy.conditions._argument` keeps, as pure functions of the
+condition. ``policy build`` passes :func:`prewarm_arguments` to the loader
+(:func:`migrate.policy.loader.load_policy_documents`): for a document of many
+policies, a forked child (:class:`~migrate.bundle.background.Background`)
+validates and checks the later part of them and sends back only those answers;
+this process checks the earlier part meanwhile, then takes the answers and
+checks the later part with them at hand. Every problem, message and result is
+what it would be without the child (its answers are the ones this process
+would compute); a child that gives no answer only costs the time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from migrate.bundle.background import Background, forking_allowed
+from migrate.policy import conditions
+from migrate.policy.model import ConditionNode, LoadedPolicy, Policy
+
+__all__ = ["MIN_POLICIES", "SHARE_HERE", "prewarm_arguments", "split_point"]
+
+#: Fewer policies than this in one document: no child (it would not pay).
+MIN_POLICIES = 2_000
+#: The share of the policies this process checks while the child checks the rest
+#: (the child's part is checked here afterwards, cheaply, with its answers).
+SHARE_HERE = 0.45
+
+Answers = dict[tuple[Any, ...], tuple[bool, Any]]
+
+
+def split_point(count: int, min_policies: int = MIN_POLICIES) -> int:
+    """Where the child's part of ``count`` policies starts (``count``: no child)."""
+    return count if count < min_policies else int(count * SHARE_HERE)
+
+
+def _leaves(nodes: list[ConditionNode]) -> Iterator[ConditionNode]:
+    for node in nodes:
+        if node.all is not None:
+            yield from _leaves(node.all)
+        elif node.any is not None:
+            yield from _leaves(node.any)
+        elif node.not_ is not None:
+            yield from _leaves([node.not_])
+        else:
+            yield node
+
+
+def _answers(raws: list[Any]) -> Answers:
+    """In the child: compile the leaves of these raw policies (what their check spends
+    most of its time on); the argument answers computed meanwhile."""
+    before = set(conditions._ARGUMENTS)
+    for raw in raws:
+        if not isinstance(raw, dict):
+            continue
+        try:
+            policy = Policy.model_validate(raw)
+        except Exception:  # the parent reports it: it checks the same policy
+            continue
+        for leaf in _leaves(policy.conditions):
+            try:
+                conditions.compile_leaf(leaf, "")
+            except ValueError:  # ConditionError too; the parent reports it
+                continue
+    return {k: v for k, v in conditions._ARGUMENTS.items() if k not in before}
+
+
+@contextmanager
+def prewarm_arguments(
+    raws: list[Any],
+    min_policies: int = MIN_POLICIES,
+    on_split: Callable[[list[LoadedPolicy]], None] | None = None,
+) -> Iterator[Callable[[int, list[LoadedPolicy]], None]]:
+    """For the loader, about to check the raw policies ``raws`` of one document in order:
+    a child checks the later part (where forking is allowed and there are enough of
+    them); the value, called with each entry's number (and the policies loaded so far)
+    before it is checked, takes the child's answers when the later part starts, and then
+    hands ``on_split`` the policies loaded so far (:mod:`migrate.bundle.early_tests`
+    starts their generated tests). Leaving the block stops the child."""
+    split = split_point(len(raws), min_policies)
+    if split >= len(raws) or not forking_allowed():
+        yield lambda _number, _loaded: None
+        return
+    later = raws[split:]
+    with Background(lambda: _answers(later), lambda: {}) as work:
+        taken = False
+
+        def before(number: int, loaded: list[LoadedPolicy]) -> None:
+            nonlocal taken
+            if number >= split and not taken:
+                taken = True
+                conditions.remember_arguments(work.result())
+                if on_split is not None:
+                    on_split(list(loaded))
+
+        yield before
