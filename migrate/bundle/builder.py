@@ -37,10 +37,10 @@ from migrate.bundle.atomic import (
 )
 from migrate.bundle.background import Background
 from migrate.bundle.early_tests import EarlyTests
+from migrate.bundle.early_tests import test_modules as _test_modules
 from migrate.bundle.index import IndexReport, build_index_with_report
 from migrate.bundle.library import library_files
 from migrate.bundle.program import guard_always, optimise
-from migrate.bundle.testgen import policy_test_module
 from migrate.core.errors import BundleError, Diagnostic, PolicyError
 from migrate.core.limits import MAX_ARCHIVE_BYTES, MAX_ARCHIVE_MEMBER_BYTES, MAX_ARCHIVE_MEMBERS
 from migrate.policy.model import LoadedPolicy, PolicySet
@@ -300,23 +300,6 @@ class _Now:
 
     def result(self) -> list[tuple[str, bytes]]:
         return self._value
-
-
-def _test_modules(
-    tested: list[tuple[LoadedPolicy, dict[str, Any]]], *, recompile: bool = False
-) -> list[tuple[str, bytes]]:
-    """The generated test modules (path, content) of the compiled policies. ``recompile``:
-    compile each again first (the fallback of a child that gave no answer: by then the
-    build has optimised the compiled forms in place)."""
-    modules: list[tuple[str, bytes]] = []
-    for loaded, policy in tested:
-        if recompile:
-            policy, _ = compile_policy(loaded.policy)
-            policy["source"] = {"file": loaded.file, "line": loaded.line}
-        module = policy_test_module(loaded, policy)
-        if module is not None:
-            modules.append((module[0], module[1].encode("utf-8")))
-    return modules
 
 
 def _revision(files: dict[str, bytes]) -> str:
