@@ -38,7 +38,7 @@ from migrate.bundle.atomic import (
 from migrate.bundle.background import Background
 from migrate.bundle.early_tests import EarlyTests
 from migrate.bundle.early_tests import test_modules as _test_modules
-from migrate.bundle.index import IndexReport, build_index_with_report
+from migrate.bundle.index import IndexReport, build_index_with_report, mark_extended
 from migrate.bundle.library import library_files
 from migrate.bundle.program import guard_always, optimise
 from migrate.core.errors import BundleError, Diagnostic, PolicyError
@@ -250,6 +250,7 @@ class BundleBuilder:
             optimise(policy, chosen.get(policy["id"]))
         if self.use_index:
             guard_always(index, compiled)
+            mark_extended(index)
         self.report = report
         progress("writing data.json")
         self.data = {

@@ -33,6 +33,7 @@ __all__ = [
     "build_index",
     "build_index_with_report",
     "index_keys",
+    "mark_extended",
     "policy_options",
     "regex_literal",
     "regex_literal_prefix",
@@ -486,6 +487,28 @@ def build_index_with_report(
         "always": sorted(always),
     }
     return index, _report(index, chosen, len(enabled)), chosen
+
+
+#: The index's tables the library reads only when ``extended`` is true (its
+#: ``index.extended``; ``index.core`` reads exact values other than annotations,
+#: prefixes, ``guarded_above`` and ``guarded_absent``).
+EXTENDED_TABLES = (
+    "suffix_lengths",
+    "contains_lengths",
+    "composite_lengths",
+    "always",
+    "guarded",
+    "guarded_below",
+)
+
+
+def mark_extended(index: dict[str, Any]) -> None:
+    """Say whether a finished index (guards included) uses a table beyond the core:
+    ``extended`` false lets a decision skip those tables' comprehensions (an index
+    without the key, from an older build, is read whole)."""
+    index["extended"] = bool(index["exact"].get("annotation")) or any(
+        index.get(table) for table in EXTENDED_TABLES
+    )
 
 
 def _chain_max(table: dict[str, list[str]], kind: str) -> int:

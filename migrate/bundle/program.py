@@ -9,20 +9,21 @@ form"), neither of which changes what the policy decides:
   or ``equals`` and its ``arg`` the literal (``value`` keeps the pattern as
   written, for the explanation); so is a glob ``literal*`` (the regex
   ``^literal[^/]*$``): ``prefix_segment``, the literal followed by no ``/``;
-* ``checks``: for a policy that is an AND of leaves once its groups are
-  pushed through (``all`` groups, ``not`` of a leaf, ``not`` of an ``any``;
-  ``checked`` is then true), those leaves (negation applied) in the order the
-  library tests them to reject a non-matching candidate early: leaves the
-  index already guarantees (the key the policy is filed under) last, then by
-  cost (string and number tests before regexes, regexes before semver
-  ranges) and by how rarely the test holds (equality before existence
-  before size and age bounds);
-* ``alternatives``: for a policy that is not an AND of leaves but an OR of a
-  few (``any`` groups, ``not`` of an ``all``; at most
-  :data:`MAX_ALTERNATIVES` ANDs of at most :data:`MAX_ALTERNATIVE_LEAVES`
-  leaves once distributed), those ANDs, each ordered like ``checks``: the
-  library tests them in turn and stops at the first that holds, instead of
-  evaluating every leaf and the group tree. Larger trees keep the tree.
+* ``alternatives``: the policy's program, a list of ANDs of checks (leaves,
+  negation applied) that the library tests in turn, stopping at the first
+  AND whose checks all hold (``replication.passing``), each AND in the order
+  that rejects a non-matching candidate early: leaves the index already
+  guarantees (the key the policy is filed under) last, then by cost (string
+  and number tests before regexes, regexes before semver ranges) and by how
+  rarely the test holds (equality before existence before size and age
+  bounds). A policy that is an AND of leaves once its groups are pushed
+  through (``all`` groups, ``not`` of a leaf, ``not`` of an ``any``;
+  ``checked`` is then true) has one AND; one that is a small OR of ANDs
+  (``any`` groups, ``not`` of an ``all``; at most :data:`MAX_ALTERNATIVES`
+  ANDs of at most :data:`MAX_ALTERNATIVE_LEAVES` leaves once distributed) has
+  those ANDs, instead of evaluating every leaf and the group tree; any other
+  has one AND of one check of op ``tree`` (:func:`tree_check`), which
+  evaluates its tree.
 """
 
 from __future__ import annotations
@@ -37,10 +38,12 @@ __all__ = [
     "GUARD_LISTS",
     "MAX_ALTERNATIVES",
     "MAX_ALTERNATIVE_LEAVES",
+    "TREE_OP",
     "check_op",
     "guard_always",
     "guarded_ids",
     "optimise",
+    "tree_check",
 ]
 
 #: The most ANDs a policy's condition tree may distribute into to get ``alternatives``.
@@ -93,7 +96,7 @@ def _is_key(leaf: dict[str, Any], keys: set[IndexKey]) -> bool:
 
 
 def optimise(compiled: dict[str, Any], keys: list[IndexKey] | None) -> None:
-    """Rewrite literal regex leaves and add ``checks`` (and ``alternatives``), in place."""
+    """Rewrite literal regex leaves and set ``checked`` and ``alternatives``, in place."""
     chosen = set(keys or [])
     # Which leaves carry the index key is decided on the leaves as written.
     is_key = [bool(chosen) and _is_key(leaf, chosen) for leaf in compiled["leaves"]]
@@ -101,16 +104,16 @@ def optimise(compiled: dict[str, Any], keys: list[IndexKey] | None) -> None:
         _string_operation(leaf)
     conjunction = _conjunction(compiled)
     compiled["checked"] = conjunction is not None
-    compiled.pop("alternatives", None)
-    if conjunction is None:
-        compiled["checks"] = []
-        alternatives = _alternatives(compiled)
-        if alternatives is not None:
-            compiled["alternatives"] = [
-                _ordered_checks(compiled["leaves"], clause, is_key) for clause in alternatives
-            ]
+    if conjunction is not None:
+        compiled["alternatives"] = [_ordered_checks(compiled["leaves"], conjunction, is_key)]
         return
-    compiled["checks"] = _ordered_checks(compiled["leaves"], conjunction, is_key)
+    alternatives = _alternatives(compiled)
+    if alternatives is None:
+        compiled["alternatives"] = [[tree_check(compiled["id"])]]
+        return
+    compiled["alternatives"] = [
+        _ordered_checks(compiled["leaves"], clause, is_key) for clause in alternatives
+    ]
 
 
 def _likely(leaf: dict[str, Any], flip: bool) -> bool:
@@ -167,6 +170,23 @@ GENERAL_BASES = (
     "gte",
     "legacy_semver",
 )
+
+
+#: The op of a check that evaluates a whole policy's condition tree (its subject is
+#: every fact, ``[]``; its argument the policy's id): ``conditions.check``'s last branch.
+TREE_OP = "tree"
+
+
+def tree_check(policy_id: str) -> dict[str, Any]:
+    """The one check of a policy whose tree no small list of ANDs expresses."""
+    return {
+        "subject": [],
+        "base": TREE_OP,
+        "type": "",
+        "arg": policy_id,
+        "negate": False,
+        "op": TREE_OP,
+    }
 
 
 def check_op(check: dict[str, Any]) -> str:
@@ -303,9 +323,10 @@ def guard_always(index: dict[str, Any], compiled: dict[str, dict[str, Any]]) -> 
     lists: dict[str, list[dict[str, Any]]] = {name: [] for name in GUARD_LISTS}
     always = []
     for pid in index["always"]:
-        checks = compiled[pid].get("checks") or []
-        if compiled[pid].get("checked") and checks:
-            lists[_guard_list(checks[0])].append({"id": pid, **checks[0]})
+        alternatives = compiled[pid].get("alternatives") or [[]]
+        if compiled[pid].get("checked") and alternatives[0]:
+            first = alternatives[0][0]
+            lists[_guard_list(first)].append({"id": pid, **first})
         else:
             always.append(pid)
     index["always"] = always

@@ -395,10 +395,10 @@ def _rust_leaves(leaves: Any) -> Any:
 
 
 #: Where the compiled form keeps regex leaves (docs/policies.md, "The compiled form"):
-#: each policy's ``leaves`` and its reordered copies in ``checks`` (and in each list of
+#: each policy's ``leaves`` (and their reordered copies in each list of
 #: ``alternatives``, handled beside these), and the index's
 #: ``guarded`` entries (a policy's first check, evaluated for every image).
-_LEAF_LISTS = ("leaves", "checks")
+_LEAF_LISTS = ("leaves",)
 
 
 def rust_policy_data(data: dict[str, Any]) -> dict[str, Any]:

@@ -28,14 +28,22 @@ image_vars(image) := {
 # The variables of one action: the image's, with match (the repository
 # without the action's match_prefix and match_suffix) and legacy (a converted
 # legacy rule's destination) for actions that have them.
-_action_vars(action, vars) := vars if {
-	action.match_prefix == ""
-	action.match_suffix == ""
-	not action.legacy_destination
-} else := object.union(vars, {
+_action_vars(action, vars) := vars if plain(action) else := object.union(vars, {
 	"match": trim_suffix(trim_prefix(vars.repository, action.match_prefix), action.match_suffix),
 	"legacy": legacy.target(object.get(action, "legacy_destination", null), vars.repository),
 })
+
+# METADATA
+# title: plain
+# description: |
+#   Whether an action's variables are the image's alone (image_vars): no
+#   match_prefix, match_suffix or legacy destination. Decisions render
+#   these actions inline (replication.decide), the others with render_with.
+plain(action) if {
+	action.match_prefix == ""
+	action.match_suffix == ""
+	not action.legacy_destination
+}
 
 # METADATA
 # title: render_template

@@ -175,7 +175,7 @@ _prerelease_admitted(v, named, i) if {
 #   translator, migrate/bundle/program.py check_op) names base and negate:
 #   the common tests are decided directly; any other op (or a test that does
 #   not apply to the subject: a string test on a number, ...) through
-#   _general. Three arguments, not the check itself: passing the check made
+#   _general; op "tree" evaluates a whole policy (see tree_holds). Three arguments, not the check itself: passing the check made
 #   each call measurably slower in OPA (docs/benchmarks.md).
 check(op, s, arg) := s == arg if {
 	op == "equals"
@@ -204,7 +204,19 @@ check(op, s, arg) := s == arg if {
 	is_number(s)
 } else := holds(general[0], "", s, arg) != general[1] if {
 	general := _general[op]
+} else := tree_holds(data.freightliner.policy_set.policies[arg], s) if {
+	# a policy no small list of ANDs can express: its subject is the whole
+	# of the facts (subject []), its argument the policy's id
+	op == "tree"
 }
+
+# METADATA
+# title: tree_holds
+# description: |
+#   Whether a compiled policy's condition tree holds for an image's facts:
+#   every leaf evaluated (entries), then combined by the policy's shape
+#   (shape_holds). Enabled or not: the caller decides that.
+tree_holds(policy, facts) := shape_holds(policy.shape, policy, entries(policy, facts))
 
 # Every op check_op writes, as [base, negate]: each base of holds, and each
 # after "not_". The type is needed only by exists, and an exists of a

@@ -342,3 +342,35 @@ test_check_covers_every_op if {
 	}
 	not conditions.check("leaf", "x", "x")
 }
+
+# Op "tree": a policy whose conditions no small list of ANDs expresses is
+# one check of its whole tree, its subject every fact and its argument the
+# policy's id (migrate/bundle/program.py tree_check). Here: tag "a" or
+# (label team=x and not size > 10), as levels.
+_tree_policy := {
+	"id": "t", "shape": "tree", "root": 5,
+	"leaves": [
+		{"subject": ["tag"], "base": "equals", "type": "tag", "arg": "a", "negate": false, "about": {}},
+		{"subject": ["labels", "team"], "base": "equals", "type": "label", "arg": "x", "negate": false, "about": {}},
+		{"subject": ["size"], "base": "gt", "type": "metadata", "arg": 10, "negate": false, "about": {}},
+	],
+	"levels": [
+		[{"id": 3, "op": "not", "children": [2]}],
+		[{"id": 4, "op": "all", "children": [1, 3]}],
+		[{"id": 5, "op": "any", "children": [0, 4]}],
+	],
+}
+
+test_check_tree_evaluates_the_policy_named_by_its_argument if {
+	cases := [
+		[{"tag": "a", "labels": {}, "size": 99}, true],
+		[{"tag": "b", "labels": {"team": "x"}, "size": 5}, true],
+		[{"tag": "b", "labels": {"team": "x"}, "size": 50}, false],
+		[{"tag": "b", "labels": {}, "size": 5}, false],
+	]
+	every case in cases {
+		conditions.check("tree", case[0], "t") == case[1] with data.freightliner.policy_set.policies as {"t": _tree_policy}
+	}
+	# a policy id the set does not hold is a check that never holds
+	not conditions.check("tree", {"tag": "a"}, "u") with data.freightliner.policy_set.policies as {"t": _tree_policy}
+}

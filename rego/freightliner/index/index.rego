@@ -44,33 +44,67 @@ substrings(s, lengths) := {substring(s, i, n) |
 # description: |
 #   The ids of the policies that may match the image under the bundle's
 #   index (data.freightliner.policy_set.index): those filed under the image's
-#   exact repository, registry, tag, label and annotation values, under a
-#   prefix, suffix or substring of its repository or tag (of the lengths the
-#   index holds), under a repository/tag prefix combined with one of its
-#   label values, those filed under `always`, and the guarded ones
+#   exact repository, registry, tag and label values, under a prefix of its
+#   repository or tag (of the lengths the index holds), and the guarded ones
 #   (always-evaluated policies of shape "all") whose guard - their first
-#   check, one leaf over the image's facts - holds (`guarded`; the guards
-#   in `guarded_above`, `guarded_below` and `guarded_absent` are tested
-#   inline, without a call). The index is read from
-#   data, not passed as an argument: regorus copies large arguments on every
-#   call. Written as one union of comprehensions, with no intermediate list
-#   of probes: this runs once per decision. Tables are read with object.get
-#   and a path (a reference with variable keys, _index.prefix[field][p],
-#   costs regorus several times more).
-candidates(image, facts) := ((((((((((({id |
+#   check, one leaf over the image's facts - holds; with the index's
+#   `extended` tables (see extended) also those filed under annotation
+#   values, suffixes or substrings, repository/tag prefixes combined with a
+#   label value, under `always`, and the other guards. The index is read
+#   from data, not passed as an argument: regorus copies large arguments on
+#   every call. Written as unions of comprehensions, with no intermediate
+#   list of probes: this runs once per decision. Tables are read with
+#   object.get and a path (a reference with variable keys,
+#   _index.prefix[field][p], costs regorus several times more). An index
+#   that does not say `"extended": false` (older bundles, a build without
+#   the index) is read whole.
+candidates(image, facts) := core(image, facts) if {
+	_index.extended == false
+} else := core(image, facts) | extended(image, facts)
+
+# METADATA
+# title: core
+# description: |
+#   The candidates from the index's common tables: exact repository,
+#   registry, tag and label values, repository and tag prefixes, and the
+#   guards tested inline (a number above the argument; an absent label,
+#   annotation or age).
+core(image, facts) := (((({id |
 	some field in _index.exact_fields
 	some id in object.get(_index, ["exact", field, image[field]], [])
 } | {id |
 	some key, value in image.labels
 	some id in object.get(_index, ["exact", "label", key, value], [])
 }) | {id |
-	some key, value in image.annotations
-	some id in object.get(_index, ["exact", "annotation", key, value], [])
-}) | {id |
 	some field, lengths in _index.prefix_lengths
 	some p in prefixes(image[field], lengths)
 	some id in object.get(_index, ["prefix", field, p], [])
-}) | {id |
+}) | {g.id |
+	# always-evaluated policies whose first check (one leaf) is tested
+	# inline: a number above the argument,
+	some g in _index.guarded_above
+	s := object.get(facts, g.subject, null)
+	is_number(s)
+	s > g.arg
+}) | {g.id |
+	# an absent label, annotation or age
+	some g in _index.guarded_absent
+	object.get(facts, g.subject, null) == null
+})
+
+# METADATA
+# title: extended
+# description: |
+#   The candidates from the index's less common tables (those a bundle's
+#   index.extended says it uses): exact annotation values, suffixes and
+#   substrings, repository/tag prefixes combined with a label value,
+#   `always`, and the guards tested through holds (`guarded`) or as a number
+#   below the argument (`guarded_below`). Kept apart so that a decision under
+#   an index without them does not pay for their (empty) comprehensions.
+extended(image, facts) := ((((({id |
+	some key, value in image.annotations
+	some id in object.get(_index, ["exact", "annotation", key, value], [])
+} | {id |
 	some field, lengths in _index.suffix_lengths
 	some p in suffixes(image[field], lengths)
 	some id in object.get(_index, ["suffix", field, p], [])
@@ -90,19 +124,9 @@ candidates(image, facts) := ((((((((((({id |
 	some g in _index.guarded
 	conditions.holds(g.base, g.type, object.get(facts, g.subject, null), g.arg) != g.negate
 }) | {g.id |
-	# the same, for first checks tested inline: a number above the argument,
-	some g in _index.guarded_above
-	s := object.get(facts, g.subject, null)
-	is_number(s)
-	s > g.arg
-}) | {g.id |
-	# a number below it,
+	# a number below the argument
 	some g in _index.guarded_below
 	s := object.get(facts, g.subject, null)
 	is_number(s)
 	s < g.arg
-}) | {g.id |
-	# an absent label, annotation or age
-	some g in _index.guarded_absent
-	object.get(facts, g.subject, null) == null
-})
+}

@@ -115,3 +115,28 @@ test_inline_guards if {
 	# a size that is not a number is neither above nor below anything; no labels at all: absent
 	_guard_candidates({"size": "500"}) == {"unscanned"}
 }
+
+# An index that says "extended": false is read through core alone (the
+# translator says so only when the other tables are empty: here they are
+# not, to show they are skipped); "extended": true, or no key at all (an
+# older bundle), reads every table.
+_every_key_image := {
+	"registry": "ecr", "repository": "team/app", "tag": "prod-1", "architecture": "s390x",
+	"labels": {"environment": "production"}, "annotations": {"team": "core"},
+}
+
+_core_ids := {"by-repo", "by-registry", "by-architecture", "by-label", "by-tag-prefix", "by-repo-prefix"}
+
+test_extended_false_reads_the_core_tables_only if {
+	core_only := object.union(_index, {"extended": false})
+	cands := index.candidates(_every_key_image, _every_key_image) with data.freightliner.policy_set.index as core_only
+	cands == _core_ids
+}
+
+test_extended_true_or_absent_reads_every_table if {
+	every flag in [{"extended": true}, {}] {
+		idx := object.union(_index, flag)
+		cands := index.candidates(_every_key_image, _every_key_image) with data.freightliner.policy_set.index as idx
+		cands == _core_ids | {"by-annotation", "by-team-production", "always"}
+	}
+}

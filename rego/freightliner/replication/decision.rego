@@ -116,11 +116,34 @@ decide(image, now, explain) := {
 	matched := _matching(explain, ids, facts)
 	matched_policies := [key[1] | some key in sort({[0 - _policy_set.policies[id].priority, id] | some id in matched})]
 	vars := actions.image_vars(image)
-	resolved := actions.resolve([actions.render_with(a, id, policy.priority, vars) |
-		some id in matched_policies
-		policy := _policy_set.policies[id]
-		some a in policy.actions
-	])
+	resolved := actions.resolve(array.concat(
+		[actions.render_with(a, id, policy.priority, vars) |
+			some id in matched_policies
+			policy := _policy_set.policies[id]
+			some a in policy.actions
+			not actions.plain(a)
+		],
+		# the common case, render_with written out (one call fewer per action)
+		[{
+			"type": a.type,
+			"target_registry": a.target_registry,
+			"target_repo": concat("", [object.get(vars, part.var, part.text) | some part in a.target_repo]),
+			"target_tag": concat("", [object.get(vars, part.var, part.text) | some part in a.target_tag]),
+			"parameters": a.parameters,
+			"retry_policy": a.retry_policy,
+			"policy_ids": [id],
+			"priority": policy.priority,
+			"platforms": object.get(a, "platforms", "all"),
+			"with_referrers": object.get(a, "with_referrers", false),
+		} |
+			some id in matched_policies
+			policy := _policy_set.policies[id]
+			some a in policy.actions
+			a.match_prefix == ""
+			a.match_suffix == ""
+			not a.legacy_destination
+		],
+	))
 	outcome := _outcome(matched_policies, resolved)
 }
 
@@ -162,35 +185,23 @@ _explanation(false, ids, _, matched) := [{
 # METADATA
 # title: passing
 # description: |
-#   The candidates that match, decided as cheaply as possible: a policy that
-#   is an AND of leaves (policy.checked, set by the translator, groups pushed
-#   through) tests its compiled checks (cheapest and most often false first)
-#   and stops at the first that fails; a small OR of ANDs
-#   (policy.alternatives) tests each AND that way until one holds; any other
-#   evaluates every leaf and combines them. Disabled policies never pass.
-passing(ids, facts) := ({id |
+#   The candidates that match, decided as cheaply as possible: each policy's
+#   compiled program (policy.alternatives, set by the translator) is a list
+#   of ANDs of checks, each AND ordered cheapest and most often false first;
+#   an enabled policy passes when every check of one of its ANDs holds, and
+#   each AND stops at its first failing check. A policy that is an AND of
+#   leaves (groups pushed through) has one AND; a small OR of ANDs has one
+#   per alternative; a larger tree has one AND of one "tree" check, which
+#   evaluates every leaf and combines them (conditions.check). One
+#   comprehension over the candidates, whatever their kind.
+passing(ids, facts) := {id |
 	some id in ids
 	policy := _policy_set.policies[id]
-	policy.checked
-	policy.enabled
-	every leaf in policy.checks {
-		conditions.check(leaf.op, object.get(facts, leaf.subject, null), leaf.arg)
-	}
-} | {id |
-	some id in ids
-	policy := _policy_set.policies[id]
-	policy.checked == false
 	policy.enabled
 	some alternative in policy.alternatives
 	every leaf in alternative {
 		conditions.check(leaf.op, object.get(facts, leaf.subject, null), leaf.arg)
 	}
-}) | {id |
-	some id in ids
-	policy := _policy_set.policies[id]
-	policy.checked == false
-	not policy.alternatives
-	_matched(policy, conditions.entries(policy, facts))
 }
 
 _outcome(matched, resolved) := "replicate" if {

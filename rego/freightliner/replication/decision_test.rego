@@ -13,10 +13,10 @@ _production := {
 	],
 	"levels": [[{"id": 2, "op": "all", "children": [0, 1]}]], "root": 2, "shape": "all",
 	"checked": true,
-	"checks": [
+	"alternatives": [[
 		{"subject": ["labels", "environment"], "base": "equals", "type": "label", "arg": "production", "negate": false, "op": "equals"},
 		{"subject": ["tag"], "base": "prefix", "type": "tag", "arg": "prod-", "negate": false, "op": "prefix"},
-	],
+	]],
 	"actions": [
 		{"type": "replicate", "target_registry": "ecr", "target_repo": [{"text": "production/", "var": ""}, {"text": "", "var": "repository"}], "target_tag": [{"text": "", "var": "tag"}], "match_prefix": "", "match_suffix": "", "parameters": {}, "retry_policy": null},
 		{"type": "replicate", "target_registry": "gcr", "target_repo": [{"text": "prod-mirror/", "var": ""}, {"text": "", "var": "repository"}], "target_tag": [{"text": "", "var": "tag"}], "match_prefix": "", "match_suffix": "", "parameters": {}, "retry_policy": null},
@@ -29,7 +29,7 @@ _compliance := {
 	"leaves": [{"path": "conditions[0]", "type": "label", "key": "security.scan.status", "subject": ["labels", "security.scan.status"], "operator": "not_exists", "value": "security.scan.status", "about": {"path": "conditions[0]", "type": "label", "key": "security.scan.status", "operator": "not_exists", "value": "security.scan.status"}, "base": "exists", "negate": true, "arg": null}],
 	"levels": [[{"id": 1, "op": "all", "children": [0]}]], "root": 1, "shape": "all",
 	"checked": true,
-	"checks": [{"subject": ["labels", "security.scan.status"], "base": "exists", "type": "label", "arg": null, "negate": true, "op": "absent"}],
+	"alternatives": [[{"subject": ["labels", "security.scan.status"], "base": "exists", "type": "label", "arg": null, "negate": true, "op": "absent"}]],
 	"actions": [{"type": "block", "target_registry": "", "target_repo": [], "target_tag": [], "match_prefix": "", "match_suffix": "", "parameters": {"reason": "Missing security scan"}, "retry_policy": null}],
 }
 
@@ -169,8 +169,8 @@ test_decision_explains_on_request if {
 	[e.conditions | some e in d2.explanation] == [[]]
 }
 
-# passing decides each kind of policy: one AND (checks), alternatives, a
-# tree, a disabled tree.
+# passing decides each kind of policy: one AND, alternatives, a tree (one
+# check of op "tree", whose argument is the policy's id), a disabled tree.
 _tag_leaf(tag) := {"path": "conditions[0]", "type": "tag", "key": "", "subject": ["tag"], "operator": "equals", "value": tag, "about": {}, "base": "equals", "negate": false, "arg": tag}
 
 _tag_check(tag) := {"subject": ["tag"], "base": "equals", "type": "tag", "arg": tag, "negate": false, "op": "equals"}
@@ -178,12 +178,14 @@ _tag_check(tag) := {"subject": ["tag"], "base": "equals", "type": "tag", "arg": 
 _tree(id, enabled) := {
 	"id": id, "priority": 0, "enabled": enabled, "leaves": [_tag_leaf("c")],
 	"levels": [[{"id": 1, "op": "all", "children": [0]}]], "root": 1, "shape": "all",
-	"checked": false, "checks": [], "actions": [],
+	"checked": false, "alternatives": [[_tree_check(id)]], "actions": [],
 }
 
+_tree_check(id) := {"subject": [], "base": "tree", "type": "", "arg": id, "negate": false, "op": "tree"}
+
 _kinds := {"policies": {
-	"chk": {"id": "chk", "priority": 0, "enabled": true, "checked": true, "checks": [_tag_check("a")], "actions": []},
-	"alt": {"id": "alt", "priority": 0, "enabled": true, "checked": false, "checks": [], "alternatives": [[_tag_check("a")], [_tag_check("b")]], "actions": []},
+	"chk": {"id": "chk", "priority": 0, "enabled": true, "checked": true, "alternatives": [[_tag_check("a")]], "actions": []},
+	"alt": {"id": "alt", "priority": 0, "enabled": true, "checked": false, "alternatives": [[_tag_check("a")], [_tag_check("b")]], "actions": []},
 	"tree": _tree("tree", true),
 	"off": _tree("off", false),
 }}

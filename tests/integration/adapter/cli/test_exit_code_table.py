@@ -87,7 +87,7 @@ def _engine_error_bundle(tmp: Path) -> Path:
     built = BundleBuilder(generate_tests=False).build(parse_policy_text(text, "p.yaml"))
     data = built.data()
     policy = data["freightliner"]["policy_set"]["policies"]["p"]
-    for leaf in [*policy["leaves"], *policy.get("checks", [])]:
+    for leaf in [*policy["leaves"], *policy["alternatives"][0]]:
         leaf["arg"] = "^.{129,}$"
     files = {p: c for p, c in built.files.items() if p != ".manifest"}
     files["data.json"] = _json_bytes(data)

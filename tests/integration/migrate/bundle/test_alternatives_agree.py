@@ -85,8 +85,10 @@ def bundle(tmp_path_factory: pytest.TempPathFactory) -> Bundle:
 
 def test_the_trees_compile_as_expected(bundle: Bundle) -> None:
     compiled = bundle.data()["freightliner"]["policy_set"]["policies"]
-    with_alternatives = {pid for pid, p in compiled.items() if "alternatives" in p}
-    assert with_alternatives == {
+    trees = {pid for pid, p in compiled.items() if _is_tree(p["alternatives"])}
+    assert trees == {"too-big"}
+    ors = {pid for pid, p in compiled.items() if not p["checked"] and pid not in trees}
+    assert ors == {
         "any",
         "not-all",
         "any-and",
@@ -104,6 +106,10 @@ def test_the_trees_compile_as_expected(bundle: Bundle) -> None:
     # both ways and is dropped
     assert [len(a) for a in compiled["any-and"]["alternatives"]] == [2]
     assert [len(a) for a in compiled["nested"]["alternatives"]] == [2, 4]
+
+
+def _is_tree(alternatives: list[list[dict[str, Any]]]) -> bool:
+    return [[c["op"] for c in a] for a in alternatives] == [["tree"]]
 
 
 def _matches(decisions: list[dict[str, Any]]) -> list[list[str]]:
@@ -161,7 +167,7 @@ def test_a_bundle_whose_checks_disagree_with_its_conditions_is_refused(tmp_path:
     bundle = BundleBuilder(generate_tests=False).build(load_policy_documents([path]))
     check_bundle_decides(bundle)  # passes: the synthetic image has the label, both match
     data = bundle.data()
-    data["freightliner"]["policy_set"]["policies"]["p"]["checks"][0]["op"] = "absent"
+    data["freightliner"]["policy_set"]["policies"]["p"]["alternatives"][0][0]["op"] = "absent"
     files = dict(bundle.files)
     files["data.json"] = json.dumps(data).encode()
     with pytest.raises(BundleError) as info:

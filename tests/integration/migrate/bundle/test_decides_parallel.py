@@ -47,7 +47,7 @@ def _engine_error(data: dict[str, Any], pid: str) -> str:
 
 
 def _disagreement(data: dict[str, Any], pid: str) -> str:
-    for check in data["freightliner"]["policy_set"]["policies"][pid]["checks"]:
+    for check in data["freightliner"]["policy_set"]["policies"][pid]["alternatives"][0]:
         if check["subject"] == ["labels", "team"]:
             check["op"] = "absent"
     return (

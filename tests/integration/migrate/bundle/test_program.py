@@ -58,7 +58,7 @@ def test_checks_put_the_index_key_last_and_cheap_selective_tests_first() -> None
     )
     optimise(compiled, [("prefix", "repository", "team-42/")])
     assert compiled["checked"] is True
-    assert [(c["type"], c["base"]) for c in compiled["checks"]] == [
+    assert [(c["type"], c["base"]) for c in compiled["alternatives"][0]] == [
         ("label", "equals"),
         ("tag", "prefix"),
         ("tag", "semver"),
@@ -77,7 +77,7 @@ def test_groups_are_pushed_through_into_one_and() -> None:
     assert compiled["shape"] == "tree"
     optimise(compiled, None)
     assert compiled["checked"] is True
-    negations = {(c["type"], c["base"]): c["negate"] for c in compiled["checks"]}
+    negations = {(c["type"], c["base"]): c["negate"] for c in compiled["alternatives"][0]}
     assert negations == {
         ("tag", "prefix"): True,
         ("label", "equals"): True,
@@ -121,7 +121,7 @@ def test_small_disjunctions_become_alternatives() -> None:
     for conditions, clauses in cases:
         compiled = _compiled(conditions)
         optimise(compiled, None)
-        assert (compiled["checked"], compiled["checks"]) == (False, [])
+        assert compiled["checked"] is False
         assert _clauses(compiled) == clauses
 
 
@@ -138,7 +138,11 @@ def test_large_disjunctions_keep_the_tree() -> None:
     ]
     compiled = _compiled(pairs)
     optimise(compiled, None)
-    assert (compiled["checked"], "alternatives" in compiled) == (False, False)
+    # one AND of one check that evaluates the tree, by the policy's id
+    assert compiled["checked"] is False
+    assert compiled["alternatives"] == [
+        [{"subject": [], "base": "tree", "type": "", "arg": "p", "negate": False, "op": "tree"}]
+    ]
     compiled = _compiled(pairs[:3])
     optimise(compiled, None)
     assert len(compiled["alternatives"]) == 8
@@ -202,7 +206,7 @@ def test_negations_are_tested_after_positive_tests() -> None:
         ]
     )
     optimise(compiled, [("prefix", "repository", "team-42/")])
-    assert [(c["type"], c["base"], c["negate"]) for c in compiled["checks"]] == [
+    assert [(c["type"], c["base"], c["negate"]) for c in compiled["alternatives"][0]] == [
         ("label", "exists", True),
         ("tag", "matches", False),
         ("label", "equals", True),
@@ -240,7 +244,7 @@ def test_check_ops_fold_the_negation_in() -> None:
         [PROD_TAG, PROD_ENV, {"type": "label", "operator": "not_exists", "value": "x"}]
     )
     optimise(compiled, None)
-    assert [c["op"] for c in compiled["checks"]] == ["equals", "prefix", "absent"]
+    assert [c["op"] for c in compiled["alternatives"][0]] == ["equals", "prefix", "absent"]
 
 
 def test_every_check_op_is_one_the_library_knows(opa_bin: str, tmp_path: Path) -> None:
