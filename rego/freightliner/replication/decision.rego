@@ -109,11 +109,12 @@ decide(image, now, explain) := {
 		"candidates": count(ids),
 		"policies": count(_policy_set.policies),
 	},
-	"explanation": _explanation(explain, ids, facts, matched),
+	"explanation": judged[1],
 } if {
 	facts := conditions.facts_at(image, now)
 	ids := index.candidates(image, facts)
-	matched := _matching(explain, ids, facts)
+	judged := _judged(explain, ids, facts)
+	matched := judged[0]
 	matched_policies := [key[1] | some key in sort({[0 - _policy_set.policies[id].priority, id] | some id in matched})]
 	vars := actions.image_vars(image)
 	resolved := actions.resolve(array.concat(
@@ -147,40 +148,38 @@ decide(image, now, explain) := {
 	outcome := _outcome(matched_policies, resolved)
 }
 
-# The candidates that match: with explain, by each policy's condition tree
-# (explaining evaluates every leaf anyway); else by passing.
-# decision_test.rego checks the two agree.
-_matching(true, ids, facts) := {id |
-	some id in ids
-	policy := _policy_set.policies[id]
-	_matched(policy, conditions.entries(policy, facts))
-}
-
-_matching(false, ids, facts) := passing(ids, facts)
-
-# Explaining: every candidate's condition lines, one entry per candidate in
-# id order.
-_explanation(true, ids, facts, matched) := [{
-	"policy_id": id,
-	"priority": policy.priority,
-	"matched": id in matched,
-	"conditions": conditions.explained(policy, conditions.entries(policy, facts)),
-} |
-	some id in sort(ids)
-	policy := _policy_set.policies[id]
-]
-
-# Not explaining: one entry per candidate in id order, whether it matched,
-# and no condition lines (they are opt-in: input.explain). The entries are
-# what the adapter's per-policy evaluation metrics count.
-_explanation(false, ids, _, matched) := [{
+# The candidates that match and the explanation, as [matched ids, entries].
+# Not explaining: matched by passing; one entry per candidate in id order,
+# whether it matched, and no condition lines (they are opt-in:
+# input.explain). The entries are what the adapter's per-policy evaluation
+# metrics count.
+_judged(false, ids, facts) := [matched, [{
 	"policy_id": id,
 	"priority": _policy_set.policies[id].priority,
 	"matched": id in matched,
 	"conditions": [],
 } |
 	some id in sort(ids)
-]
+]] if {
+	matched := passing(ids, facts)
+}
+
+# Explaining: every candidate's leaves evaluated once (entries), matched by
+# its condition tree, and its condition lines. The matches agree with
+# passing's (tests/integration/migrate/bundle/test_alternatives_agree.py,
+# benchmarks/decision_corpus.py).
+_judged(true, ids, facts) := [matched, [{
+	"policy_id": id,
+	"priority": policy.priority,
+	"matched": id in matched,
+	"conditions": conditions.explained(policy, lines[id]),
+} |
+	some id in sort(ids)
+	policy := _policy_set.policies[id]
+]] if {
+	lines := {id: conditions.entries(_policy_set.policies[id], facts) | some id in ids}
+	matched := {id | some id, entries in lines; _matched(_policy_set.policies[id], entries)}
+}
 
 # METADATA
 # title: passing
