@@ -24,6 +24,7 @@ import click
 
 from migrate.bundle.atomic import check_output
 from migrate.bundle.builder import read_bundle
+from migrate.bundle.signing_options import verification_config, verification_options
 from migrate.core.cli_options import add_common_options, verbosity
 from migrate.core.errors import ConfigError, Diagnostic
 from migrate.core.exit_codes import ExitCode, exit_on_error
@@ -220,6 +221,7 @@ Examples:
   freightliner-migrate verify examples/legacy/rules.yaml
   freightliner-migrate verify rules.yaml --inventory inventory.json --engine opa
   freightliner-migrate verify rules.yaml --bundle out/bundle.tar.gz --samples 32 --seed 7
+  freightliner-migrate verify rules.yaml --bundle signed.tar.gz --verification-key pub.pem
   freightliner-migrate verify rules.yaml --registry quay=https://quay.example.com"""
 )
 @_legacy_options
@@ -250,6 +252,7 @@ Examples:
     help="Engines to use (default: embedded, plus opa when on PATH).",
 )
 @click.option("--seed", default=0, show_default=True, help="Seed of the edge-case generator.")
+@verification_options
 @exit_on_error
 def verify(
     legacy_files: tuple[Path, ...],
@@ -262,11 +265,22 @@ def verify(
     engine_names: tuple[str, ...],
     seed: int,
     progress_flag: bool | None,
+    verification_key: Path | None,
+    verification_key_id: str,
+    verification_alg: str,
+    verification_scope: str,
 ) -> None:
     """Check the bundle decides like the legacy rules on an inventory and generated edge cases.
 
+    With --bundle, the bundle is read once (limits, content hash and, with
+    --verification-key, its signature) and the engines decide with that copy.
     Exit 4 when any image is decided differently (each mismatch is printed).
     """
+    verification = verification_config(
+        verification_key, verification_key_id, verification_alg, verification_scope
+    )
+    if verification is not None and bundle_path is None:
+        raise click.UsageError("--verification-key checks a built bundle: give --bundle")
     with (
         Progress("verify", flag=progress_flag, quiet=verbosity() < 0) as progress,
         tempfile.TemporaryDirectory(prefix="freightliner-verify-") as tmp,
@@ -284,7 +298,11 @@ def verify(
         source = len(images)
         images = sorted(set(images) | set(edge_cases(legacy, samples, seed)))
         if bundle_path is not None:
-            read_bundle(bundle_path)  # limits and integrity, whichever engines read it next
+            # limits, integrity and the signature; the engines read this checked copy,
+            # not the path again (which could change in between)
+            checked = Path(tmp) / "checked.tar.gz"
+            read_bundle(bundle_path, verification).write_tarball(checked)
+            bundle_path = checked
         else:
             progress.step("building the bundle")
             write_output(Path(tmp) / "out", legacy, conversion)

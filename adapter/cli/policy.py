@@ -14,6 +14,11 @@ import click
 from pydantic import ValidationError
 
 from adapter.cli.common import load_bundle
+from migrate.bundle.signing_options import (
+    SIGNING_ALGORITHMS,
+    verification_config,
+    verification_options,
+)
 from migrate.contract.decision import ReplicationDecision
 from migrate.contract.image import ImageMetadata
 from migrate.core.cli_options import verbosity
@@ -26,44 +31,6 @@ __all__ = ["policy", "render_decision_text"]
 _PATHS = click.argument(
     "paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path)
 )
-
-
-_ALGORITHMS = click.Choice(["RS256", "ES256", "HS256"])
-
-
-def _verification_options(func: Any) -> Any:
-    """``--verification-key`` and friends: check a built bundle's signature (as ``opa run``)."""
-    for decorator in reversed(
-        [
-            click.option(
-                "--verification-key",
-                type=click.Path(exists=True, dir_okay=False, path_type=Path),
-                help="Verify a built bundle's signature: PEM public key, or HMAC secret file.",
-            ),
-            click.option(
-                "--verification-key-id", default="default", show_default=True, help="Key id."
-            ),
-            click.option(
-                "--signing-alg",
-                "verification_alg",
-                type=_ALGORITHMS,
-                default="RS256",
-                show_default=True,
-                help="Algorithm of --verification-key.",
-            ),
-            click.option("--scope", "verification_scope", default="", help="Expected scope."),
-        ]
-    ):
-        func = decorator(func)
-    return func
-
-
-def _verification(key: Path | None, key_id: str, algorithm: str, scope: str) -> Any:
-    if key is None:
-        return None
-    from migrate.bundle.signing import VerificationConfig
-
-    return VerificationConfig.from_file(key, algorithm, key_id, scope)
 
 
 @click.group(
@@ -246,7 +213,7 @@ Examples:
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     help="Sign the bundle (.signatures.json): PEM private key, or a file holding the HMAC secret.",
 )
-@click.option("--signing-alg", type=_ALGORITHMS, default="RS256", show_default=True)
+@click.option("--signing-alg", type=SIGNING_ALGORITHMS, default="RS256", show_default=True)
 @click.option("--key-id", default="", help="Key id written as the JWT's kid.")
 @click.option("--scope", default="", help="Scope claim of the signature.")
 @exit_on_error
@@ -353,7 +320,7 @@ Examples:
     show_default=True,
     help="auto: `opa test` when opa is on PATH, else the embedded engine.",
 )
-@_verification_options
+@verification_options
 @exit_on_error
 def test_command(
     paths: tuple[Path, ...],
@@ -366,7 +333,7 @@ def test_command(
     """Run the library's and the generated per-policy tests of a bundle."""
     from migrate.bundle.tester import run_bundle_tests
 
-    verification = _verification(
+    verification = verification_config(
         verification_key, verification_key_id, verification_alg, verification_scope
     )
     report = run_bundle_tests(load_bundle(paths, verification=verification), runner)
@@ -484,7 +451,7 @@ Examples:
     callback=_check_now,
     help="RFC 3339 time for age conditions (default: now).",
 )
-@_verification_options
+@verification_options
 @exit_on_error
 def eval_command(
     paths: tuple[Path, ...],
@@ -501,7 +468,7 @@ def eval_command(
     from migrate.engine.embedded import EmbeddedEngine
 
     image = _read_image(image_source)
-    verification = _verification(
+    verification = verification_config(
         verification_key, verification_key_id, verification_alg, verification_scope
     )
     bundle = load_bundle(paths, generate_tests=False, verification=verification)

@@ -223,3 +223,59 @@ def test_convert_and_verify_report_progress_with_the_shared_facility(tmp_path: P
         "verify: building the bundle",
     ]
     assert messages[-1].startswith("verify: done (")
+
+
+def _signed_bundle(tmp_path: Path) -> tuple[list[str], Path, Path]:
+    """The examples converted, their bundle signed (ES256, key id k1): files, bundle, key."""
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    from migrate.bundle.builder import read_bundle
+    from migrate.bundle.signing import SigningConfig, sign_bundle
+    from tests.fixtures.keys import write_pem_pair
+
+    files = _examples(tmp_path)
+    assert _run("convert", *files, *TREE, "-o", str(tmp_path / "out")).returncode == 0
+    private, public = write_pem_pair(
+        ec.generate_private_key(ec.SECP256R1()), tmp_path / "k.pem", tmp_path / "k.pub.pem"
+    )
+    signed = tmp_path / "signed.tar.gz"
+    bundle = read_bundle(tmp_path / "out" / "bundle.tar.gz")
+    sign_bundle(bundle, SigningConfig.from_file(private, "ES256", "k1")).write_tarball(signed)
+    return files, signed, public
+
+
+def test_verify_checks_a_bundles_signature(tmp_path: Path) -> None:
+    files, signed, public = _signed_bundle(tmp_path)
+    key = ["--verification-key", str(public), "--signing-alg", "ES256"]
+    proc = _run(
+        "verify", *files, *TREE, "--bundle", str(signed), "--engine", "embedded",
+        *key, "--verification-key-id", "k1",
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines()[-1].endswith("with embedded: 0 mismatches")
+
+    # another key: refused before any image is decided, in one line
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    from tests.fixtures.keys import write_pem_pair
+
+    _, other = write_pem_pair(
+        ec.generate_private_key(ec.SECP256R1()), tmp_path / "o.pem", tmp_path / "o.pub.pem"
+    )
+    proc = _run(
+        "verify", *files, *TREE, "--bundle", str(signed), "--engine", "embedded",
+        "--verification-key", str(other), "--signing-alg", "ES256", "--verification-key-id", "k1",
+    )  # fmt: skip
+    assert proc.returncode == 3
+    assert proc.stdout == ""
+    [line] = proc.stderr.splitlines()
+    assert line.startswith(f"error: {signed}: bundle signature verification failed")
+
+
+def test_verify_refuses_a_verification_key_without_a_bundle(tmp_path: Path) -> None:
+    files = _examples(tmp_path)
+    key = tmp_path / "k.pub.pem"
+    key.write_text("not used")
+    proc = _run("verify", *files, *TREE, "--verification-key", str(key))
+    assert proc.returncode == 2
+    assert "--verification-key checks a built bundle: give --bundle" in proc.stderr
