@@ -1,13 +1,31 @@
-"""Helpers shared by the CLI commands: policy sources (errors: migrate.core.exit_codes)."""
+"""Helpers shared by the CLI commands: policy sources, the log level of the long-lived
+commands (errors: migrate.core.exit_codes)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
 
+import click
+
+from migrate.core.cli_options import verbosity
 from migrate.core.errors import BundleError
 
-__all__ = ["is_bundle_path", "load_bundle"]
+__all__ = ["effective_log_level", "is_bundle_path", "load_bundle", "log_level_option"]
+
+#: ``--log-level`` of ``serve`` and ``worker`` (JSON log lines on stderr).
+log_level_option = click.option(
+    "--log-level",
+    default="info",
+    show_default=True,
+    type=click.Choice(["debug", "info", "warning", "error"]),
+    help="Least severe log line written; -v means debug and -q error, over this.",
+)
+
+
+def effective_log_level(log_level: str) -> str:
+    """``--log-level``, unless -v (debug) or -q (error) was given."""
+    return {-1: "error", 0: log_level}.get(verbosity(), "debug")
 
 
 def is_bundle_path(path: Path) -> bool:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from migrate.core.cli_options import verbosity
+from adapter.cli.common import effective_log_level, log_level_option
 from migrate.core.exit_codes import exit_on_error
 
 __all__ = ["serve"]
@@ -40,12 +40,7 @@ DOCKER_CONFIG."""
     help="Policy directory to build, serve and watch (default: policy.configPath).",
 )
 @click.option("--listen", help="HOST:PORT to listen on (default: serve.listen).")
-@click.option(
-    "--log-level",
-    default="info",
-    show_default=True,
-    type=click.Choice(["debug", "info", "warning", "error"]),
-)
+@log_level_option
 @exit_on_error
 def serve(config_path: Path, policies: Path | None, listen: str | None, log_level: str) -> None:
     """Serve decisions, the OPA bundle, scheduled sweeps and metrics over HTTP.
@@ -56,6 +51,6 @@ def serve(config_path: Path, policies: Path | None, listen: str | None, log_leve
     from adapter.service.audit import configure_logging
     from adapter.service.server import serve as run
 
-    level = {-1: "error", 0: log_level}.get(verbosity(), "debug")
+    level = effective_log_level(log_level)
     configure_logging(level)
     run(config_path, policies, listen)

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from adapter.cli.common import effective_log_level, log_level_option
 from migrate.core.exit_codes import exit_on_error
 
 __all__ = ["worker"]
@@ -20,7 +21,10 @@ Examples:
 \b
 Environment: FREIGHTLINER_REGISTRY_<NAME>_USERNAME/_PASSWORD (registry
 credentials), DOCKER_CONFIG; the broker and database URLs come from the
-config's queue.broker and state.url."""
+config's queue.broker and state.url.
+
+\b
+-v logs at debug and -q at error, over --log-level."""
 )
 @click.option(
     "--config",
@@ -44,12 +48,7 @@ config's queue.broker and state.url."""
     help="Celery execution pool: threads suit copies (network-bound).",
 )
 @click.option("--hostname", help="Celery node name (default: celery@<host>).")
-@click.option(
-    "--log-level",
-    default="info",
-    show_default=True,
-    type=click.Choice(["debug", "info", "warning", "error"]),
-)
+@log_level_option
 @exit_on_error
 def worker(
     config_path: Path, concurrency: int, pool: str, hostname: str | None, log_level: str
@@ -68,5 +67,6 @@ def worker(
     from adapter.queue.worker import run_worker
     from adapter.service.audit import configure_logging
 
-    configure_logging(log_level)
-    run_worker(config_path, concurrency, pool, log_level, hostname)
+    level = effective_log_level(log_level)
+    configure_logging(level)
+    run_worker(config_path, concurrency, pool, level, hostname)
