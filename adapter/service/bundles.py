@@ -15,10 +15,12 @@ line, ``freightliner_policy_bundle_rebuild_failures_total`` and
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import logging
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -153,7 +155,10 @@ class BundleManager:
         return tuple(entries)
 
     # -- building ------------------------------------------------------------
-    def _build(self, files: dict[str, str], policy_set: PolicySet | None = None) -> PublishedBundle:
+    def build(self, files: dict[str, str], policy_set: PolicySet | None = None) -> PublishedBundle:
+        """Build, check and test a candidate bundle (of ``policy_set``, else of the sources;
+        ``files``: the source hashes it comes from); nothing is published. Raises
+        FreightlinerError when it is invalid, fails a test or a validator rejects it."""
         if policy_set is None:
             policy_set = load_policy_documents(self.sources)
         bundle = BundleBuilder().build(policy_set)
@@ -184,7 +189,7 @@ class BundleManager:
         with self._build_lock:
             self._seen = self.fingerprint()
             files = _hash_files(self._files())
-            published = self._build(files)
+            published = self.build(files)
             self._publish(published, previous=None)
             return published
 
@@ -214,7 +219,7 @@ class BundleManager:
             if self.last_error is not None and files == self.last_error.files:
                 return False
             try:
-                published = self._build(files)
+                published = self.build(files)
             except FreightlinerError as exc:
                 self._reject(exc.message, exc.lines(), files)
                 return False
@@ -223,6 +228,32 @@ class BundleManager:
                 return False
             self._publish(published, previous=current)
             return True
+
+    @contextmanager
+    def locked(self) -> Iterator[PublishedBundle]:
+        """Hold the build lock (the watcher and every other writer wait) and yield the
+        current bundle: for an edit of the sources (:meth:`commit_edit`)."""
+        with self._build_lock:
+            yield self.current
+
+    def commit_edit(
+        self,
+        published: PublishedBundle,
+        previous: PublishedBundle,
+        files: dict[str, str],
+        token: str,
+    ) -> PublishedBundle:
+        """After an edit of the sources written under :meth:`locked` (the candidate
+        ``published`` built from them): the watcher need not rebuild what it now sees;
+        a new revision is published (the change log names ``token``), the same revision
+        kept with the new source hashes. Returns the current bundle."""
+        self._seen = self.fingerprint()
+        self._pending = None
+        if published.revision != previous.revision:
+            self._publish(published, previous=previous, token=token)
+        else:
+            self._current = dataclasses.replace(previous, files=files)
+        return self.current
 
     def _reject(self, message: str, lines: list[str], files: dict[str, str]) -> None:
         self.last_error = RebuildError(now_rfc3339(), message, lines, files)

@@ -24,7 +24,6 @@ revision>"`` (428 without it; 412 when the revision is no longer current).
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import hashlib
 import json
 import os
@@ -282,8 +281,7 @@ class PolicyApi:
 
     def _write(self, policy_id: str, text: str | None, expected: str, token: str) -> Response:
         manager = self.ctx.manager
-        with manager._build_lock:  # the watcher and every other writer wait
-            current = manager.current
+        with manager.locked() as current:  # the watcher and every other writer wait
             if expected != "*" and expected != current.revision:
                 raise ApiError(
                     "precondition_failed",
@@ -303,20 +301,14 @@ class PolicyApi:
                 files = {k: v for k, v in current.files.items() if k != str(target)}
                 if text is not None:
                     files[str(target)] = hashlib.sha256(text.encode("utf-8")).hexdigest()
-                published = manager._build(files, policy_set)
+                published = manager.build(files, policy_set)
             except ApiError:
                 raise
             except FreightlinerError as exc:
                 return _invalid(exc)
             _write_atomically(target, text)
-            manager._seen = manager.fingerprint()  # the watcher need not rebuild this
-            manager._pending = None
-            changed = published.revision != current.revision
-            if changed:
-                manager._publish(published, previous=current, token=token)
-            else:
-                manager._current = dataclasses.replace(current, files=files)
-            result = manager.current
+            result = manager.commit_edit(published, current, files, token)
+            changed = result.revision != current.revision
         return json_response(
             {
                 "policy": policy_id,
@@ -336,7 +328,7 @@ class PolicyApi:
     def _proposed(self, text: str) -> tuple[PolicySet, Any]:
         """Parse, build and test a proposed set (nothing published)."""
         policy_set = parse_policy_text(text, "<request>")
-        published = self.ctx.manager._build({}, policy_set)
+        published = self.ctx.manager.build({}, policy_set)
         return policy_set, published
 
     def _validate(self, text: str) -> Response:
@@ -418,7 +410,7 @@ class PolicyApi:
             references.append(reference)
         try:
             policy_set = self._proposed_for_preview(body)
-            proposed = self.ctx.manager._build({}, policy_set)
+            proposed = self.ctx.manager.build({}, policy_set)
         except FreightlinerError as exc:
             return _invalid(exc)
         current = self.ctx.manager.current
