@@ -34,7 +34,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from adapter.config import FailureMode
-from adapter.decision.interface import DecisionEngine
+from adapter.decision.interface import DecisionEngine, TracedDecisions
 from adapter.decision.legacy import LegacyRulesEngine
 from migrate.contract.decision import DecisionAction, ReplicationDecision
 from migrate.contract.image import ImageMetadata
@@ -66,7 +66,7 @@ def fail_closed_decision(
     )
 
 
-class FailoverEngine:
+class FailoverEngine(TracedDecisions):
     """A DecisionEngine that never raises EngineError: it applies ``mode`` instead."""
 
     def __init__(
@@ -89,17 +89,7 @@ class FailoverEngine:
         #: ``primary_ok``, ``engine_error``, ``engine_error.<Type>``, ``fallback.<kind>``.
         self.counters: Counter[str] = Counter()
 
-    # -- DecisionEngine ------------------------------------------------------
-    def decide(
-        self, image: ImageMetadata, now: str | None = None, *, explain: bool = False
-    ) -> ReplicationDecision:
-        return self.decide_traced(image, now, explain=explain)[0]
-
-    def decide_many(
-        self, images: Sequence[ImageMetadata], now: str | None = None
-    ) -> list[ReplicationDecision]:
-        return [d for d, _ in self.decide_many_traced(images, now)]
-
+    # -- DecisionEngine (decide, decide_many: TracedDecisions) ---------------
     def decide_traced(
         self, image: ImageMetadata, now: str | None = None, *, explain: bool = False
     ) -> Traced:

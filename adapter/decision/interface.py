@@ -7,6 +7,7 @@ from typing import Protocol, runtime_checkable
 
 from migrate.contract.decision import DECISION_PATH, ReplicationDecision
 from migrate.contract.image import ImageMetadata
+from migrate.contract.provenance import Traced
 from migrate.core.errors import EngineError, EngineUnavailable, UndefinedDecision
 
 __all__ = [
@@ -14,6 +15,7 @@ __all__ = [
     "DecisionEngine",
     "EngineError",
     "EngineUnavailable",
+    "TracedDecisions",
     "UndefinedDecision",
 ]
 
@@ -39,3 +41,28 @@ class DecisionEngine(Protocol):
     def revision(self) -> str: ...
 
     def close(self) -> None: ...
+
+
+class TracedDecisions:
+    """``decide`` and ``decide_many`` of an engine that reports where each decision came
+    from: the decisions of its ``decide_traced`` / ``decide_many_traced``."""
+
+    def decide_traced(
+        self, image: ImageMetadata, now: str | None = None, *, explain: bool = False
+    ) -> Traced:
+        raise NotImplementedError
+
+    def decide_many_traced(
+        self, images: Sequence[ImageMetadata], now: str | None = None
+    ) -> list[Traced]:
+        raise NotImplementedError
+
+    def decide(
+        self, image: ImageMetadata, now: str | None = None, *, explain: bool = False
+    ) -> ReplicationDecision:
+        return self.decide_traced(image, now, explain=explain)[0]
+
+    def decide_many(
+        self, images: Sequence[ImageMetadata], now: str | None = None
+    ) -> list[ReplicationDecision]:
+        return [d for d, _ in self.decide_many_traced(images, now)]

@@ -33,9 +33,9 @@ from typing import Any
 import httpx
 
 from adapter.decision.circuit import CircuitBreaker
-from adapter.decision.interface import DECISION_PATH
+from adapter.decision.interface import DECISION_PATH, TracedDecisions
 from adapter.registry.http import Retry, RetrySchedule, http_client, with_retries
-from migrate.contract.decision import ReplicationDecision, parse_decision
+from migrate.contract.decision import parse_decision
 from migrate.contract.image import ImageMetadata
 from migrate.contract.provenance import Provenance, Traced
 from migrate.core.clock import now_rfc3339
@@ -49,7 +49,7 @@ _log = logging.getLogger("freightliner.decision.opa")
 _BATCH_CAP_SECONDS = 60.0
 
 
-class OpaHttpEngine:
+class OpaHttpEngine(TracedDecisions):
     """A DecisionEngine backed by ``opa run --server``; safe to share between threads."""
 
     def __init__(
@@ -95,17 +95,7 @@ class OpaHttpEngine:
         self.requests = 0
         self.unavailable = 0
 
-    # -- DecisionEngine ------------------------------------------------------
-    def decide(
-        self, image: ImageMetadata, now: str | None = None, *, explain: bool = False
-    ) -> ReplicationDecision:
-        return self.decide_traced(image, now, explain=explain)[0]
-
-    def decide_many(
-        self, images: Sequence[ImageMetadata], now: str | None = None
-    ) -> list[ReplicationDecision]:
-        return [d for d, _ in self.decide_many_traced(images, now)]
-
+    # -- DecisionEngine (decide, decide_many: TracedDecisions) ---------------
     def decide_traced(
         self, image: ImageMetadata, now: str | None = None, *, explain: bool = False
     ) -> Traced:
