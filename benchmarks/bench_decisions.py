@@ -456,8 +456,9 @@ class OpaInProcess:
             self._engine.add_data(data)
         self._path = path
 
-    def decide(self, image: dict[str, Any]) -> Any:
-        return self._engine.eval_document(self._path, {"image": image, "now": NOW})
+    def decide(self, image: dict[str, Any], explain: bool = False) -> Any:
+        query = {"image": image, "now": NOW, **({"explain": True} if explain else {})}
+        return self._engine.eval_document(self._path, query)
 
     def close(self) -> None:
         self._engine.close()

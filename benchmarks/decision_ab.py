@@ -3,6 +3,7 @@
     python OLD_TREE/benchmarks/decision_ab.py dump old.json [--policies 1000]
     python benchmarks/decision_ab.py dump new.json [--policies 1000]
     python benchmarks/decision_ab.py compare old.json new.json [--engine opa|embedded] [--passes 10]
+        [--explain]
 
 ``dump`` builds the realistic organisation's bundle (``bench_decisions.py``)
 with the tree the script is in and writes its modules and data as JSON.
@@ -14,7 +15,8 @@ the bundle decided second by up to 10 %); the embedded engine decides all
 images with one bundle, then with the next (regorus keeps per-thread state
 that interleaving would thrash). An image's time is its fastest over the
 passes, in thread CPU time (a loaded machine inflates it much less than wall
-time); p50, p99 and the mean are over the images.
+time); p50, p99 and the mean are over the images. ``--explain`` decides with
+``explain: true`` (every candidate's condition lines).
 """
 
 from __future__ import annotations
@@ -54,7 +56,7 @@ def _summary(times: list[float]) -> str:
     )
 
 
-def compare(files: list[Path], engine: str, passes: int) -> None:
+def compare(files: list[Path], engine: str, passes: int, explain: bool = False) -> None:
     bundles = [json.loads(f.read_text()) for f in files]
     policies = bundles[0]["policies"]
     images = [i.as_input() for i in make_images(policies, 300, random.Random(13))]
@@ -69,7 +71,7 @@ def compare(files: list[Path], engine: str, passes: int) -> None:
                 order.shuffle(turns)
                 for k in turns:
                     start = time.thread_time()
-                    engines[k].decide(image)
+                    engines[k].decide(image, explain=explain)
                     best[k][i] = min(best[k][i], (time.thread_time() - start) * 1000)
     else:
         from migrate.contract.image import ImageMetadata
@@ -79,12 +81,13 @@ def compare(files: list[Path], engine: str, passes: int) -> None:
         metadata = [ImageMetadata.model_validate(i) for i in images]
         for _ in range(passes):
             for k, e in enumerate(embedded):
-                e.decide(metadata[0], now=NOW)
+                e.decide(metadata[0], now=NOW, explain=explain)
                 for i, m in enumerate(metadata):
                     start = time.thread_time()
-                    e.decide(m, now=NOW)
+                    e.decide(m, now=NOW, explain=explain)
                     best[k][i] = min(best[k][i], (time.thread_time() - start) * 1000)
-    print(f"{engine}, {policies:,} policies, loadavg {load_before} -> {loadavg()}")
+    what = f"{engine}{' with explain' if explain else ''}"
+    print(f"{what}, {policies:,} policies, loadavg {load_before} -> {loadavg()}")
     for f, times in zip(files, best, strict=True):
         print(f"  {f}: {_summary(times)}")
 
@@ -99,11 +102,12 @@ def main() -> None:
     c.add_argument("files", type=Path, nargs="+")
     c.add_argument("--engine", choices=["opa", "embedded"], default="opa")
     c.add_argument("--passes", type=int, default=10)
+    c.add_argument("--explain", action="store_true")
     args: Any = parser.parse_args()
     if args.command == "dump":
         dump(args.out, args.policies)
     else:
-        compare(args.files, args.engine, args.passes)
+        compare(args.files, args.engine, args.passes, args.explain)
 
 
 if __name__ == "__main__":
