@@ -84,6 +84,37 @@ def test_any_table_beyond_the_core_makes_it_extended(table: str) -> None:
     assert _index(_build(CORE + _extended_policy(EXTENDED[table])))["extended"] is True
 
 
+def _policy(pid: str, glob: str, env: str) -> str:
+    return (
+        f"- id: {pid}\n  conditions:\n"
+        f"    - {{type: repository, operator: glob, value: '{glob}'}}\n"
+        f"    - {{type: label, operator: equals, value: 'env={env}'}}\n"
+        "  actions: [{type: replicate, target_registry: x, target_repo: '{repository}'}]\n"
+    )
+
+
+# 20 policies under the prefix crowd/ (more than the 16 that make a key crowded),
+# half with env=e0, half env=e1; env=e0 is crowded too (20 more policies elsewhere):
+# the crowd policies are filed under crowd/ + their env value (10 each).
+CROWDED = "".join(_policy(f"crowd{i}", "crowd/*", f"e{i % 2}") for i in range(20)) + "".join(
+    _policy(f"other{i}", f"other{i}/*", "e0") for i in range(20)
+)
+
+
+def test_composite_keys_make_it_extended() -> None:
+    bundle = _build(CORE + CROWDED)
+    index = _index(bundle)
+    assert index["composite_lengths"] == {"repository": [6]}
+    assert index["extended"] is True
+    image = ImageMetadata(registry="r", repository="crowd/app", tag="v1", labels={"env": "e1"})
+    decision = EmbeddedEngine(bundle.modules(), bundle.data()).decide(image, now=NOW)
+    # (and "unscanned": the image has no label "scanned"); equal priorities, by id
+    assert decision.matched_policies == sorted(
+        [f"crowd{i}" for i in range(1, 20, 2)] + ["unscanned"]
+    )
+    assert decision.metadata["candidates"] == 11
+
+
 def _images() -> list[ImageMetadata]:
     images = []
     for repo in ["team/app", "team/x-svc", "other/app"]:
