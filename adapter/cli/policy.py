@@ -19,6 +19,7 @@ from migrate.contract.image import ImageMetadata
 from migrate.core.cli_options import verbosity
 from migrate.core.errors import ConfigError, Diagnostic, PolicyError
 from migrate.core.exit_codes import ExitCode, exit_on_error, json_errors_wanted, print_json_error
+from migrate.core.lazy_commands import LazyGroup
 from migrate.core.progress import Progress, progress_option
 
 __all__ = ["policy", "render_decision_text"]
@@ -67,12 +68,13 @@ def _verification(key: Path | None, key_id: str, algorithm: str, scope: str) -> 
 
 
 @click.group(
+    cls=LazyGroup,
     epilog="""\b
 Examples:
   freightliner-policy policy validate examples/policies
   freightliner-policy policy build examples/policies -o bundle.tar.gz
   freightliner-policy policy test bundle.tar.gz
-  freightliner-policy policy eval examples/policies --image examples/images/prod-scanned.json"""
+  freightliner-policy policy eval examples/policies --image examples/images/prod-scanned.json""",
 )
 def policy() -> None:
     """Validate, build, test and evaluate replication policies."""
@@ -557,3 +559,11 @@ def list_command(paths: tuple[Path, ...], output: str) -> None:
             f"{row['priority']:>8}  {str(row['enabled']).lower():<7}  {row['id']:<32}  "
             f"{actions:<24}  {row['source']}"
         )
+
+
+# The commands that talk to a `serve` (httpx), after those above as before: imported
+# when used (adapter.cli.main).
+assert isinstance(policy, LazyGroup)
+policy.add_lazy_command("export", "adapter.cli.policy_remote:export_command")
+policy.add_lazy_command("apply", "adapter.cli.policy_remote:apply_command")
+policy.add_lazy_command("preview", "adapter.cli.policy_remote:preview_command")

@@ -22,6 +22,7 @@ from typing import Any
 import click
 
 from migrate.core.exit_codes import JSON_ERRORS, ExitCode, print_json_error
+from migrate.core.lazy_commands import LazyGroup
 
 __all__ = [
     "COMMON_ENVIRONMENT",
@@ -152,21 +153,31 @@ def _wrap(callback: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def add_common_options(group: click.Group) -> click.Group:
-    """Give every command under ``group`` (recursively) the shared options, once each."""
-    for command in group.commands.values():
-        if isinstance(command, click.Group):
-            add_common_options(command)
-            continue
-        if getattr(command, _MARK, False) or command.callback is None:
-            continue
-        taken = {name for p in command.params for name in p.opts}
-        clash = taken & {"-q", "--quiet", "-v", "--verbose", "--log-format"}
-        if clash:
-            raise RuntimeError(f"command {command.name!r} defines {sorted(clash)} itself")
-        command.params.extend(_params())
-        command.callback = _wrap(command.callback)
-        setattr(command, _MARK, True)
+    """Give every command under ``group`` (recursively) the shared options, once each
+    (the subcommands of a :class:`~migrate.core.lazy_commands.LazyGroup` when imported)."""
+    if isinstance(group, LazyGroup):
+        group.on_load(_with_common_options)
+        commands = list(group.loaded_commands().values())
+    else:
+        commands = list(group.commands.values())
+    for command in commands:
+        _with_common_options(command)
     return group
+
+
+def _with_common_options(command: click.Command) -> None:
+    if isinstance(command, click.Group):
+        add_common_options(command)
+        return
+    if getattr(command, _MARK, False) or command.callback is None:
+        return
+    taken = {name for p in command.params for name in p.opts}
+    clash = taken & {"-q", "--quiet", "-v", "--verbose", "--log-format"}
+    if clash:
+        raise RuntimeError(f"command {command.name!r} defines {sorted(clash)} itself")
+    command.params.extend(_params())
+    command.callback = _wrap(command.callback)
+    setattr(command, _MARK, True)
 
 
 def _json_requested(args: Sequence[str]) -> bool:
