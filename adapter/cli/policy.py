@@ -97,18 +97,22 @@ def _build(
     parallel: bool = False,
     on_data: Any = None,
     early_tests: Any = None,
+    early_prewarm: Any = None,
 ) -> tuple[Any, Any, dict[str, Any]]:
     """(bundle, index report, its data as built): load and build policy sources, reporting
     progress. ``parallel``: use the other cores (``early_tests``, a
-    :class:`~migrate.bundle.early_tests.EarlyTests`, starts tests while loading)."""
+    :class:`~migrate.bundle.early_tests.EarlyTests`, starts tests while loading;
+    ``early_prewarm``, a :class:`~migrate.bundle.early_prewarm.EarlyPrewarm`, checks a
+    large file's later conditions since before it was parsed)."""
     from adapter.cli.common import is_bundle_path
-    from migrate.bundle.builder import BundleBuilder
     from migrate.core.errors import BundleError
-    from migrate.policy.loader import load_policy_documents
 
     if any(is_bundle_path(p) for p in paths):
         raise BundleError("give policy sources, not a built bundle")
     step = progress.step if progress is not None else (lambda _: None)
+    from migrate.bundle.builder import BundleBuilder
+    from migrate.policy.loader import load_policy_documents
+
     if policy_set is None:
         step("loading policies")
         if parallel:  # the later part of a large file's checks on the other core
@@ -117,7 +121,7 @@ def _build(
             from migrate.bundle.prewarm import prewarm_arguments
 
             start = early_tests.start if early_tests is not None and generate_tests else None
-            prewarm = partial(prewarm_arguments, on_split=start)
+            prewarm = partial(prewarm_arguments, on_split=start, early=early_prewarm)
             policy_set = load_policy_documents(list(paths), prewarm=prewarm)
         else:
             policy_set = load_policy_documents(list(paths))
@@ -277,13 +281,51 @@ def build(
     """
     from contextlib import ExitStack
 
+    from migrate.bundle.early_prewarm import start_early_prewarm
+
+    # Before the imports below: a large file's later conditions checked on the other core
+    # while this one imports and parses (migrate/bundle/early_prewarm.py).
+    early_prewarm = start_early_prewarm(list(paths))
     from migrate.bundle.atomic import check_output
+
+    with ExitStack() as outer:
+        if early_prewarm is not None:
+            outer.enter_context(early_prewarm)  # stopped here if not used
+        check_output(out, paths, force)
+        _build_command(
+            paths,
+            out,
+            no_tests,
+            max_candidates,
+            progress_flag,
+            signing_key,
+            signing_alg,
+            key_id,
+            scope,
+            early_prewarm,
+        )
+
+
+def _build_command(
+    paths: tuple[Path, ...],
+    out: Path,
+    no_tests: bool,
+    max_candidates: int | None,
+    progress_flag: bool | None,
+    signing_key: Path | None,
+    signing_alg: str,
+    key_id: str,
+    scope: str,
+    early_prewarm: Any,
+) -> None:
+    """``policy build`` once its output was checked (``early_prewarm``: see :func:`_build`)."""
+    from contextlib import ExitStack
+
     from migrate.bundle.builder import Bundle
     from migrate.bundle.decides_parallel import ParallelDecidesCheck
     from migrate.bundle.early_tests import EarlyTests
     from migrate.core.errors import FreightlinerError
 
-    check_output(out, paths, force)
     with (
         Progress("build", flag=progress_flag, quiet=verbosity() < 0) as progress,
         ExitStack() as stack,
@@ -307,6 +349,7 @@ def build(
             parallel=True,
             on_data=start_decides,
             early_tests=stack.enter_context(EarlyTests()),
+            early_prewarm=early_prewarm,
         )
         (decides,) = started
         _index_checks(bundle, report, max_candidates, data)

@@ -16,14 +16,17 @@ would compute); a child that gives no answer only costs the time.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from typing import Any
+from contextlib import contextmanager, nullcontext
+from typing import TYPE_CHECKING, Any
 
 from migrate.bundle.background import Background, forking_allowed
 from migrate.policy import conditions
 from migrate.policy.model import ConditionNode, LoadedPolicy, Policy
 
-__all__ = ["MIN_POLICIES", "SHARE_HERE", "prewarm_arguments", "split_point"]
+if TYPE_CHECKING:
+    from migrate.bundle.early_prewarm import EarlyPrewarm
+
+__all__ = ["MIN_POLICIES", "SHARE_HERE", "argument_answers", "prewarm_arguments", "split_point"]
 
 #: Fewer policies than this in one document: no child (it would not pay).
 MIN_POLICIES = 2_000
@@ -51,8 +54,8 @@ def _leaves(nodes: list[ConditionNode]) -> Iterator[ConditionNode]:
             yield node
 
 
-def _answers(raws: list[Any]) -> Answers:
-    """In the child: compile the leaves of these raw policies (what their check spends
+def argument_answers(raws: list[Any]) -> Answers:
+    """In a child: compile the leaves of these raw policies (what their check spends
     most of its time on); the argument answers computed meanwhile."""
     before = set(conditions._ARGUMENTS)
     for raw in raws:
@@ -75,26 +78,38 @@ def prewarm_arguments(
     raws: list[Any],
     min_policies: int = MIN_POLICIES,
     on_split: Callable[[list[LoadedPolicy]], None] | None = None,
+    early: EarlyPrewarm | None = None,
 ) -> Iterator[Callable[[int, list[LoadedPolicy]], None]]:
     """For the loader, about to check the raw policies ``raws`` of one document in order:
     a child checks the later part (where forking is allowed and there are enough of
     them); the value, called with each entry's number (and the policies loaded so far)
     before it is checked, takes the child's answers when the later part starts, and then
     hands ``on_split`` the policies loaded so far (:mod:`migrate.bundle.early_tests`
-    starts their generated tests). Leaving the block stops the child."""
+    starts their generated tests). Leaving the block stops the child.
+
+    ``early``: a child started before the parse (:mod:`migrate.bundle.early_prewarm`);
+    when its part starts with one of these policies, it is this document's child."""
     split = split_point(len(raws), min_policies)
     if split >= len(raws) or not forking_allowed():
         yield lambda _number, _loaded: None
         return
-    later = raws[split:]
-    with Background(lambda: _answers(later), lambda: {}) as work:
+    early_split = early.split_of(raws) if early is not None else None
+    if early is not None and early_split is not None:
+        answer: Callable[[], Answers] = early.answers
+        split = early_split
+        work = None
+    else:
+        later = raws[split:]
+        work = Background(lambda: argument_answers(later), lambda: {})
+        answer = work.result
+    with work if work is not None else nullcontext():
         taken = False
 
         def before(number: int, loaded: list[LoadedPolicy]) -> None:
             nonlocal taken
             if number >= split and not taken:
                 taken = True
-                conditions.remember_arguments(work.result())
+                conditions.remember_arguments(answer())
                 if on_split is not None:
                     on_split(list(loaded))
 
