@@ -146,7 +146,9 @@ def _files(paths: list[Path]) -> list[Path]:
     return files
 
 
-def start_early_prewarm(paths: list[Path], min_bytes: int = MIN_BYTES) -> EarlyPrewarm | None:
+def start_early_prewarm(
+    paths: list[Path], min_bytes: int = MIN_BYTES, share: float = CHILD_SHARE
+) -> EarlyPrewarm | None:
     """Fork the child for the largest policy file of ``paths`` (files, directories) when it
     has at least ``min_bytes`` and a cut; None otherwise (or where forking is not allowed)."""
     if not forking_allowed():
@@ -167,7 +169,7 @@ def start_early_prewarm(paths: list[Path], min_bytes: int = MIN_BYTES) -> EarlyP
         text = file.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError):
         return None  # the loader reports it
-    cut = tail_cut(text)
+    cut = tail_cut(text, share)
     if cut is None:
         return None
     offset, line = cut
