@@ -3,6 +3,7 @@ writes (the tarball's bytes and the revision users compare must not move)."""
 
 from __future__ import annotations
 
+import re
 import tarfile
 
 import pytest
@@ -34,7 +35,7 @@ def test_the_header_is_what_tarfile_writes(name: str, size: int) -> None:
     try:
         want = _tarfile(name, size)
     except (ValueError, UnicodeEncodeError) as exc:
-        with pytest.raises(type(exc), match=str(exc)):
+        with pytest.raises(type(exc), match=re.escape(str(exc))):
             ustar_header(name, size)
         return
     assert ustar_header(name, size) == want
@@ -57,7 +58,7 @@ def test_edges(name: str, size: int) -> None:
     try:
         want = _tarfile(name, size)
     except ValueError as exc:
-        with pytest.raises(ValueError, match=str(exc)):
+        with pytest.raises(ValueError, match=re.escape(str(exc))):
             ustar_header(name, size)
         return
     got = ustar_header(name, size)
