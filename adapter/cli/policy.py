@@ -122,7 +122,8 @@ def _build(
 
             start = early_tests.start if early_tests is not None and generate_tests else None
             prewarm = partial(prewarm_arguments, on_split=start, early=early_prewarm)
-            policy_set = load_policy_documents(list(paths), prewarm=prewarm)
+            parse = early_prewarm.load if early_prewarm is not None else None
+            policy_set = load_policy_documents(list(paths), prewarm=prewarm, parse=parse)
         else:
             policy_set = load_policy_documents(list(paths))
     step(f"loaded {len(policy_set):,} policies; compiling")

@@ -1,124 +1,157 @@
-"""The later policies' condition answers computed from the start of a build.
+"""A large file's tail parsed, and its conditions checked, from the start of a build.
 
 :mod:`migrate.bundle.prewarm` forks its child once this process has parsed the
 whole file (a 3.4 MB file: about a second on one core, the other one idle).
-Here the child is forked before the parse: :func:`start_early_prewarm` picks
-the largest policy file of a build, cuts its text at a line that starts a
-later item of its top-level policy list (a line ``- `` at the list's
-indentation, near :data:`CHILD_SHARE` of the text from its end), and a forked
-child parses that tail on its own and computes the argument answers of its
-policies (:func:`migrate.bundle.prewarm.argument_answers`), while this process
-parses the whole file. The loader then checks the policies before the cut,
-takes the answers, and checks the rest with them at hand.
+Here the child is forked before that: :func:`start_early_prewarm` picks the
+largest policy file of a build and cuts its text at a line that starts a later
+item of its policy list, near :data:`CHILD_SHARE` of the text from its end
+(:func:`migrate.core.yaml_split.find_cut`). The forked child parses the tail
+(:func:`~migrate.core.yaml_split.parse_tail`) and sends it back, then computes
+the argument answers of its policies
+(:func:`migrate.bundle.prewarm.argument_answers`) and sends them back too.
+Meanwhile this process parses the head; the loader takes the tail
+(:meth:`EarlyPrewarm.load`: :func:`~migrate.core.yaml_split.load_joined` gives
+exactly what one parse of the whole text gives, or parses it all itself), checks
+the policies before the cut, takes the answers, and checks the rest with them
+at hand.
 
-Nothing this process decides depends on the child: the answers are
-:func:`migrate.policy.conditions._argument`'s pure results, keyed by
-everything they depend on, so answers about conditions that are not in the
-file (a cut that is not where a policy starts, a text that parses
-differently alone) are only useless. The parse, every problem, message and
-line are this process's own. Whether the cut starts a policy is decided here,
-on this process's parse (:meth:`EarlyPrewarm.split_of`): the child covers the
-policies from the one whose mapping starts on the cut's line; when no policy
-starts there, the loader forks its child after the parse as before. A child
-that gives no answer only costs the time.
+The answers are :func:`migrate.policy.conditions._argument`'s pure results,
+keyed by everything they depend on: answers about conditions that are not in
+the file are only useless. Which policy the child's part starts with is
+decided here, on the loaded document (:meth:`EarlyPrewarm.split_of`): when none
+starts on the cut's line, the loader forks its own child after the parse, as
+before. A child that dies, or answers nothing, only costs the time: the tail is
+then parsed here, the answers computed here.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
+import pickle
+import signal
+import sys
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from migrate.bundle.background import Background, forking_allowed
+from migrate.bundle.background import forking_allowed
 from migrate.core.limits import MAX_SOURCE_BYTES
+from migrate.core.yaml_split import Cut, find_cut
 
-__all__ = ["CHILD_SHARE", "MIN_BYTES", "EarlyPrewarm", "start_early_prewarm", "tail_cut"]
+__all__ = ["CHILD_SHARE", "MIN_BYTES", "EarlyPrewarm", "start_early_prewarm"]
 
 #: A smaller file than this: no early child (about 2,000 policies of the realistic set).
 MIN_BYTES = 600 * 1024
-#: The share of the text, from its end, the child parses and checks: it starts a second
-#: or so before this process has parsed the file, so it takes more than prewarm's child.
+#: The share of the text, from its end, the child parses and checks.
 CHILD_SHARE = 0.62
 
 Answers = dict[tuple[Any, ...], tuple[bool, Any]]
+_LENGTH = 8  # bytes of a frame's length
 
 
-def tail_cut(text: str, share: float = CHILD_SHARE) -> tuple[int, int] | None:
-    """(offset, line) of the first line at or after ``1 - share`` of ``text`` that starts
-    an item of its top-level policy list (``- `` at the indentation of the first item
-    line after the list starts), or None. A guess only: see the module's docstring."""
-    indent = _item_indent(text)
-    if indent is None:
-        return None
-    marker = "\n" + " " * indent + "- "
-    offset = text.find(marker, int(len(text) * (1 - share)))
-    if offset < 0:
-        return None
-    return offset + 1, text.count("\n", 0, offset + 1) + 1
+def _frame(value: Any) -> bytes:
+    data = pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
+    return len(data).to_bytes(_LENGTH, "big") + data
 
 
-def _item_indent(text: str) -> int | None:
-    """The indentation of the policy list's items: 0 for a document that is a list
-    (its first line ``- ``), else that of the first ``- `` line after ``policies:``."""
-    if text.startswith("- "):
-        return 0
-    start = text.find("\npolicies:")
-    if start < 0 and not text.startswith("policies:"):
-        return None
-    for line in text[max(start, 0) : max(start, 0) + 4096].splitlines()[1:]:
-        stripped = line.lstrip(" ")
-        if not stripped or stripped.startswith("#"):
-            continue
-        return len(line) - len(stripped) if stripped.startswith("- ") else None
-    return None
-
-
-def _tail_answers(text: str, cut: int, line: int, filename: str) -> Answers:
-    """In the child: parse the tail as a document of its own (on the same lines) and
-    compute the argument answers of its policies; none when it does not parse."""
-    from migrate.bundle.prewarm import argument_answers
-    from migrate.core.yaml_source import load_yaml
-
+def _child(text: str, cut: Cut, filename: str, write_fd: int) -> None:
+    """In the child: the tail, then its answers; each a frame (none when it fails)."""
+    code = 0
     try:
-        tail = load_yaml("\n" * (line - 1) + text[cut:], filename)
-    except Exception:  # not a document alone: the answers would be of no use
-        return {}
-    return argument_answers(tail) if isinstance(tail, list) else {}
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides about Ctrl-C
+        from migrate.core.yaml_split import parse_tail
+
+        with os.fdopen(write_fd, "wb") as pipe:
+            tail = parse_tail(text, cut, filename)
+            pipe.write(_frame(tail))
+            pipe.flush()
+            answers: Answers = {}
+            if tail is not None and isinstance(tail.value, list):
+                from migrate.bundle.prewarm import argument_answers
+
+                answers = argument_answers(tail.value)
+            pipe.write(_frame(answers))
+    except BaseException:  # no (more) answers: the parent does the work itself
+        code = 1
+    finally:
+        os._exit(code)
 
 
 class EarlyPrewarm:
-    """A child computing the answers of one file's policies from line :attr:`line` on.
+    """The child for one file's text, cut at :attr:`cut`; a context manager (leaving it
+    stops the child)."""
 
-    A context manager: leaving it stops a child whose answer was not taken."""
-
-    def __init__(self, file: Path, line: int, work: Background[Answers]) -> None:
+    def __init__(self, file: Path, text: str, cut: Cut, pid: int, read_fd: int) -> None:
         self.file = file
-        self.line = line
-        self._work: Background[Answers] | None = work
-        self.taken = False
+        self.text = text
+        self.cut = cut
+        self.line = cut.line
+        self._pid: int | None = pid
+        self._pipe: Any = os.fdopen(read_fd, "rb")
+        self._frames_read = 0
+        self.joined = False  #: the loader took the tail
+        self.taken = False  #: the loader took the answers
+
+    def _next_frame(self) -> tuple[bool, Any]:
+        """(True, the next frame's value), or (False, None) when the child gave none."""
+        if self._pipe is None:
+            return False, None
+        try:
+            size = int.from_bytes(self._pipe.read(_LENGTH), "big")
+            data = self._pipe.read(size) if size else b""
+            if not size or len(data) != size:
+                raise EOFError
+            self._frames_read += 1
+            return True, pickle.loads(data)  # our own child's
+        except Exception:
+            self._stop()
+            return False, None
+
+    def load(self, text: str, filename: str) -> Any:
+        """The loader's parse: for this file's text (once), the head here and the child's
+        tail, joined (or the whole text parsed here); any other text parsed here."""
+        from migrate.core.yaml_source import load_yaml
+        from migrate.core.yaml_split import load_joined
+
+        if self.joined or self._frames_read or text != self.text:
+            return load_yaml(text, filename)
+        self.joined = True
+        ok, tail = self._next_frame()
+        return load_joined(text, filename, self.cut, tail if ok else None)
 
     def split_of(self, raws: list[Any]) -> int | None:
         """The number of the policy of ``raws`` (a document's, in order) whose mapping
-        starts on :attr:`line` (the child's first), or None: then the child is not for
-        this document (or its cut did not start a policy), and will not be used."""
-        if self._work is None or self.taken:
+        starts on the cut's line, or None: then the child is not for this document (or
+        its cut did not start a policy) and its answers are not used."""
+        if self.taken or self._pipe is None:
             return None
         lines = [getattr(raw, "line", None) for raw in raws]
-        if self.line not in lines:
-            return None
-        return lines.index(self.line)
+        return lines.index(self.line) if self.line in lines else None
 
     def answers(self) -> Answers:
         """The child's answers (once; empty when it gave none)."""
-        if self._work is None or self.taken:
+        if self.taken:
             return {}
         self.taken = True
-        work, self._work = self._work, None
-        try:
-            return work.result()
-        finally:
-            work.__exit__(None, None, None)
+        while self._frames_read < 2:
+            ok, value = self._next_frame()
+            if not ok:
+                return {}
+            if self._frames_read == 2:
+                self._stop()
+                return value if isinstance(value, dict) else {}
+        return {}
+
+    def _stop(self) -> None:
+        if self._pipe is not None:
+            self._pipe.close()
+            self._pipe = None
+        if self._pid is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self._pid, signal.SIGKILL)
+            os.waitpid(self._pid, 0)
+            self._pid = None
 
     def __enter__(self) -> EarlyPrewarm:
         return self
@@ -129,9 +162,7 @@ class EarlyPrewarm:
         value: BaseException | None,
         traceback: TracebackType | None,
     ) -> None:
-        if self._work is not None:
-            self._work.__exit__(kind, value, traceback)
-            self._work = None
+        self._stop()
 
 
 def _files(paths: list[Path]) -> list[Path]:
@@ -169,12 +200,20 @@ def start_early_prewarm(
         text = file.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError):
         return None  # the loader reports it
-    cut = tail_cut(text, share)
+    cut = find_cut(text, share)
     if cut is None:
         return None
-    offset, line = cut
-    name = str(file)
-    work: Background[Answers] = Background(
-        lambda: _tail_answers(text, offset, line, name), lambda: {}
-    )
-    return EarlyPrewarm(file, line, work.__enter__())
+    sys.stdout.flush()
+    sys.stderr.flush()
+    read_fd, write_fd = os.pipe()
+    try:
+        pid = os.fork()
+    except OSError:
+        os.close(read_fd)
+        os.close(write_fd)
+        return None
+    if pid == 0:
+        os.close(read_fd)
+        _child(text, cut, str(file), write_fd)
+    os.close(write_fd)
+    return EarlyPrewarm(file, text, cut, pid, read_fd)

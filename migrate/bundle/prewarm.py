@@ -17,14 +17,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from migrate.bundle.background import Background, forking_allowed
 from migrate.policy import conditions
 from migrate.policy.model import ConditionNode, LoadedPolicy, Policy
-
-if TYPE_CHECKING:
-    from migrate.bundle.early_prewarm import EarlyPrewarm
 
 __all__ = ["MIN_POLICIES", "SHARE_HERE", "argument_answers", "prewarm_arguments", "split_point"]
 
@@ -35,6 +32,14 @@ MIN_POLICIES = 2_000
 SHARE_HERE = 0.45
 
 Answers = dict[tuple[Any, ...], tuple[bool, Any]]
+
+
+class EarlyAnswers(Protocol):
+    """A child started before the parse (:class:`migrate.bundle.early_prewarm.EarlyPrewarm`)."""
+
+    def split_of(self, raws: list[Any]) -> int | None: ...
+
+    def answers(self) -> Answers: ...
 
 
 def split_point(count: int, min_policies: int = MIN_POLICIES) -> int:
@@ -78,7 +83,7 @@ def prewarm_arguments(
     raws: list[Any],
     min_policies: int = MIN_POLICIES,
     on_split: Callable[[list[LoadedPolicy]], None] | None = None,
-    early: EarlyPrewarm | None = None,
+    early: EarlyAnswers | None = None,
 ) -> Iterator[Callable[[int, list[LoadedPolicy]], None]]:
     """For the loader, about to check the raw policies ``raws`` of one document in order:
     a child checks the later part (where forking is allowed and there are enough of

@@ -13,8 +13,9 @@ from typing import Any
 import pytest
 import yaml
 
-from migrate.bundle.early_prewarm import start_early_prewarm, tail_cut
+from migrate.bundle.early_prewarm import start_early_prewarm
 from migrate.bundle.prewarm import argument_answers, prewarm_arguments
+from migrate.core import yaml_source, yaml_split
 from migrate.core.errors import PolicyError
 from migrate.policy import conditions
 from migrate.policy.loader import load_policy_documents
@@ -37,20 +38,53 @@ def _document(count: int, changes: dict[int, dict[str, Any]], wrap: bool = False
     return yaml.safe_dump({"policies": policies} if wrap else policies, sort_keys=False)
 
 
-def test_the_cut_starts_an_item_of_the_policy_list() -> None:
-    listed = _document(40, {})
-    offset, line = tail_cut(listed, 0.62) or (0, 0)
-    assert listed[offset:].startswith("- id: p")
-    assert listed.splitlines()[line - 1] == listed[offset:].splitlines()[0]
-    assert abs(offset - len(listed) * 0.38) < 200  # the first item line after 38 %
-    wrapped = _document(40, {}, wrap=True)  # policies: then "- " at column 0
-    offset, _ = tail_cut(wrapped, 0.5) or (0, 0)
-    assert wrapped[offset:].startswith("- id: p")
-    indented = "policies:\n  # the list\n\n  - id: a\n    priority: 1\n  - id: b\n    priority: 2\n"
-    assert tail_cut(indented, 0.5) == (indented.index("  - id: b"), 6)
-    assert tail_cut("id: one\npriority: 1\n", 0.5) is None  # one policy: no list
-    assert tail_cut("policies:\n  a: 1\n", 0.5) is None
-    assert tail_cut("- id: a\n", 0.5) is None  # no later item
+def test_the_tail_parsed_in_the_child_joins_the_head_parsed_here(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The loader's parse (EarlyPrewarm.load): this process parses only the head; the
+    document is what one parse gives (lines included); the policies are the same."""
+    source = tmp_path / "p.yaml"
+    text = _document(40, {}, wrap=True)
+    source.write_text(text)
+    plain = load_policy_documents([source])
+    parsed_here: list[int] = []
+    real = yaml_source._load_plain_counted
+    parent = os.getpid()
+
+    def counted(part: str, filename: str, max_depth: int = 64) -> Any:
+        if os.getpid() == parent:
+            parsed_here.append(len(part))
+        return real(part, filename, max_depth)
+
+    monkeypatch.setattr(yaml_split, "_load_plain_counted", counted)
+    monkeypatch.setattr(yaml_source, "_load_plain_counted", counted)
+    early = start_early_prewarm([source], min_bytes=0)
+    assert early is not None
+    with early:
+        assert early.cut.key_line == 1 and early.cut.indent == 0
+        document = early.load(text, str(source))
+        assert early.joined
+        assert parsed_here == [early.cut.offset]  # the head only
+        assert document == yaml_source.load_yaml(text, str(source))
+        lines = [p.line for p in document["policies"]]
+        assert lines == [p.line for p in yaml_source.load_yaml(text, str(source))["policies"]]
+        prewarm = functools.partial(prewarm_arguments, min_policies=4, early=early)
+        assert load_policy_documents([source], prewarm=prewarm, parse=early.load) == plain
+        assert early.taken
+
+
+def test_another_text_is_parsed_here(tmp_path: Path) -> None:
+    source = tmp_path / "p.yaml"
+    text = _document(40, {})
+    source.write_text(text)
+    conditions._ARGUMENTS.clear()  # the child answers what this process does not know
+    early = start_early_prewarm([source], min_bytes=0)
+    assert early is not None
+    with early:
+        changed = text.replace("p039", "p040")  # the file changed since the child read it
+        assert early.load(changed, str(source)) == yaml_source.load_yaml(changed, str(source))
+        assert not early.joined
+        assert early.answers()  # the answers are still pure, still usable
 
 
 def _counting(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
