@@ -44,7 +44,7 @@ __all__ = ["CHILD_SHARE", "MIN_BYTES", "EarlyPrewarm", "start_early_prewarm"]
 #: A smaller file than this: no early child (about 2,000 policies of the realistic set).
 MIN_BYTES = 600 * 1024
 #: The share of the text, from its end, the child parses and checks.
-CHILD_SHARE = 0.62
+CHILD_SHARE = 0.5
 
 Answers = dict[tuple[Any, ...], tuple[bool, Any]]
 _LENGTH = 8  # bytes of a frame's length
@@ -117,8 +117,12 @@ class EarlyPrewarm:
         if self.joined or self._frames_read or text != self.text:
             return load_yaml(text, filename)
         self.joined = True
-        ok, tail = self._next_frame()
-        return load_joined(text, filename, self.cut, tail if ok else None)
+
+        def tail() -> Any:  # asked for once the head is parsed here
+            ok, value = self._next_frame()
+            return value if ok else None
+
+        return load_joined(text, filename, self.cut, tail)
 
     def split_of(self, raws: list[Any]) -> int | None:
         """The number of the policy of ``raws`` (a document's, in order) whose mapping

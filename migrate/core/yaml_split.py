@@ -45,6 +45,7 @@ goes to :func:`~migrate.core.yaml_source.load_yaml` on the whole text.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from typing import Any, NamedTuple
 
 from migrate.core.limits import MAX_SOURCE_BYTES, MAX_YAML_DEPTH, MAX_YAML_NODES
@@ -155,28 +156,35 @@ def parse_tail(text: str, cut: Cut, filename: str) -> Tail | None:
     return Tail(value, nodes, _digest(text, cut))
 
 
-def load_joined(text: str, filename: str, cut: Cut | None, tail: Tail | None) -> Any:
+def load_joined(
+    text: str,
+    filename: str,
+    cut: Cut | None,
+    tail: Tail | Callable[[], Tail | None] | None,
+) -> Any:
     """What ``load_yaml(text, filename)`` gives, from the head parsed here and the tail's
-    :func:`parse_tail` answer (None: it had none); ``load_yaml`` itself when unusual."""
-    joined = _join(text, filename, cut, tail) if cut is not None and tail is not None else None
+    :func:`parse_tail` answer (None: it had none; a function: asked for it once the head
+    is parsed); ``load_yaml`` itself when unusual."""
+    joined = _join(text, filename, cut, tail) if cut is not None else None
     return joined if joined is not None else load_yaml(text, filename)
 
 
-def _join(text: str, filename: str, cut: Cut, tail: Tail) -> Any:
-    if tail.digest != _digest(text, cut):  # the tail of another text, or of another cut
-        return None
+def _join(text: str, filename: str, cut: Cut, source: Any) -> Any:
     if not _eligible(text) or _list_start(text) != (cut.indent, cut.key_line):
         return None
     if text[cut.offset - 1 : cut.offset + cut.indent + 2] != "\n" + " " * cut.indent + "- ":
         return None
     if text.count("\n", 0, cut.offset) + 1 != cut.line:
         return None
-    items, tail_nodes = tail.value, tail.nodes
-    if type(items) is not LocatedList or not items or items.line != cut.line:
-        return None
     try:
         head, head_nodes = _load_plain_counted(text[: cut.offset], filename)
     except _Unusual:
+        return None
+    tail = source() if callable(source) else source
+    if not isinstance(tail, Tail) or tail.digest != _digest(text, cut):
+        return None  # no tail, the tail of another text, or of another cut
+    items, tail_nodes = tail.value, tail.nodes
+    if type(items) is not LocatedList or not items or items.line != cut.line:
         return None
     if head_nodes + tail_nodes - 1 > MAX_YAML_NODES:
         return None
