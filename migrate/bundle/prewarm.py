@@ -23,7 +23,14 @@ from migrate.bundle.background import Background, forking_allowed
 from migrate.policy import conditions
 from migrate.policy.model import ConditionNode, LoadedPolicy, Policy
 
-__all__ = ["MIN_POLICIES", "SHARE_HERE", "argument_answers", "prewarm_arguments", "split_point"]
+__all__ = [
+    "MIN_POLICIES",
+    "SHARE_HERE",
+    "EarlyAnswers",
+    "argument_answers",
+    "prewarm_arguments",
+    "split_point",
+]
 
 #: Fewer policies than this in one document: no child (it would not pay).
 MIN_POLICIES = 2_000
