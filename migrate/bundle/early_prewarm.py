@@ -31,6 +31,7 @@ import os
 import pickle
 import signal
 import sys
+import threading
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -64,13 +65,27 @@ def _child(text: str, cut: Cut, filename: str, write_fd: int) -> None:
 
         with os.fdopen(write_fd, "wb") as pipe:
             tail = parse_tail(text, cut, filename)
-            pipe.write(_frame(tail))
-            pipe.flush()
+            # Written beside the answers' work: the parent reads it once it has parsed the
+            # head, and a pipe holds far less than the tail.
+            failed: list[BaseException] = []
+
+            def send(frame: bytes) -> None:
+                try:
+                    pipe.write(frame)
+                    pipe.flush()
+                except BaseException as exc:  # the parent left: nothing to print
+                    failed.append(exc)
+
+            sending = threading.Thread(target=send, args=(_frame(tail),))
+            sending.start()
             answers: Answers = {}
             if tail is not None and isinstance(tail.value, list):
                 from migrate.bundle.prewarm import argument_answers
 
                 answers = argument_answers(tail.value)
+            sending.join()
+            if failed:
+                raise failed[0]
             pipe.write(_frame(answers))
     except BaseException:  # no (more) answers: the parent does the work itself
         code = 1
