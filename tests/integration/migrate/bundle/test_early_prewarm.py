@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import functools
 import os
+import signal
 from pathlib import Path
 from typing import Any
 
@@ -194,3 +195,19 @@ def test_no_early_child_for_small_files_or_one_process(
     assert start_early_prewarm([tmp_path / "missing.yaml"], min_bytes=0) is None
     monkeypatch.setenv("FREIGHTLINER_BUILD_WORKERS", "1")
     assert start_early_prewarm([source], min_bytes=0) is None
+
+
+def test_a_child_that_dies_changes_nothing(tmp_path: Path) -> None:
+    source = tmp_path / "p.yaml"
+    text = _document(40, {}, wrap=True)
+    source.write_text(text)
+    plain = load_policy_documents([source])
+    early = start_early_prewarm([source], min_bytes=0)
+    assert early is not None and early._pid is not None
+    os.kill(early._pid, signal.SIGKILL)
+    with early:
+        prewarm = functools.partial(prewarm_arguments, min_policies=4, early=early)
+        assert load_policy_documents([source], prewarm=prewarm, parse=early.load) == plain
+        assert early.joined  # it asked, got nothing, and parsed the whole text here
+        assert early.split_of(list(yaml_source.load_yaml(text, "f")["policies"])) is None
+    assert early._pid is None  # reaped
