@@ -102,17 +102,16 @@ def _build(
     """(bundle, index report, its data as built): load and build policy sources, reporting
     progress. ``parallel``: use the other cores (``early_tests``, a
     :class:`~migrate.bundle.early_tests.EarlyTests`, starts tests while loading;
-    ``early_prewarm``, a :class:`~migrate.bundle.early_prewarm.EarlyPrewarm`, checks a
-    large file's later conditions since before it was parsed)."""
+    ``early_prewarm``, a :class:`~migrate.bundle.early_prewarm.EarlyPrewarm`, parses the
+    later half of a large file and checks its conditions, from before this parse)."""
     from adapter.cli.common import is_bundle_path
+    from migrate.bundle.builder import BundleBuilder
     from migrate.core.errors import BundleError
+    from migrate.policy.loader import load_policy_documents
 
     if any(is_bundle_path(p) for p in paths):
         raise BundleError("give policy sources, not a built bundle")
     step = progress.step if progress is not None else (lambda _: None)
-    from migrate.bundle.builder import BundleBuilder
-    from migrate.policy.loader import load_policy_documents
-
     if policy_set is None:
         step("loading policies")
         if parallel:  # the later part of a large file's checks on the other core
@@ -284,8 +283,8 @@ def build(
 
     from migrate.bundle.early_prewarm import start_early_prewarm
 
-    # Before the imports below: a large file's later conditions checked on the other core
-    # while this one imports and parses (migrate/bundle/early_prewarm.py).
+    # Before the imports below: a child parses the later half of a large file and checks
+    # its conditions while this process imports and parses the rest (early_prewarm.py).
     early_prewarm = start_early_prewarm(list(paths))
     from migrate.bundle.atomic import check_output
 
