@@ -27,6 +27,7 @@ then parsed here, the answers computed here.
 from __future__ import annotations
 
 import contextlib
+import gc
 import os
 import pickle
 import signal
@@ -61,6 +62,7 @@ def _child(text: str, cut: Cut, filename: str, write_fd: int) -> None:
     code = 0
     try:
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides about Ctrl-C
+        gc.set_threshold(100_000, 50, 100)  # as the build's (few collections, many objects)
         from migrate.core.yaml_split import parse_tail
 
         with os.fdopen(write_fd, "wb") as pipe:
