@@ -30,6 +30,7 @@ import contextlib
 import gc
 import os
 import pickle
+import select
 import signal
 import sys
 import threading
@@ -140,6 +141,14 @@ class EarlyPrewarm:
             return value if ok else None
 
         return load_joined(text, filename, self.cut, tail)
+
+    def answers_ready(self) -> bool:
+        """Whether the child's answers can be taken without waiting: it has sent the tail
+        (and it was joined) and then its answers (or died)."""
+        if self.taken or self._pipe is None or self._frames_read != 1:
+            return False
+        readable, _, _ = select.select([self._pipe], [], [], 0)
+        return bool(readable)
 
     def split_of(self, raws: list[Any]) -> int | None:
         """The number of the policy of ``raws`` (a document's, in order) whose mapping

@@ -39,12 +39,16 @@ MIN_POLICIES = 2_000
 SHARE_HERE = 0.45
 
 Answers = dict[tuple[Any, ...], tuple[bool, Any]]
+#: How often (in policies) the loader asks whether an early child's answers are ready.
+_READY_EVERY = 64
 
 
 class EarlyAnswers(Protocol):
     """A child started before the parse (:class:`migrate.bundle.early_prewarm.EarlyPrewarm`)."""
 
     def split_of(self, raws: list[Any]) -> int | None: ...
+
+    def answers_ready(self) -> bool: ...
 
     def answers(self) -> Answers: ...
 
@@ -106,8 +110,10 @@ def prewarm_arguments(
         yield lambda _number, _loaded: None
         return
     early_split = early.split_of(raws) if early is not None else None
+    ready: Callable[[], bool] | None = None
     if early is not None and early_split is not None:
         answer: Callable[[], Answers] = early.answers
+        ready = early.answers_ready
         split = early_split
         work = None
     else:
@@ -115,14 +121,22 @@ def prewarm_arguments(
         work = Background(lambda: argument_answers(later), lambda: {})
         answer = work.result
     with work if work is not None else nullcontext():
-        taken = False
+        taken = started = False
 
         def before(number: int, loaded: list[LoadedPolicy]) -> None:
-            nonlocal taken
+            nonlocal taken, started
+            # The early child done before the split (the other core idle until then):
+            # ``on_split`` now, with the policies loaded so far.
+            early_now = ready is not None and on_split is not None and not started and loaded
+            if early_now and number % _READY_EVERY == 0 and ready is not None and ready():
+                started = True
+                if on_split is not None:
+                    on_split(list(loaded))
             if number >= split and not taken:
                 taken = True
                 conditions.remember_arguments(answer())
-                if on_split is not None:
+                if on_split is not None and not started:
+                    started = True
                     on_split(list(loaded))
 
         yield before

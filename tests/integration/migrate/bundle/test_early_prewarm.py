@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import functools
 import os
+import select
 import signal
 from pathlib import Path
 from typing import Any
@@ -14,7 +15,10 @@ from typing import Any
 import pytest
 import yaml
 
+from migrate.bundle import prewarm as prewarm_module
+from migrate.bundle.builder import BundleBuilder
 from migrate.bundle.early_prewarm import start_early_prewarm
+from migrate.bundle.early_tests import EarlyTests
 from migrate.bundle.prewarm import argument_answers, prewarm_arguments
 from migrate.core import yaml_source, yaml_split
 from migrate.core.errors import PolicyError
@@ -211,3 +215,38 @@ def test_a_child_that_dies_changes_nothing(tmp_path: Path) -> None:
         assert early.joined  # it asked, got nothing, and parsed the whole text here
         assert early.split_of(list(yaml_source.load_yaml(text, "f")["policies"])) is None
     assert early._pid is None  # reaped
+
+
+def test_tests_start_early_when_the_child_is_done_before_the_split(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The other core would be idle from the child's answers to the split: the generated
+    tests of the policies loaded so far start then; the bundle is the same."""
+    source = tmp_path / "p.yaml"
+    text = _document(40, {}, wrap=True)
+    source.write_text(text)
+    serial = BundleBuilder().build(load_policy_documents([source]))
+    monkeypatch.setattr(prewarm_module, "_READY_EVERY", 1)
+    conditions._ARGUMENTS.clear()
+    early = start_early_prewarm([source], min_bytes=0)
+    assert early is not None
+    real_ready = early.answers_ready
+    asked: list[int] = []
+
+    def ready_soon() -> bool:  # the child's 20 policies take milliseconds: wait for them
+        asked.append(1)
+        if early._frames_read == 1 and early._pipe is not None:
+            select.select([early._pipe], [], [], 10)
+        return real_ready()
+
+    monkeypatch.setattr(early, "answers_ready", ready_soon)
+    with early, EarlyTests() as tests:
+        prewarm = functools.partial(
+            prewarm_arguments, min_policies=4, early=early, on_split=tests.start
+        )
+        policy_set = load_policy_documents([source], prewarm=prewarm, parse=early.load)
+        split = int(text.splitlines()[early.line - 1].removeprefix("- id: p"))
+        assert tests.ids == {"p000"}  # asked before the second policy: one loaded
+        assert split > 1 and asked
+        bundle = BundleBuilder(parallel=True).build(policy_set, early_tests=tests)
+    assert (bundle.files, bundle.revision) == (serial.files, serial.revision)
