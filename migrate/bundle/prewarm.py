@@ -101,7 +101,9 @@ def prewarm_arguments(
     them); the value, called with each entry's number (and the policies loaded so far)
     before it is checked, takes the child's answers when the later part starts, and then
     hands ``on_split`` the policies loaded so far (:mod:`migrate.bundle.early_tests`
-    starts their generated tests). Leaving the block stops the child.
+    starts their generated tests), and again every :data:`_READY_EVERY` policies once the
+    child is done (before the split too, when an early child is done by then). Leaving
+    the block stops the child.
 
     ``early``: a child started before the parse (:mod:`migrate.bundle.early_prewarm`);
     when its part starts with one of these policies, it is this document's child."""
@@ -121,22 +123,22 @@ def prewarm_arguments(
         work = Background(lambda: argument_answers(later), lambda: {})
         answer = work.result
     with work if work is not None else nullcontext():
-        taken = started = False
+        taken = False
 
         def before(number: int, loaded: list[LoadedPolicy]) -> None:
-            nonlocal taken, started
-            # The early child done before the split (the other core idle until then):
-            # ``on_split`` now, with the policies loaded so far.
-            early_now = ready is not None and on_split is not None and not started and loaded
-            if early_now and number % _READY_EVERY == 0 and ready is not None and ready():
-                started = True
-                if on_split is not None:
-                    on_split(list(loaded))
+            nonlocal taken
             if number >= split and not taken:
                 taken = True
                 conditions.remember_arguments(answer())
-                if on_split is not None and not started:
-                    started = True
+                if on_split is not None:
                     on_split(list(loaded))
+                return
+            # Once the child is done (after the split, or an early child before it), the
+            # other core would wait for the builder: ``on_split`` now and then with the
+            # policies loaded so far (EarlyTests starts a batch when that core is free).
+            if on_split is None or not loaded or number % _READY_EVERY:
+                return
+            if taken or (ready is not None and ready()):
+                on_split(list(loaded))
 
         yield before
