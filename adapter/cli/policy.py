@@ -19,6 +19,7 @@ from migrate.contract.image import ImageMetadata
 from migrate.core.cli_options import verbosity
 from migrate.core.errors import ConfigError, Diagnostic, PolicyError
 from migrate.core.exit_codes import ExitCode, exit_on_error, json_errors_wanted, print_json_error
+from migrate.core.fast_exit import skip_teardown
 from migrate.core.lazy_commands import LazyGroup
 from migrate.core.progress import Progress, progress_option
 
@@ -378,6 +379,9 @@ def _build_command(
         f"built {out} revision {bundle.revision} ({len(bundle.policy_ids)} policies; "
         f"at most {report.worst_case:,} candidate(s) per image{signed})"
     )
+    # Everything is written: the process may end without freeing the build's ~10^6
+    # objects one by one (10,000 policies: 0.45 s; migrate/core/fast_exit.py).
+    skip_teardown()
 
 
 @policy.command(

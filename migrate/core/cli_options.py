@@ -22,6 +22,7 @@ from typing import Any
 import click
 
 from migrate.core.exit_codes import JSON_ERRORS, ExitCode, print_json_error
+from migrate.core.fast_exit import exit_now, skip_teardown, teardown_skipped
 from migrate.core.lazy_commands import LazyGroup
 
 __all__ = [
@@ -191,6 +192,7 @@ def run(group: click.Group, prog_name: str, obj: Any, args: Sequence[str] | None
     """``group`` as a program: click's own handling, except that a usage error found while
     parsing prints the JSON error object (stdout, exit 2) when ``--output json`` was given."""
     argv = list(sys.argv[1:] if args is None else args)
+    skip_teardown(False)
     try:
         result = group.main(argv, prog_name=prog_name, obj=obj, standalone_mode=False)
     except click.ClickException as exc:
@@ -203,4 +205,7 @@ def run(group: click.Group, prog_name: str, obj: Any, args: Sequence[str] | None
     except click.exceptions.Abort:
         click.echo("Aborted!", err=True)
         sys.exit(int(ExitCode.INTERRUPTED))
-    sys.exit(result if isinstance(result, int) else 0)
+    status = result if isinstance(result, int) else 0
+    if teardown_skipped():  # the command is done and wrote everything (fast_exit.py)
+        exit_now(status)
+    sys.exit(status)
