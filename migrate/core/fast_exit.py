@@ -17,6 +17,7 @@ from __future__ import annotations
 import atexit
 import os
 import sys
+import threading
 from typing import NoReturn
 
 __all__ = ["exit_now", "skip_teardown", "teardown_skipped"]
@@ -39,7 +40,11 @@ def teardown_skipped() -> bool:
 def exit_now(code: int) -> NoReturn:
     """End the process with ``code`` after the exit handlers and a flush of the standard
     streams, as a normal exit would (a stream that cannot be flushed: exit 120, as
-    Python's own exit gives), without the interpreter's teardown."""
+    Python's own exit gives), without the interpreter's teardown. With a thread still
+    running that a normal exit would wait for, a normal exit."""
+    main = threading.main_thread()
+    if any(t is not main and not t.daemon and t.is_alive() for t in threading.enumerate()):
+        sys.exit(code)
     try:
         atexit._run_exitfuncs()
     finally:

@@ -78,3 +78,22 @@ def test_in_process_the_command_returns(tmp_path: Path) -> None:
     assert out.is_file()  # and this test is still running
     assert fast_exit.teardown_skipped()
     fast_exit.skip_teardown(False)
+
+
+def test_a_running_thread_gets_a_normal_exit(tmp_path: Path) -> None:
+    """exit_now with a non-daemon thread alive: the normal exit, which waits for it."""
+    marker = tmp_path / "thread.txt"
+    code = textwrap.dedent(
+        f"""
+        import pathlib, threading, time
+        from migrate.core.fast_exit import exit_now
+        def late():
+            time.sleep(0.3)
+            pathlib.Path({str(marker)!r}).write_text("done")
+        threading.Thread(target=late).start()
+        exit_now(4)
+        """
+    )
+    done = subprocess.run([sys.executable, "-c", code], timeout=60, check=False)
+    assert done.returncode == 4
+    assert marker.read_text() == "done"
