@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import click
 
-from adapter.cli.policy import policy
-from adapter.cli.policy_remote import apply_command, export_command, preview_command, token
-from adapter.cli.runtime import evaluate, replicate
-from adapter.cli.serve import serve
-from adapter.cli.worker import worker
-from adapter.registry.inventory import live_inventory
-from migrate.cli import cli as migrate_cli
 from migrate.core.cli_options import add_common_options, run
+from migrate.core.lazy_commands import LazyGroup
 
 __all__ = ["cli", "main", "migrate_main"]
 
@@ -52,30 +48,43 @@ Shell completion (bash; zsh and fish alike, see docs/cli.md):
 """
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]}, epilog=_EPILOG)
+@click.group(
+    cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]}, epilog=_EPILOG
+)
 @click.version_option(package_name="freightliner-policy")
 def cli() -> None:
     """Policy-driven container image replication."""
 
 
-policy.add_command(export_command)
-policy.add_command(apply_command)
-policy.add_command(preview_command)
-cli.add_command(policy)
-cli.add_command(token)
-cli.add_command(serve)
-cli.add_command(worker)
-cli.add_command(evaluate)
-cli.add_command(replicate)
-# Not optional: a broken import must fail loudly, not remove the subcommand.
-cli.add_command(migrate_cli, name="migrate")
-# -q/-v/--log-format on every command (commands added above this line)
+# Each subcommand's module is imported when the command is used (or listed, --help):
+# `policy build` does not import httpx, the runner or the legacy translator (about 0.2 s
+# of its start). Not optional: a broken import fails loudly on first use (and in --help),
+# it does not remove the subcommand. `policy export|apply|preview`: adapter/cli/policy.py.
+assert isinstance(cli, LazyGroup)
+cli.add_lazy_command("policy", "adapter.cli.policy:policy")
+cli.add_lazy_command("token", "adapter.cli.policy_remote:token")
+cli.add_lazy_command("serve", "adapter.cli.serve:serve")
+cli.add_lazy_command("worker", "adapter.cli.worker:worker")
+cli.add_lazy_command("evaluate", "adapter.cli.runtime:evaluate")
+cli.add_lazy_command("replicate", "adapter.cli.runtime:replicate")
+cli.add_lazy_command("migrate", "migrate.cli:cli")
+# -q/-v/--log-format on every command (each when it is imported)
 add_common_options(cli)
+
+
+def _live_inventory(
+    registries: Mapping[str, str], page_size: int = 100
+) -> list[tuple[str, str, str]]:
+    """``migrate verify``'s live inventory reader: adapter.registry.inventory's, imported
+    when a verify reads a registry."""
+    from adapter.registry.inventory import live_inventory as read
+
+    return read(registries, page_size)
 
 
 def _context() -> dict[str, object]:
     """What subcommands get from the adapter: ``migrate verify``'s live inventory reader."""
-    return {"live_inventory": live_inventory}
+    return {"live_inventory": _live_inventory}
 
 
 def main() -> None:
@@ -84,4 +93,6 @@ def main() -> None:
 
 def migrate_main() -> None:
     """``freightliner-migrate``: the ``migrate`` group with the adapter's registry reader."""
+    from migrate.cli import cli as migrate_cli
+
     run(migrate_cli, "freightliner-migrate", _context())

@@ -23,6 +23,7 @@ import contextlib
 import gc
 import os
 import pickle
+import select
 import signal
 import sys
 from collections.abc import Callable
@@ -96,6 +97,14 @@ class Background(Generic[T]):
             code = 1
         finally:
             os._exit(code)
+
+    def done(self) -> bool:
+        """Whether :meth:`result` would return without waiting for the child (it answered,
+        or died); True when there is no child."""
+        if self._pid is None or self._read_fd is None:
+            return True
+        readable, _, _ = select.select([self._read_fd], [], [], 0)
+        return bool(readable)
 
     def result(self) -> T:
         """The child's value (or the fallback's); its BundleError when it refused."""

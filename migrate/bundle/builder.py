@@ -41,6 +41,7 @@ from migrate.bundle.early_tests import test_modules as _test_modules
 from migrate.bundle.index import IndexReport, build_index_with_report, mark_extended
 from migrate.bundle.library import library_files
 from migrate.bundle.program import guard_always, optimise
+from migrate.bundle.tar_layout import ustar_header
 from migrate.core.errors import BundleError, Diagnostic, PolicyError
 from migrate.core.limits import MAX_ARCHIVE_BYTES, MAX_ARCHIVE_MEMBER_BYTES, MAX_ARCHIVE_MEMBERS
 from migrate.policy.model import LoadedPolicy, PolicySet
@@ -88,18 +89,14 @@ class Bundle:
         two zero blocks, padding to a record) and deflated in one write: the same bytes
         as ``tarfile.open(mode="w")`` member by member (tests/integration/migrate/bundle/
         test_tarball_bytes.py), without its per-member calls (10,000 policies, 10,010
-        members: 0.83 -> 0.72 s; the deflate itself is 0.40 s).
+        members: 0.83 -> 0.72 s; the deflate itself is 0.40 s); each header laid out
+        by :func:`~migrate.bundle.tar_layout.ustar_header` (tarfile's bytes, 0.72 -> 0.45 s).
         """
         parts: list[bytes] = []
         offset = 0
         for path in sorted(self.files):
             content = self.files[path]
-            info = tarfile.TarInfo(name=f"/{path}" if not path.startswith("/") else path)
-            info.size = len(content)
-            info.mode = 0o644
-            info.mtime = 0
-            info.uname = info.gname = ""
-            header = info.tobuf(tarfile.USTAR_FORMAT, tarfile.ENCODING, "surrogateescape")
+            header = ustar_header(f"/{path}" if not path.startswith("/") else path, len(content))
             padding = -len(content) % tarfile.BLOCKSIZE
             parts += (header, content, bytes(padding))
             offset += len(header) + len(content) + padding
@@ -271,7 +268,8 @@ class BundleBuilder:
 
     def _finish(self, files: dict[str, bytes]) -> Bundle:
         report = self.report
-        revision = _revision(files)
+        hashes = _file_hashes(files)
+        revision = _revision(files, hashes)
         manifest = {
             "revision": revision,
             "roots": [BUNDLE_ROOT],
@@ -280,7 +278,7 @@ class BundleBuilder:
                 "generator": "freightliner-policy",
                 "policies": len(self._policy_ids),
                 "worst_case_candidates": report.worst_case,
-                "files": _digests(files),  # names the file that differs when one was changed
+                "files": _digests(files, hashes),  # names the file that differs if one changed
             },
         }
         files[".manifest"] = _json_bytes(manifest)
@@ -303,17 +301,26 @@ class _Now:
         return self._value
 
 
-def _revision(files: dict[str, bytes]) -> str:
-    """The content hash of every file but ``.manifest`` (the bundle's revision)."""
+def _file_hashes(files: dict[str, bytes]) -> dict[str, bytes]:
+    """Each file's SHA-256, by path (sorted): what the revision and the manifest's digests
+    are made of (10,000 policies: 40 MB, hashed once instead of twice)."""
+    return {p: hashlib.sha256(c).digest() for p, c in sorted(files.items())}
+
+
+def _revision(files: dict[str, bytes], hashes: dict[str, bytes] | None = None) -> str:
+    """The content hash of every file but ``.manifest`` (the bundle's revision);
+    ``hashes``: :func:`_file_hashes` of ``files``, when known."""
+    hashes = _file_hashes(files) if hashes is None else hashes
     digest = hashlib.sha256()
     for path in sorted(files):
         digest.update(path.encode("utf-8") + b"\0")
-        digest.update(hashlib.sha256(files[path]).digest())
+        digest.update(hashes[path])
     return digest.hexdigest()[:32]
 
 
-def _digests(files: dict[str, bytes]) -> dict[str, str]:
-    return {p: hashlib.sha256(c).hexdigest()[:32] for p, c in sorted(files.items())}
+def _digests(files: dict[str, bytes], hashes: dict[str, bytes] | None = None) -> dict[str, str]:
+    hashes = _file_hashes(files) if hashes is None else hashes
+    return {p: hashes[p].hex()[:32] for p in sorted(files)}
 
 
 def verify_bundle(files: dict[str, bytes], source: str, *, signed: bool = False) -> str:

@@ -23,7 +23,7 @@ from migrate.bundle.testgen import policy_test_module
 from migrate.policy.model import LoadedPolicy
 from migrate.policy.semantics import checked_form, compile_policy
 
-__all__ = ["EarlyTests", "test_modules"]
+__all__ = ["MIN_BATCH", "EarlyTests", "test_modules"]
 
 Modules = list[tuple[str, bytes]]
 
@@ -44,43 +44,57 @@ def test_modules(
     return modules
 
 
+#: A later batch of fewer new policies than this is not started (a fork would not pay).
+MIN_BATCH = 500
+
+
 class EarlyTests:
     """Test modules started early for some policies (:meth:`start`); :attr:`ids` are theirs.
 
     A context manager: leaving it stops a child whose answer was not taken."""
 
-    def __init__(self) -> None:
+    def __init__(self, min_batch: int = MIN_BATCH) -> None:
         self.ids: frozenset[str] = frozenset()
-        self._work: Background[Modules] | None = None
+        self._works: list[Background[Modules]] = []
+        self._covered = 0  # how many of the loaded policies the batches cover
+        self._min_batch = min_batch
 
     def start(self, loaded: list[LoadedPolicy]) -> None:
-        """Generate the tests of these loaded (checked) policies in a forked child; only
-        the first call counts, and only where forking is allowed."""
-        if self._work is not None or not forking_allowed():
+        """Generate the tests of the loaded (checked) policies not covered yet in a forked
+        child (where forking is allowed): the first call, then a later one only when the
+        previous batch is done (the other core is free) and at least ``min_batch``
+        policies were loaded since. ``loaded``: the policies loaded so far, in order."""
+        if not forking_allowed() or len(loaded) <= self._covered:
+            return
+        if self._works and (
+            not self._works[-1].done() or len(loaded) - self._covered < self._min_batch
+        ):
             return
         tested = []
-        for item in loaded:
+        for item in loaded[self._covered :]:
             compiled = checked_form(item.policy)
             if compiled is not None:
                 tested.append((item, compiled))
         ids = [item.policy.id for item, _ in tested]
-        if not tested or len(set(ids)) != len(ids):
-            return  # a duplicate id fails the build; nothing to do early
-        self.ids = frozenset(ids)
+        if not tested or len(set(ids)) != len(ids) or self.ids.intersection(ids):
+            return  # a duplicate id fails the build; nothing (more) to do early
+        self._covered = len(loaded)
+        self.ids = self.ids | frozenset(ids)
         work = Background(
             lambda: test_modules(tested), lambda: test_modules(tested, recompile=True)
         )
-        self._work = work.__enter__()
+        self._works.append(work.__enter__())
 
     def result(self) -> Modules:
-        """The modules of :attr:`ids` (none when nothing was started)."""
-        if self._work is None:
-            return []
-        work, self._work = self._work, None
-        try:
-            return work.result()
-        finally:
-            work.__exit__(None, None, None)
+        """The modules of :attr:`ids`, batch by batch (none when nothing was started)."""
+        modules: Modules = []
+        while self._works:
+            work = self._works.pop(0)
+            try:
+                modules += work.result()
+            finally:
+                work.__exit__(None, None, None)
+        return modules
 
     def __enter__(self) -> EarlyTests:
         return self
@@ -91,6 +105,5 @@ class EarlyTests:
         value: BaseException | None,
         traceback: TracebackType | None,
     ) -> None:
-        if self._work is not None:
-            self._work.__exit__(kind, value, traceback)
-            self._work = None
+        while self._works:
+            self._works.pop(0).__exit__(kind, value, traceback)

@@ -22,6 +22,8 @@ from typing import Any
 import click
 
 from migrate.core.exit_codes import JSON_ERRORS, ExitCode, print_json_error
+from migrate.core.fast_exit import exit_now, skip_teardown, teardown_skipped
+from migrate.core.lazy_commands import LazyGroup
 
 __all__ = [
     "COMMON_ENVIRONMENT",
@@ -152,21 +154,31 @@ def _wrap(callback: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def add_common_options(group: click.Group) -> click.Group:
-    """Give every command under ``group`` (recursively) the shared options, once each."""
-    for command in group.commands.values():
-        if isinstance(command, click.Group):
-            add_common_options(command)
-            continue
-        if getattr(command, _MARK, False) or command.callback is None:
-            continue
-        taken = {name for p in command.params for name in p.opts}
-        clash = taken & {"-q", "--quiet", "-v", "--verbose", "--log-format"}
-        if clash:
-            raise RuntimeError(f"command {command.name!r} defines {sorted(clash)} itself")
-        command.params.extend(_params())
-        command.callback = _wrap(command.callback)
-        setattr(command, _MARK, True)
+    """Give every command under ``group`` (recursively) the shared options, once each
+    (the subcommands of a :class:`~migrate.core.lazy_commands.LazyGroup` when imported)."""
+    if isinstance(group, LazyGroup):
+        group.on_load(_with_common_options)
+        commands = list(group.loaded_commands().values())
+    else:
+        commands = list(group.commands.values())
+    for command in commands:
+        _with_common_options(command)
     return group
+
+
+def _with_common_options(command: click.Command) -> None:
+    if isinstance(command, click.Group):
+        add_common_options(command)
+        return
+    if getattr(command, _MARK, False) or command.callback is None:
+        return
+    taken = {name for p in command.params for name in p.opts}
+    clash = taken & {"-q", "--quiet", "-v", "--verbose", "--log-format"}
+    if clash:
+        raise RuntimeError(f"command {command.name!r} defines {sorted(clash)} itself")
+    command.params.extend(_params())
+    command.callback = _wrap(command.callback)
+    setattr(command, _MARK, True)
 
 
 def _json_requested(args: Sequence[str]) -> bool:
@@ -180,6 +192,7 @@ def run(group: click.Group, prog_name: str, obj: Any, args: Sequence[str] | None
     """``group`` as a program: click's own handling, except that a usage error found while
     parsing prints the JSON error object (stdout, exit 2) when ``--output json`` was given."""
     argv = list(sys.argv[1:] if args is None else args)
+    skip_teardown(False)
     try:
         result = group.main(argv, prog_name=prog_name, obj=obj, standalone_mode=False)
     except click.ClickException as exc:
@@ -192,4 +205,7 @@ def run(group: click.Group, prog_name: str, obj: Any, args: Sequence[str] | None
     except click.exceptions.Abort:
         click.echo("Aborted!", err=True)
         sys.exit(int(ExitCode.INTERRUPTED))
-    sys.exit(result if isinstance(result, int) else 0)
+    status = result if isinstance(result, int) else 0
+    if teardown_skipped():  # the command is done and wrote everything (fast_exit.py)
+        exit_now(status)
+    sys.exit(status)

@@ -103,7 +103,17 @@ class _Unusual(Exception):
 
 
 def _load_plain(text: str, filename: str) -> Any:
-    """One pass over libyaml's events that checks the limits and builds the values.
+    """One pass over libyaml's events that checks the limits and builds the values
+    (:func:`_load_plain_counted`'s value)."""
+    return _load_plain_counted(text, filename)[0]
+
+
+def _load_plain_counted(
+    text: str, filename: str, max_depth: int = MAX_YAML_DEPTH
+) -> tuple[Any, int]:
+    """One pass over libyaml's events that checks the limits and builds the values;
+    (the value, its number of nodes). ``max_depth``: the nesting allowed (the limit, or
+    less for a part of a document: :mod:`migrate.core.yaml_split`).
 
     The common case (a valid, single document without anchors, aliases, tags
     other than ``!!str``/``!!map``/``!!seq``, merge keys or duplicate keys,
@@ -135,7 +145,7 @@ def _load_plain(text: str, filename: str) -> Any:
             raise _Unusual
         event = get_event()
         if type(event) is yaml.StreamEndEvent:
-            return None
+            return None, 0
         if type(event) is not yaml.DocumentStartEvent:
             raise _Unusual
         while True:
@@ -173,7 +183,7 @@ def _load_plain(text: str, filename: str) -> Any:
                     _MAP_TAGS if kind is mapping_start else _SEQ_TAGS
                 ):
                     raise _Unusual
-                if len(stack) >= MAX_YAML_DEPTH:
+                if len(stack) >= max_depth:
                     raise _Unusual
                 line = event.start_mark.line + 1
                 collection: Any
@@ -195,7 +205,7 @@ def _load_plain(text: str, filename: str) -> Any:
             elif kind is yaml.DocumentEndEvent:
                 if stack or type(get_event()) is not yaml.StreamEndEvent:
                     raise _Unusual
-                return root
+                return root, nodes
             else:  # an alias, or anything unexpected
                 raise _Unusual
             nodes += 1

@@ -258,6 +258,7 @@ def load_policy_documents(
     *,
     check_targets: bool = False,
     prewarm: Prewarm | None = None,
+    parse: Callable[[str, str], Any] | None = None,
 ) -> PolicySet:
     """Load every policy from files, directories and config files.
 
@@ -269,6 +270,8 @@ def load_policy_documents(
     ``overrides`` (a proposed change, not yet on disk): a file's text instead of
     its content, ``None`` to leave the file out; override paths not among the
     files are added. ``prewarm``: see :data:`Prewarm` (the same result, sooner).
+    ``parse(text, filename)``: what ``load_yaml`` gives, computed otherwise (the same
+    value and errors, sooner: :meth:`migrate.bundle.early_prewarm.EarlyPrewarm.load`).
     """
     loaded: list[LoadedPolicy] = []
     problems: list[Diagnostic] = []
@@ -302,7 +305,7 @@ def load_policy_documents(
         if text is None:  # removed by the overrides
             continue
         try:
-            data = load_yaml(text, name)
+            data = (parse or load_yaml)(text, name)
         except PolicyError as exc:
             problems.extend(exc.diagnostics)
             continue

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import functools
 import os
+import select
 import sys
 from pathlib import Path
 
@@ -107,3 +108,24 @@ def test_an_early_child_that_dies_is_replaced_by_the_same_work_here(
     assert len(ids) == split_point(len(yaml.safe_load(org.read_text())), 4)
     # by then the compiled forms were optimised in place: the fallback compiles again
     assert (files, revision) == serial
+
+
+def test_batches_start_when_the_previous_one_is_done(org: Path) -> None:
+    """Later calls start another batch (the policies loaded since) only once the previous
+    batch answered and enough were loaded; the bundle is the same."""
+    policy_set = load_policy_documents([org])
+    loaded = sorted(policy_set.policies, key=lambda p: p.line or 0)  # in file order
+    with EarlyTests(min_batch=10) as early:
+        early.start(loaded[:20])
+        first = early._works[0]
+        early.start(loaded[:25])  # busy (or too few new): nothing
+        assert len(early._works) == 1 and early.ids == {p.policy.id for p in loaded[:20]}
+        while not first.done():
+            select.select([], [], [], 0.01)
+        early.start(loaded[:25])  # done, but only 5 new: nothing
+        assert len(early._works) == 1
+        early.start(loaded[:40])  # done and 20 new: a second batch
+        assert len(early._works) == 2
+        assert early.ids == {p.policy.id for p in loaded[:40]}
+        bundle = BundleBuilder(parallel=True).build(policy_set, early_tests=early)
+    assert (bundle.files, bundle.revision) == _serial_build(org)
